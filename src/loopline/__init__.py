@@ -1,0 +1,62 @@
+"""loopline: the ML data pipeline as a continuous, versioned loop.
+
+The public API is what `__all__` lists; everything else is internal and may change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopline.core.errors import (
+    CheckFailed,
+    ConfigError,
+    Conflict,
+    Integrity,
+    InvalidInput,
+    LooplineError,
+    NotFound,
+    StepFailed,
+    StorageError,
+)
+from loopline.pipeline.step import Step, StepContext, step
+
+if TYPE_CHECKING:
+    from loopline.pipeline.dag import Pipeline
+    from loopline.project import Project
+    from loopline.store.artifacts import BlobSet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlobSet",
+    "CheckFailed",
+    "ConfigError",
+    "Conflict",
+    "Integrity",
+    "InvalidInput",
+    "LooplineError",
+    "NotFound",
+    "Pipeline",
+    "Project",
+    "Step",
+    "StepContext",
+    "StepFailed",
+    "StorageError",
+    "__version__",
+    "step",
+]
+
+_LAZY = {
+    "Pipeline": "loopline.pipeline.dag",
+    "Project": "loopline.project",
+    "BlobSet": "loopline.store.artifacts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Heavy parts load on first use, so `import loopline` and the CLI start fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'loopline' has no attribute {name!r}")

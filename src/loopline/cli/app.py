@@ -1,0 +1,46 @@
+"""Entry point: the Typer app, its command groups and the one table from errors to exit codes.
+
+Exit codes: 0 ok, 1 a check failed (or a step failed, or the store is damaged), 2 bad usage or
+bad input. A user mistake never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.markup import escape
+
+from loopline.cli import data_commands, pipeline_commands
+from loopline.cli.render import errors
+from loopline.core.errors import LooplineError
+
+app = typer.Typer(
+    name="loopline",
+    help="The ML data pipeline as a continuous, versioned loop.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+pipeline_commands.register(app)
+data_commands.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="loopline")
+    except LooplineError as exc:
+        errors.print(f"[red]error:[/] {escape(exc.render())}", soft_wrap=True)
+        return _exit(exc.exit_code)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return _exit(2)
+    except click.exceptions.Abort:
+        errors.print("aborted")
+        return _exit(130)
+    return _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> int:
+    sys.exit(code)

@@ -1,0 +1,251 @@
+"""Commands about projects and pipelines: init, run, status, runs, show, lineage, reproduce, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loopline.cli.render import console, emit_json, lineage_tree, run_table, styled
+
+if TYPE_CHECKING:
+    from loopline.project import Project
+
+JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+EXECUTOR = Annotated[str, typer.Option("--executor", help="local or dask.")]
+JOBS = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Steps run in parallel.")]
+DASK = Annotated[
+    str | None, typer.Option("--dask-address", help="Scheduler address; a LocalCluster if unset.")
+]
+
+
+def open_project() -> Project:
+    from loopline.project import Project
+
+    return Project.open()
+
+
+class Progress:
+    """Live display of a run: a bar over the steps and a line per finished step."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self._bar: Any = None
+        if not quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            )
+            self._task = self._bar.add_task("running", total=total)
+            self._bar.start()
+
+    def __call__(self, kind: str, name: str, details: dict[str, Any]) -> None:
+        if self.quiet or self._bar is None:
+            return
+        if kind == "start":
+            self._bar.update(self._task, description=f"running {name}")
+            return
+        seconds = f" {details['seconds']:.2f}s" if "seconds" in details else ""
+        note = " (cache hit, not recomputed)" if kind == "cached" else ""
+        self._bar.console.print(f"  {styled(kind)} {name}{seconds}{note}")
+        self._bar.advance(self._task)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project folder.")] = Path("."),
+    store: Annotated[str | None, typer.Option(help="Metadata store URL (PostgreSQL for teams).")] = None,
+    blobs: Annotated[str | None, typer.Option(help="Blob store location (any fsspec URL).")] = None,
+) -> None:
+    """Create a project: loopline.yaml and .loopline/ (metadata database, blob folder)."""
+    from loopline.project import Project
+
+    project = Project.init(directory, store=store, blobs=blobs)
+    console.print(
+        f"initialised loopline project in {project.root}\n"
+        f"  metadata: {project.settings.store_url}\n  blobs:    {project.settings.blobs_url}"
+    )
+
+
+def run(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Steps or outputs to make (default all).")
+    ] = None,
+    executor: EXECUTOR = "local",
+    jobs: JOBS = 1,
+    dask_address: DASK = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every step.")] = False,
+    as_json: JSON = False,
+) -> int:
+    """Run the pipeline in dependency order; unchanged steps are cache hits."""
+    project = open_project()
+    pipeline = project.pipeline()
+    progress = Progress(len(pipeline.select(targets or [])), quiet=as_json)
+    try:
+        result = project.run(
+            pipeline,
+            targets=targets or [],
+            executor=executor,
+            jobs=jobs,
+            dask_address=dask_address,
+            use_cache=not no_cache,
+            on_event=progress,
+        )
+    finally:
+        progress.stop()
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        run_table(result)
+        cached = sum(s.status == "cached" for s in result.steps)
+        if cached == len(result.steps):
+            console.print(f"all {cached} steps were cache hits: nothing recomputed")
+    return 0 if result.status == "succeeded" else 1
+
+
+def status(as_json: JSON = False) -> int:
+    """Which steps are stale, and why (code, params, input)."""
+    states = open_project().status()
+    if as_json:
+        emit_json({"steps": [s.to_json() for s in states]})
+        return 0
+    for state in states:
+        reasons = f"  ({'; '.join(state.reasons)})" if state.reasons else ""
+        console.print(f"{styled(state.state)} {state.name}{reasons}")
+    if all(s.state == "fresh" for s in states):
+        console.print("everything is up to date")
+    return 0
+
+
+def runs(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JSON = False,
+) -> None:
+    """List runs, newest first."""
+    from rich.table import Table
+
+    found = open_project().runs(limit)
+    if as_json:
+        emit_json([r.to_json() for r in found])
+        return
+    table = Table(box=None)
+    for column in ("run", "status", "started", "steps", "ran", "cached", "executor"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            r.id,
+            styled(r.status),
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(len(r.steps)),
+            str(sum(s.status == "ran" for s in r.steps)),
+            str(sum(s.status == "cached" for s in r.steps)),
+            r.executor,
+        )
+    console.print(table)
+
+
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    traceback: Annotated[bool, typer.Option("--traceback", help="Show failed steps' tracebacks.")] = False,
+    as_json: JSON = False,
+) -> None:
+    """Show one run: its steps, outputs and environment."""
+    project = open_project()
+    found = project.show(run_id)
+    env = project.environment(found.environment_id) if found.environment_id else None
+    if as_json:
+        data = found.to_json()
+        data["environment"] = env.to_json() if env else None
+        data["metrics"] = project.metrics(found.id)
+        emit_json(data)
+        return
+    run_table(found)
+    if env:
+        console.print(
+            f"environment {env.id[:12]}: Python {env.python}, {env.platform}, "
+            f"loopline {env.loopline}, {len(env.packages)} packages ({env.packages_hash[:12]})"
+        )
+    if found.git_commit:
+        console.print(f"git {found.git_commit[:12]}{' (dirty)' if found.git_dirty else ''}")
+    if traceback:
+        for item in found.steps:
+            if item.error:
+                console.print(f"[red]{item.name}[/]\n{item.error}", markup=True, highlight=False)
+
+
+def lineage(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or an artifact id.")],
+    as_json: JSON = False,
+) -> None:
+    """Ancestors and descendants of an artifact, as a tree."""
+    artifact, ancestors, descendants = open_project().lineage(ref)
+    if as_json:
+        emit_json(
+            {
+                "artifact": artifact.to_json(),
+                "ancestors": ancestors.flat(),
+                "descendants": descendants.flat(),
+            }
+        )
+        return
+    lineage_tree("ancestors", ancestors)
+    lineage_tree("descendants", descendants)
+
+
+def reproduce(
+    run_id: Annotated[str, typer.Argument(help="The run to re-execute.")],
+    executor: EXECUTOR = "local",
+    jobs: JOBS = 1,
+    dask_address: DASK = None,
+    as_json: JSON = False,
+) -> int:
+    """Re-execute a run's steps without cache and compare every output id (exit 1 on a difference)."""
+    original, new, comparisons = open_project().reproduce(
+        run_id, executor=executor, jobs=jobs, dask_address=dask_address
+    )
+    identical = all(c.identical for c in comparisons)
+    if as_json:
+        emit_json(
+            {
+                "run_id": original.id,
+                "reproduce_run_id": new.id,
+                "identical": identical,
+                "artifacts": [c.to_json() for c in comparisons],
+            }
+        )
+    else:
+        for c in comparisons:
+            mark = "[green]identical[/]" if c.identical else "[red]DIFFERS[/]"
+            detail = "" if c.identical else f"  expected {c.expected[:12]} got {(c.got or 'nothing')[:12]}"
+            note = f"  ({c.note})" if c.note and not c.identical else ""
+            console.print(f"{mark} {c.name}{detail}{note}")
+        console.print(
+            f"run {original.id} reproduced as {new.id}: "
+            + ("all outputs bit-identical" if identical else "[red]outputs differ[/]")
+        )
+    return 0 if identical else 1
+
+
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(
+        "loopline-demo"
+    ),
+) -> int:
+    """Create a demo project and run the example pipeline end to end."""
+    from loopline.demo import run_demo
+
+    return run_demo(directory, console)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, run, status, runs, show, lineage, reproduce, demo):
+        app.command()(command)

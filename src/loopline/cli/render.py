@@ -1,0 +1,77 @@
+"""Rendering for the CLI: one Rich console, JSON output, tables and trees."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from loopline.core.types import Run
+    from loopline.pipeline.lineage import Node
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+STATUS_STYLE = {
+    "ran": "green",
+    "cached": "cyan",
+    "failed": "red",
+    "skipped": "yellow",
+    "succeeded": "green",
+    "running": "yellow",
+    "fresh": "green",
+    "stale": "yellow",
+}
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def run_table(run: Run) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"run [bold]{run.id}[/]  {styled(run.status)}  executor {run.executor}"
+        + (f"  reproduces {run.reproduce_of}" if run.reproduce_of else "")
+    )
+    table = Table(box=None, pad_edge=False)
+    for column in ("step", "status", "seconds", "outputs"):
+        table.add_column(column)
+    for item in run.steps:
+        outputs = ", ".join(f"{k}={v[:12]}" for k, v in item.outputs.items())
+        table.add_row(item.name, styled(item.status), f"{item.seconds:.3f}", outputs)
+    console.print(table)
+    for item in run.steps:
+        if item.error:
+            last = item.error.strip().splitlines()[-1]
+            console.print(
+                f"[red]step {item.name} failed:[/] {last}\n"
+                f"  full traceback: loopline show {run.id} --traceback"
+            )
+
+
+def lineage_tree(label: str, node: Node) -> None:
+    from rich.tree import Tree
+
+    def name_of(n: Node) -> str:
+        art = n.artifact
+        title = f"{art.name}@{art.version}" if art.name else "(unnamed)"
+        via = f"  [dim]made by step {n.step}[/]" if n.step else "  [dim]added[/]"
+        return f"[bold]{title}[/] {art.kind} {art.id[:12]}{via}"
+
+    tree = Tree(f"{label}: {name_of(node)}")
+
+    def grow(branch: Tree, n: Node) -> None:
+        for child in n.children:
+            grow(branch.add(name_of(child)), child)
+
+    grow(tree, node)
+    console.print(tree)

@@ -1,0 +1,31 @@
+"""Project settings: built once at the edge (environment `LOOPLINE_*`, then loopline.yaml) and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_FILE = "loopline.yaml"
+STATE_DIR = ".loopline"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    store_url: str
+    blobs_url: str
+    stat_cache: Path
+
+    @classmethod
+    def build(cls, root: Path, project: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+        """Environment first, then the `project:` section of loopline.yaml, then defaults."""
+        state = root / STATE_DIR
+        store = (
+            environ.get("LOOPLINE_STORE")
+            or project.get("store")
+            or f"sqlite:///{(state / 'metadata.db').as_posix()}"
+        )
+        blobs = environ.get("LOOPLINE_BLOBS") or project.get("blobs") or str(state / "blobs")
+        return cls(root=root, store_url=str(store), blobs_url=str(blobs), stat_cache=state / "statcache.db")

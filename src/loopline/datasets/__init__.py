@@ -1,0 +1,2 @@
+"""Data versioning without a pipeline: add a file or folder as the next version of a name,
+list, diff and check out versions (what DVC users expect)."""

@@ -1,0 +1,146 @@
+"""Reading loopline.yaml: every mistake becomes one ConfigError naming the file, line and fix."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.core.errors import ConfigError
+from loopline.core.settings import PROJECT_FILE
+from loopline.pipeline.dag import Pipeline
+from loopline.pipeline.step import Step, resolve
+
+TOP_KEYS = {"project", "steps"}
+PROJECT_KEYS = {"name", "store", "blobs"}
+STEP_KEYS = {"uses", "inputs", "outputs", "params", "env"}
+
+
+@dataclass
+class ProjectFile:
+    path: Path
+    project: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)  # "steps.NAME[.KEY]" -> line
+
+    def where(self, key: str) -> str:
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int], depth: int) -> None:
+    if not isinstance(node, yaml.MappingNode) or depth == 0:
+        return
+    for key_node, value_node in node.value:
+        key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+        lines[key] = key_node.start_mark.line + 1
+        _record_lines(value_node, key, lines, depth - 1)
+
+
+def read_project_file(path: Path) -> ProjectFile:
+    if not path.exists():
+        raise ConfigError(
+            f"no {PROJECT_FILE} here",
+            where=str(path.parent),
+            hint="run `loopline init` or cd into a project",
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            where=where,
+            hint="fix the indentation or quoting on that line",
+        ) from exc
+    result = ProjectFile(path=path)
+    if node is not None:
+        _record_lines(node, "", result.lines, depth=3)
+    if data is None:
+        return result
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the file must be a mapping of sections", where=str(path), hint="start with `steps:`"
+        )
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ConfigError(
+                f"unknown section {key!r}",
+                where=result.where(str(key)),
+                hint=f"sections are: {', '.join(sorted(TOP_KEYS))}",
+            )
+    project = data.get("project") or {}
+    if not isinstance(project, dict):
+        raise ConfigError("`project` must be a mapping", where=result.where("project"))
+    for key in project:
+        if key not in PROJECT_KEYS:
+            raise ConfigError(
+                f"unknown key {key!r} in project",
+                where=result.where(f"project.{key}"),
+                hint=f"keys are: {', '.join(sorted(PROJECT_KEYS))}",
+            )
+    steps = data.get("steps") or {}
+    if not isinstance(steps, dict):
+        raise ConfigError(
+            "`steps` must be a mapping of step name to declaration", where=result.where("steps")
+        )
+    result.project = project
+    result.steps = steps
+    return result
+
+
+def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"`{key}` must be a list of names", where=where, hint=f"write `{key}: [a, b]`")
+    return tuple(value)
+
+
+def build_pipeline(file: ProjectFile) -> Pipeline:
+    """Import each step's function (from the project folder) and check the whole DAG."""
+    root = str(file.path.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    steps: list[Step] = []
+    for name, decl in file.steps.items():
+        where = file.where(f"steps.{name}")
+        if not isinstance(decl, dict):
+            raise ConfigError(f"step {name!r} must be a mapping", where=where, hint="give it `uses:`")
+        for key in decl:
+            if key not in STEP_KEYS:
+                raise ConfigError(
+                    f"unknown key {key!r} in step {name!r}",
+                    where=file.where(f"steps.{name}.{key}"),
+                    hint=f"step keys are: {', '.join(sorted(STEP_KEYS))}",
+                )
+        if "uses" not in decl or not isinstance(decl["uses"], str):
+            raise ConfigError(f"step {name!r} has no `uses`", where=where, hint="add `uses: module:function`")
+        params = decl.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(
+                f"`params` of step {name!r} must be a mapping",
+                where=file.where(f"steps.{name}.params"),
+            )
+        fn = resolve(decl["uses"], where=file.where(f"steps.{name}.uses"))
+        steps.append(
+            Step(
+                name=str(name),
+                fn=fn,
+                uses=decl["uses"],
+                inputs=_string_list(decl.get("inputs"), "inputs", where),
+                outputs=_string_list(decl.get("outputs"), "outputs", where),
+                params=params,
+                env=_string_list(decl.get("env"), "env", where),
+                where=where,
+            )
+        )
+    return Pipeline(steps, source=str(file.path))

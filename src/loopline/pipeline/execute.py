@@ -1,0 +1,119 @@
+"""Executing one step, in whatever process an executor chose.
+
+The task carries artifact records and the blob store URL, never data, so the same function runs
+inline, in a process pool or on a Dask worker; outputs go straight to the blob store and only
+their records travel back. The parent alone writes metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from loopline.core.errors import LooplineError
+from loopline.core.types import Artifact
+from loopline.pipeline.step import StepContext, code_hash, resolve, seed_from
+from loopline.store.artifacts import load_value, save_value
+from loopline.store.blobs import BlobStore, open_blob_store
+
+
+@dataclass(frozen=True)
+class StepTask:
+    run_id: str
+    name: str
+    uses: str
+    code_hash: str
+    params: dict[str, Any]
+    inputs: dict[str, Artifact]
+    outputs: tuple[str, ...]
+    fingerprint: str
+    blobs_url: str
+    root: str
+
+
+@dataclass
+class StepResult:
+    name: str
+    outputs: dict[str, Artifact] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=4)
+def _blob_store(url: str) -> BlobStore:
+    return open_blob_store(url)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # numpy is a dependency, but a step must not fail for want of it
+        pass
+
+
+def _outputs_of(task: StepTask, value: Any) -> dict[str, Any]:
+    if len(task.outputs) == 1:
+        return {task.outputs[0]: value}
+    if not isinstance(value, dict) or set(value) != set(task.outputs):
+        got = sorted(value) if isinstance(value, dict) else type(value).__name__
+        raise LooplineError(
+            f"step {task.name!r} must return a dict with keys {sorted(task.outputs)}, got {got}",
+            hint="return {output_name: value} for a step with several outputs",
+        )
+    return value
+
+
+def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepResult:
+    """Run one step; never raises for a failure of the step itself (it is reported instead)."""
+    started = time.perf_counter()
+    result = StepResult(task.name)
+    scratch = Path(tempfile.mkdtemp(prefix=f"loopline-{task.name}-"))
+    try:
+        if fn is None:
+            if task.root not in sys.path:
+                sys.path.insert(0, task.root)
+            fn = resolve(task.uses)
+            if code_hash(fn) != task.code_hash:
+                raise LooplineError(
+                    f"the code of step {task.name!r} changed after the run started",
+                    hint="run again: the new code gets its own fingerprint",
+                )
+        store = _blob_store(task.blobs_url)
+        kwargs: dict[str, Any] = {name: load_value(store, art) for name, art in task.inputs.items()}
+        kwargs.update(task.params)
+        seed = seed_from(task.fingerprint)
+        ctx = StepContext(
+            task.run_id, task.name, seed, scratch, logging.getLogger(f"loopline.step.{task.name}")
+        )
+        if "ctx" in _parameters(fn):
+            kwargs["ctx"] = ctx
+        _seed_everything(seed)
+        values = _outputs_of(task, fn(**kwargs))
+        result.outputs = {name: save_value(store, value, output=name) for name, value in values.items()}
+        result.metrics = ctx.metrics
+    except Exception as exc:
+        result.error = "".join(traceback.format_exception(exc))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def _parameters(fn: Callable[..., Any]) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(fn).parameters)

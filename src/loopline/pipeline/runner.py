@@ -1,0 +1,357 @@
+"""Running a pipeline: fingerprint each step before it runs, reuse cached outputs, execute the
+rest on an executor, and record runs, step runs and lineage as each step finishes.
+
+Each finished step is committed on its own, so a run killed half-way keeps what it finished and
+the next run resumes from the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loopline.core.errors import ConfigError, NotFound
+from loopline.core.hashing import canonical_json, fingerprint
+from loopline.core.ids import new_run_id
+from loopline.core.types import Artifact, Run, StepRun
+from loopline.pipeline.dag import Pipeline
+from loopline.pipeline.environment import capture_environment, declared_versions, git_state
+from loopline.pipeline.execute import StepResult, StepTask
+from loopline.pipeline.executors import Executor
+from loopline.pipeline.step import Step, code_hash, resolve
+from loopline.store.blobs import BlobStore
+from loopline.store.metadata import MetadataStore
+
+# on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
+EventHandler = Callable[[str, str, dict[str, Any]], None]
+
+
+def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
+    pass
+
+
+def step_fingerprint(item: Step, inputs: dict[str, Artifact], code: str | None = None) -> str:
+    return fingerprint(
+        {
+            "uses": item.uses,
+            "code": code or item.code_hash,
+            "params": dict(item.params),
+            "inputs": {slot: art.id for slot, art in sorted(inputs.items())},
+            "outputs": sorted(item.outputs),
+            "env": declared_versions(item.env),
+        }
+    )
+
+
+@dataclass
+class StepState:
+    name: str
+    state: str  # "fresh" | "stale"
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "reasons": self.reasons}
+
+
+@dataclass
+class Comparison:
+    name: str
+    expected: str
+    got: str | None
+    note: str | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.expected == self.got
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "expected": self.expected,
+            "got": self.got,
+            "identical": self.identical,
+            "note": self.note,
+        }
+
+
+class Runner:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, root: Path) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.root = root
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
+        wanted = {i for n in names for i in pipeline.steps[n].inputs if i not in pipeline.producer}
+        found: dict[str, Artifact] = {}
+        for name in sorted(wanted):
+            art = self.meta.latest_version(name)
+            if art is None:
+                readers = [n for n in names if name in pipeline.steps[n].inputs]
+                raise ConfigError(
+                    f"input {name!r} of step {readers[0]!r} is produced by no step and is not a dataset",
+                    where=pipeline.steps[readers[0]].where or pipeline.source,
+                    hint=f"add a step with `outputs: [{name}]`, or `loopline add PATH --name {name}`",
+                )
+            found[name] = art
+        return found
+
+    def _cached(self, fp: str) -> dict[str, Artifact] | None:
+        outputs = self.meta.find_cached(fp)
+        if outputs is None:
+            return None
+        records = self.meta.get_artifacts(list(outputs.values()))
+        if len(records) != len(set(outputs.values())) or not all(
+            self.blobs.exists(a.blob) for a in records.values()
+        ):
+            return None
+        return {slot: records[art_id] for slot, art_id in outputs.items()}
+
+    def _start_run(self, executor: str, reproduce_of: str | None = None) -> str:
+        env = capture_environment()
+        self.meta.put_environment(env)
+        commit, dirty = git_state(self.root)
+        run_id = new_run_id()
+        self.meta.create_run(
+            Run(
+                run_id,
+                "running",
+                datetime.now(UTC),
+                None,
+                executor,
+                env.id,
+                commit,
+                dirty,
+                reproduce_of,
+            )
+        )
+        return run_id
+
+    # -- run ----------------------------------------------------------------------------------
+    def run(
+        self,
+        pipeline: Pipeline,
+        executor: Executor,
+        *,
+        targets: Sequence[str] = (),
+        use_cache: bool = True,
+        blobs_url: str,
+        on_event: EventHandler = _ignore,
+    ) -> Run:
+        names = pipeline.select(targets)
+        available = self._external_inputs(pipeline, names)  # may raise: nothing written yet
+        run_id = self._start_run(executor.name)
+        done: set[str] = set()
+        failed: set[str] = set()
+        running: dict[Any, tuple[Step, dict[str, Artifact], str]] = {}
+        waiting = list(names)
+        status = "failed"
+        try:
+            while waiting or running:
+                for name in list(waiting):
+                    item = pipeline.steps[name]
+                    ups = pipeline.upstream(name)
+                    if any(u in failed for u in ups):
+                        waiting.remove(name)
+                        failed.add(name)
+                        self._record(run_id, item, "", {}, StepResult(name), "skipped")
+                        on_event("skipped", name, {"reason": "an upstream step failed"})
+                        continue
+                    if not all(u in done for u in ups):
+                        continue
+                    waiting.remove(name)
+                    inputs = {i: available[i] for i in item.inputs}
+                    fp = step_fingerprint(item, inputs)
+                    cached = self._cached(fp) if use_cache else None
+                    if cached is not None:
+                        available.update(cached)
+                        done.add(name)
+                        result = StepResult(name, outputs=cached)
+                        self._record(run_id, item, fp, inputs, result, "cached")
+                        on_event("cached", name, {"fingerprint": fp})
+                        continue
+                    task = StepTask(
+                        run_id,
+                        name,
+                        item.uses,
+                        item.code_hash,
+                        dict(item.params),
+                        inputs,
+                        item.outputs,
+                        fp,
+                        blobs_url,
+                        str(self.root),
+                    )
+                    on_event("start", name, {"fingerprint": fp})
+                    running[executor.submit(task, item.fn)] = (item, inputs, fp)
+                if not running:
+                    continue
+                for handle, result in executor.wait(list(running)):
+                    item, inputs, fp = running.pop(handle)
+                    if result.error:
+                        failed.add(item.name)
+                        self._record(run_id, item, fp, inputs, result, "failed")
+                        on_event("failed", item.name, {"error": result.error, "seconds": result.seconds})
+                    else:
+                        available.update(result.outputs)
+                        done.add(item.name)
+                        self._record(run_id, item, fp, inputs, result, "ran")
+                        self.meta.log_metrics(run_id, item.name, result.metrics)
+                        on_event("ran", item.name, {"seconds": result.seconds})
+            status = "failed" if failed else "succeeded"
+        finally:
+            self.meta.finish_run(run_id, status)
+        return self.meta.get_run(run_id)
+
+    def _record(
+        self,
+        run_id: str,
+        item: Step,
+        fp: str,
+        inputs: dict[str, Artifact],
+        result: StepResult,
+        status: str,
+        *,
+        version: bool = True,
+    ) -> None:
+        self.meta.record_step_run(
+            StepRun(
+                id=None,
+                run_id=run_id,
+                name=item.name,
+                status=status,  # type: ignore[arg-type]
+                fingerprint=fp,
+                code_hash=item.code_hash,
+                params=dict(item.params),
+                uses=item.uses,
+                inputs={k: v.id for k, v in inputs.items()},
+                outputs={k: v.id for k, v in result.outputs.items()},
+                seconds=result.seconds,
+                error=result.error,
+            ),
+            list(result.outputs.values()) if status == "ran" else [],
+            version=version,
+        )
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self, pipeline: Pipeline) -> list[StepState]:
+        latest = self.meta.latest_step_runs()
+        available: dict[str, Artifact] = {}
+        for name, art in ((n, self.meta.latest_version(n)) for n in pipeline.external_inputs()):
+            if art is not None:
+                available[name] = art
+        states: list[StepState] = []
+        stale: set[str] = set()
+        for name in pipeline.order:
+            item = pipeline.steps[name]
+            state = StepState(name, "fresh")
+            missing = [i for i in item.inputs if i not in available]
+            if missing:
+                for slot in missing:
+                    producer = pipeline.producer.get(slot)
+                    state.reasons.append(
+                        f"input {slot}: upstream step {producer} will run"
+                        if producer
+                        else f"input {slot}: no dataset of that name yet"
+                    )
+            else:
+                inputs = {i: available[i] for i in item.inputs}
+                cached = self._cached(step_fingerprint(item, inputs))
+                if cached is not None:
+                    available.update(cached)
+                else:
+                    state.reasons = self._why_stale(item, inputs, latest.get(name))
+            if state.reasons:
+                state.state = "stale"
+                stale.add(name)
+            states.append(state)
+        return states
+
+    @staticmethod
+    def _why_stale(item: Step, inputs: dict[str, Artifact], last: StepRun | None) -> list[str]:
+        if last is None:
+            return ["never run"]
+        reasons = []
+        if last.code_hash != item.code_hash:
+            reasons.append(f"code: {item.uses} changed")
+        if canonical_json(last.params) != canonical_json(dict(item.params)):
+            changed = sorted(
+                k
+                for k in {*last.params, *item.params}
+                if canonical_json(last.params.get(k)) != canonical_json(item.params.get(k))
+            )
+            reasons.append(f"params: {', '.join(changed)} changed")
+        for slot, art in inputs.items():
+            if last.inputs.get(slot) != art.id:
+                reasons.append(f"input: {slot} changed")
+        return reasons or ["outputs missing from the store, or declared environment changed"]
+
+    # -- reproduce ----------------------------------------------------------------------------
+    def reproduce(
+        self,
+        run_id: str,
+        pipeline: Pipeline | None,
+        executor: Executor,
+        *,
+        blobs_url: str,
+        on_event: EventHandler = _ignore,
+    ) -> tuple[Run, Run, list[Comparison]]:
+        original = self.meta.get_run(run_id)
+        steps = [s for s in original.steps if s.status in ("ran", "cached")]
+        if not steps:
+            raise NotFound(f"run {original.id} has no finished steps to reproduce")
+        needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
+        records = self.meta.get_artifacts(sorted(needed))
+        new_id = self._start_run(executor.name, reproduce_of=original.id)
+        comparisons: list[Comparison] = []
+        running: dict[Any, tuple[StepRun, Step]] = {}
+        status = "failed"
+        try:
+            for recorded in steps:
+                current = pipeline.steps.get(recorded.name) if pipeline else None
+                fn = current.fn if current and current.uses == recorded.uses else resolve(recorded.uses)
+                item = Step(
+                    recorded.name,
+                    fn,
+                    recorded.uses,
+                    tuple(recorded.inputs),
+                    tuple(recorded.outputs),
+                    recorded.params,
+                    code_hash=code_hash(fn),
+                )
+                inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
+                task = StepTask(
+                    new_id,
+                    item.name,
+                    item.uses,
+                    item.code_hash,
+                    dict(item.params),
+                    inputs,
+                    item.outputs,
+                    recorded.fingerprint,
+                    blobs_url,
+                    str(self.root),
+                )
+                on_event("start", item.name, {"fingerprint": recorded.fingerprint})
+                running[executor.submit(task, fn)] = (recorded, item)
+            while running:
+                for handle, result in executor.wait(list(running)):
+                    recorded, item = running.pop(handle)
+                    code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
+                    inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
+                    fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
+                    kind = "failed" if result.error else "ran"
+                    self._record(new_id, item, fp, inputs, result, kind, version=False)
+                    on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})
+                    for slot, expected in recorded.outputs.items():
+                        got = result.outputs.get(slot)
+                        note = code_note or ("the step failed" if result.error else None)
+                        comparisons.append(Comparison(slot, expected, got.id if got else None, note))
+            status = "succeeded"
+        finally:
+            self.meta.finish_run(new_id, status)
+        comparisons.sort(key=lambda c: c.name)
+        return original, self.meta.get_run(new_id), comparisons

@@ -1,0 +1,195 @@
+"""A step: a plain function plus its declared inputs, outputs, params and environment."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from loopline.core.errors import ConfigError
+from loopline.core.hashing import hash_text
+
+STEP_ATTR = "__loopline_step__"
+
+
+def code_hash(fn: Callable[..., Any]) -> str:
+    """Hash of the function's source text (its code, not its module's other functions)."""
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        source = repr(code.co_code) if code is not None else repr(fn)
+    return hash_text(source)
+
+
+def import_path(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def resolve(uses: str, *, where: str | None = None) -> Callable[..., Any]:
+    """Import `module:function`; every way it can fail is a ConfigError naming the fix."""
+    module_name, sep, attr = uses.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"uses {uses!r} is not of the form module:function",
+            where=where,
+            hint="write e.g. `uses: mypackage.steps:clean`",
+        )
+    try:
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    except Exception as exc:  # an import can raise anything
+        raise ConfigError(
+            f"cannot import module {module_name!r} for uses {uses!r}: {type(exc).__name__}: {exc}",
+            where=where,
+            hint="check the module path; it is imported from the project folder",
+        ) from exc
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ConfigError(
+                f"module {module_name!r} has no function {attr!r}",
+                where=where,
+                hint=f"define {attr} in {getattr(module, '__file__', module_name)}",
+            )
+    target = getattr(target, "__wrapped_step__", target)
+    if not callable(target):
+        raise ConfigError(f"{uses!r} is not a function", where=where)
+    return target
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    fn: Callable[..., Any]
+    uses: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    env: tuple[str, ...] = ()
+    code_hash: str = ""
+    where: str | None = None  # file:line of the declaration, for error messages
+
+    def __post_init__(self) -> None:
+        if not self.code_hash:
+            object.__setattr__(self, "code_hash", code_hash(self.fn))
+
+    def with_params(self, **params: Any) -> Step:
+        return replace(self, params={**self.params, **params})
+
+    def check_signature(self) -> None:
+        """Inputs and params must be arguments the function takes, and cover what it needs."""
+        where = self.where or f"step {self.name!r}"
+        signature = inspect.signature(self.fn)
+        accepted = signature.parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+        for kind, names in (("input", self.inputs), ("param", tuple(self.params))):
+            for name in names:
+                if name not in accepted and not var_kw:
+                    raise ConfigError(
+                        f"step {self.name!r}: {kind} {name!r} is not an argument of {self.uses}",
+                        where=where,
+                        hint=f"its arguments are {', '.join(accepted) or 'none'}; "
+                        f"remove {name!r} or add it to the function",
+                    )
+        given = {*self.inputs, *self.params, "ctx"}
+        for name, param in accepted.items():
+            required = param.default is param.empty and param.kind not in (
+                param.VAR_KEYWORD,
+                param.VAR_POSITIONAL,
+            )
+            if required and name not in given:
+                raise ConfigError(
+                    f"step {self.name!r}: {self.uses} needs argument {name!r}, which is neither "
+                    "an input nor a param",
+                    where=where,
+                    hint=f"add {name!r} to the step's inputs or params",
+                )
+        if not self.outputs:
+            raise ConfigError(
+                f"step {self.name!r} declares no outputs", where=where, hint="add `outputs: [NAME]`"
+            )
+
+
+def step(
+    outputs: Sequence[str],
+    *,
+    inputs: Sequence[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    env: Sequence[str] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a function as a pipeline step. Inputs default to its arguments without a default
+    that are neither params nor `ctx`."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        given = dict(params or {})
+        declared = (
+            tuple(inputs)
+            if inputs is not None
+            else tuple(
+                p.name
+                for p in inspect.signature(fn).parameters.values()
+                if p.default is p.empty
+                and p.name not in given
+                and p.name != "ctx"
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            )
+        )
+        definition = Step(
+            name=name or fn.__name__,
+            fn=fn,
+            uses=import_path(fn),
+            inputs=declared,
+            outputs=tuple(outputs),
+            params=given,
+            env=tuple(env),
+        )
+        setattr(fn, STEP_ATTR, definition)
+        return fn
+
+    return decorate
+
+
+def as_step(obj: Step | Callable[..., Any]) -> Step:
+    if isinstance(obj, Step):
+        return obj
+    found = getattr(obj, STEP_ATTR, None)
+    if found is None:
+        raise ConfigError(
+            f"{getattr(obj, '__name__', obj)!r} is not a step",
+            hint="decorate it with @loopline.step",
+        )
+    return found
+
+
+@dataclass
+class StepContext:
+    """What a step may ask of loopline while it runs; passed as the `ctx` argument."""
+
+    run_id: str
+    step_name: str
+    seed: int
+    scratch: Path
+    logger: logging.Logger
+    metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        import time
+
+        index = step if step is not None else sum(1 for m in self.metrics if m[0] == key)
+        self.metrics.append((key, float(value), int(index), time.time()))
+
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in values.items():
+            self.log_metric(key, value, step)
+
+
+def seed_from(fingerprint: str) -> int:
+    """A 32-bit seed from the fingerprint (itself a BLAKE3 hash): same step, same randomness."""
+    return int(fingerprint[:8], 16)

@@ -1,0 +1,274 @@
+"""The Project facade: settings and stores wired into the pipeline and stages. The CLI and the
+server each make one call here per command or request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopline.core.errors import ConfigError, InvalidInput, NotFound
+from loopline.core.ids import ArtifactRef
+from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
+from loopline.core.types import Artifact, Environment, Run
+from loopline.datasets.snapshot import AddResult
+from loopline.pipeline.config import ProjectFile, build_pipeline, read_project_file
+from loopline.pipeline.dag import Pipeline
+from loopline.pipeline.lineage import Node
+from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
+from loopline.store.blobs import FsspecBlobStore
+from loopline.store.fsck import FsckReport
+from loopline.store.metadata import MetadataStore
+
+_TEMPLATE = """\
+# loopline project. Steps: `uses: module:function`, imported from this folder.
+steps: {}
+"""
+
+
+def _no_events(kind: str, name: str, details: dict[str, Any]) -> None:
+    pass
+
+
+class Project:
+    def __init__(self, file: ProjectFile, environ: dict[str, str] | None = None) -> None:
+        self.file = file
+        self.root = file.path.parent
+        self.settings = Settings.build(
+            self.root, file.project, environ if environ is not None else dict(os.environ)
+        )
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def init(cls, directory: Path, *, store: str | None = None, blobs: str | None = None) -> Project:
+        directory = directory.absolute()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / PROJECT_FILE
+        if not path.exists():
+            project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
+            text = _TEMPLATE if not project else yaml.safe_dump({"project": project}) + _TEMPLATE
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        elif store or blobs:
+            raise InvalidInput(f"{path} exists already", hint="edit its `project:` section instead")
+        (directory / STATE_DIR).mkdir(exist_ok=True)
+        gitignore = directory / STATE_DIR / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("*\n")
+        project = cls(read_project_file(path))
+        project.meta  # creates and migrates the metadata database  # noqa: B018
+        project.blobs  # noqa: B018
+        return project
+
+    @classmethod
+    def open(cls, directory: Path | None = None) -> Project:
+        start = (directory or Path.cwd()).absolute()
+        for folder in (start, *start.parents):
+            if (folder / PROJECT_FILE).exists():
+                return cls(read_project_file(folder / PROJECT_FILE))
+        raise NotFound(f"no {PROJECT_FILE} in {start} or above", hint="run `loopline init` first")
+
+    @cached_property
+    def meta(self) -> MetadataStore:
+        return MetadataStore(self.settings.store_url)
+
+    @cached_property
+    def blobs(self) -> FsspecBlobStore:
+        return FsspecBlobStore(self.settings.blobs_url)
+
+    @cached_property
+    def runner(self) -> Runner:
+        return Runner(self.meta, self.blobs, self.root)
+
+    def close(self) -> None:
+        if "meta" in self.__dict__:
+            self.meta.close()
+
+    # -- pipelines ----------------------------------------------------------------------------
+    def pipeline(self) -> Pipeline:
+        pipeline = build_pipeline(self.file)
+        if not pipeline.steps:
+            raise ConfigError(
+                "the project declares no steps",
+                where=str(self.file.path),
+                hint="add a step under `steps:` (see README)",
+            )
+        return pipeline
+
+    def run(
+        self,
+        pipeline: Pipeline | None = None,
+        *,
+        targets: Sequence[str] = (),
+        executor: str = "local",
+        jobs: int = 1,
+        dask_address: str | None = None,
+        use_cache: bool = True,
+        on_event: EventHandler = _no_events,
+    ) -> Run:
+        from loopline.pipeline.executors import make_executor
+
+        pipeline = pipeline or self.pipeline()
+        self.runner._external_inputs(
+            pipeline, pipeline.select(targets)
+        )  # bad input: fail before any executor
+        runner_executor = make_executor(executor, jobs, dask_address)
+        try:
+            return self.runner.run(
+                pipeline,
+                runner_executor,
+                targets=targets,
+                use_cache=use_cache,
+                blobs_url=self.settings.blobs_url,
+                on_event=on_event,
+            )
+        finally:
+            runner_executor.close()
+
+    def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
+        return self.runner.status(pipeline or self.pipeline())
+
+    def reproduce(
+        self,
+        run_id: str,
+        *,
+        executor: str = "local",
+        jobs: int = 1,
+        dask_address: str | None = None,
+        on_event: EventHandler = _no_events,
+    ) -> tuple[Run, Run, list[Comparison]]:
+        from loopline.pipeline.executors import make_executor
+
+        try:
+            pipeline: Pipeline | None = self.pipeline()
+        except ConfigError:
+            pipeline = None  # reproduce by the recorded import paths
+        runner_executor = make_executor(executor, jobs, dask_address)
+        try:
+            return self.runner.reproduce(
+                run_id,
+                pipeline,
+                runner_executor,
+                blobs_url=self.settings.blobs_url,
+                on_event=on_event,
+            )
+        finally:
+            runner_executor.close()
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        return self.meta.list_runs(limit)
+
+    def show(self, run_id: str) -> Run:
+        return self.meta.get_run(run_id)
+
+    def environment(self, env_id: str) -> Environment:
+        return self.meta.get_environment(env_id)
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return self.meta.metrics(run_id)
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def resolve(self, ref: str) -> Artifact:
+        parsed = ArtifactRef.parse(ref)
+        if parsed.id_prefix:
+            try:
+                return self.meta.get_artifact(parsed.id_prefix)
+            except NotFound:
+                if self.meta.latest_version(parsed.id_prefix) is None:
+                    raise
+                return self.meta.get_version(parsed.id_prefix)
+        assert parsed.name is not None
+        return self.meta.get_version(parsed.name, parsed.version)
+
+    def load(self, ref: str) -> Any:
+        from loopline.store.artifacts import load_value
+
+        return load_value(self.blobs, self.resolve(ref))
+
+    def lineage(self, ref: str) -> tuple[Artifact, Node, Node]:
+        from loopline.pipeline.lineage import lineage
+
+        artifact = self.resolve(ref)
+        ancestors, descendants = lineage(self.meta, artifact)
+        return artifact, ancestors, descendants
+
+    # -- data versioning ----------------------------------------------------------------------
+    def add(self, path: Path, name: str) -> AddResult:
+        from loopline.datasets.snapshot import add_path
+        from loopline.store.statcache import StatCache
+
+        cache = StatCache(self.settings.stat_cache)
+        try:
+            return add_path(path, name, self.meta, self.blobs, cache)
+        finally:
+            cache.close()
+
+    def datasets(self) -> list[tuple[Artifact, int]]:
+        return self.meta.datasets()
+
+    def versions(self, name: str) -> list[Artifact]:
+        found = self.meta.versions(name)
+        if not found:
+            raise NotFound(f"no dataset named {name!r}", hint="`loopline datasets` lists them")
+        return found
+
+    def diff(self, a: str, b: str, key: Sequence[str] = ()) -> dict[str, Any]:
+        from loopline.datasets.compare import diff_blobsets, diff_tables
+        from loopline.store.artifacts import load_manifest, load_table
+
+        old, new = self.resolve(a), self.resolve(b)
+        if old.name != new.name:
+            raise InvalidInput(
+                f"{a} and {b} are versions of different datasets ({old.name} and {new.name})",
+                hint=f"compare two versions of one name, e.g. {old.name}@1 {old.name}@2",
+            )
+        if old.kind != new.kind or old.kind == "json":
+            raise InvalidInput(
+                f"cannot diff a {old.kind} with a {new.kind}",
+                hint="diff works on tables and blob sets",
+            )
+        header = {
+            "name": old.name,
+            "old": {"version": old.version, "id": old.id},
+            "new": {"version": new.version, "id": new.id},
+        }
+        if old.kind == "blobs":
+            return header | diff_blobsets(load_manifest(self.blobs, old), load_manifest(self.blobs, new))
+        return header | diff_tables(
+            load_table(self.blobs, old), load_table(self.blobs, new), list(key) or None
+        )
+
+    def checkout(self, ref: str, directory: Path) -> list[Path]:
+        """Write a version out: the bytes as added for a file, every file for a folder."""
+        from loopline.store.artifacts import load_manifest
+
+        art = self.resolve(ref)
+        directory = directory.absolute()
+        written: list[Path] = []
+        if art.kind == "blobs":
+            for entry in load_manifest(self.blobs, art):
+                target = (directory / entry.path).resolve()
+                if not target.is_relative_to(directory.resolve()):
+                    raise InvalidInput(f"manifest path {entry.path!r} escapes the target folder")
+                self.blobs.export(entry.blob, target)
+                written.append(target)
+        elif art.original_blob and art.original_name:
+            target = directory / art.original_name
+            self.blobs.export(art.original_blob, target)
+            written.append(target)
+        else:
+            suffix = ".parquet" if art.kind == "table" else ".json"
+            target = directory / f"{art.name or art.id[:12]}{suffix}"
+            self.blobs.export(art.blob, target)
+            written.append(target)
+        return written
+
+    def fsck(self) -> FsckReport:
+        from loopline.store.fsck import fsck
+
+        return fsck(self.meta, self.blobs)

@@ -1,0 +1,1 @@
+"""The only home of storage libraries: metadata (SQLAlchemy) and blobs (fsspec)."""

@@ -1,0 +1,209 @@
+"""Turning step values into stored artifacts and back: tables as Parquet, blob sets as a manifest
+plus content-addressed files, JSON reports as canonical JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import mimetypes
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.core.errors import InvalidInput
+from loopline.core.hashing import canonical_json, hash_bytes, hash_manifest, hash_table
+from loopline.core.types import Artifact
+from loopline.store.blobs import BlobStore
+
+if TYPE_CHECKING:
+    import polars as pl
+
+JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    path: str
+    size: int
+    blob: str
+    media_type: str | None = None
+
+
+class BlobSet:
+    """A set of files (images, texts…) kept by content, with a manifest of relative paths.
+
+    A step receives one as input and can return one built with `from_folder` or `from_bytes`.
+    """
+
+    def __init__(
+        self,
+        entries: list[BlobEntry],
+        store: BlobStore | None = None,
+        staged: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.entries = sorted(entries, key=lambda e: e.path)
+        self._store = store
+        self._staged = dict(staged or {})
+        self._by_path = {e.path: e for e in self.entries}
+
+    @classmethod
+    def from_bytes(cls, files: Mapping[str, bytes]) -> BlobSet:
+        entries = [
+            BlobEntry(path, len(data), hash_bytes(data), mimetypes.guess_type(path)[0])
+            for path, data in files.items()
+        ]
+        return cls(entries, staged={e.blob: files[e.path] for e in entries})
+
+    @property
+    def id(self) -> str:
+        return hash_manifest((e.path, e.size, e.blob) for e in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[BlobEntry]:
+        return iter(self.entries)
+
+    def read(self, path: str) -> bytes:
+        entry = self._by_path.get(path)
+        if entry is None:
+            raise InvalidInput(f"no file {path!r} in this blob set")
+        if entry.blob in self._staged:
+            return self._staged[entry.blob]
+        assert self._store is not None
+        return self._store.get_bytes(entry.blob)
+
+    def manifest(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame(
+            {
+                "path": [e.path for e in self.entries],
+                "size": [e.size for e in self.entries],
+                "blob": [e.blob for e in self.entries],
+                "media_type": [e.media_type for e in self.entries],
+            },
+            schema={
+                "path": pl.String,
+                "size": pl.Int64,
+                "blob": pl.String,
+                "media_type": pl.String,
+            },
+        )
+
+
+def _schema(frame: pl.DataFrame) -> dict[str, str]:
+    return {name: str(dtype) for name, dtype in frame.schema.items()}
+
+
+def _put_parquet(store: BlobStore, frame: pl.DataFrame) -> tuple[str, int]:
+    fd, tmp = tempfile.mkstemp(suffix=".parquet")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        return store.put_file(tmp), os.path.getsize(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def save_table(store: BlobStore, frame: pl.DataFrame) -> Artifact:
+    blob, size = _put_parquet(store, frame)
+    return Artifact(
+        id=hash_table(frame),
+        kind="table",
+        blob=blob,
+        size=size,
+        rows=frame.height,
+        schema=_schema(frame),
+    )
+
+
+def save_blobset(store: BlobStore, blobset: BlobSet) -> Artifact:
+    for entry in blobset.entries:
+        if entry.blob in blobset._staged:
+            store.put_bytes(blobset._staged[entry.blob])
+        elif not store.exists(entry.blob):
+            raise InvalidInput(f"blob set entry {entry.path!r} has no stored bytes")
+    manifest = blobset.manifest()
+    blob, _ = _put_parquet(store, manifest)
+    return Artifact(
+        id=blobset.id,
+        kind="blobs",
+        blob=blob,
+        size=sum(e.size for e in blobset.entries),
+        rows=len(blobset),
+        schema=_schema(manifest),
+    )
+
+
+def save_json(store: BlobStore, value: Any) -> Artifact:
+    text = canonical_json(value)
+    blob = store.put_bytes(text.encode())
+    return Artifact(
+        id=hash_bytes(b"loopline-json-v1\0" + text.encode()), kind="json", blob=blob, size=len(text)
+    )
+
+
+def save_value(store: BlobStore, value: Any, *, output: str) -> Artifact:
+    """Store whatever a step returned for one output."""
+    import polars as pl
+    import pyarrow as pa
+
+    if isinstance(value, pa.Table):
+        value = pl.from_arrow(value)
+    if isinstance(value, pl.LazyFrame):
+        value = value.collect()
+    if isinstance(value, pl.DataFrame):
+        return save_table(store, value)
+    if isinstance(value, BlobSet):
+        return save_blobset(store, value)
+    if isinstance(value, JSON_TYPES):
+        try:
+            json.dumps(value, allow_nan=True, default=_refuse)
+        except TypeError as exc:
+            raise InvalidInput(f"output {output!r} is not JSON-serialisable: {exc}") from exc
+        return save_json(store, value)
+    raise InvalidInput(
+        f"output {output!r} is a {type(value).__name__}, which loopline cannot store",
+        hint="return a Polars DataFrame, a pyarrow Table, a loopline.BlobSet or JSON-like data",
+    )
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def load_manifest(store: BlobStore, artifact: Artifact) -> list[BlobEntry]:
+    frame = load_table(store, artifact)
+    return [BlobEntry(r["path"], r["size"], r["blob"], r["media_type"]) for r in frame.iter_rows(named=True)]
+
+
+def load_table(store: BlobStore, artifact: Artifact) -> pl.DataFrame:
+    import polars as pl
+
+    if store.local_path(artifact.blob) is not None:
+        return pl.read_parquet(store.checked_path(artifact.blob))
+    return pl.read_parquet(io.BytesIO(store.get_bytes(artifact.blob)))
+
+
+def load_value(store: BlobStore, artifact: Artifact) -> Any:
+    if artifact.kind == "table":
+        return load_table(store, artifact)
+    if artifact.kind == "blobs":
+        return BlobSet(load_manifest(store, artifact), store=store)
+    return json.loads(store.get_bytes(artifact.blob))
+
+
+def scan_folder(root: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, absolute path) of every regular file under root, sorted."""
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            full = Path(dirpath, name)
+            found.append((full.relative_to(root).as_posix(), full))
+    found.sort()
+    return found

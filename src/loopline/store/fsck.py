@@ -1,0 +1,53 @@
+"""Consistency check of a project's stores: every referenced blob present and intact, every row
+pointing at a row that exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loopline.core.errors import LooplineError
+from loopline.store.artifacts import load_manifest
+from loopline.store.blobs import BlobStore
+from loopline.store.metadata import MetadataStore
+
+
+@dataclass
+class FsckReport:
+    blobs_checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    dangling: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupt or self.dangling)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "blobs_checked": self.blobs_checked,
+            "missing": self.missing,
+            "corrupt": self.corrupt,
+            "dangling": self.dangling,
+        }
+
+
+def fsck(meta: MetadataStore, blobs: BlobStore) -> FsckReport:
+    report = FsckReport(dangling=meta.dangling_references())
+    refs = meta.blob_references()
+    for art in meta.all_artifacts():
+        if art.kind == "blobs" and blobs.verify(art.blob):
+            try:
+                refs += [(f"{e.path} in blob set {art.id[:12]}", e.blob) for e in load_manifest(blobs, art)]
+            except LooplineError as exc:
+                report.corrupt.append(f"manifest of {art.id[:12]}: {exc.message}")
+    seen: dict[str, bool] = {}
+    for owner, digest in refs:
+        if digest not in seen:
+            seen[digest] = blobs.exists(digest) and blobs.verify(digest)
+            report.blobs_checked += 1
+        if not seen[digest]:
+            (report.corrupt if blobs.exists(digest) else report.missing).append(
+                f"blob {digest[:12]} of {owner}"
+            )
+    return report

@@ -1,0 +1,539 @@
+"""MetadataStore: every read and write of loopline's metadata, on SQLite or PostgreSQL.
+
+Write transactions are short and retried on lock contention, so concurrent pipelines on one
+SQLite file never show "database is locked" to a user.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from loopline.core.errors import Conflict, NotFound, StorageError
+from loopline.core.types import Artifact, Environment, Run, StepRun
+from loopline.store.metadata import engine as engines
+from loopline.store.metadata.tables import (
+    artifact_versions,
+    artifacts,
+    environments,
+    metrics,
+    runs,
+    step_run_artifacts,
+    step_runs,
+)
+
+T = TypeVar("T")
+_RETRIES = 12
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _is_contention(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
+
+
+class MetadataStore:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        try:
+            self._engine = engines.create_engine(url)
+            revision = engines.current_revision(self._engine)
+            if revision != engines.HEAD_REVISION:
+                if revision is None and not create:
+                    raise NotFound(
+                        "no loopline metadata database here", where=url, hint="run `loopline init`"
+                    )
+                engines.upgrade(self._engine)
+        except sa.exc.OperationalError as exc:
+            raise StorageError(f"cannot open the metadata store: {exc.orig}", where=url) from exc
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
+
+    def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run `work` in one write transaction, retrying on lock contention with jittered backoff."""
+        for attempt in range(_RETRIES):
+            try:
+                with (
+                    self._engine.connect().execution_options(loopline_write=True) as conn,
+                    conn.begin(),
+                ):
+                    return work(conn)
+            except sa.exc.DBAPIError as exc:
+                if not _is_contention(exc) and not isinstance(exc, sa.exc.IntegrityError):
+                    raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
+                if attempt == _RETRIES - 1:
+                    raise StorageError(
+                        f"metadata store stayed busy after {_RETRIES} attempts: {exc.orig}",
+                        where=self.url,
+                        hint="another process holds a long write; try again",
+                    ) from exc
+                time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    # -- artifacts ---------------------------------------------------------------------------
+    @staticmethod
+    def _insert_artifact(conn: sa.Connection, art: Artifact) -> None:
+        if conn.execute(sa.select(artifacts.c.id).where(artifacts.c.id == art.id)).first():
+            return
+        conn.execute(
+            artifacts.insert().values(
+                id=art.id,
+                kind=art.kind,
+                blob=art.blob,
+                size=art.size,
+                rows=art.rows,
+                schema_json=json.dumps(art.schema) if art.schema is not None else None,
+                created_at=_now(),
+            )
+        )
+
+    @staticmethod
+    def _next_version(conn: sa.Connection, name: str, artifact_id: str, **extra: Any) -> int | None:
+        """Add artifact_id as the next version of name, unless it already is the latest."""
+        latest = conn.execute(
+            sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
+            .where(artifact_versions.c.name == name)
+            .order_by(artifact_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and latest.artifact_id == artifact_id:
+            return None
+        version = 1 if latest is None else latest.version + 1
+        conn.execute(
+            artifact_versions.insert().values(
+                name=name, version=version, artifact_id=artifact_id, created_at=_now(), **extra
+            )
+        )
+        return version
+
+    def add_version(
+        self,
+        name: str,
+        art: Artifact,
+        *,
+        source: str,
+        original_blob: str | None = None,
+        original_name: str | None = None,
+    ) -> int | None:
+        """Record art as the next version of name; None when it is already the latest."""
+
+        def work(conn: sa.Connection) -> int | None:
+            self._insert_artifact(conn, art)
+            return self._next_version(
+                conn,
+                name,
+                art.id,
+                source=source,
+                original_blob=original_blob,
+                original_name=original_name,
+            )
+
+        return self._write(work)
+
+    _VERSION_COLUMNS = (
+        artifacts,
+        artifact_versions.c.name,
+        artifact_versions.c.version,
+        artifact_versions.c.created_at.label("version_created_at"),
+        artifact_versions.c.source,
+        artifact_versions.c.original_blob,
+        artifact_versions.c.original_name,
+    )
+
+    @staticmethod
+    def _to_artifact(row: Any, versioned: bool = True) -> Artifact:
+        return Artifact(
+            id=row.id,
+            kind=row.kind,
+            blob=row.blob,
+            size=row.size,
+            rows=row.rows,
+            schema=json.loads(row.schema_json) if row.schema_json else None,
+            name=row.name if versioned else None,
+            version=row.version if versioned else None,
+            created_at=_aware(row.version_created_at if versioned else row.created_at),
+            source=row.source if versioned else None,
+            original_blob=row.original_blob if versioned else None,
+            original_name=row.original_name if versioned else None,
+        )
+
+    def _versions_query(self) -> sa.Select[Any]:
+        return sa.select(*self._VERSION_COLUMNS).join(
+            artifacts, artifacts.c.id == artifact_versions.c.artifact_id
+        )
+
+    def get_version(self, name: str, version: int | None = None) -> Artifact:
+        query = self._versions_query().where(artifact_versions.c.name == name)
+        if version is None:
+            query = query.order_by(artifact_versions.c.version.desc()).limit(1)
+        else:
+            query = query.where(artifact_versions.c.version == version)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            known = self.versions(name)
+            if not known:
+                raise NotFound(f"no artifact named {name!r}", hint="`loopline datasets` lists them")
+            raise NotFound(
+                f"{name} has no version {version}",
+                hint=f"versions are 1 to {known[-1].version}",
+            )
+        return self._to_artifact(row)
+
+    def latest_version(self, name: str) -> Artifact | None:
+        try:
+            return self.get_version(name)
+        except NotFound:
+            return None
+
+    def versions(self, name: str) -> list[Artifact]:
+        query = (
+            self._versions_query()
+            .where(artifact_versions.c.name == name)
+            .order_by(artifact_versions.c.version)
+        )
+        with self._read() as conn:
+            return [self._to_artifact(row) for row in conn.execute(query)]
+
+    def datasets(self) -> list[tuple[Artifact, int]]:
+        """Latest version of every name, with the number of versions."""
+        latest = (
+            sa.select(
+                artifact_versions.c.name,
+                sa.func.max(artifact_versions.c.version).label("top"),
+                sa.func.count().label("n"),
+            )
+            .group_by(artifact_versions.c.name)
+            .subquery()
+        )
+        query = (
+            self._versions_query()
+            .add_columns(latest.c.n)
+            .join(
+                latest,
+                sa.and_(
+                    latest.c.name == artifact_versions.c.name,
+                    latest.c.top == artifact_versions.c.version,
+                ),
+            )
+            .order_by(artifact_versions.c.name)
+        )
+        with self._read() as conn:
+            return [(self._to_artifact(row), row.n) for row in conn.execute(query)]
+
+    def get_artifact(self, id_or_prefix: str) -> Artifact:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(artifacts).where(artifacts.c.id.startswith(id_or_prefix)).limit(2)
+            ).all()
+            if len(rows) > 1:
+                raise Conflict(f"artifact id prefix {id_or_prefix!r} is ambiguous", hint="give more digits")
+            if not rows:
+                raise NotFound(f"no artifact with id {id_or_prefix!r}")
+            version = conn.execute(
+                self._versions_query()
+                .where(artifact_versions.c.artifact_id == rows[0].id)
+                .order_by(artifact_versions.c.created_at.desc())
+                .limit(1)
+            ).first()
+        return self._to_artifact(version) if version else self._to_artifact(rows[0], versioned=False)
+
+    def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(artifacts).where(artifacts.c.id.in_(list(ids))))
+            return {r.id: self._to_artifact(r, versioned=False) for r in rows}
+
+    def all_artifacts(self) -> list[Artifact]:
+        with self._read() as conn:
+            return [self._to_artifact(r, versioned=False) for r in conn.execute(sa.select(artifacts))]
+
+    def blob_references(self) -> list[tuple[str, str]]:
+        """(what refers, blob key) for every blob the metadata points at."""
+        with self._read() as conn:
+            refs = [(f"artifact {r.id[:12]}", r.blob) for r in conn.execute(sa.select(artifacts))]
+            refs += [
+                (f"{r.name}@{r.version} (as added)", r.original_blob)
+                for r in conn.execute(
+                    sa.select(artifact_versions).where(artifact_versions.c.original_blob.is_not(None))
+                )
+            ]
+        return refs
+
+    def dangling_references(self) -> list[str]:
+        """Rows that point to a row that does not exist."""
+        found: list[str] = []
+        with self._read() as conn:
+            known = set(conn.execute(sa.select(artifacts.c.id)).scalars())
+            for row in conn.execute(sa.select(artifact_versions)):
+                if row.artifact_id not in known:
+                    found.append(
+                        f"{row.name}@{row.version} points to missing artifact {row.artifact_id[:12]}"
+                    )
+            for row in conn.execute(sa.select(step_run_artifacts)):
+                if row.artifact_id not in known:
+                    found.append(
+                        f"step run {row.step_run_id} {row.role}put {row.slot} points to missing "
+                        f"artifact {row.artifact_id[:12]}"
+                    )
+        return found
+
+    # -- runs --------------------------------------------------------------------------------
+    def put_environment(self, env: Environment) -> None:
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(sa.select(environments.c.id).where(environments.c.id == env.id)).first():
+                return
+            conn.execute(
+                environments.insert().values(
+                    id=env.id,
+                    python=env.python,
+                    platform=env.platform,
+                    loopline=env.loopline,
+                    packages_hash=env.packages_hash,
+                    packages_json=json.dumps(env.packages, sort_keys=True),
+                )
+            )
+
+        self._write(work)
+
+    def get_environment(self, env_id: str) -> Environment:
+        with self._read() as conn:
+            row = conn.execute(sa.select(environments).where(environments.c.id == env_id)).first()
+        if row is None:
+            raise NotFound(f"no environment {env_id[:12]}")
+        return Environment(
+            id=row.id,
+            python=row.python,
+            platform=row.platform,
+            loopline=row.loopline,
+            packages_hash=row.packages_hash,
+            packages=json.loads(row.packages_json),
+        )
+
+    def create_run(self, run: Run) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                runs.insert().values(
+                    id=run.id,
+                    status=run.status,
+                    started_at=run.started_at,
+                    executor=run.executor,
+                    environment_id=run.environment_id,
+                    git_commit=run.git_commit,
+                    git_dirty=run.git_dirty,
+                    reproduce_of=run.reproduce_of,
+                )
+            )
+        )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                runs.update().where(runs.c.id == run_id).values(status=status, finished_at=_now())
+            )
+        )
+
+    def record_step_run(self, step: StepRun, produced: Sequence[Artifact], *, version: bool = True) -> int:
+        """One transaction: the step run, its new artifacts, lineage edges and output versions."""
+
+        def work(conn: sa.Connection) -> int:
+            for art in produced:
+                self._insert_artifact(conn, art)
+            step_id = conn.execute(
+                step_runs.insert().values(
+                    run_id=step.run_id,
+                    name=step.name,
+                    status=step.status,
+                    fingerprint=step.fingerprint,
+                    code_hash=step.code_hash,
+                    params_json=json.dumps(step.params, sort_keys=True, default=str),
+                    uses=step.uses,
+                    seconds=step.seconds,
+                    error=step.error,
+                    finished_at=_now(),
+                )
+            ).inserted_primary_key[0]
+            edges = [
+                {"step_run_id": step_id, "role": "in", "slot": slot, "artifact_id": art_id}
+                for slot, art_id in step.inputs.items()
+            ] + [
+                {"step_run_id": step_id, "role": "out", "slot": slot, "artifact_id": art_id}
+                for slot, art_id in step.outputs.items()
+            ]
+            if edges:
+                conn.execute(step_run_artifacts.insert(), edges)
+            if step.status == "ran" and version:
+                for slot, art_id in step.outputs.items():
+                    self._next_version(conn, slot, art_id, source=f"step:{step.name}", step_run_id=step_id)
+            return int(step_id)
+
+        return self._write(work)
+
+    def log_metrics(
+        self, run_id: str, step_name: str, values: Sequence[tuple[str, float, int, float]]
+    ) -> None:
+        if not values:
+            return
+        rows = [
+            {
+                "run_id": run_id,
+                "step_name": step_name,
+                "key": k,
+                "value": v,
+                "step": s,
+                "timestamp": t,
+            }
+            for k, v, s, t in values
+        ]
+        self._write(lambda conn: conn.execute(metrics.insert(), rows))
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(metrics).where(metrics.c.run_id == run_id).order_by(metrics.c.id))
+            return [{"step_name": r.step_name, "key": r.key, "value": r.value, "step": r.step} for r in rows]
+
+    def _edges(self, conn: sa.Connection, step_ids: Sequence[int]) -> dict[int, dict[str, dict[str, str]]]:
+        result: dict[int, dict[str, dict[str, str]]] = {i: {"in": {}, "out": {}} for i in step_ids}
+        if step_ids:
+            for row in conn.execute(
+                sa.select(step_run_artifacts).where(step_run_artifacts.c.step_run_id.in_(step_ids))
+            ):
+                result[row.step_run_id][row.role][row.slot] = row.artifact_id
+        return result
+
+    def _step_runs(self, conn: sa.Connection, query: sa.Select[Any]) -> list[StepRun]:
+        rows = conn.execute(query).all()
+        edges = self._edges(conn, [r.id for r in rows])
+        return [
+            StepRun(
+                id=r.id,
+                run_id=r.run_id,
+                name=r.name,
+                status=r.status,
+                fingerprint=r.fingerprint,
+                code_hash=r.code_hash,
+                params=json.loads(r.params_json),
+                uses=r.uses,
+                inputs=edges[r.id]["in"],
+                outputs=edges[r.id]["out"],
+                seconds=r.seconds,
+                error=r.error,
+            )
+            for r in rows
+        ]
+
+    def find_cached(self, fingerprint: str) -> dict[str, str] | None:
+        """Outputs of the latest successful execution with this fingerprint."""
+        with self._read() as conn:
+            found = self._step_runs(
+                conn,
+                sa.select(step_runs)
+                .where(step_runs.c.fingerprint == fingerprint, step_runs.c.status == "ran")
+                .order_by(step_runs.c.id.desc())
+                .limit(1),
+            )
+        return found[0].outputs if found else None
+
+    def latest_step_runs(self) -> dict[str, StepRun]:
+        """The latest ran-or-cached execution of each step name."""
+        latest = (
+            sa.select(sa.func.max(step_runs.c.id))
+            .where(step_runs.c.status.in_(["ran", "cached"]))
+            .group_by(step_runs.c.name)
+        )
+        with self._read() as conn:
+            found = self._step_runs(conn, sa.select(step_runs).where(step_runs.c.id.in_(latest)))
+        return {s.name: s for s in found}
+
+    @staticmethod
+    def _to_run(row: Any, steps: list[StepRun]) -> Run:
+        return Run(
+            id=row.id,
+            status=row.status,
+            started_at=_aware(row.started_at),  # type: ignore[arg-type]
+            finished_at=_aware(row.finished_at),
+            executor=row.executor,
+            environment_id=row.environment_id,
+            git_commit=row.git_commit,
+            git_dirty=row.git_dirty,
+            reproduce_of=row.reproduce_of,
+            steps=steps,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+            if len(rows) > 1:
+                raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
+            if not rows:
+                raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
+            steps = self._step_runs(
+                conn,
+                sa.select(step_runs).where(step_runs.c.run_id == rows[0].id).order_by(step_runs.c.id),
+            )
+        return self._to_run(rows[0], steps)
+
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit)).all()
+            ids = [r.id for r in rows]
+            steps = self._step_runs(
+                conn,
+                sa.select(step_runs).where(step_runs.c.run_id.in_(ids)).order_by(step_runs.c.id),
+            )
+        by_run: dict[str, list[StepRun]] = {}
+        for step in steps:
+            by_run.setdefault(step.run_id, []).append(step)
+        return [self._to_run(r, by_run.get(r.id, [])) for r in rows]
+
+    def count_runs(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one())
+
+    def producers(self, artifact_id: str) -> list[StepRun]:
+        """Step runs that produced this artifact by running (not by cache hit), earliest first."""
+        with self._read() as conn:
+            ids = sa.select(step_run_artifacts.c.step_run_id).where(
+                step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "out"
+            )
+            return self._step_runs(
+                conn,
+                sa.select(step_runs)
+                .where(step_runs.c.id.in_(ids), step_runs.c.status == "ran")
+                .order_by(step_runs.c.id),
+            )
+
+    def consumers(self, artifact_id: str) -> list[StepRun]:
+        with self._read() as conn:
+            ids = sa.select(step_run_artifacts.c.step_run_id).where(
+                step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "in"
+            )
+            return self._step_runs(
+                conn,
+                sa.select(step_runs)
+                .where(step_runs.c.id.in_(ids), step_runs.c.status == "ran")
+                .order_by(step_runs.c.id),
+            )

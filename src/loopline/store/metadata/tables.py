@@ -1,0 +1,102 @@
+"""The metadata schema. Migrations in migrations/versions/ create it; keep both in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("blob", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("schema_json", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+artifact_versions = sa.Table(
+    "artifact_versions",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("artifact_id", sa.String(64), sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.Text),
+    sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id")),
+    sa.Column("original_blob", sa.String(64)),
+    sa.Column("original_name", sa.Text),
+    sa.Index("ix_artifact_versions_artifact", "artifact_id"),
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("python", sa.String(64), nullable=False),
+    sa.Column("platform", sa.String(200), nullable=False),
+    sa.Column("loopline", sa.String(32), nullable=False),
+    sa.Column("packages_hash", sa.String(64), nullable=False),
+    sa.Column("packages_json", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("executor", sa.String(32), nullable=False),
+    sa.Column("environment_id", sa.String(64), sa.ForeignKey("environments.id")),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("git_dirty", sa.Boolean),
+    sa.Column("reproduce_of", sa.String(40)),
+    sa.Index("ix_runs_started", "started_at"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("params_json", sa.Text, nullable=False),
+    sa.Column("uses", sa.Text, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_step_runs_fingerprint", "fingerprint"),
+    sa.Index("ix_step_runs_run", "run_id"),
+    sa.Index("ix_step_runs_name", "name"),
+)
+
+# Lineage edges: artifact -> step run (role "in") and step run -> artifact (role "out").
+step_run_artifacts = sa.Table(
+    "step_run_artifacts",
+    metadata,
+    sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id"), primary_key=True),
+    sa.Column("role", sa.String(3), primary_key=True),
+    sa.Column("slot", sa.String(200), primary_key=True),
+    sa.Column("artifact_id", sa.String(64), sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Index("ix_step_run_artifacts_artifact", "artifact_id", "role"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("step_name", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Index("ix_metrics_run_key", "run_id", "key"),
+)
