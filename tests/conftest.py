@@ -1,0 +1,65 @@
+"""Shared fixtures: projects in temp folders, metadata stores on SQLite and (when
+LOOPLINE_TEST_DATABASE_URL is set) PostgreSQL, each test in its own schema, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("LOOPLINE_TEST_DATABASE_URL")
+BIN = Path(sys.executable).parent
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty metadata store URL on each engine that is available."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meta.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("LOOPLINE_TEST_DATABASE_URL is not set")
+    yield from _postgres_schema_url(PG_URL)
+
+
+def write_project(root: Path, yaml_text: str, steps_py: str = "", store: str | None = None) -> Path:
+    """A project folder with loopline.yaml and (optionally) a steps.py module."""
+    root.mkdir(parents=True, exist_ok=True)
+    header = f"project:\n  store: {store}\n" if store else ""
+    (root / "loopline.yaml").write_text(header + yaml_text)
+    if steps_py:
+        (root / "steps.py").write_text(steps_py)
+    return root
+
+
+def cli(*args: str, cwd: Path, check: bool = False, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `loopline` command as a user would, in a subprocess."""
+    result = subprocess.run(
+        [str(BIN / "loopline"), *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"loopline {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
