@@ -53,13 +53,20 @@ def write_project(root: Path, yaml_text: str, steps_py: str = "", store: str | N
     return root
 
 
-def cli(*args: str, cwd: Path, check: bool = False, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, check: bool = False, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `loopline` command as a user would, in a subprocess."""
     result = subprocess.run(
-        [str(BIN / "loopline"), *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        [str(BIN / "loopline"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"loopline {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"loopline {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result

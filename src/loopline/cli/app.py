@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.markup import escape
 
@@ -27,20 +26,13 @@ pipeline_commands.register(app)
 data_commands.register(app)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; Typer handles usage errors (exit 2), this maps loopline's own errors."""
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="loopline")
+        app(args=argv, prog_name="loopline")
     except LooplineError as exc:
         errors.print(f"[red]error:[/] {escape(exc.render())}", soft_wrap=True)
-        return _exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return _exit(2)
-    except click.exceptions.Abort:
-        errors.print("aborted")
-        return _exit(130)
-    return _exit(result if isinstance(result, int) else 0)
-
-
-def _exit(code: int) -> int:
-    sys.exit(code)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -97,7 +97,7 @@ def checkout(
     console.print(f"wrote {len(written)} file(s) to {directory}")
 
 
-def fsck(as_json: JSON = False) -> int:
+def fsck(as_json: JSON = False) -> None:
     """Check every referenced blob (present, hash intact) and every metadata reference."""
     report = open_project().fsck()
     if as_json:
@@ -110,7 +110,8 @@ def fsck(as_json: JSON = False) -> int:
             f"checked {report.blobs_checked} blobs: "
             + ("[green]ok[/]" if report.ok else "[red]problems found[/]")
         )
-    return 0 if report.ok else 1
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -85,7 +85,7 @@ def run(
     dask_address: DASK = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute every step.")] = False,
     as_json: JSON = False,
-) -> int:
+) -> None:
     """Run the pipeline in dependency order; unchanged steps are cache hits."""
     project = open_project()
     pipeline = project.pipeline()
@@ -109,21 +109,21 @@ def run(
         cached = sum(s.status == "cached" for s in result.steps)
         if cached == len(result.steps):
             console.print(f"all {cached} steps were cache hits: nothing recomputed")
-    return 0 if result.status == "succeeded" else 1
+    if result.status != "succeeded":
+        raise typer.Exit(1)
 
 
-def status(as_json: JSON = False) -> int:
+def status(as_json: JSON = False) -> None:
     """Which steps are stale, and why (code, params, input)."""
     states = open_project().status()
     if as_json:
         emit_json({"steps": [s.to_json() for s in states]})
-        return 0
+        return
     for state in states:
         reasons = f"  ({'; '.join(state.reasons)})" if state.reasons else ""
         console.print(f"{styled(state.state)} {state.name}{reasons}")
     if all(s.state == "fresh" for s in states):
         console.print("everything is up to date")
-    return 0
 
 
 def runs(
@@ -207,7 +207,7 @@ def reproduce(
     jobs: JOBS = 1,
     dask_address: DASK = None,
     as_json: JSON = False,
-) -> int:
+) -> None:
     """Re-execute a run's steps without cache and compare every output id (exit 1 on a difference)."""
     original, new, comparisons = open_project().reproduce(
         run_id, executor=executor, jobs=jobs, dask_address=dask_address
@@ -232,18 +232,20 @@ def reproduce(
             f"run {original.id} reproduced as {new.id}: "
             + ("all outputs bit-identical" if identical else "[red]outputs differ[/]")
         )
-    return 0 if identical else 1
+    if not identical:
+        raise typer.Exit(1)
 
 
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to create the demo project.")] = Path(
         "loopline-demo"
     ),
-) -> int:
+) -> None:
     """Create a demo project and run the example pipeline end to end."""
     from loopline.demo import run_demo
 
-    return run_demo(directory, console)
+    if run_demo(directory, console) != 0:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

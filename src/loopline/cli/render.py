@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from loopline.core.types import Run
     from loopline.pipeline.lineage import Node
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {
     "ran": "green",
