@@ -231,3 +231,20 @@ def test_every_listing_has_json(project: Path) -> None:
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = cli("demo", str(tmp_path / "demo"), cwd=tmp_path, check=True)
     assert "bit-identical" in result.stdout and "rmse" in result.stdout
+
+
+def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:
+    """`--store` picks the metadata engine (SQLite or PostgreSQL), `--blobs` any fsspec location."""
+    blobs = f"file://{tmp_path / 'elsewhere' / 'blobs'}"
+    cli("init", str(tmp_path / "p"), "--store", store_url, "--blobs", blobs, cwd=tmp_path, check=True)
+    project = tmp_path / "p"
+    text = (project / "loopline.yaml").read_text()
+    assert store_url in text and blobs in text
+    (project / "loopline.yaml").write_text(text.replace("steps: {}\n", GOOD.replace("steps:\n", "steps:\n", 1)))
+    (project / "steps.py").write_text(STEPS)
+    first = json.loads(cli("run", "--json", cwd=project, check=True).stdout)
+    second = json.loads(cli("run", "--json", cwd=project, check=True).stdout)
+    assert [s["status"] for s in second["steps"]] == ["cached", "cached"]
+    assert [s["outputs"] for s in first["steps"]] == [s["outputs"] for s in second["steps"]]
+    assert any((tmp_path / "elsewhere" / "blobs").rglob("*"))
+    assert json.loads(cli("fsck", "--json", cwd=project, check=True).stdout)["ok"] is True
