@@ -114,7 +114,7 @@ class Project:
         from loopline.pipeline.executors import make_executor
 
         pipeline = pipeline or self.pipeline()
-        self.runner._external_inputs(
+        self.runner.external_inputs(
             pipeline, pipeline.select(targets)
         )  # bad input: fail before any executor
         runner_executor = make_executor(executor, jobs, dask_address)

@@ -7,6 +7,7 @@ their records travel back. The parent alone writes metadata.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import shutil
@@ -99,7 +100,7 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
         ctx = StepContext(
             task.run_id, task.name, seed, scratch, logging.getLogger(f"loopline.step.{task.name}")
         )
-        if "ctx" in _parameters(fn):
+        if "ctx" in inspect.signature(fn).parameters:
             kwargs["ctx"] = ctx
         _seed_everything(seed)
         values = _outputs_of(task, fn(**kwargs))
@@ -111,9 +112,3 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
         shutil.rmtree(scratch, ignore_errors=True)
         result.seconds = time.perf_counter() - started
     return result
-
-
-def _parameters(fn: Callable[..., Any]) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(fn).parameters)

@@ -84,7 +84,8 @@ class Runner:
         self.root = root
 
     # -- helpers ------------------------------------------------------------------------------
-    def _external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
+    def external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
+        """Latest versions of the inputs no step produces; ConfigError when one does not exist."""
         wanted = {i for n in names for i in pipeline.steps[n].inputs if i not in pipeline.producer}
         found: dict[str, Artifact] = {}
         for name in sorted(wanted):
@@ -142,7 +143,7 @@ class Runner:
         on_event: EventHandler = _ignore,
     ) -> Run:
         names = pipeline.select(targets)
-        available = self._external_inputs(pipeline, names)  # may raise: nothing written yet
+        available = self.external_inputs(pipeline, names)  # may raise: nothing written yet
         run_id = self._start_run(executor.name)
         done: set[str] = set()
         failed: set[str] = set()
@@ -244,7 +245,6 @@ class Runner:
             if art is not None:
                 available[name] = art
         states: list[StepState] = []
-        stale: set[str] = set()
         for name in pipeline.order:
             item = pipeline.steps[name]
             state = StepState(name, "fresh")
@@ -266,7 +266,6 @@ class Runner:
                     state.reasons = self._why_stale(item, inputs, latest.get(name))
             if state.reasons:
                 state.state = "stale"
-                stale.add(name)
             states.append(state)
         return states
 
