@@ -173,9 +173,10 @@ class FsspecBlobStore:
         return path
 
     def digests(self) -> Iterator[str]:
+        # Match the layout below the root only: the root itself may well sit under some /tmp/.
         for path in self._fs.find(self._root):
             name = path.rsplit("/", 1)[-1]
-            if len(name) == 64 and f"/{_TMP}/" not in path:
+            if len(name) == 64 and path.endswith(f"/{name[:2]}/{name[2:4]}/{name}"):
                 yield name
 
     def export(self, digest: str, target: str | os.PathLike[str]) -> None:
