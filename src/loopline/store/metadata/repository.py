@@ -41,9 +41,22 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def _utc(value: datetime) -> datetime:
+    """A time to write: in UTC, since SQLite keeps the wall time and drops the offset."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _is_contention(exc: sa.exc.DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
+
+
+def _is_race(exc: sa.exc.DBAPIError) -> bool:
+    """A unique key taken by a concurrent writer (a version number, an artifact id): retry."""
+    if not isinstance(exc, sa.exc.IntegrityError):
+        return False
+    text = str(exc.orig).lower()
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "unique constraint" in text
 
 
 class MetadataStore:
@@ -83,8 +96,14 @@ class MetadataStore:
                 ):
                     return work(conn)
             except sa.exc.DBAPIError as exc:
-                if not _is_contention(exc) and not isinstance(exc, sa.exc.IntegrityError):
+                if not _is_contention(exc) and not _is_race(exc):
                     raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
+                if attempt == _RETRIES - 1 and _is_race(exc):
+                    raise Conflict(
+                        f"metadata write still clashes with an existing row after {_RETRIES} "
+                        f"attempts: {exc.orig}",
+                        where=self.url,
+                    ) from exc
                 if attempt == _RETRIES - 1:
                     raise StorageError(
                         f"metadata store stayed busy after {_RETRIES} attempts: {exc.orig}",
@@ -339,7 +358,7 @@ class MetadataStore:
                 runs.insert().values(
                     id=run.id,
                     status=run.status,
-                    started_at=run.started_at,
+                    started_at=_utc(run.started_at),
                     executor=run.executor,
                     environment_id=run.environment_id,
                     git_commit=run.git_commit,
