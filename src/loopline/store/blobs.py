@@ -1,8 +1,14 @@
 """Content-addressed blob store over fsspec.
 
 A blob's key is the BLAKE3 hash of its bytes, stored at `ab/cd/abcd…` under the root. Local
-writes are atomic (temp file in the same folder tree, fsync, rename), so a killed process leaves
-no half blob; reads verify the hash, so a blob changed on disk is detected and never served.
+writes are atomic (temp file in the same folder tree, made durable, then renamed), so a killed
+process leaves no half blob; reads verify the hash, so a blob changed on disk is detected and
+never served.
+
+Many files at once (`put_files`, a folder's first snapshot) are staged as temp files, made
+durable together with one `syncfs` of the store's filesystem, renamed, and synced once more:
+two flushes instead of an fsync per file and per folder, which on 10,000 small files is the
+difference between seconds and a fraction of one. fsspec is imported only for remote stores.
 """
 
 from __future__ import annotations
@@ -10,17 +16,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
-from typing import Protocol
-
-import fsspec
+from typing import Any, Protocol
 
 from loopline.core.errors import Integrity, NotFound, StorageError
 from loopline.core.hashing import hash_bytes, hash_file
 
 _TMP = "tmp"
+_HEX = frozenset("0123456789abcdef")
+_BATCH_MIN = 32  # from this many new blobs, one filesystem sync beats an fsync per file
+_STAGE_WORKERS = 4
+_COPY_CHUNK = 1024 * 1024
 
 
 class BlobStore(Protocol):
@@ -46,21 +55,94 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+@cache
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux), or None where there is none."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+def _sync_filesystem(path: str, syncfs: Callable[[int], int]) -> None:
+    """Flush every written page and inode of the filesystem holding path to disk."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+    finally:
+        os.close(fd)
+
+
+def _copy_to_fd(source: str, out: int) -> None:
+    """Copy a file's bytes into an open descriptor, in the kernel where it can."""
+    with open(source, "rb", buffering=0) as src:
+        fd = src.fileno()
+        size = os.fstat(fd).st_size
+        copied = 0
+        if size > _COPY_CHUNK and hasattr(os, "copy_file_range"):
+            try:
+                while n := os.copy_file_range(fd, out, _COPY_CHUNK * 64):
+                    copied += n
+            except OSError:
+                pass  # not across these filesystems: both offsets moved together, go on below
+            if copied >= size:
+                return
+        while chunk := os.read(fd, _COPY_CHUNK):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view) :]
+
+
+def _local_root(url: str) -> str | None:
+    """The root folder of a plain absolute local path (or file:// URL), else None (use fsspec)."""
+    path = url.removeprefix("file://")
+    if "::" in path or "://" in path or not path.startswith("/") or os.sep != "/":
+        return None
+    return path.rstrip("/") or "/"
+
+
 class FsspecBlobStore:
     """Blob store at any fsspec URL; a plain path or file:// gets the atomic local path."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._fs, self._root = fsspec.core.url_to_fs(url)
-        self._local = "file" in (
-            self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        )
+        self._fs_cached: Any = None
+        root = _local_root(url)
+        if root is None:
+            import fsspec
+
+            self._fs_cached, self._root = fsspec.core.url_to_fs(url)
+            protocol = self._fs_cached.protocol
+            self._local = "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
+        else:
+            self._root, self._local = root, True
         if self._local:
             os.makedirs(os.path.join(self._root, _TMP), exist_ok=True)
 
+    @property
+    def _fs(self) -> Any:
+        if self._fs_cached is None:
+            import fsspec
+
+            self._fs_cached = fsspec.filesystem("file")
+        return self._fs_cached
+
     # -- paths -----------------------------------------------------------------------------
     def _path(self, digest: str) -> str:
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        if len(digest) != 64 or not _HEX.issuperset(digest):
             raise NotFound(f"{digest!r} is not a blob key", hint="blob keys are 64 hex digits")
         return f"{self._root}/{digest[:2]}/{digest[2:4]}/{digest}"
 
@@ -84,8 +166,7 @@ class FsspecBlobStore:
                     out.write(data)
                 else:
                     assert source is not None
-                    with open(source, "rb") as src:
-                        shutil.copyfileobj(src, out, 1024 * 1024)
+                    _copy_to_fd(source, out.fileno())
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, final)
@@ -117,17 +198,60 @@ class FsspecBlobStore:
         return digest
 
     def put_files(self, items: Iterable[tuple[str, str]]) -> int:
-        """Store many (path, digest) pairs; returns how many were new. Threads overlap the fsyncs."""
+        """Store many (path, digest) pairs; returns how many were new."""
         todo = [(path, digest) for path, digest in items if not self.exists(digest)]
         unique = list({digest: path for path, digest in todo}.items())
         if not unique:
             return 0
+        syncfs = _syncfs() if self._local and len(unique) >= _BATCH_MIN else None
+        if syncfs is not None:
+            try:
+                self._put_batch(unique, syncfs)
+            except OSError as exc:
+                raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
+            return len(unique)
+        # Elsewhere, an fsync per file (threads overlap them) and one per folder.
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda pair: self.put_file(pair[1], pair[0]), unique))
         if self._local:
             for directory in {os.path.dirname(self._path(digest)) for digest, _ in unique}:
                 _fsync_dir(directory)
         return len(unique)
+
+    def _put_batch(self, unique: list[tuple[str, str]], syncfs: Callable[[int], int]) -> None:
+        """Stage every blob as a temp file, sync the filesystem, rename them all, sync again.
+
+        Each blob is durable before its rename and each rename is durable on return; a killed
+        process leaves only temp files, never a half blob under its key.
+        """
+        tmp_dir = os.path.join(self._root, _TMP)
+        staged: list[tuple[str, str]] = []  # (temp, final), appended before the temp is written
+
+        def stage(part: list[tuple[str, str]]) -> None:
+            for digest, source in part:
+                fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=digest[:16])
+                staged.append((tmp, self._path(digest)))
+                try:
+                    _copy_to_fd(source, fd)
+                finally:
+                    os.close(fd)
+
+        try:
+            for folder in {final.rsplit("/", 1)[0] for final in map(self._path, dict(unique))}:
+                os.makedirs(folder, exist_ok=True)
+            parts = [unique[i::_STAGE_WORKERS] for i in range(_STAGE_WORKERS)]
+            with ThreadPoolExecutor(max_workers=_STAGE_WORKERS) as pool:
+                list(pool.map(stage, parts))
+            _sync_filesystem(tmp_dir, syncfs)  # every temp's bytes (and new folders) on disk
+            while staged:
+                tmp, final = staged[-1]
+                os.replace(tmp, final)
+                staged.pop()
+            _sync_filesystem(self._root, syncfs)  # every rename on disk
+        finally:
+            for tmp, _ in staged:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
 
     # -- reads -----------------------------------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
