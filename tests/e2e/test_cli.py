@@ -240,7 +240,7 @@ def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_ur
     project = tmp_path / "p"
     text = (project / "loopline.yaml").read_text()
     assert store_url in text and blobs in text
-    (project / "loopline.yaml").write_text(text.replace("steps: {}\n", GOOD.replace("steps:\n", "steps:\n", 1)))
+    (project / "loopline.yaml").write_text(text.replace("steps: {}\n", GOOD))
     (project / "steps.py").write_text(STEPS)
     first = json.loads(cli("run", "--json", cwd=project, check=True).stdout)
     second = json.loads(cli("run", "--json", cwd=project, check=True).stdout)
