@@ -307,3 +307,40 @@ def _fresh_step_modules():
     sys.modules.pop("steps", None)
     yield
     sys.modules.pop("steps", None)
+
+
+def test_inputs_and_outputs_can_be_renamed(tmp_path: Path) -> None:
+    """A generic function binds to any artifact names: {argument: artifact}, {returned key: artifact}."""
+    steps = """
+import polars as pl
+
+def make():
+    return {"good": pl.DataFrame({"v": [1, 2]}), "bad": pl.DataFrame({"v": [9]}), "note": {"n": 3}}
+
+def count(table):
+    return {"rows": table.height}
+"""
+    write_project(
+        tmp_path,
+        """
+steps:
+  make:
+    uses: steps:make
+    outputs: {good: kept, bad: rejected}
+  count:
+    uses: steps:count
+    inputs: {table: kept}
+    outputs: [kept_rows]
+""",
+        steps,
+    )
+    project = Project.init(tmp_path)
+    first = project.run()
+    assert first.status == "succeeded", first.steps
+    assert project.load("kept_rows") == {"rows": 2}
+    assert project.load("rejected")["v"].to_list() == [9]
+    assert first.steps[0].bindings == {"keys": {"kept": "good", "rejected": "bad"}}
+    assert statuses(reopen(project).run()) == {"make": "cached", "count": "cached"}
+    _, _, comparisons = project.reproduce(first.id)
+    assert {c.name for c in comparisons} == {"kept", "rejected", "kept_rows"}
+    assert all(c.identical for c in comparisons)

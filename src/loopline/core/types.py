@@ -48,6 +48,8 @@ class StepRun:
     outputs: dict[str, str]  # output name -> artifact id
     seconds: float = 0.0
     error: str | None = None
+    # Renames between artifacts and the function: {"args": {artifact: argument}, "keys": {artifact: key}}
+    bindings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ import yaml
 from loopline.core.errors import ConfigError
 from loopline.core.settings import PROJECT_FILE
 from loopline.pipeline.dag import Pipeline
-from loopline.pipeline.step import Step, resolve
+from loopline.pipeline.step import Step, bindings, resolve
 
 TOP_KEYS = {"project", "steps"}
 PROJECT_KEYS = {"name", "store", "blobs"}
@@ -105,6 +105,17 @@ def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _names(value: Any, key: str, where: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A list of artifact names, or a mapping {function side: artifact name}."""
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(
+                f"`{key}` must map names to names", where=where, hint=f"write `{key}: {{argument: artifact}}`"
+            )
+        return bindings(value)
+    return bindings(_string_list(value, key, where))
+
+
 def build_pipeline(file: ProjectFile) -> Pipeline:
     """Import each step's function (from the project folder) and check the whole DAG."""
     root = str(file.path.parent)
@@ -131,13 +142,17 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
                 where=file.where(f"steps.{name}.params"),
             )
         fn = resolve(decl["uses"], where=file.where(f"steps.{name}.uses"))
+        inputs, args = _names(decl.get("inputs"), "inputs", where)
+        outputs, keys = _names(decl.get("outputs"), "outputs", where)
         steps.append(
             Step(
                 name=str(name),
                 fn=fn,
                 uses=decl["uses"],
-                inputs=_string_list(decl.get("inputs"), "inputs", where),
-                outputs=_string_list(decl.get("outputs"), "outputs", where),
+                inputs=inputs,
+                outputs=outputs,
+                args=args,
+                keys=keys,
                 params=params,
                 env=_string_list(decl.get("env"), "env", where),
                 where=where,

@@ -40,6 +40,8 @@ class StepTask:
     fingerprint: str
     blobs_url: str
     root: str
+    args: dict[str, str] = field(default_factory=dict)  # input artifact -> function argument
+    keys: dict[str, str] = field(default_factory=dict)  # output artifact -> returned key
 
 
 @dataclass
@@ -67,15 +69,21 @@ def _seed_everything(seed: int) -> None:
 
 
 def _outputs_of(task: StepTask, value: Any) -> dict[str, Any]:
-    if len(task.outputs) == 1:
+    if len(task.outputs) == 1 and not task.keys:
         return {task.outputs[0]: value}
-    if not isinstance(value, dict) or set(value) != set(task.outputs):
+    wanted = {name: task.keys.get(name, name) for name in task.outputs}
+    exact = not task.keys  # plain names: the dict must hold exactly the outputs
+    if (
+        not isinstance(value, dict)
+        or not set(wanted.values()) <= set(value)
+        or (exact and set(value) != set(wanted.values()))
+    ):
         got = sorted(value) if isinstance(value, dict) else type(value).__name__
         raise LooplineError(
-            f"step {task.name!r} must return a dict with keys {sorted(task.outputs)}, got {got}",
+            f"step {task.name!r} must return a dict with keys {sorted(wanted.values())}, got {got}",
             hint="return {output_name: value} for a step with several outputs",
         )
-    return value
+    return {name: value[key] for name, key in wanted.items()}
 
 
 def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepResult:
@@ -94,7 +102,9 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
                     hint="run again: the new code gets its own fingerprint",
                 )
         store = _blob_store(task.blobs_url)
-        kwargs: dict[str, Any] = {name: load_value(store, art) for name, art in task.inputs.items()}
+        kwargs: dict[str, Any] = {
+            task.args.get(name, name): load_value(store, art) for name, art in task.inputs.items()
+        }
         kwargs.update(task.params)
         seed = seed_from(task.fingerprint)
         ctx = StepContext(

@@ -42,6 +42,7 @@ def step_fingerprint(item: Step, inputs: dict[str, Artifact], code: str | None =
             "inputs": {slot: art.id for slot, art in sorted(inputs.items())},
             "outputs": sorted(item.outputs),
             "env": declared_versions(item.env),
+            **item.bindings(),
         }
     )
 
@@ -174,18 +175,7 @@ class Runner:
                         self._record(run_id, item, fp, inputs, result, "cached")
                         on_event("cached", name, {"fingerprint": fp})
                         continue
-                    task = StepTask(
-                        run_id,
-                        name,
-                        item.uses,
-                        item.code_hash,
-                        dict(item.params),
-                        inputs,
-                        item.outputs,
-                        fp,
-                        blobs_url,
-                        str(self.root),
-                    )
+                    task = self._task(run_id, item, inputs, fp, blobs_url)
                     on_event("start", name, {"fingerprint": fp})
                     running[executor.submit(task, item.fn)] = (item, inputs, fp)
                 if not running:
@@ -206,6 +196,24 @@ class Runner:
         finally:
             self.meta.finish_run(run_id, status)
         return self.meta.get_run(run_id)
+
+    def _task(
+        self, run_id: str, item: Step, inputs: dict[str, Artifact], fp: str, blobs_url: str
+    ) -> StepTask:
+        return StepTask(
+            run_id,
+            item.name,
+            item.uses,
+            item.code_hash,
+            dict(item.params),
+            inputs,
+            item.outputs,
+            fp,
+            blobs_url,
+            str(self.root),
+            dict(item.args),
+            dict(item.keys),
+        )
 
     def _record(
         self,
@@ -232,6 +240,7 @@ class Runner:
                 outputs={k: v.id for k, v in result.outputs.items()},
                 seconds=result.seconds,
                 error=result.error,
+                bindings=item.bindings(),
             ),
             list(result.outputs.values()) if status == "ran" else [],
             version=version,
@@ -320,20 +329,11 @@ class Runner:
                     tuple(recorded.outputs),
                     recorded.params,
                     code_hash=code_hash(fn),
+                    args=recorded.bindings.get("args", {}),
+                    keys=recorded.bindings.get("keys", {}),
                 )
                 inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
-                task = StepTask(
-                    new_id,
-                    item.name,
-                    item.uses,
-                    item.code_hash,
-                    dict(item.params),
-                    inputs,
-                    item.outputs,
-                    recorded.fingerprint,
-                    blobs_url,
-                    str(self.root),
-                )
+                task = self._task(new_id, item, inputs, recorded.fingerprint, blobs_url)
                 on_event("start", item.name, {"fingerprint": recorded.fingerprint})
                 running[executor.submit(task, fn)] = (recorded, item)
             while running:

@@ -74,10 +74,17 @@ class Step:
     env: tuple[str, ...] = ()
     code_hash: str = ""
     where: str | None = None  # file:line of the declaration, for error messages
+    # Only where a name differs: input artifact -> function argument, output artifact -> returned key.
+    args: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.code_hash:
             object.__setattr__(self, "code_hash", code_hash(self.fn))
+
+    def bindings(self) -> dict[str, dict[str, str]]:
+        """The renames, only those present: {"args": {...}, "keys": {...}}."""
+        return {k: dict(v) for k, v in (("args", self.args), ("keys", self.keys)) if v}
 
     def with_params(self, **params: Any) -> Step:
         return replace(self, params={**self.params, **params})
@@ -88,7 +95,8 @@ class Step:
         signature = inspect.signature(self.fn)
         accepted = signature.parameters
         var_kw = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-        for kind, names in (("input", self.inputs), ("param", tuple(self.params))):
+        arguments = tuple(self.args.get(name, name) for name in self.inputs)
+        for kind, names in (("input", arguments), ("param", tuple(self.params))):
             for name in names:
                 if name not in accepted and not var_kw:
                     raise ConfigError(
@@ -97,7 +105,7 @@ class Step:
                         hint=f"its arguments are {', '.join(accepted) or 'none'}; "
                         f"remove {name!r} or add it to the function",
                     )
-        given = {*self.inputs, *self.params, "ctx"}
+        given = {*arguments, *self.params, "ctx"}
         for name, param in accepted.items():
             required = param.default is param.empty and param.kind not in (
                 param.VAR_KEYWORD,
@@ -116,39 +124,57 @@ class Step:
             )
 
 
+def bindings(
+    declared: Sequence[str] | Mapping[str, str] | None,
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Artifact names and their renames from a list (same names) or a mapping {function side: artifact}."""
+    if declared is None:
+        return (), {}
+    if isinstance(declared, Mapping):
+        return tuple(declared.values()), {art: fn_side for fn_side, art in declared.items() if fn_side != art}
+    return tuple(declared), {}
+
+
 def step(
-    outputs: Sequence[str],
+    outputs: Sequence[str] | Mapping[str, str],
     *,
-    inputs: Sequence[str] | None = None,
+    inputs: Sequence[str] | Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
     name: str | None = None,
     env: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function as a pipeline step. Inputs default to its arguments without a default
-    that are neither params nor `ctx`."""
+    that are neither params nor `ctx`. A mapping `{argument: artifact}` (inputs) or
+    `{returned key: artifact}` (outputs) renames."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         given = dict(params or {})
-        declared = (
-            tuple(inputs)
+        declared, args = (
+            bindings(inputs)
             if inputs is not None
-            else tuple(
-                p.name
-                for p in inspect.signature(fn).parameters.values()
-                if p.default is p.empty
-                and p.name not in given
-                and p.name != "ctx"
-                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            else (
+                tuple(
+                    p.name
+                    for p in inspect.signature(fn).parameters.values()
+                    if p.default is p.empty
+                    and p.name not in given
+                    and p.name != "ctx"
+                    and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                ),
+                {},
             )
         )
+        produced, keys = bindings(outputs)
         definition = Step(
             name=name or fn.__name__,
             fn=fn,
             uses=import_path(fn),
             inputs=declared,
-            outputs=tuple(outputs),
+            outputs=produced,
             params=given,
             env=tuple(env),
+            args=args,
+            keys=keys,
         )
         setattr(fn, STEP_ATTR, definition)
         return fn

@@ -390,6 +390,7 @@ class MetadataStore:
                     code_hash=step.code_hash,
                     params_json=json.dumps(step.params, sort_keys=True, default=str),
                     uses=step.uses,
+                    bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
                     seconds=step.seconds,
                     error=step.error,
                     finished_at=_now(),
@@ -460,6 +461,7 @@ class MetadataStore:
                 outputs=edges[r.id]["out"],
                 seconds=r.seconds,
                 error=r.error,
+                bindings=json.loads(r.bindings_json) if r.bindings_json else {},
             )
             for r in rows
         ]

@@ -69,6 +69,7 @@ step_runs = sa.Table(
     sa.Column("code_hash", sa.String(64), nullable=False),
     sa.Column("params_json", sa.Text, nullable=False),
     sa.Column("uses", sa.Text, nullable=False),
+    sa.Column("bindings_json", sa.Text),
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),

@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("code_hash", sa.String(64), nullable=False),
         sa.Column("params_json", sa.Text, nullable=False),
         sa.Column("uses", sa.Text, nullable=False),
+        sa.Column("bindings_json", sa.Text),
         sa.Column("seconds", sa.Float, nullable=False),
         sa.Column("error", sa.Text),
         sa.Column("finished_at", _TS, nullable=False),
