@@ -344,3 +344,57 @@ steps:
     _, _, comparisons = project.reproduce(first.id)
     assert {c.name for c in comparisons} == {"kept", "rejected", "kept_rows"}
     assert all(c.identical for c in comparisons)
+
+
+CHECKED_STEPS = """
+import polars as pl
+from loopline import ConfigError
+
+def pick(table, column):
+    return table.select(column)
+
+def _check(params, schemas):
+    if params["column"] not in (schemas["table"] or {}):
+        raise ConfigError(f"column {params['column']!r} is not in the input", hint="fix the column name")
+
+pick.check = _check
+
+def squares(table, ctx):
+    parts = [table.slice(i, 2) for i in range(0, table.height, 2)]
+    return pl.concat(ctx.map(lambda part: part.with_columns(sq=pl.col("v") ** 2), parts))
+"""
+
+
+def test_preflight_check_fails_before_anything_runs(tmp_path: Path) -> None:
+    from loopline.core.errors import ConfigError
+
+    yaml = "steps:\n  pick:\n    uses: steps:pick\n    inputs: {table: data}\n    params: {column: nope}\n"
+    write_project(tmp_path, yaml + "    outputs: [picked]\n", CHECKED_STEPS)
+    (tmp_path / "data.csv").write_text("v\n1\n2\n")
+    project = Project.init(tmp_path)
+    project.add(tmp_path / "data.csv", "data")
+    with pytest.raises(ConfigError, match="step 'pick': column 'nope' is not in the input"):
+        project.run()
+    assert project.runs() == []
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_ctx_map_gives_the_same_result_on_every_executor(tmp_path: Path, executor: str) -> None:
+    yaml = "steps:\n  sq:\n    uses: steps:squares\n    inputs: {table: data}\n    outputs: [sq]\n"
+    write_project(tmp_path, yaml, CHECKED_STEPS)
+    (tmp_path / "data.csv").write_text("v\n1\n2\n3\n4\n5\n")
+    project = Project.init(tmp_path)
+    project.add(tmp_path / "data.csv", "data")
+    run = project.run(executor=executor)
+    assert run.status == "succeeded", run.steps[0].error
+    assert project.load("sq")["sq"].to_list() == [1.0, 4.0, 9.0, 16.0, 25.0]
+    assert run.steps[0].outputs["sq"] == _local_sq_id(tmp_path)
+
+
+def _local_sq_id(tmp_path: Path) -> str:
+    import polars as pl
+
+    from loopline.core.hashing import hash_table
+
+    frame = pl.DataFrame({"v": [1, 2, 3, 4, 5]}).with_columns(sq=pl.col("v") ** 2)
+    return hash_table(frame)

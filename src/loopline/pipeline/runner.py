@@ -21,7 +21,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
-from loopline.pipeline.step import Step, code_hash, resolve
+from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata import MetadataStore
 
@@ -145,6 +145,9 @@ class Runner:
     ) -> Run:
         names = pipeline.select(targets)
         available = self.external_inputs(pipeline, names)  # may raise: nothing written yet
+        for name in names:  # steps reading only existing data are checked before anything runs
+            if all(i in available for i in pipeline.steps[name].inputs):
+                preflight(pipeline.steps[name], {i: available[i].schema for i in pipeline.steps[name].inputs})
         run_id = self._start_run(executor.name)
         done: set[str] = set()
         failed: set[str] = set()
@@ -166,6 +169,11 @@ class Runner:
                         continue
                     waiting.remove(name)
                     inputs = {i: available[i] for i in item.inputs}
+                    try:
+                        preflight(item, {i: art.schema for i, art in inputs.items()})
+                    except ConfigError as exc:
+                        self._record(run_id, item, "", inputs, StepResult(name, error=exc.render()), "failed")
+                        raise
                     fp = step_fingerprint(item, inputs)
                     cached = self._cached(fp) if use_cache else None
                     if cached is not None:

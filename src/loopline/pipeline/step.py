@@ -182,6 +182,24 @@ def step(
     return decorate
 
 
+CHECK_ATTR = "check"
+
+
+def preflight(item: Step, schemas: Mapping[str, Mapping[str, str] | None]) -> None:
+    """Run the function's own check of its params against its inputs' schemas, before any data
+    is read. A step function opts in with a `check(params, schemas)` attribute that raises
+    ConfigError; `schemas` maps each argument name to its input's column types (None if not a table).
+    """
+    check = getattr(item.fn, CHECK_ATTR, None)
+    if check is None:
+        return
+    by_argument = {item.args.get(name, name): schema for name, schema in schemas.items()}
+    try:
+        check(dict(item.params), by_argument)
+    except ConfigError as exc:
+        raise ConfigError(f"step {item.name!r}: {exc.message}", where=item.where, hint=exc.hint) from exc
+
+
 def as_step(obj: Step | Callable[..., Any]) -> Step:
     if isinstance(obj, Step):
         return obj
@@ -214,6 +232,18 @@ class StepContext:
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         for key, value in values.items():
             self.log_metric(key, value, step)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """fn over items, results in order: spread over the Dask cluster when this step runs on a
+        Dask worker (`--executor dask`), one after another here otherwise."""
+        try:
+            from distributed import get_worker, worker_client
+
+            get_worker()
+        except (ImportError, ValueError):
+            return [fn(item) for item in items]
+        with worker_client() as client:
+            return list(client.gather(client.map(fn, list(items), pure=False)))
 
 
 def seed_from(fingerprint: str) -> int:
