@@ -435,6 +435,15 @@ def test_blob_changed_on_disk_is_detected_and_never_served(tmp_path: Path, store
     good = run_json(project)
     assert statuses(good) == {"digest": "ran"}
 
+    # A damaged step output is reported by fsck and repaired by re-running the step without cache.
+    listing = json.loads(cli("datasets", "--json", cwd=project, check=True).stdout)
+    output_blob = next(d["blob"] for d in listing if d["name"] == "digests")
+    flip_bytes(blob_path(project, output_blob))
+    result = cli("fsck", cwd=project)
+    assert result.returncode == 1 and output_blob[:12] in result.stdout
+    assert statuses(run_json(project, "--no-cache")) == {"digest": "ran"}
+    assert_fsck_clean(project)
+
     victim = blake3.blake3(files["b.txt"]).hexdigest()
     flip_bytes(blob_path(project, victim))
 

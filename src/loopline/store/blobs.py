@@ -30,6 +30,10 @@ _HEX = frozenset("0123456789abcdef")
 _BATCH_MIN = 32  # from this many new blobs, one filesystem sync beats an fsync per file
 _STAGE_WORKERS = 4
 _COPY_CHUNK = 1024 * 1024
+_REPAIR_HINT = (
+    "write its original bytes back (storing them again, or re-running the step that made it with"
+    " --no-cache, replaces the damaged file); `loopline fsck` lists every such blob"
+)
 
 
 class BlobStore(Protocol):
@@ -106,6 +110,18 @@ def _copy_to_fd(source: str, out: int) -> None:
                 view = view[os.write(out, view) :]
 
 
+def _check_copy(tmp: str, digest: str, source: str) -> None:
+    """Refuse a copy whose bytes do not hash to the key the caller gave: the source changed after
+    it was hashed (or a stat cache vouched for it wrongly). Keeping it would store a blob under
+    another blob's name; the temp copy is in the page cache, so this check costs no disk read."""
+    if hash_file(tmp) != digest:
+        raise Integrity(
+            f"{source} changed while it was being stored: its bytes no longer hash to {digest[:12]}",
+            where=source,
+            hint="store it again once nothing is writing to it",
+        )
+
+
 def _local_root(url: str) -> str | None:
     """The root folder of a plain absolute local path (or file:// URL), else None (use fsspec)."""
     path = url.removeprefix("file://")
@@ -156,8 +172,8 @@ class FsspecBlobStore:
     # -- writes ----------------------------------------------------------------------------
     def _write_local(self, digest: str, source: str | None, data: bytes | None) -> None:
         final = self._path(digest)
-        if os.path.exists(final):
-            return
+        if os.path.exists(final) and self.verify(digest):
+            return  # a damaged blob of that name is replaced below, atomically
         os.makedirs(os.path.dirname(final), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.join(self._root, _TMP), prefix=digest[:16])
         try:
@@ -167,6 +183,7 @@ class FsspecBlobStore:
                 else:
                     assert source is not None
                     _copy_to_fd(source, out.fileno())
+                    _check_copy(tmp, digest, source)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, final)
@@ -235,6 +252,7 @@ class FsspecBlobStore:
                     _copy_to_fd(source, fd)
                 finally:
                     os.close(fd)
+                _check_copy(tmp, digest, source)
 
         try:
             for folder in {final.rsplit("/", 1)[0] for final in map(self._path, dict(unique))}:
@@ -270,7 +288,7 @@ class FsspecBlobStore:
             raise Integrity(
                 f"blob {digest[:12]} does not match its hash: its bytes were changed on disk",
                 where=path,
-                hint="restore it from a copy or re-add the data; `loopline fsck` lists all such blobs",
+                hint=_REPAIR_HINT,
             )
         return data
 
@@ -292,7 +310,7 @@ class FsspecBlobStore:
             raise Integrity(
                 f"blob {digest[:12]} does not match its hash: its bytes were changed on disk",
                 where=path,
-                hint="restore it from a copy or re-add the data; `loopline fsck` lists all such blobs",
+                hint=_REPAIR_HINT,
             )
         return path
 
