@@ -28,6 +28,7 @@ TABLES = {
     "step_runs",
     "step_run_artifacts",
     "metrics",
+    "source_state",
 }
 
 
@@ -555,5 +556,20 @@ def test_concurrent_version_allocation_from_processes(store_url: str):
         versions = store.versions("shared")
         assert [v.version for v in versions] == list(range(1, workers + 1))
         assert {v.version: v.source for v in versions} == {got[i]: f"process {i}" for i in range(workers)}
+    finally:
+        store.close()
+
+
+def test_source_state_is_saved_with_the_step_run(store_url: str) -> None:
+    store = MetadataStore(store_url)
+    try:
+        assert store.source_state("inbox") == {}
+        store.create_run(Run("r1", "running", dt.datetime.now(UTC), None, "local", None))
+        step = StepRun(
+            None, "r1", "collect.inbox", "ran", "f" * 64, "c" * 64, {}, "loopline.collect:files", {}, {}
+        )
+        store.record_step_run(step, [], source_state=("inbox", {"watermark": 41}))
+        store.record_step_run(step, [], source_state=("inbox", {"watermark": 42}))
+        assert store.source_state("inbox") == {"watermark": 42}
     finally:
         store.close()

@@ -32,10 +32,15 @@ class BlobEntry:
     media_type: str | None = None
 
 
+MANIFEST_COLUMNS = ("path", "size", "blob", "media_type")
+
+
 class BlobSet:
     """A set of files (images, texts…) kept by content, with a manifest of relative paths.
 
-    A step receives one as input and can return one built with `from_folder` or `from_bytes`.
+    A step receives one as input and can return one built with `from_bytes`. `attributes` is an
+    optional table with a `path` column and one row per file (provenance, image size…); it joins
+    the manifest and so the id.
     """
 
     def __init__(
@@ -43,11 +48,19 @@ class BlobSet:
         entries: list[BlobEntry],
         store: BlobStore | None = None,
         staged: Mapping[str, bytes] | None = None,
+        attributes: pl.DataFrame | None = None,
     ) -> None:
         self.entries = sorted(entries, key=lambda e: e.path)
         self._store = store
         self._staged = dict(staged or {})
         self._by_path = {e.path: e for e in self.entries}
+        if attributes is not None:
+            clash = set(attributes.columns) & set(MANIFEST_COLUMNS[1:])
+            if "path" not in attributes.columns or clash:
+                raise InvalidInput(
+                    "blob set attributes need a `path` column and no size, blob or media_type column"
+                )
+        self.attributes = attributes
 
     @classmethod
     def from_bytes(cls, files: Mapping[str, bytes]) -> BlobSet:
@@ -59,7 +72,9 @@ class BlobSet:
 
     @property
     def id(self) -> str:
-        return hash_manifest((e.path, e.size, e.blob) for e in self.entries)
+        if self.attributes is None:
+            return hash_manifest((e.path, e.size, e.blob) for e in self.entries)
+        return hash_table(self.manifest())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -77,6 +92,12 @@ class BlobSet:
         return self._store.get_bytes(entry.blob)
 
     def manifest(self) -> pl.DataFrame:
+        base = self._base_manifest()
+        if self.attributes is None:
+            return base
+        return base.join(self.attributes, on="path", how="left", maintain_order="left")
+
+    def _base_manifest(self) -> pl.DataFrame:
         import polars as pl
 
         return pl.DataFrame(
@@ -176,9 +197,19 @@ def _refuse(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
-def load_manifest(store: BlobStore, artifact: Artifact) -> list[BlobEntry]:
+def load_blobset(store: BlobStore, artifact: Artifact) -> BlobSet:
     frame = load_table(store, artifact)
-    return [BlobEntry(r["path"], r["size"], r["blob"], r["media_type"]) for r in frame.iter_rows(named=True)]
+    entries = [
+        BlobEntry(path, size, blob, media)
+        for path, size, blob, media in frame.select(MANIFEST_COLUMNS).iter_rows()
+    ]
+    extra = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
+    attributes = frame.select(["path", *extra]) if extra else None
+    return BlobSet(entries, store=store, attributes=attributes)
+
+
+def load_manifest(store: BlobStore, artifact: Artifact) -> list[BlobEntry]:
+    return load_blobset(store, artifact).entries
 
 
 def load_table(store: BlobStore, artifact: Artifact) -> pl.DataFrame:
@@ -193,7 +224,7 @@ def load_value(store: BlobStore, artifact: Artifact) -> Any:
     if artifact.kind == "table":
         return load_table(store, artifact)
     if artifact.kind == "blobs":
-        return BlobSet(load_manifest(store, artifact), store=store)
+        return load_blobset(store, artifact)
     return json.loads(store.get_bytes(artifact.blob))
 
 

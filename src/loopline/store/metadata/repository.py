@@ -28,6 +28,7 @@ from loopline.store.metadata.tables import (
     step_run_artifacts,
     step_runs,
 )
+from loopline.store.metadata.tables import source_state as source_states
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -375,8 +376,16 @@ class MetadataStore:
             )
         )
 
-    def record_step_run(self, step: StepRun, produced: Sequence[Artifact], *, version: bool = True) -> int:
-        """One transaction: the step run, its new artifacts, lineage edges and output versions."""
+    def record_step_run(
+        self,
+        step: StepRun,
+        produced: Sequence[Artifact],
+        *,
+        version: bool = True,
+        source_state: tuple[str, dict[str, Any]] | None = None,
+    ) -> int:
+        """One transaction: the step run, its new artifacts, lineage edges, output versions and,
+        for a collection, the source's new state (so state never runs ahead of the data)."""
 
         def work(conn: sa.Connection) -> int:
             for art in produced:
@@ -408,9 +417,28 @@ class MetadataStore:
             if step.status == "ran" and version:
                 for slot, art_id in step.outputs.items():
                     self._next_version(conn, slot, art_id, source=f"step:{step.name}", step_run_id=step_id)
+            if source_state is not None:
+                name, state = source_state
+                conn.execute(source_states.delete().where(source_states.c.name == name))
+                conn.execute(
+                    source_states.insert().values(
+                        name=name,
+                        state_json=json.dumps(state, sort_keys=True, default=str),
+                        updated_at=_now(),
+                        step_run_id=step_id,
+                    )
+                )
             return int(step_id)
 
         return self._write(work)
+
+    def source_state(self, name: str) -> dict[str, Any]:
+        """What a collect source saved at its last collection ({} before the first)."""
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(source_states.c.state_json).where(source_states.c.name == name)
+            ).first()
+        return json.loads(row.state_json) if row else {}
 
     def log_metrics(
         self, run_id: str, step_name: str, values: Sequence[tuple[str, float, int, float]]

@@ -101,3 +101,13 @@ metrics = sa.Table(
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Index("ix_metrics_run_key", "run_id", "key"),
 )
+
+# What each collect source remembers between collections (watermark, cursor, file stats…).
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id")),
+)

@@ -1,0 +1,76 @@
+"""Collect: sources that bring new data into versioned artifacts, incrementally, with provenance.
+
+A reader turns a SourceSpec and the source's saved state into a Batch of *new* items; the
+pipeline layer merges it into the previous version (each item once), stores it and saves the
+state in one transaction. Readers: files (CSV, Parquet, JSON Lines by glob), folder (one item
+per file), http (JSON APIs), sql (a query with a watermark).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loopline.collect.spec import SourceSpec, parse_source
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopline.store.artifacts import BlobSet
+    from loopline.store.blobs import BlobStore
+    from loopline.store.statcache import StatCache
+
+
+@dataclass
+class CollectContext:
+    """What a reader may use: where the project is, the source's state, the stores."""
+
+    root: Path
+    state: dict[str, Any]
+    blobs: BlobStore
+    stat_cache: StatCache
+    run_id: str
+    collected_at: datetime
+    seen: set[str] = field(default_factory=set)  # item ids already in the dataset
+
+
+@dataclass
+class Batch:
+    """What one collection found. `table` for table sources, `blobs` for folder sources; only
+    new items are required, already-seen ones are dropped by the merge."""
+
+    table: pl.DataFrame | None = None
+    blobs: BlobSet | None = None
+    quarantine: pl.DataFrame | None = None  # rejected raw records with `_origin`, `_line`, `_reason`
+    state: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class Reader(Protocol):
+    def validate(self, spec: SourceSpec) -> None:
+        """Raise ConfigError for a bad declaration, before anything is read."""
+
+    def read(self, spec: SourceSpec, ctx: CollectContext) -> Batch: ...
+
+
+_READERS = {
+    "files": "loopline.collect.files",
+    "folder": "loopline.collect.folder",
+    "http": "loopline.collect.http",
+    "sql": "loopline.store.sqlsource",
+}
+
+
+def reader_for(spec: SourceSpec) -> Reader:
+    module = importlib.import_module(_READERS[spec.type])
+    return module  # type: ignore[return-value]
+
+
+def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
+    return reader_for(spec).read(spec, ctx)
+
+
+__all__ = ["Batch", "CollectContext", "Reader", "SourceSpec", "parse_source", "read", "reader_for"]
