@@ -83,7 +83,7 @@ class Project:
 
     @cached_property
     def runner(self) -> Runner:
-        return Runner(self.meta, self.blobs, self.root)
+        return Runner(self.meta, self.blobs, self.root, self.settings.stat_cache)
 
     def close(self) -> None:
         if "meta" in self.__dict__:
@@ -114,9 +114,7 @@ class Project:
         from loopline.pipeline.executors import make_executor
 
         pipeline = pipeline or self.pipeline()
-        self.runner.external_inputs(
-            pipeline, pipeline.select(targets)
-        )  # bad input: fail before any executor
+        self.runner.external_inputs(pipeline, pipeline.select(targets))  # bad input: fail before any executor
         runner_executor = make_executor(executor, jobs, dask_address)
         try:
             return self.runner.run(

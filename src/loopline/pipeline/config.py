@@ -9,12 +9,14 @@ from typing import Any
 
 import yaml
 
+from loopline.collect.spec import parse_source
 from loopline.core.errors import ConfigError
 from loopline.core.settings import PROJECT_FILE
 from loopline.pipeline.dag import Pipeline
+from loopline.pipeline.sources import source_step
 from loopline.pipeline.step import Step, bindings, resolve
 
-TOP_KEYS = {"project", "steps"}
+TOP_KEYS = {"project", "sources", "steps"}
 PROJECT_KEYS = {"name", "store", "blobs"}
 STEP_KEYS = {"uses", "inputs", "outputs", "params", "env"}
 
@@ -24,6 +26,7 @@ class ProjectFile:
     path: Path
     project: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # "steps.NAME[.KEY]" -> line
 
     def where(self, key: str) -> str:
@@ -90,8 +93,14 @@ def read_project_file(path: Path) -> ProjectFile:
         raise ConfigError(
             "`steps` must be a mapping of step name to declaration", where=result.where("steps")
         )
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise ConfigError(
+            "`sources` must be a mapping of source name to declaration", where=result.where("sources")
+        )
     result.project = project
     result.steps = steps
+    result.sources = sources
     return result
 
 
@@ -121,7 +130,10 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
     root = str(file.path.parent)
     if root not in sys.path:
         sys.path.insert(0, root)
-    steps: list[Step] = []
+    steps: list[Step] = [
+        source_step(parse_source(name, decl, file.where(f"sources.{name}")))
+        for name, decl in file.sources.items()
+    ]
     for name, decl in file.steps.items():
         where = file.where(f"steps.{name}")
         if not isinstance(decl, dict):
@@ -158,4 +170,4 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
                 where=where,
             )
         )
-    return Pipeline(steps, source=str(file.path))
+    return Pipeline(steps, declared_in=str(file.path))

@@ -11,8 +11,8 @@ from loopline.pipeline.step import Step, as_step
 
 
 class Pipeline:
-    def __init__(self, steps: Sequence[Step | Callable[..., Any]], *, source: str | None = None) -> None:
-        self.source = source
+    def __init__(self, steps: Sequence[Step | Callable[..., Any]], *, declared_in: str | None = None) -> None:
+        self.declared_in = declared_in
         self.steps: dict[str, Step] = {}
         self.producer: dict[str, str] = {}
         for obj in steps:
@@ -20,14 +20,14 @@ class Pipeline:
             if item.name in self.steps:
                 raise ConfigError(
                     f"two steps are named {item.name!r}",
-                    where=item.where or source,
+                    where=item.where or declared_in,
                     hint="give each step its own name",
                 )
             for output in item.outputs:
                 if output in self.producer:
                     raise ConfigError(
                         f"output {output!r} is produced by both {self.producer[output]!r} and {item.name!r}",
-                        where=item.where or source,
+                        where=item.where or declared_in,
                         hint="an artifact name has one producing step; rename one output",
                     )
                 self.producer[output] = item.name
@@ -66,7 +66,7 @@ class Pipeline:
                 cycle = [*path[path.index(name) :], name]
                 raise ConfigError(
                     "the pipeline has a cycle: " + " -> ".join(cycle),
-                    where=self.steps[name].where or self.source,
+                    where=self.steps[name].where or self.declared_in,
                     hint="a step cannot depend, directly or not, on its own output",
                 )
             state[name] = 1

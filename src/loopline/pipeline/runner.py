@@ -79,10 +79,11 @@ class Comparison:
 
 
 class Runner:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, root: Path) -> None:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, root: Path, stat_cache: Path) -> None:
         self.meta = meta
         self.blobs = blobs
         self.root = root
+        self.stat_cache = stat_cache
 
     # -- helpers ------------------------------------------------------------------------------
     def external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
@@ -95,7 +96,7 @@ class Runner:
                 readers = [n for n in names if name in pipeline.steps[n].inputs]
                 raise ConfigError(
                     f"input {name!r} of step {readers[0]!r} is produced by no step and is not a dataset",
-                    where=pipeline.steps[readers[0]].where or pipeline.source,
+                    where=pipeline.steps[readers[0]].where or pipeline.declared_in,
                     hint=f"add a step with `outputs: [{name}]`, or `loopline add PATH --name {name}`",
                 )
             found[name] = art
@@ -168,6 +169,14 @@ class Runner:
                     if not all(u in done for u in ups):
                         continue
                     waiting.remove(name)
+                    if item.collects is not None:
+                        on_event("start", name, {})
+                        result = self._collect(run_id, item)
+                        kind = "failed" if result.error else "ran"
+                        (failed if result.error else done).add(name)
+                        available.update(result.outputs)
+                        on_event(kind, name, {"seconds": result.seconds, "error": result.error})
+                        continue
                     inputs = {i: available[i] for i in item.inputs}
                     try:
                         preflight(item, {i: art.schema for i, art in inputs.items()})
@@ -205,6 +214,36 @@ class Runner:
             self.meta.finish_run(run_id, status)
         return self.meta.get_run(run_id)
 
+    def _collect(self, run_id: str, item: Step) -> StepResult:
+        """Run a collect source here and record it; a failure leaves the previous version current."""
+        import time
+
+        from loopline.pipeline.sources import run_source
+        from loopline.store.artifacts import save_value
+
+        assert item.collects is not None
+        started = time.perf_counter()
+        try:
+            values, state, report = run_source(
+                item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id
+            )
+            outputs = {name: save_value(self.blobs, value, output=name) for name, value in values.items()}
+        except Exception as exc:  # a source may fail in any way; the run reports it
+            import traceback
+
+            result = StepResult(item.name, error="".join(traceback.format_exception(exc)))
+            result.seconds = time.perf_counter() - started
+            self._record(run_id, item, "", {}, result, "failed")
+            return result
+        result = StepResult(item.name, outputs=outputs, seconds=time.perf_counter() - started)
+        fp = fingerprint(
+            {"collect": item.collects.to_json(), "outputs": {k: v.id for k, v in outputs.items()}}
+        )
+        self._record(run_id, item, fp, {}, result, "ran", source_state=(item.collects.name, state))
+        now = time.time()
+        self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
+        return result
+
     def _task(
         self, run_id: str, item: Step, inputs: dict[str, Artifact], fp: str, blobs_url: str
     ) -> StepTask:
@@ -233,6 +272,7 @@ class Runner:
         status: str,
         *,
         version: bool = True,
+        source_state: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self.meta.record_step_run(
             StepRun(
@@ -252,6 +292,7 @@ class Runner:
             ),
             list(result.outputs.values()) if status == "ran" else [],
             version=version,
+            source_state=source_state,
         )
 
     # -- status -------------------------------------------------------------------------------

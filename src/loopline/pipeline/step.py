@@ -9,10 +9,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError
 from loopline.core.hashing import hash_text
+
+if TYPE_CHECKING:
+    from loopline.collect.spec import SourceSpec
 
 STEP_ATTR = "__loopline_step__"
 
@@ -77,6 +80,7 @@ class Step:
     # Only where a name differs: input artifact -> function argument, output artifact -> returned key.
     args: Mapping[str, str] = field(default_factory=dict)
     keys: Mapping[str, str] = field(default_factory=dict)
+    collects: SourceSpec | None = None  # set for a collect source: always runs, never cached
 
     def __post_init__(self) -> None:
         if not self.code_hash:
@@ -91,6 +95,8 @@ class Step:
 
     def check_signature(self) -> None:
         """Inputs and params must be arguments the function takes, and cover what it needs."""
+        if self.collects is not None:
+            return
         where = self.where or f"step {self.name!r}"
         signature = inspect.signature(self.fn)
         accepted = signature.parameters

@@ -1,0 +1,90 @@
+"""Collect sources as pipeline nodes: they run first, always (new data may have arrived, so a
+cache hit would be wrong), in this process, and version their artifact only when something new
+arrived, so the steps downstream stay cache hits when nothing did."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline import collect
+from loopline.collect.merge import merge_blobsets, merge_new
+from loopline.collect.spec import SourceSpec
+from loopline.core.errors import LooplineError
+from loopline.core.hashing import item_ids
+from loopline.pipeline.step import Step
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopline.store.blobs import BlobStore
+    from loopline.store.metadata import MetadataStore
+
+QUARANTINE_COLUMNS = ("_origin", "_line", "_reason", "_raw")
+
+
+def source_step(spec: SourceSpec) -> Step:
+    return Step(
+        name=f"collect.{spec.name}",
+        fn=collect.read,
+        uses=f"loopline.collect:{spec.type}",
+        outputs=(spec.name, spec.quarantine_name),
+        params=spec.to_json(),
+        where=spec.where,
+        collects=spec,
+    )
+
+
+def _quarantine(frame: pl.DataFrame | None) -> pl.DataFrame:
+    import polars as pl
+
+    if frame is None or not frame.height:
+        return pl.DataFrame(
+            {**{c: [] for c in QUARANTINE_COLUMNS}, "_item_id": []},
+            schema={**dict.fromkeys(QUARANTINE_COLUMNS, pl.String), "_line": pl.Int64, "_item_id": pl.String},
+        )
+    return frame.with_columns(item_ids(frame).alias("_item_id"))
+
+
+def run_source(
+    spec: SourceSpec, meta: MetadataStore, blobs: BlobStore, root: Path, stat_cache: Path, run_id: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
+    """Collect once: (values per output name, new source state, report figures)."""
+    from loopline.store.artifacts import load_value
+    from loopline.store.statcache import StatCache
+
+    previous_art = meta.latest_version(spec.name)
+    previous = load_value(blobs, previous_art) if previous_art is not None else None
+    old_quarantine_art = meta.latest_version(spec.quarantine_name)
+    old_quarantine = load_value(blobs, old_quarantine_art) if old_quarantine_art is not None else None
+    cache = StatCache(stat_cache)
+    started = time.perf_counter()
+    try:
+        seen: set[str] = set()
+        if previous is not None and previous_art is not None and previous_art.kind == "table":
+            seen = set(previous["_item_id"].to_list()) if "_item_id" in previous.columns else set()
+        elif previous is not None:
+            seen = {e.blob for e in previous.entries}
+        ctx = collect.CollectContext(
+            root, meta.source_state(spec.name), blobs, cache, run_id, datetime.now(UTC), seen
+        )
+        batch = collect.read(spec, ctx)
+    finally:
+        cache.close()
+    if batch.table is not None:
+        merged, added = merge_new(previous, batch.table)
+    elif batch.blobs is not None:
+        merged, added = merge_blobsets(previous, batch.blobs)
+    else:
+        raise LooplineError(f"source {spec.name!r}: its reader returned neither a table nor files")
+    quarantine, rejected = merge_new(old_quarantine, _quarantine(batch.quarantine))
+    report = {
+        **{k: float(v) for k, v in batch.report.items() if isinstance(v, int | float)},
+        "added": float(added),
+        "items": float(merged.height if batch.table is not None else len(merged)),
+        "quarantined": float(rejected),
+        "seconds": time.perf_counter() - started,
+    }
+    return {spec.name: merged, spec.quarantine_name: quarantine}, batch.state, report
