@@ -128,6 +128,25 @@ class Project:
         finally:
             runner_executor.close()
 
+    def collect(self, sources: Sequence[str] = (), *, pipeline: Pipeline | None = None) -> Run:
+        """Run the collect sources (all, or those named) and nothing else."""
+        pipeline = pipeline or build_pipeline(self.file)
+        declared = [n for n, s in pipeline.steps.items() if s.collects is not None]
+        if not declared:
+            raise ConfigError(
+                "the project declares no sources",
+                where=str(self.file.path),
+                hint="add a `sources:` section (see README)",
+            )
+        targets = [f"collect.{name}" for name in sources] or declared
+        unknown = [t for t in targets if t not in declared]
+        if unknown:
+            raise NotFound(
+                f"no source named {unknown[0][len('collect.') :]!r}",
+                hint=f"sources: {', '.join(d[len('collect.') :] for d in declared)}",
+            )
+        return self.run(pipeline, targets=targets)
+
     def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
         return self.runner.status(pipeline or self.pipeline())
 

@@ -113,6 +113,34 @@ def run(
         raise typer.Exit(1)
 
 
+def collect(
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to collect (default all).")] = None,
+    as_json: JSON = False,
+) -> None:
+    """Collect what is new from the declared sources; nothing new, no new version."""
+    project = open_project()
+    result = project.collect(sources or [])
+    if as_json:
+        emit_json(result.to_json() | {"metrics": project.metrics(result.id)})
+    else:
+        figures: dict[str, dict[str, float]] = {}
+        for metric in project.metrics(result.id):
+            figures.setdefault(metric["step_name"], {})[metric["key"]] = metric["value"]
+        for item in result.steps:
+            name = item.name.removeprefix("collect.")
+            if item.status != "ran":
+                console.print(f"{styled(item.status)} {name}: {(item.error or '').strip().splitlines()[-1:]}")
+                continue
+            got = figures.get(item.name, {})
+            console.print(
+                f"{styled('ran')} {name}: {int(got.get('added', 0))} new item(s), "
+                f"{int(got.get('items', 0))} in all, {int(got.get('quarantined', 0))} quarantined "
+                f"({got.get('seconds', 0):.2f}s)"
+            )
+    if result.status != "succeeded":
+        raise typer.Exit(1)
+
+
 def status(as_json: JSON = False) -> None:
     """Which steps are stale, and why (code, params, input)."""
     states = open_project().status()
@@ -249,5 +277,5 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (init, run, status, runs, show, lineage, reproduce, demo):
+    for command in (init, run, collect, status, runs, show, lineage, reproduce, demo):
         app.command()(command)
