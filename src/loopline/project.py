@@ -285,7 +285,7 @@ class Project:
             written.append(target)
         return written
 
-    def fsck(self) -> FsckReport:
+    def fsck(self, *, repair: bool = False) -> FsckReport:
         from loopline.store.fsck import fsck
 
-        return fsck(self.meta, self.blobs)
+        return fsck(self.meta, self.blobs, repair=repair)

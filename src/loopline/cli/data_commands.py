@@ -97,15 +97,23 @@ def checkout(
     console.print(f"wrote {len(written)} file(s) to {directory}")
 
 
-def fsck(as_json: JSON = False) -> None:
+def fsck(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Remove temp files left by killed writes.")
+    ] = False,
+    as_json: JSON = False,
+) -> None:
     """Check every referenced blob (present, hash intact) and every metadata reference."""
-    report = open_project().fsck()
+    report = open_project().fsck(repair=repair)
     if as_json:
         emit_json(report.to_json())
     else:
         for kind in ("missing", "corrupt", "dangling"):
             for line in getattr(report, kind):
                 console.print(f"[red]{kind}:[/] {line}")
+        if report.temp_files:
+            action = f"removed {report.removed_temp_files}" if repair else "remove them with --repair"
+            console.print(f"{len(report.temp_files)} temp file(s) left by interrupted writes ({action})")
         console.print(
             f"checked {report.blobs_checked} blobs: "
             + ("[green]ok[/]" if report.ok else "[red]problems found[/]")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -313,6 +314,18 @@ class FsspecBlobStore:
                 hint=_REPAIR_HINT,
             )
         return path
+
+    def leftover_temp_files(self, older_than: float) -> list[str]:
+        """Temp files of writes that never finished (a killed process), older than `older_than` s.
+
+        Harmless (no blob or metadata points at them) but they take space; `fsck --repair` removes them.
+        """
+        if not self._local:
+            return []
+        tmp_dir = os.path.join(self._root, _TMP)
+        cutoff = time.time() - older_than
+        with os.scandir(tmp_dir) as found:
+            return [e.path for e in found if e.is_file() and e.stat().st_mtime < cutoff]
 
     def digests(self) -> Iterator[str]:
         # Match the layout below the root only: the root itself may well sit under some /tmp/.

@@ -3,11 +3,13 @@ pointing at a row that exists."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 
 from loopline.core.errors import LooplineError
 from loopline.store.artifacts import load_manifest
-from loopline.store.blobs import BlobStore
+from loopline.store.blobs import FsspecBlobStore
 from loopline.store.metadata import MetadataStore
 
 
@@ -17,6 +19,8 @@ class FsckReport:
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
     dangling: list[str] = field(default_factory=list)
+    temp_files: list[str] = field(default_factory=list)  # leftovers of killed writes: not damage
+    removed_temp_files: int = 0
 
     @property
     def ok(self) -> bool:
@@ -29,11 +33,24 @@ class FsckReport:
             "missing": self.missing,
             "corrupt": self.corrupt,
             "dangling": self.dangling,
+            "temp_files": len(self.temp_files),
+            "removed_temp_files": self.removed_temp_files,
         }
 
 
-def fsck(meta: MetadataStore, blobs: BlobStore) -> FsckReport:
+# A temp file younger than this may belong to a write in progress in another process.
+TEMP_GRACE_SECONDS = 600
+
+
+def fsck(meta: MetadataStore, blobs: FsspecBlobStore, *, repair: bool = False) -> FsckReport:
+    """Check every reference; with `repair`, remove temp files left by killed writes."""
     report = FsckReport(dangling=meta.dangling_references())
+    report.temp_files = blobs.leftover_temp_files(TEMP_GRACE_SECONDS)
+    if repair:
+        for path in report.temp_files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                report.removed_temp_files += 1
     refs = meta.blob_references()
     for art in meta.all_artifacts():
         if art.kind == "blobs" and blobs.verify(art.blob):
