@@ -16,7 +16,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.sources import source_step
 from loopline.pipeline.step import Step, bindings, resolve
 
-TOP_KEYS = {"project", "sources", "steps"}
+TOP_KEYS = {"project", "sources", "steps", "expectations"}
 PROJECT_KEYS = {"name", "store", "blobs"}
 STEP_KEYS = {"uses", "inputs", "outputs", "params", "env"}
 
@@ -27,6 +27,7 @@ class ProjectFile:
     project: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
+    expectations: dict[str, Any] = field(default_factory=dict)  # dataset -> {threshold, checks}
     lines: dict[str, int] = field(default_factory=dict)  # "steps.NAME[.KEY]" -> line
 
     def where(self, key: str) -> str:
@@ -98,9 +99,16 @@ def read_project_file(path: Path) -> ProjectFile:
         raise ConfigError(
             "`sources` must be a mapping of source name to declaration", where=result.where("sources")
         )
+    expectations = data.get("expectations") or {}
+    if not isinstance(expectations, dict):
+        raise ConfigError(
+            "`expectations` must map a dataset name to {threshold, checks}",
+            where=result.where("expectations"),
+        )
     result.project = project
     result.steps = steps
     result.sources = sources
+    result.expectations = expectations
     return result
 
 
