@@ -112,7 +112,7 @@ def sigkill(proc: subprocess.Popen[str]) -> None:
 def blob_files(project: Path) -> list[Path]:
     """Every stored blob (not the temp folder)."""
     root = project / ".loopline" / "blobs"
-    return [p for p in root.glob("??/??/*") if p.is_file()]
+    return [p for p in root.glob("??/*") if p.is_file()]
 
 
 def assert_no_half_blob(project: Path) -> None:
@@ -160,7 +160,7 @@ def flip_bytes(path: Path) -> None:
 
 
 def blob_path(project: Path, digest: str) -> Path:
-    return project / ".loopline" / "blobs" / digest[:2] / digest[2:4] / digest
+    return project / ".loopline" / "blobs" / digest[:2] / digest
 
 
 # -- 1. SIGKILL in the middle of a run -------------------------------------------------------------

@@ -28,7 +28,7 @@ class Backend:
         self.fs = fsspec.filesystem("file" if kind == "local" else "memory")
 
     def raw_path(self, digest: str) -> str:
-        return f"{self.root}/{digest[:2]}/{digest[2:4]}/{digest}"
+        return f"{self.root}/{digest[:2]}/{digest}"
 
     def overwrite(self, digest: str, data: bytes) -> None:
         self.fs.pipe_file(self.raw_path(digest), data)
@@ -120,7 +120,7 @@ def test_sharded_path_layout(backend: Backend):
     digest = backend.store.put_bytes(b"layout")
     assert backend.fs.cat_file(backend.raw_path(digest)) == b"layout"
     files = [p for p in backend.fs.find(backend.root) if "/tmp/" not in p[len(backend.root) :]]
-    assert [p[len(backend.root) :] for p in files] == [f"/{digest[:2]}/{digest[2:4]}/{digest}"]
+    assert [p[len(backend.root) :] for p in files] == [f"/{digest[:2]}/{digest}"]
     if backend.kind == "local":
         assert backend.store.local_path(digest) == backend.raw_path(digest)
     else:

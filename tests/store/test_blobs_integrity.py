@@ -17,7 +17,7 @@ from loopline.store.blobs import FsspecBlobStore
 
 def _files(root: Path) -> list[Path]:
     """Every stored blob file (the temp folder aside)."""
-    return [p for p in root.glob("??/??/*") if p.is_file()]
+    return [p for p in root.glob("??/*") if p.is_file()]
 
 
 def _temps(root: Path) -> list[Path]:
