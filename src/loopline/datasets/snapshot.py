@@ -1,27 +1,25 @@
 """`loopline add`: snapshot a file (table) or folder (blob set) as the next version of a name.
 
 Unchanged files are recognised by the stat cache without being read, so re-adding an unchanged
-folder costs a directory walk and one query. The walk works on strings and the stat results
-`os.scandir` already holds (no `Path` per file), and media types are looked up only when a new
-version is written: on 10,000 files these are most of what a no-change add costs.
+folder costs a directory walk and one query (store/filescan.py, shared with the folder source),
+and media types are looked up only when a new version is written.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopline.core.errors import InvalidInput
-from loopline.core.hashing import hash_file, hash_manifest
+from loopline.core.hashing import hash_manifest
 from loopline.core.ids import check_name
 from loopline.core.types import Artifact
 from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset, save_table
 from loopline.store.blobs import BlobStore
+from loopline.store.filescan import hash_files, scan_files
 from loopline.store.metadata import MetadataStore
-from loopline.store.statcache import Key, StatCache, stat_key
+from loopline.store.statcache import StatCache, stat_key
 
 if TYPE_CHECKING:
     import polars as pl
@@ -56,64 +54,6 @@ class AddResult:
         }
 
 
-_HASH_WORKERS = 4
-
-# (relative posix path, absolute path, stat key) of one file
-FileInfo = tuple[str, str, Key]
-
-
-def _scan(root: str) -> list[FileInfo]:
-    """Every file under root, sorted by relative path; as `os.walk`: symlinked folders are not
-    entered, symlinked files are followed, unreadable folders are skipped."""
-    found: list[FileInfo] = []
-    pending = [(root, "")]
-    while pending:
-        folder, rel = pending.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError:
-            continue
-        for entry in entries:
-            name = f"{rel}{entry.name}"
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not entry.is_symlink():
-                    pending.append((entry.path, f"{name}/"))
-            else:
-                found.append((name, entry.path, stat_key(entry.stat())))
-    found.sort()
-    return found
-
-
-def _hash_all(files: list[FileInfo], cache: StatCache, root: str) -> tuple[list[str], int]:
-    """Digests of files, in order, hashing only those the stat cache cannot vouch for."""
-    known = cache.lookup_under(root)
-    digests: list[str] = [""] * len(files)
-    todo: list[int] = []
-    for i, (_, full, key) in enumerate(files):
-        hit = known.get(full)
-        if hit is not None and hit[0] == key:
-            digests[i] = hit[1]
-        else:
-            todo.append(i)
-    if todo:
-
-        def work(part: list[int]) -> list[tuple[int, str]]:
-            return [(i, hash_file(files[i][1])) for i in part]
-
-        parts = [todo[w::_HASH_WORKERS] for w in range(_HASH_WORKERS)]
-        with ThreadPoolExecutor(max_workers=_HASH_WORKERS) as pool:
-            for done in pool.map(work, parts):
-                for i, digest in done:
-                    digests[i] = digest
-        cache.update((files[i][1], files[i][2], digests[i]) for i in todo)
-    return digests, len(todo)
-
-
 def _media_type(path: str) -> str | None:
     import mimetypes
 
@@ -145,10 +85,10 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
         raise InvalidInput(f"{path} does not exist", hint="give the path of a file or folder to add")
     latest = meta.latest_version(name)
     if path.is_dir():
-        files = _scan(str(path))
+        files = scan_files(str(path))
         if not files:
             raise InvalidInput(f"folder {path} holds no files", hint="add a folder with files in it")
-        digests, hashed = _hash_all(files, cache, str(path))
+        digests, hashed = hash_files(files, cache, str(path))
         manifest_id = hash_manifest(
             (rel, key[1], digest) for (rel, _, key), digest in zip(files, digests, strict=True)
         )
@@ -168,7 +108,7 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
             where=str(path),
             hint=f"tables are {', '.join(sorted(TABLE_SUFFIXES))}; to version any other file, add its folder",
         )
-    (digest,), hashed = _hash_all([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
+    (digest,), hashed = hash_files([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
     if latest is not None and latest.original_blob == digest:
         return AddResult(name, latest.version or 0, False, latest, 1, hashed)
     artifact = save_table(blobs, read_table(path))
