@@ -178,9 +178,11 @@ class Project:
             runner_executor.close()
 
     def runs(self, limit: int = 50) -> list[Run]:
+        self.runner.mark_interrupted()
         return self.meta.list_runs(limit)
 
     def show(self, run_id: str) -> Run:
+        self.runner.mark_interrupted()
         return self.meta.get_run(run_id)
 
     def environment(self, env_id: str) -> Environment:
@@ -289,3 +291,75 @@ class Project:
         from loopline.store.fsck import fsck
 
         return fsck(self.meta, self.blobs, repair=repair)
+
+    # -- clean: validation and export -------------------------------------------------------
+    def validate(self, ref: str) -> dict[str, Any]:
+        """Check a table against its `expectations:` in loopline.yaml; the report says if it
+        passed. Mistakes in the expectations are found on the recorded schema, before any read."""
+        from loopline.clean import evaluate, parse_expectations
+
+        art = self.resolve(ref)
+        name = art.name or ArtifactRef.parse(ref).name or ref
+        where = self.file.where(f"expectations.{name}")
+        spec = self.file.expectations.get(name)
+        if spec is None:
+            raise ConfigError(
+                f"no expectations for dataset {name!r}",
+                where=str(self.file.path),
+                hint=f"add `expectations: {{{name}: {{threshold: 0.0, checks: [...]}}}}` (see README)",
+            )
+        if not isinstance(spec, dict) or not set(spec) <= {"threshold", "checks"} or "checks" not in spec:
+            raise ConfigError(
+                f"expectations of {name!r} must be {{threshold: SHARE, checks: [...]}}", where=where
+            )
+        if art.kind != "table":
+            raise InvalidInput(f"{ref} is a {art.kind}, not a table", hint="expectations check tables")
+        threshold = spec.get("threshold", 0.0)
+        try:
+            parse_expectations(spec["checks"], art.schema)
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, int | float)
+                or not 0 <= threshold <= 1
+            ):
+                raise ConfigError(f"threshold must be a share between 0 and 1, got {threshold!r}")
+        except ConfigError as exc:
+            raise ConfigError(f"expectations of {name!r}: {exc.message}", where=where, hint=exc.hint) from exc
+        report = evaluate(self.load(art.id), spec["checks"], threshold)
+        return {"dataset": name, "version": art.version, "id": art.id} | report
+
+    def export(self, ref: str, path: Path, fmt: str | None = None) -> tuple[Artifact, Path]:
+        """Write a table to Parquet, CSV or JSON Lines (from the suffix unless `fmt` says),
+        atomically: a temp file beside the target, fsync, rename."""
+        import tempfile
+
+        formats = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+        fmt = fmt or formats.get(path.suffix.lower())
+        if fmt not in ("parquet", "csv", "jsonl"):
+            raise InvalidInput(
+                f"cannot tell the format of {path}", hint="use a .parquet, .csv or .jsonl name, or --format"
+            )
+        art = self.resolve(ref)
+        if art.kind != "table":
+            raise InvalidInput(
+                f"{ref} is a {art.kind}, not a table", hint="`loopline checkout` writes blob sets"
+            )
+        frame = self.load(art.id)
+        path = path.absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if fmt == "parquet":
+                    frame.write_parquet(handle, compression="zstd")
+                elif fmt == "csv":
+                    frame.write_csv(handle)
+                else:
+                    frame.write_ndjson(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return art, path

@@ -22,6 +22,7 @@ STATUS_STYLE = {
     "skipped": "yellow",
     "succeeded": "green",
     "running": "yellow",
+    "interrupted": "red",
     "fresh": "green",
     "stale": "yellow",
 }

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 ArtifactKind = Literal["table", "blobs", "json"]
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
-RunStatus = Literal["running", "succeeded", "failed"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class Run:
     git_dirty: bool | None = None
     reproduce_of: str | None = None
     steps: list[StepRun] = field(default_factory=list)
+    host: str | None = None
+    pid: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,8 @@ the next run resumes from the cache.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,16 @@ from loopline.store.metadata import MetadataStore
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
 EventHandler = Callable[[str, str, dict[str, Any]], None]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
@@ -114,6 +126,7 @@ class Runner:
         return {slot: records[art_id] for slot, art_id in outputs.items()}
 
     def _start_run(self, executor: str, reproduce_of: str | None = None) -> str:
+        self.mark_interrupted()
         env = capture_environment()
         self.meta.put_environment(env)
         commit, dirty = git_state(self.root)
@@ -129,9 +142,15 @@ class Runner:
                 commit,
                 dirty,
                 reproduce_of,
+                host=socket.gethostname(),
+                pid=os.getpid(),
             )
         )
         return run_id
+
+    def mark_interrupted(self) -> int:
+        """Mark this host's runs whose process died (SIGKILL, power cut) as interrupted."""
+        return self.meta.mark_interrupted(socket.gethostname(), _alive)
 
     # -- run ----------------------------------------------------------------------------------
     def run(

@@ -365,9 +365,28 @@ class MetadataStore:
                     git_commit=run.git_commit,
                     git_dirty=run.git_dirty,
                     reproduce_of=run.reproduce_of,
+                    host=run.host,
+                    pid=run.pid,
                 )
             )
         )
+
+    def mark_interrupted(self, host: str, alive: Callable[[int], bool]) -> int:
+        """Runs still "running" on this host whose process is gone were killed: say so."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.host == host)
+            ).all()
+        dead = [r.id for r in rows if r.pid is not None and not alive(r.pid)]
+        if dead:
+            self._write(
+                lambda conn: conn.execute(
+                    runs.update()
+                    .where(runs.c.id.in_(dead), runs.c.status == "running")
+                    .values(status="interrupted", finished_at=_now())
+                )
+            )
+        return len(dead)
 
     def finish_run(self, run_id: str, status: str) -> None:
         self._write(
@@ -530,6 +549,8 @@ class MetadataStore:
             git_dirty=row.git_dirty,
             reproduce_of=row.reproduce_of,
             steps=steps,
+            host=row.host,
+            pid=row.pid,
         )
 
     def get_run(self, run_id: str) -> Run:

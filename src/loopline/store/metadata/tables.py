@@ -55,6 +55,8 @@ runs = sa.Table(
     sa.Column("git_commit", sa.String(64)),
     sa.Column("git_dirty", sa.Boolean),
     sa.Column("reproduce_of", sa.String(40)),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
     sa.Index("ix_runs_started", "started_at"),
 )
 

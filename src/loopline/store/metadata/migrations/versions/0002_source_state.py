@@ -1,4 +1,5 @@
-"""Collect sources remember their state (watermark, cursor, seen files) between collections.
+"""Collect sources remember their state (watermark, cursor, seen files) between collections;
+runs record the host and process that executes them, so a killed run can be told apart.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,7 +24,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id")),
     )
+    op.add_column("runs", sa.Column("host", sa.String(255)))
+    op.add_column("runs", sa.Column("pid", sa.Integer))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("pid")
+        batch.drop_column("host")
     op.drop_table("source_state")
