@@ -1,0 +1,224 @@
+"""Running a rule list: partitions, global figures between them, the quarantine and the report.
+
+The table is cut into fixed-size partitions (`partition_rows`); consecutive rules that need no
+global figure run as one lazy chain per partition, through `ctx.map`, so on the Dask executor the
+partitions spread over the cluster and here they run one after another. A rule that needs a
+figure over all rows still clean (a median, an IQR fence, the first of each duplicate group) gets
+it computed over the whole table between two such passes. Every value a row ends with depends only
+on that row and on those global figures, never on where the partition boundaries fell: the
+executors, and any `partition_rows`, give the same tables and so the same artifact ids.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+import polars as pl
+import polars.selectors as cs
+
+from loopline.clean._base import FAIL, PREFIX, RESERVED, ROW, Rule, alive
+from loopline.clean._checks import Allowed, Dedupe, Expression, Filter, Outliers, Range, Regex
+from loopline.clean._dtypes import schema_of
+from loopline.clean._spec import Spec
+from loopline.clean._transforms import Cast, Lowercase, Missing, Normalize, Trim, Uppercase
+from loopline.core.errors import ConfigError, Integrity
+
+RULES: dict[str, type[Rule]] = {
+    cls.kind: cls
+    for cls in (
+        Cast,
+        Trim,
+        Lowercase,
+        Uppercase,
+        Normalize,
+        Missing,
+        Range,
+        Allowed,
+        Regex,
+        Outliers,
+        Dedupe,
+        Filter,
+        Expression,
+    )
+}
+PARTITION_ROWS = 1_000_000
+
+
+class Mapper(Protocol):
+    """What clean needs of the step context: `ctx.map` (stages sit below the pipeline layer)."""
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]: ...
+
+
+def check_reserved(schema: Mapping[str, str] | None, what: str = "table") -> None:
+    for column in schema or {}:
+        if column in RESERVED or column.startswith(PREFIX):
+            raise ConfigError(
+                f"column {column!r} of the {what} is a name clean reserves",
+                hint="rename it first (the quarantine adds _row, _rule and _reason)",
+            )
+
+
+def parse_rules(rules: Any, schema: Mapping[str, str] | None = None) -> list[Rule]:
+    """Read and check a rule list (dicts as in loopline.yaml, or rule objects) against a schema
+    (column -> type name), following the columns each rule casts or adds. No data is read."""
+    if isinstance(rules, str | Mapping) or not isinstance(rules, Sequence):
+        raise ConfigError(
+            "`rules` must be a list of rules", hint="write rules: [{rule: trim, columns: [name]}, ...]"
+        )
+    check_reserved(schema)
+    tracked = dict(schema) if schema is not None else None
+    parsed: list[Rule] = []
+    for index, raw in enumerate(rules, start=1):
+        if isinstance(raw, Rule):
+            raw = raw.as_dict()
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("rule"), str):
+            raise ConfigError(
+                f"rule {index}: must be a mapping with `rule: KIND`",
+                hint=f"rules are {', '.join(RULES)}; e.g. {{rule: range, column: age, min: 0}}",
+            )
+        kind = raw["rule"]
+        cls = RULES.get(kind)
+        if cls is None:
+            raise ConfigError(f"rule {index}: unknown rule {kind!r}", hint=f"rules are {', '.join(RULES)}")
+        body = {k: v for k, v in raw.items() if k != "rule"}
+        spec = Spec(body, f"rule {index} ({kind})", set(cls.keys) | {"name"}, cls.example)
+        parsed.append(cls.parse(spec, tracked, index))
+    return parsed
+
+
+def check(params: Mapping[str, Any], schemas: Mapping[str, Mapping[str, str] | None]) -> None:
+    """The preflight hook of `apply`: its params against the input's recorded schema."""
+    parse_rules(params.get("rules"), schemas.get("table"))
+    _partition_rows(params.get("partition_rows", PARTITION_ROWS))
+
+
+def _partition_rows(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"partition_rows must be a positive integer, got {value!r}")
+    return value
+
+
+def _serial(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(item) for item in items]
+
+
+def partitions(table: pl.DataFrame, size: int) -> list[pl.DataFrame]:
+    """Zero-copy slices, each with its input row numbers (`__ll_row`) and no rejection yet."""
+    offsets = range(0, table.height, size) if table.height else range(1)
+    return [
+        table.slice(offset, size).with_columns(
+            pl.int_range(offset, offset + min(size, max(table.height - offset, 0)), dtype=pl.Int64).alias(
+                ROW
+            ),
+            pl.lit(None, pl.Int32).alias(FAIL),
+        )
+        for offset in offsets
+    ]
+
+
+def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
+    lf = part.lazy()
+    for rule in rules:
+        lf = rule.step(lf)
+    return lf.collect()
+
+
+def _finish(rules: tuple[Rule, ...], part: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The last pass: the clean rows, and what the reasons need of the rejected ones."""
+    done = _run(rules, part)
+    clean = done.filter(alive()).select(~cs.starts_with(PREFIX))
+    return clean, done.filter(~alive()).select(cs.starts_with(PREFIX))
+
+
+def apply(
+    table: pl.DataFrame,
+    rules: Sequence[Mapping[str, Any] | Rule],
+    ctx: Mapper | None = None,
+    partition_rows: int = PARTITION_ROWS,
+) -> dict[str, Any]:
+    """Clean `table` by `rules`, in order. Returns {"clean", "quarantine", "report"}; every input
+    row is in exactly one of the two tables."""
+    started = time.perf_counter()
+    if isinstance(table, pl.LazyFrame):
+        table = table.collect()
+    parsed = parse_rules(rules, schema_of(table))
+    mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
+    parts = partitions(table, _partition_rows(partition_rows))
+    extras: dict[int, dict[str, Any]] = {}
+    segment: list[Rule] = []
+    ordered: list[Rule] = []  # the rules with their global figures bound
+    for rule in parsed:
+        if rule.needs_stats():
+            if segment:
+                parts = mapper(partial(_run, tuple(segment)), parts)
+                segment = []
+            data = [c for c in parts[0].columns if not c.startswith(PREFIX)]
+            columns = rule.stat_columns(data)
+            rows = pl.concat([p.lazy().filter(alive()).select(columns) for p in parts]).collect()
+            rule, extras[rule.index] = rule.bind(rows)
+            del rows
+        segment.append(rule)
+        ordered.append(rule)
+    finished = mapper(partial(_finish, tuple(segment)), parts)
+    del parts
+    clean = pl.concat([c for c, _ in finished], rechunk=False)
+    rejected = pl.concat([r for _, r in finished])
+    del finished
+    rules_done = time.perf_counter()
+    quarantine = _quarantine(table, rejected, ordered)
+    counts = dict(rejected.group_by(FAIL).len().iter_rows()) if rejected.height else {}
+    report: dict[str, Any] = {
+        "rows_in": table.height,
+        "rows_clean": clean.height,
+        "rows_quarantined": quarantine.height,
+        "rules": [
+            {
+                "rule": r.label,
+                "kind": r.kind,
+                "rejected": int(counts.get(r.index, 0)),
+                **extras.get(r.index, {}),
+            }
+            for r in ordered
+        ],
+    }
+    if report["rows_in"] != report["rows_clean"] + report["rows_quarantined"]:
+        raise Integrity(f"clean lost rows: {report}")  # cannot happen; proven by the property test
+    timings = {
+        "rules_s": round(rules_done - started, 6),
+        "quarantine_s": round(time.perf_counter() - rules_done, 6),
+        "total_s": round(time.perf_counter() - started, 6),
+    }
+    if ctx is not None and hasattr(ctx, "log_metrics"):
+        # As a step, the report is an artifact: timings would give it a new id on every run and
+        # break `reproduce`, so they go to the run's metrics instead.
+        ctx.log_metrics({f"clean.{k}": v for k, v in timings.items()})
+    else:
+        report["timings"] = timings
+    return {"clean": clean, "quarantine": quarantine, "report": report}
+
+
+def _quarantine(table: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
+    """Rejected rows as they came in, with `_row`, `_rule` and `_reason` (one `when` chain)."""
+    empty = {"_row": pl.Int64, "_rule": pl.String, "_reason": pl.String}
+    if rejected.height == 0:
+        return table.clear().with_columns(pl.lit(None, t).alias(c) for c, t in empty.items())
+    for rule in rules:
+        lookup = rule.lookup()
+        if lookup is not None:
+            rejected = rejected.join(lookup, on=ROW, how="left", maintain_order="left")
+    schema = rejected.schema
+    chain: Any = pl
+    for rule in rules:
+        if rule.rejects():
+            chain = chain.when(pl.col(FAIL) == rule.index).then(rule.reason(schema))
+    labels = {r.index: r.label for r in rules}
+    extra = rejected.select(
+        pl.col(ROW).alias("_row"),
+        pl.col(FAIL).replace_strict(labels, return_dtype=pl.String).alias("_rule"),
+        chain.otherwise(pl.lit("rejected")).alias("_reason"),
+    )
+    return table[rejected[ROW]].hstack(extra)
