@@ -1,0 +1,285 @@
+"""The careful path of the files source: find each bad record of a CSV or JSON Lines file, by
+line number, keep every good one, and let no record vanish (rows in = rows kept + quarantined).
+
+It runs only on files the strict Polars read refused or could not vouch for: the Python csv
+module (or json) walks the lines once to separate the bad records (wrong field count, invalid
+UTF-8, invalid JSON); the good ones are written back out and parsed by Polars with schema
+inference over every row, so they get the types a clean file would. Values that do not parse as
+the declared schema overrides are found afterwards, per column, with a non-strict cast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+_CHUNK = 1 << 22
+
+DTYPES = (
+    "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64",
+    "String", "Boolean", "Date", "Datetime", "Time", "Duration", "Categorical",
+)  # fmt: skip
+_ALIASES = {"str": "String", "utf8": "String", "int": "Int64", "float": "Float64", "bool": "Boolean"}
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def dtype_name(name: object) -> str | None:
+    """The Polars type name a schema override means (case-insensitive), None if unknown; no
+    Polars import, so declarations are checked without it."""
+    if not isinstance(name, str):
+        return None
+    lowered = name.strip().lower()
+    return _ALIASES.get(lowered) or next((d for d in DTYPES if d.lower() == lowered), None)
+
+
+def make_dtype(name: str) -> pl.DataType:
+    import polars as pl
+
+    return getattr(pl, name)()
+
+
+@dataclass
+class Part:
+    """What one file gave: rows with their line numbers, rejected records, records seen."""
+
+    frame: pl.DataFrame | None
+    lines: list[int]
+    rejected: pl.DataFrame | None  # `_origin` (filled in by the caller), `_line`, `_reason`, `_raw`
+    rows_in: int
+
+
+@dataclass
+class Counts:
+    size: int
+    lines: int  # newline-terminated lines, plus a last line without one
+    separators: int
+    quotes: int
+
+
+def count_bytes(path: str, separator: bytes, quote: bytes) -> Counts:
+    """Lines, separators and quote characters in a file, in bounded memory."""
+    size = lines = separators = quotes = 0
+    last = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+            if separator:
+                separators += chunk.count(separator)
+            if quote:
+                quotes += chunk.count(quote)
+            last = chunk[-1:]
+    if size and last != b"\n":
+        lines += 1
+    return Counts(size, lines, separators, quotes)
+
+
+def quarantine_frame(
+    origin: str, lines: list[int | None], reasons: list[str], raws: list[str]
+) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(
+        {"_origin": [origin] * len(lines), "_line": lines, "_reason": reasons, "_raw": raws},
+        schema={"_origin": pl.String, "_line": pl.Int64, "_reason": pl.String, "_raw": pl.String},
+    )
+
+
+class _Lines:
+    """Decoded lines of a file for csv.reader, remembering where the current record started;
+    lines that are not UTF-8 are set aside with their number instead of being fed on."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.start: int | None = None
+        self.text: list[str] = []
+        self.bad: list[tuple[int, str, str]] = []
+
+    def __iter__(self) -> Iterator[str]:
+        with open(self.path, "rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    shown = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    self.bad.append((number, f"invalid UTF-8 (byte {exc.start + 1} of the line)", shown))
+                    continue
+                if self.start is None:
+                    self.start = number
+                self.text.append(text)
+                yield text
+
+    def take(self) -> tuple[int, str]:
+        """The line number and raw text of the record just read."""
+        start, raw = self.start or 0, "".join(self.text).rstrip("\r\n")
+        self.start, self.text = None, []
+        return start, raw
+
+
+def careful_csv(path: str, separator: str, has_header: bool, types: dict[str, pl.DataType]) -> Part:
+    import polars as pl
+
+    source = _Lines(path)
+    reader = csv.reader(source, delimiter=separator)
+    names: list[str] | None = None
+    good = io.StringIO()
+    writer = csv.writer(good, delimiter=separator, lineterminator="\n")
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    records = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            line, raw = source.take()
+            records += 1
+            bad.append((line, f"malformed CSV: {exc}", raw))
+            continue
+        line, raw = source.take()
+        if not record:
+            continue  # a blank line holds no record
+        if names is None:
+            if has_header:
+                names = record
+                continue
+            names = [f"column_{i + 1}" for i in range(len(record))]
+        records += 1
+        if len(record) != len(names):
+            bad.append((line, f"expected {len(names)} fields, found {len(record)}", raw))
+            continue
+        writer.writerow(record)
+        lines.append(line)
+    bad.extend(source.bad)
+    rows_in = records + len(source.bad)
+    bad.sort()
+    rejected = quarantine_frame("", [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
+    if names is None:
+        return Part(pl.DataFrame(), [], rejected, rows_in)
+    text = good.getvalue().encode()
+    good.close()
+    strings = {c: pl.String for c in types if c in names}
+    if text:
+        frame = pl.read_csv(
+            text,
+            separator=separator,
+            has_header=False,
+            new_columns=names,
+            schema_overrides=strings,
+            infer_schema_length=None,
+        )
+    else:
+        frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+    return Part(frame, lines, rejected, rows_in)
+
+
+def careful_jsonl(path: str) -> Part:
+    import polars as pl
+
+    good = io.BytesIO()
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            shown = raw.decode("utf-8", "replace").rstrip("\r\n")
+            try:
+                value = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad.append((number, f"invalid UTF-8 (byte {exc.start + 1} of the line)", shown))
+                continue
+            except json.JSONDecodeError as exc:
+                bad.append((number, f"invalid JSON: {exc.msg} (column {exc.colno})", shown))
+                continue
+            if not isinstance(value, dict):
+                bad.append((number, f"not a JSON object but {type(value).__name__}", shown))
+                continue
+            good.write(raw.rstrip(b"\r\n") + b"\n")
+            lines.append(number)
+    rejected = quarantine_frame("", [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
+    rows_in = len(lines) + len(bad)
+    if not lines:
+        return Part(pl.DataFrame(), [], rejected, rows_in)
+    good.seek(0)
+    frame = pl.read_ndjson(good, infer_schema_length=None)
+    return Part(frame, lines, rejected, rows_in)
+
+
+def _parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    import polars as pl
+
+    expr = pl.col(column)
+    if source != pl.String:
+        return expr.cast(target, strict=False)
+    if target == pl.Date:
+        return expr.str.strip_chars().str.to_date(strict=False)
+    if isinstance(target, pl.Datetime):
+        return expr.str.strip_chars().str.to_datetime(time_unit=target.time_unit or "us", strict=False)
+    if target == pl.Time:
+        return expr.str.strip_chars().str.to_time(strict=False)
+    if target == pl.Boolean:
+        words = expr.str.strip_chars().str.to_lowercase()
+        return words.replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean)
+    if target == pl.String:
+        return expr
+    return expr.str.strip_chars().cast(target, strict=False)
+
+
+def apply_overrides(part: Part, types: dict[str, pl.DataType], path: str, *, text: bool = True) -> Part:
+    """Cast the override columns; a value that does not parse sends its row to quarantine with
+    the column, the value and the type named. `text`: raw records are lines of the file (else
+    the row itself, as JSON)."""
+    import polars as pl
+
+    frame = part.frame
+    if frame is None or not frame.height:
+        return part
+    todo = {c: t for c, t in types.items() if c in frame.columns and frame.schema[c] != t}
+    if not todo:
+        return part
+    casts = {c: _parse(c, frame.schema[c], t) for c, t in todo.items()}
+    reasons = [
+        pl.when(pl.col(c).is_not_null() & casts[c].is_null()).then(
+            pl.format("column {}: {} is not {}", pl.lit(c), pl.col(c).cast(pl.String), pl.lit(str(t)))
+        )
+        for c, t in todo.items()
+    ]
+    checked = frame.with_columns(
+        pl.coalesce(reasons).alias("__reason"), pl.Series("__line", part.lines, dtype=pl.Int64)
+    )
+    bad = checked.filter(pl.col("__reason").is_not_null())
+    kept = checked.filter(pl.col("__reason").is_null())
+    result = kept.with_columns(**casts).drop("__reason", "__line")
+    if not bad.height:
+        return Part(result, part.lines, part.rejected, part.rows_in)
+    numbers = bad["__line"].to_list()
+    if text:
+        found = raw_lines(path, set(numbers))
+        raws = [found.get(n, "") for n in numbers]
+    else:
+        raws = [json.dumps(row, default=str) for row in bad.drop("__reason", "__line").iter_rows(named=True)]
+    rejected = quarantine_frame("", numbers, bad["__reason"].to_list(), raws)
+    if part.rejected is not None and part.rejected.height:
+        rejected = pl.concat([part.rejected, rejected]).sort("_line")
+    return Part(result, kept["__line"].to_list(), rejected, part.rows_in)
+
+
+def raw_lines(path: str, wanted: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    last = max(wanted, default=0)
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if number in wanted:
+                found[number] = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if number >= last:
+                break
+    return found
