@@ -129,7 +129,7 @@ def collect(
         for item in result.steps:
             name = item.name.removeprefix("collect.")
             if item.status != "ran":
-                console.print(f"{styled(item.status)} {name}: {(item.error or '').strip().splitlines()[-1:]}")
+                console.print(f"{styled(item.status)} {name}: {_last_error(item.error or '')}", markup=False)
                 continue
             got = figures.get(item.name, {})
             console.print(
@@ -139,6 +139,13 @@ def collect(
             )
     if result.status != "succeeded":
         raise typer.Exit(1)
+
+
+def _last_error(error: str) -> str:
+    """The final exception of a recorded traceback, with its hint, without the frames."""
+    lines = error.strip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line and not line.startswith(" ")), default=0)
+    return "\n".join(lines[start:]).removeprefix("loopline.core.errors.")
 
 
 def status(as_json: JSON = False) -> None:
