@@ -60,7 +60,7 @@ _READERS = {
     "files": "loopline.collect.files",
     "folder": "loopline.collect.folder",
     "http": "loopline.collect.http",
-    "sql": "loopline.store.sqlsource",
+    "sql": "loopline.collect.sql",  # reads through loopline.store.sqlsource
 }
 
 
