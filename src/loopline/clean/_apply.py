@@ -130,8 +130,9 @@ def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
 def _finish(rules: tuple[Rule, ...], part: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The last pass: the clean rows, and what the reasons need of the rejected ones."""
     done = _run(rules, part)
-    clean = done.filter(alive()).select(~cs.starts_with(PREFIX))
-    return clean, done.filter(~alive()).select(cs.starts_with(PREFIX))
+    data = [c for c in done.columns if not c.startswith(PREFIX)]
+    clean = done.select(*data, FAIL).filter(alive()).drop(FAIL)  # project first: filter copies
+    return clean, done.select(cs.starts_with(PREFIX)).filter(~alive())
 
 
 def apply(
@@ -158,7 +159,8 @@ def apply(
                 segment = []
             data = [c for c in parts[0].columns if not c.startswith(PREFIX)]
             columns = rule.stat_columns(data)
-            rows = pl.concat([p.lazy().filter(alive()).select(columns) for p in parts]).collect()
+            # one chunk: a float sum over several chunks depends on where they were cut
+            rows = pl.concat([p.lazy().filter(alive()).select(columns) for p in parts]).collect().rechunk()
             rule, extras[rule.index] = rule.bind(rows)
             del rows
         segment.append(rule)

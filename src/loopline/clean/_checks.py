@@ -212,7 +212,7 @@ class Outliers(Rule):
         assert self.bounds is not None, "outliers rule run before its statistics were bound"
         col = pl.col(self.column)
         if self.bounds[0] != self.bounds[0]:  # no figures (no values): nothing is an outlier
-            return lf
+            return lf.with_columns(col.alias(snap(self.index)))
         if self.method == "iqr":
             cond = (col < self.bounds[0]) | (col > self.bounds[1])
         else:
@@ -228,6 +228,24 @@ class Outliers(Rule):
         z = self._z(pl.col(snap(self.index))).round(2).cast(pl.String)
         tail = f" standard deviations from the mean {self.bounds[0]:.6g} (over {self.threshold:g})"
         return pl.concat_str(value, pl.lit(" is "), z, pl.lit(tail))
+
+
+def duplicates(rows: pl.DataFrame, keys: list[str], first: str) -> pl.DataFrame:
+    """Each row (`__ll_row`) whose key appeared in an earlier row, and that earlier row: a stable
+    sort brings equal keys together in row order (faster than hashing the rows here), then each
+    run of equal keys points at its head."""
+    ordered = rows.lazy().select(*keys, ROW).sort(keys, maintain_order=True, nulls_last=True)
+    same = pl.all_horizontal(
+        pl.int_range(pl.len()) > 0, *(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
+    )
+    return (
+        ordered.with_columns(same.alias(f"{PREFIX}same"))
+        .with_columns(pl.when(~pl.col(f"{PREFIX}same")).then(pl.col(ROW)).forward_fill().alias(first))
+        .filter(pl.col(f"{PREFIX}same"))
+        .select(ROW, first)
+        .sort(ROW)
+        .collect()
+    )
 
 
 @dataclass(frozen=True)
@@ -264,15 +282,7 @@ class Dedupe(Rule):
 
     def bind(self, rows: pl.DataFrame) -> tuple[Rule, dict[str, Any]]:
         keys = list(self.key or [c for c in rows.columns if c != ROW])
-        first = f"{PREFIX}d{self.index}"
-        duplicates = (
-            rows.lazy()
-            .with_columns(pl.col(ROW).first().over(keys).alias(first))
-            .filter(pl.col(ROW) != pl.col(first))
-            .select(ROW, first)
-            .collect()
-        )
-        return replace(self, duplicates=duplicates), {}
+        return replace(self, duplicates=duplicates(rows, keys, f"{PREFIX}d{self.index}")), {}
 
     def step(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         assert self.duplicates is not None, "dedupe run before duplicates were found"

@@ -8,6 +8,7 @@ loopline.yaml is reported before anything is read.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,7 +72,9 @@ def check_columns(spec: Spec, schema: Mapping[str, str] | None, names: tuple[str
         return
     for name in names:
         if name not in schema:
-            near = [c for c in schema if c.lower() == name.lower()]
+            near = difflib.get_close_matches(name, list(schema), n=1) or [
+                c for c in schema if c.lower() == name.lower()
+            ]
             raise spec.error(
                 f"column {name!r} is not in the table",
                 f"did you mean {near[0]!r}?"

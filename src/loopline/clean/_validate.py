@@ -19,7 +19,8 @@ from typing import Any
 import polars as pl
 
 from loopline.clean._apply import PARTITION_ROWS, Mapper, _partition_rows, _serial
-from loopline.clean._base import jsonable
+from loopline.clean._base import ROW, jsonable
+from loopline.clean._checks import duplicates
 from loopline.clean._dtypes import parse_dtype, schema_of
 from loopline.clean._spec import Spec, check_columns, check_orderable, check_regex, check_text, literal, sql
 from loopline.core.errors import CheckFailed, ConfigError
@@ -186,18 +187,16 @@ def _count(rowwise: tuple[Expectation, ...], item: tuple[int, pl.DataFrame]) -> 
     """Per partition: violations of every row expectation in one lazy pass, and a few examples."""
     offset, part = item
     schema = part.schema
-    frame = part.lazy().with_row_index("__ll_row", offset=offset)
+    masks = [e.violation(schema).alias(f"b{e.index}") for e in rowwise]
+    frame = part.lazy().with_row_index("__ll_row", offset=offset).with_columns(masks)
     exprs: list[pl.Expr] = []
     for e in rowwise:
-        bad = e.violation(schema)
+        bad = pl.col(f"b{e.index}")
         exprs.append(bad.sum().alias(f"n{e.index}"))
         exprs.append(pl.col("__ll_row").filter(bad).head(EXAMPLES).implode().alias(f"r{e.index}"))
-        shown = (
-            pl.col(e.columns[0]).cast(pl.String)
-            if e.columns and e.kind != "not_null"
-            else pl.lit(None, pl.String)
-        )
-        exprs.append(shown.filter(bad).head(EXAMPLES).implode().alias(f"v{e.index}"))
+        shown = pl.col(e.columns[0]) if e.columns and e.kind != "not_null" else pl.lit(None, pl.String)
+        # filter first, then turn the few examples into text
+        exprs.append(shown.filter(bad).head(EXAMPLES).cast(pl.String).implode().alias(f"v{e.index}"))
         if e.kind == "range":
             exprs += [
                 pl.col(e.columns[0]).min().alias(f"lo{e.index}"),
@@ -272,29 +271,16 @@ def _whole(table: pl.DataFrame, e: Expectation) -> tuple[dict[str, Any], bool | 
     """A whole-table expectation; the verdict is None when the tolerance decides (unique)."""
     n = table.height
     if e.kind == "unique":
-        bad_mask = ~pl.struct(list(e.columns)).is_first_distinct() if n else pl.lit(False)
+        rows = table.select(*e.columns).with_columns(pl.int_range(n, dtype=pl.Int64).alias(ROW))
+        dups = duplicates(rows, list(e.columns), "first")
         shown = pl.concat_str(
             [pl.col(c).cast(pl.String).fill_null("null") for c in e.columns], separator=", "
         )
-        found = (
-            table.lazy()
-            .with_row_index("__ll_row")
-            .select(
-                bad_mask.sum().alias("n"),
-                pl.col("__ll_row").filter(bad_mask).head(EXAMPLES).implode().alias("r"),
-                shown.filter(bad_mask).head(EXAMPLES).implode().alias("v"),
-            )
-            .collect()
-            .row(0, named=True)
-        )
-        bad = int(found["n"] or 0)
-        examples = [{"row": r, "value": v} for r, v in zip(found["r"] or [], found["v"] or [], strict=True)]
-        return {
-            "violations": bad,
-            "share": bad / n if n else 0.0,
-            "observed": None,
-            "examples": examples,
-        }, None
+        head = dups.head(EXAMPLES)[ROW]
+        values = rows[head].select(shown).to_series().to_list() if len(head) else []
+        examples = [{"row": r, "value": v} for r, v in zip(head.to_list(), values, strict=True)]
+        share = dups.height / n if n else 0.0
+        return {"violations": dups.height, "share": share, "observed": None, "examples": examples}, None
     if e.kind == "schema":
         assert e.types is not None
         actual = schema_of(table)
