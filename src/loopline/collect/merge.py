@@ -48,7 +48,9 @@ def merge_new(previous: pl.DataFrame | None, batch: pl.DataFrame) -> tuple[pl.Da
     """previous + the items of batch not seen before (by `_item_id`, first occurrence wins)."""
     import polars as pl
 
-    fresh = batch.unique(subset=[ITEM_ID], keep="first", maintain_order=True)
+    fresh = batch  # most batches hold each item once: no copy for them
+    if batch.height and batch.select(pl.col(ITEM_ID).n_unique()).item() < batch.height:
+        fresh = batch.unique(subset=[ITEM_ID], keep="first", maintain_order=True)
     if previous is not None and previous.height:
         fresh = fresh.join(previous.select(ITEM_ID), on=ITEM_ID, how="anti")
     if not fresh.height:

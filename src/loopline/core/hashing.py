@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Files above this size are hashed from a memory map with BLAKE3's own threads.
 _MMAP_THRESHOLD = 4 * 1024 * 1024
 _TABLE_TAG = b"loopline-table-v2\0"
+_ITEM_CHUNK = 65_536
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
@@ -121,12 +122,21 @@ def _update_array(hasher: Any, array: pa.Array) -> None:
 
 
 def hash_table(table: pa.Table | pl.DataFrame) -> str:
-    """Hash of schema and values, column by column, over defined bytes only."""
-    arrow = _canonical_arrow(table)
+    """Hash of schema and values, column by column, over defined bytes only. A frame is exported
+    to Arrow one column at a time, so hashing holds at most one column's copy."""
+    import polars as pl
+
+    if not isinstance(table, pl.DataFrame):
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+    else:
+        frame = table
+    schema = _canonical_arrow(frame.head(0)).schema
     hasher = blake3.blake3(_TABLE_TAG, max_threads=blake3.blake3.AUTO)
-    hasher.update(str(arrow.schema).encode())
-    hasher.update(arrow.num_rows.to_bytes(8, "little"))
-    for column in arrow.columns:
+    hasher.update(str(schema).encode())
+    hasher.update(frame.height.to_bytes(8, "little"))
+    for name in frame.columns:
+        column = frame.select(name).rechunk().to_arrow().column(0)
         _update_array(hasher, column.combine_chunks())
     return hasher.hexdigest()
 
@@ -147,8 +157,12 @@ def item_ids(frame: pl.DataFrame, key: list[str] | None = None) -> pl.Series:
     import polars as pl
 
     columns = key or frame.columns
-    encoded = frame.select(pl.struct(columns).struct.json_encode().alias("_row")).to_series()
-    return pl.Series("item_id", [blake3.blake3(row.encode()).hexdigest()[:32] for row in encoded], pl.String)
+    parts = []
+    for start in range(0, max(frame.height, 1), _ITEM_CHUNK):  # bounded Python garbage per chunk
+        part = frame.slice(start, _ITEM_CHUNK).select(pl.struct(columns).struct.json_encode().alias("_row"))
+        hexes = [blake3.blake3(row.encode()).hexdigest()[:32] for row in part.to_series()]
+        parts.append(pl.Series("item_id", hexes, pl.String))
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
 
 
 def fingerprint(parts: Mapping[str, Any]) -> str:
