@@ -123,7 +123,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
             report["rows_quarantined"] += part.rejected.height
         if part.frame is not None and part.frame.height:
             frames.append(part.frame)
-            lines = pl.Series(part.lines, dtype=pl.Int64).cast(pl.String)
+            lines = part.line_numbers().cast(pl.String)
             origins.append(pl.select(pl.lit(f"{origin}:") + lines).to_series())
     table = _provenance(spec, ctx, frames, origins)
     quarantine = pl.concat(rejected, how="vertical_relaxed") if rejected else None
@@ -143,7 +143,7 @@ def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataTy
             part = _fast_jsonl(path) or careful_jsonl(path)
         else:
             frame = pl.scan_parquet(path).collect()
-            part = Part(frame, list(range(1, frame.height + 1)), None, frame.height)
+            part = Part(frame, pl.int_range(1, frame.height + 1, eager=True), None, frame.height)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # unreadable as a whole
         log.warning("source %s: cannot read %s as %s: %s", spec.name, path, fmt, exc)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -184,7 +184,7 @@ def _fast_csv(spec: SourceSpec, path: str, types: dict[str, pl.DataType]) -> Par
                 return None  # a short row (Polars pads it with nulls) or a blank line
         elif frame[frame.columns[-1]].null_count():
             return None  # quoted text: a null last field may be a short row, look closer
-    return Part(frame, list(range(header + 1, header + 1 + frame.height)), None, frame.height)
+    return Part(frame, pl.int_range(header + 1, header + 1 + frame.height, eager=True), None, frame.height)
 
 
 def _fast_jsonl(path: str) -> Part | None:
@@ -199,7 +199,7 @@ def _fast_jsonl(path: str) -> Part | None:
         return None
     if frame.height != counts.lines:
         return None  # blank lines (skipped by Polars): find each row's line the careful way
-    return Part(frame, list(range(1, frame.height + 1)), None, frame.height)
+    return Part(frame, pl.int_range(1, frame.height + 1, eager=True), None, frame.height)
 
 
 def _provenance(
@@ -227,5 +227,6 @@ def _provenance(
         key=spec.key,
     )
     if ctx.seen:
-        table = table.filter(~pl.col(ITEM_ID).is_in(pl.Series(list(ctx.seen), dtype=pl.String)))
+        seen = pl.DataFrame({ITEM_ID: list(ctx.seen)}, schema={ITEM_ID: pl.String})
+        table = table.join(seen, on=ITEM_ID, how="anti", maintain_order="left")
     return table

@@ -50,9 +50,14 @@ class Part:
     """What one file gave: rows with their line numbers, rejected records, records seen."""
 
     frame: pl.DataFrame | None
-    lines: list[int]
+    lines: pl.Series | list[int]  # 1-based line (or row) number of each row of frame
     rejected: pl.DataFrame | None  # `_origin` (filled in by the caller), `_line`, `_reason`, `_raw`
     rows_in: int
+
+    def line_numbers(self) -> pl.Series:
+        import polars as pl
+
+        return self.lines if isinstance(self.lines, pl.Series) else pl.Series(self.lines, dtype=pl.Int64)
 
 
 @dataclass
@@ -253,9 +258,7 @@ def apply_overrides(part: Part, types: dict[str, pl.DataType], path: str, *, tex
         )
         for c, t in todo.items()
     ]
-    checked = frame.with_columns(
-        pl.coalesce(reasons).alias("__reason"), pl.Series("__line", part.lines, dtype=pl.Int64)
-    )
+    checked = frame.with_columns(pl.coalesce(reasons).alias("__reason"), part.line_numbers().alias("__line"))
     bad = checked.filter(pl.col("__reason").is_not_null())
     kept = checked.filter(pl.col("__reason").is_null())
     result = kept.with_columns(**casts).drop("__reason", "__line")
@@ -270,7 +273,7 @@ def apply_overrides(part: Part, types: dict[str, pl.DataType], path: str, *, tex
     rejected = quarantine_frame("", numbers, bad["__reason"].to_list(), raws)
     if part.rejected is not None and part.rejected.height:
         rejected = pl.concat([part.rejected, rejected]).sort("_line")
-    return Part(result, kept["__line"].to_list(), rejected, part.rows_in)
+    return Part(result, kept["__line"], rejected, part.rows_in)
 
 
 def raw_lines(path: str, wanted: set[int]) -> dict[int, str]:
