@@ -30,6 +30,8 @@ _TIMES = ("%H:%M:%S%.f", "%H:%M:%S", "%H:%M")
 
 
 def _convert(expr: pl.Expr, source: pl.DataType, target: pl.DataType, fmt: str | None) -> pl.Expr:
+    if source == target:  # already that type: nothing to convert, nothing copied
+        return expr
     if source == pl.String:
         # Never Polars' format inference: it looks at the first value of each partition, so two
         # partitionings could read "01/02/2020" differently. ISO 8601 unless `format:` says.

@@ -1,0 +1,252 @@
+"""Clean and validate 5,000,000 rows x 10 columns from Parquet: loopline vs pandera (Polars and
+pandas backends, lazy=True) and Great Expectations.
+
+The same six checks everywhere: types (id, age, income, email), age not null, age in [0, 120],
+income in [0, 1e6], email matches a regex, id unique. About 2% of rows fail one of them, and
+every tool must report every failing row: pandera and GE with `lazy=True` / result_format
+COMPLETE (every failure case), loopline with its quarantine (each rejected row, its rule and a
+readable reason) and the clean table besides.
+
+Each tool runs in its own process (pandera and GE from their own venvs under benchmarks/.venvs/,
+created here on first use), loads the Parquet file once, then times the checks alone several
+times; the figures are medians. loopline's peak memory (max RSS of a fresh process that reads
+the file and cleans it) is compared with the Parquet file's size.
+
+Usage: .venv/bin/python benchmarks/clean_validate.py [--rows N] [--reps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from _bench import BENCH_DIR, DATA_DIR, emit, fmt, median
+
+PEERS = {
+    "pandera": ("pandera[polars]==0.35.*", "pandas", "pyarrow", "polars"),
+    "gx": ("great_expectations==1.24.*", "pyarrow"),
+}
+EMAIL = r"^[^@\s]+@[^@\s]+$"
+
+MAKE = """
+import sys, numpy as np, polars as pl, datetime as dt
+n, path = int(sys.argv[1]), sys.argv[2]
+rng = np.random.default_rng(7)
+bad = rng.random(n)
+ids = np.arange(n, dtype=np.int64)
+dup = bad < 0.004                                    # 0.4% repeat an earlier id
+ids[dup] = rng.integers(0, n, dup.sum())
+age = rng.integers(18, 90, n).astype(float)
+age[(bad >= 0.004) & (bad < 0.008)] = np.nan         # 0.4% missing
+age[(bad >= 0.008) & (bad < 0.012)] = 150            # 0.4% out of range
+income = rng.gamma(2.0, 20_000.0, n)
+income[(bad >= 0.012) & (bad < 0.016)] = -1.0        # 0.4% negative
+users = rng.integers(0, 10**9, n).astype(str)
+email = np.char.add(np.char.add(users, "@"), np.where(rng.random(n) < 0.5, "example.com", "mail.org"))
+email[(bad >= 0.016) & (bad < 0.020)] = "not-an-email"  # 0.4% invalid
+frame = pl.DataFrame({
+    "id": ids,
+    "age": pl.Series(age).fill_nan(None).cast(pl.Int64),
+    "income": income,
+    "email": email,
+    "name": np.char.add("user", users),
+    "country": rng.choice(["FR", "DE", "ES", "IT", "NL"], n),
+    "score": rng.normal(0, 1, n),
+    "signup": pl.Series(rng.integers(18262, 19762, n)).cast(pl.Date),
+    "amount": rng.exponential(50.0, n),
+    "active": rng.random(n) < 0.8,
+})
+frame.write_parquet(path, compression="zstd")
+"""
+
+LOOPLINE = r"""
+import json, resource, sys, time
+import polars as pl
+from loopline.clean import apply, evaluate
+path, reps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+RULES = [
+    {"rule": "cast", "columns": {"id": "Int64", "age": "Int64", "income": "Float64", "email": "String"}},
+    {"rule": "missing", "column": "age", "action": "drop"},
+    {"rule": "range", "column": "age", "min": 0, "max": 120},
+    {"rule": "range", "column": "income", "min": 0, "max": 1e6},
+    {"rule": "regex", "column": "email", "pattern": EMAIL},
+    {"rule": "dedupe", "key": ["id"]},
+]
+CHECKS = [
+    {"expect": "schema", "columns": {"id": "Int64", "age": "Int64", "income": "Float64", "email": "String"}},
+    {"expect": "not_null", "column": "age"},
+    {"expect": "range", "column": "age", "min": 0, "max": 120},
+    {"expect": "range", "column": "income", "min": 0, "max": 1e6},
+    {"expect": "regex", "column": "email", "pattern": EMAIL},
+    {"expect": "unique", "column": "id"},
+]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+frame = pl.read_parquet(path)
+if mode.startswith("memory"):
+    if mode != "memory-read":
+        out = apply(frame, RULES) if mode == "memory" else evaluate(frame, CHECKS)
+    print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "base_kb": base}))
+    sys.exit()
+times, vtimes = [], []
+for _ in range(reps):
+    start = time.perf_counter(); out = apply(frame, RULES); times.append(time.perf_counter() - start)
+    q = out["quarantine"]; assert q["_reason"].null_count() == 0
+    del out
+for _ in range(reps):
+    start = time.perf_counter(); report = evaluate(frame, CHECKS); vtimes.append(time.perf_counter() - start)
+print(json.dumps({"times": times, "validate_times": vtimes, "failing_rows": q.height,
+                  "failure_cases": sum(r["violations"] for r in report["expectations"]),
+                  "sample": q.select("_row", "_rule", "_reason").head(3).rows()}))
+""".replace("EMAIL", repr(EMAIL))
+
+PANDERA = r"""
+import json, sys, time
+path, reps, backend = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import pandera
+if backend == "polars":
+    import polars as pl, pandera.polars as pa
+    frame = pl.read_parquet(path)
+    types = {"id": pl.Int64, "age": pl.Int64, "income": pl.Float64, "email": pl.String}
+else:
+    import pandas as pd, pandera.pandas as pa
+    frame = pd.read_parquet(path)
+    types = {"id": "int64", "age": "float64", "income": "float64", "email": frame["email"].dtype}
+schema = pa.DataFrameSchema({
+    "id": pa.Column(types["id"], unique=True),
+    "age": pa.Column(types["age"], pa.Check.in_range(0, 120), nullable=False),
+    "income": pa.Column(types["income"], pa.Check.in_range(0, 1e6)),
+    "email": pa.Column(types["email"], pa.Check.str_matches(EMAIL)),
+})
+times, cases = [], None
+for _ in range(reps):
+    start = time.perf_counter()
+    try:
+        schema.validate(frame, lazy=True)
+        cases = 0
+    except pa.errors.SchemaErrors as exc:
+        cases = len(exc.failure_cases)
+    times.append(time.perf_counter() - start)
+print(json.dumps({"times": times, "failure_cases": cases, "version": pandera.__version__}))
+""".replace("EMAIL", repr(EMAIL))
+
+GX = r"""
+import json, sys, time, logging
+logging.disable(logging.WARNING)
+import pandas as pd, great_expectations as gx
+path, reps = sys.argv[1], int(sys.argv[2])
+frame = pd.read_parquet(path)
+ctx = gx.get_context(mode="ephemeral")
+asset = ctx.data_sources.add_pandas("p").add_dataframe_asset("df")
+batch = asset.add_batch_definition_whole_dataframe("b").get_batch(batch_parameters={"dataframe": frame})
+E = gx.expectations
+suite = ctx.suites.add(gx.ExpectationSuite("s", expectations=[
+    E.ExpectColumnValuesToBeOfType(column="id", type_="int64"),
+    E.ExpectColumnValuesToBeOfType(column="income", type_="float64"),
+    E.ExpectColumnValuesToNotBeNull(column="age"),
+    E.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=120),
+    E.ExpectColumnValuesToBeBetween(column="income", min_value=0, max_value=1e6),
+    E.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL),
+    E.ExpectColumnValuesToBeUnique(column="id"),
+]))
+times = []
+for _ in range(reps):
+    start = time.perf_counter()
+    result = batch.validate(suite, result_format="COMPLETE")
+    times.append(time.perf_counter() - start)
+cases = sum(len(r.result.get("unexpected_index_list") or []) for r in result.results)
+print(json.dumps({"times": times, "failure_cases": cases, "version": gx.__version__}))
+""".replace("EMAIL", repr(EMAIL))
+
+
+def peer_python(name: str) -> str:
+    """The peer's own venv (its pins are not ours), created on first use."""
+    venv = BENCH_DIR / ".venvs" / name
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} with {' '.join(PEERS[name])} (one time)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEERS[name]], check=True)
+    return str(python)
+
+
+def run_json(python: str, code: str, *args: str) -> dict:
+    proc = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{python} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(label: str, result: dict) -> None:
+    print(f"{label}: {fmt(result['times'])}; {result['failure_cases']} failure cases", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / f"clean_{args.rows}.parquet"
+    if not path.exists():
+        print(f"generating {args.rows} rows x 10 columns", flush=True)
+        subprocess.run([sys.executable, "-c", MAKE, str(args.rows), str(path)], check=True)
+    size = path.stat().st_size
+    print(f"data: {path} ({size / 1e6:.1f} MB)", flush=True)
+    reps = str(args.reps)
+
+    ours = run_json(sys.executable, LOOPLINE, str(path), reps, "time")
+    print(f"loopline clean (quarantine + reasons): {fmt(ours['times'])}; {ours['failing_rows']} quarantined")
+    print(f"loopline validate (expectations):      {fmt(ours['validate_times'])}")
+    print(f"  e.g. {ours['sample']}")
+    memory = run_json(sys.executable, LOOPLINE, str(path), "1", "memory")
+    peak, base = memory["peak_kb"] * 1024, memory["base_kb"] * 1024
+    print(f"loopline clean peak RSS {peak / 1e6:.0f} MB = {peak / size:.2f}x the Parquet file")
+    print(f"(the interpreter with polars and loopline imported: {base / 1e6:.0f} MB)")
+    vpeak = run_json(sys.executable, LOOPLINE, str(path), "1", "memory-validate")["peak_kb"] * 1024
+    print(f"loopline validate peak RSS {vpeak / 1e6:.0f} MB = {vpeak / size:.2f}x the Parquet file")
+    rpeak = run_json(sys.executable, LOOPLINE, str(path), "1", "memory-read")["peak_kb"] * 1024
+    print(f"(pl.read_parquet alone peaks at {rpeak / 1e6:.0f} MB = {rpeak / size:.2f}x the file)")
+
+    pandera_py = peer_python("pandera")
+    polars_peer = run_json(pandera_py, PANDERA, str(path), reps, "polars")
+    report(f"pandera {polars_peer['version']} polars backend", polars_peer)
+    pandas_peer = run_json(pandera_py, PANDERA, str(path), reps, "pandas")
+    report(f"pandera {pandas_peer['version']} pandas backend", pandas_peer)
+    gx_peer = run_json(peer_python("gx"), GX, str(path), reps)
+    report(f"great_expectations {gx_peer['version']}", gx_peer)
+
+    ll = median(ours["times"])
+    emit(
+        "clean_validate",
+        ll,
+        f"pandera {polars_peer['version']} (polars, lazy=True)",
+        median(polars_peer["times"]),
+        rows=args.rows,
+        loopline_failing_rows=ours["failing_rows"],
+        loopline_validate_s=round(median(ours["validate_times"]), 4),
+        peer_failure_cases=polars_peer["failure_cases"],
+        pandera_pandas_s=round(median(pandas_peer["times"]), 4),
+        pandera_pandas_ratio=round(median(pandas_peer["times"]) / ll, 2),
+        gx=f"great_expectations {gx_peer['version']} (COMPLETE)",
+        gx_s=round(median(gx_peer["times"]), 4),
+        gx_ratio=round(median(gx_peer["times"]) / ll, 2),
+        gx_failure_cases=gx_peer["failure_cases"],
+        parquet_mb=round(size / 1e6, 1),
+        peak_rss_mb=round(peak / 1e6, 1),
+        peak_over_parquet=round(peak / size, 2),
+        validate_peak_rss_mb=round(vpeak / 1e6, 1),
+        validate_peak_over_parquet=round(vpeak / size, 2),
+        read_peak_over_parquet=round(rpeak / size, 2),
+        cpus=os.cpu_count(),
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
