@@ -152,8 +152,11 @@ PAGINATIONS = {
 def test_every_pagination_style_reads_all_records_once(api: Api, tmp_path: Path, style: str) -> None:
     path, pagination, pages = PAGINATIONS[style]
     records = None if style == "link" else "data.items"
-    batch = collect(tmp_path, {"url": api.url + path, "pagination": pagination, "records": records})
+    decl = {"url": api.url + path + "?src=t", "pagination": pagination, "records": records}
+    batch = collect(tmp_path, {**decl, "params": {"q": "x"}})
     assert batch.table is not None
+    first_query = api.hits[0][1]
+    assert (first_query.get("src"), first_query.get("q")) == ("t", "x")  # the url's own query is kept
     assert batch.table["id"].to_list() == [1, 2, 3, 4, 5]
     assert batch.report["pages"] == pages and batch.report["rows"] == 5 and batch.report["retries"] == 0
     origins = batch.table["_origin"].to_list()

@@ -111,7 +111,7 @@ class Fetcher:
 
     def _send(self, url: str, params: Mapping[str, Any], page: int) -> httpx.Response:
         hosts = self.spec.option("allow_hosts") or [httpx.URL(self.spec.option("url")).host]
-        target = httpx.URL(url, params=dict(params)) if params else httpx.URL(url)
+        target = httpx.URL(url).copy_merge_params(dict(params))  # keeps the url's own query
         for _ in range(MAX_REDIRECTS + 1):
             if target.scheme not in ("http", "https") or not allowed(target, hosts):
                 raise InvalidInput(
@@ -133,7 +133,7 @@ class Fetcher:
 
     def get(self, url: str, params: Mapping[str, Any], page: int) -> tuple[Any, httpx.Response]:
         """The JSON body and response of one page, retried on 5xx, 429, timeouts and garbage."""
-        shown = httpx.URL(url, params=dict(params)) if params else url
+        shown = httpx.URL(url).copy_merge_params(dict(params))
         attempts = int(self.spec.option("retries", 4)) + 1
         base = float(self.spec.option("backoff", 0.5))
         cap = float(self.spec.option("max_backoff", 30.0))
