@@ -73,21 +73,24 @@ def validate(spec: SourceSpec) -> None:
         )
     _validate_auth(spec)
     _validate_watermark(spec)
-    for name, kind, low in (
-        ("retries", int, 0), ("max_pages", int, 1), ("timeout", float, 0),
-        ("backoff", float, 0), ("max_backoff", float, 0), ("rate_limit", float, 0),
-    ):  # fmt: skip
+    _validate_numbers(spec)
+
+
+def _validate_numbers(spec: SourceSpec) -> None:
+    # name: (whole numbers only, smallest allowed, zero allowed)
+    rules = {
+        "retries": (True, 0, True), "max_pages": (True, 1, True), "timeout": (False, 0, False),
+        "backoff": (False, 0, True), "max_backoff": (False, 0, True), "rate_limit": (False, 0, False),
+    }  # fmt: skip
+    for name, (whole, low, zero) in rules.items():
         value = spec.option(name)
         if value is None:
             continue
-        bad = isinstance(value, bool) or not isinstance(value, int if kind is int else int | float)
-        if (
-            bad
-            or value < low
-            or (low == 0 and kind is float and name in ("timeout", "rate_limit") and value == 0)
-        ):
+        number = isinstance(value, int if whole else int | float) and not isinstance(value, bool)
+        if not number or value < low or (value == 0 and not zero):
+            kind = "whole number" if whole else "number"
             raise spec.fail(
-                f"`{name}` must be a {'whole' if kind is int else 'positive'} number, not {value!r}"
+                f"`{name}` must be a {kind} of at least {low}{'' if zero else ', not 0'}, not {value!r}"
             )
 
 
