@@ -246,7 +246,10 @@ class Runner:
             values, state, report = run_source(
                 item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id
             )
-            outputs = {name: save_value(self.blobs, value, output=name) for name, value in values.items()}
+            outputs = {
+                name: value if isinstance(value, Artifact) else save_value(self.blobs, value, output=name)
+                for name, value in values.items()
+            }
         except Exception as exc:  # a source may fail in any way; the run reports it
             import traceback
 

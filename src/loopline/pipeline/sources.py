@@ -87,4 +87,10 @@ def run_source(
         "quarantined": float(rejected),
         "seconds": time.perf_counter() - started,
     }
-    return {spec.name: merged, spec.quarantine_name: quarantine}, batch.state, report
+    # Nothing new: hand back the current versions as they are, not re-written and re-hashed.
+    unchanged = not added and previous_art is not None
+    values = {
+        spec.name: previous_art if unchanged else merged,
+        spec.quarantine_name: old_quarantine_art if not rejected and old_quarantine_art else quarantine,
+    }
+    return values, batch.state, report
