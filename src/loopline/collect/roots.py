@@ -114,7 +114,8 @@ def select_files(root: Path, pattern: str) -> Selection:
     links: list[tuple[str, str]] = []
     found = scan_files(str(root), links=links, skip_hidden=True)
     match = glob_regex(pattern).match
-    selection = Selection(files=[f for f in found if match(f[0])])
+    everything = pattern in ("**", "**/*")
+    selection = Selection(files=found if everything else [f for f in found if match(f[0])])
     prefix = str(root).rstrip(os.sep) + os.sep
     escaping: set[str] = set()
     for rel, full in links:
