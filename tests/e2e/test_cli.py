@@ -229,8 +229,15 @@ def test_every_listing_has_json(project: Path) -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """The demo collects messy digits, cleans, takes a second batch, then finds nothing new."""
     result = cli("demo", str(tmp_path / "demo"), cwd=tmp_path, check=True)
-    assert "bit-identical" in result.stdout and "rmse" in result.stdout
+    out = result.stdout
+    assert "collected digits@1: 1797 new" in out
+    assert "quarantined at read: inbox/metadata/batch-1.csv line 103: expected 5 fields, found 3" in out
+    assert "dedupe" in out and "label 11 is above max 9" in out
+    assert "collected metadata@2: 297 new" in out
+    assert "collect.digits ran, collect.metadata ran, clean cached, check cached" in out
+    assert "every output bit-identical" in out
 
 
 def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:

@@ -62,7 +62,11 @@ def write_inbox(root: Path, *, first: int = 1500, seed: int = 7) -> dict[str, in
         elif roll < 0.115:
             row["quality"] = round(float(rng.uniform(1.5, 9.0)), 3)
             planted["bad_quality"] += 1
-    duplicated = [rows[i] for i in rng.choice(first, 25, replace=False)]
+    # The same digits exported twice, the second time with a re-measured quality.
+    duplicated = [
+        {**rows[i], "quality": round(float(rng.uniform(0.5, 1.0)), 3)}
+        for i in rng.choice(first, 25, replace=False)
+    ]
     planted["duplicates"] = len(duplicated)
     _write_csv(meta / "batch-1.csv", rows[:first] + duplicated, malformed_after=100)
     (root / "later").mkdir(exist_ok=True)

@@ -31,6 +31,9 @@ from loopline.store.metadata import MetadataStore
 EventHandler = Callable[[str, str, dict[str, Any]], None]
 
 
+COLLECT_USES = "loopline.collect:"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -379,7 +382,11 @@ class Runner:
         on_event: EventHandler = _ignore,
     ) -> tuple[Run, Run, list[Comparison]]:
         original = self.meta.get_run(run_id)
-        steps = [s for s in original.steps if s.status in ("ran", "cached")]
+        # Collections read the outside world, which moves on: their recorded outputs are the
+        # inputs of the steps that are re-executed, not something to re-execute themselves.
+        steps = [
+            s for s in original.steps if s.status in ("ran", "cached") and not s.uses.startswith(COLLECT_USES)
+        ]
         if not steps:
             raise NotFound(f"run {original.id} has no finished steps to reproduce")
         needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
