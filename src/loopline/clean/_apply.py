@@ -17,9 +17,8 @@ from functools import partial
 from typing import Any, Protocol
 
 import polars as pl
-import polars.selectors as cs
 
-from loopline.clean._base import FAIL, PREFIX, RESERVED, ROW, Rule, alive
+from loopline.clean._base import FAIL, PREFIX, RESERVED, ROW, Rule
 from loopline.clean._checks import Allowed, Dedupe, Expression, Filter, Outliers, Range, Regex
 from loopline.clean._dtypes import schema_of
 from loopline.clean._spec import Spec
@@ -106,18 +105,37 @@ def _serial(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in items]
 
 
-def partitions(table: pl.DataFrame, size: int) -> list[pl.DataFrame]:
-    """Zero-copy slices, each with its input row numbers (`__ll_row`) and no rejection yet."""
+def _chunked(series: pl.Series, lengths: list[int]) -> pl.Series:
+    """`series` cut into chunks of `lengths`. A frame whose columns are chunked alike is used as
+    it is; one whose columns differ is copied whole (rechunked) by nearly every frame operation."""
+    if len(lengths) < 2:
+        return series
+    pieces, offset = [], 0
+    for length in lengths:
+        pieces.append(series.slice(offset, length))
+        offset += length
+    return pl.concat(pieces, rechunk=False)
+
+
+def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = None) -> list[pl.DataFrame]:
+    """Zero-copy slices of `columns` (default all), each with its input row numbers (`__ll_row`)
+    and no rejection yet, those two chunked as the data is."""
     offsets = range(0, table.height, size) if table.height else range(1)
-    return [
-        table.slice(offset, size).with_columns(
-            pl.int_range(offset, offset + min(size, max(table.height - offset, 0)), dtype=pl.Int64).alias(
-                ROW
-            ),
-            pl.lit(None, pl.Int32).alias(FAIL),
-        )
-        for offset in offsets
-    ]
+    parts = []
+    for offset in offsets:
+        part = table.slice(offset, size)
+        n = part.height
+        part = part.select(columns) if columns is not None else part
+        lengths = [len(c) for c in part.to_series(0).get_chunks()] if part.width else [n]
+        row = pl.int_range(offset, offset + n, dtype=pl.Int64, eager=True).alias(ROW)
+        fail = pl.repeat(None, n, dtype=pl.Int32, eager=True).alias(FAIL)
+        parts.append(pl.DataFrame([*part.get_columns(), _chunked(row, lengths), _chunked(fail, lengths)]))
+    return parts
+
+
+def _take(frame: pl.DataFrame, columns: Sequence[str], mask: pl.Series) -> pl.DataFrame:
+    """Column by column (a frame-level filter may first copy a frame chunked unevenly)."""
+    return pl.DataFrame([frame.get_column(c).filter(mask) for c in columns])
 
 
 def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
@@ -127,12 +145,25 @@ def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
     return lf.collect()
 
 
-def _finish(rules: tuple[Rule, ...], part: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The last pass: the clean rows, and what the reasons need of the rejected ones."""
+def _finish(rules: tuple[Rule, ...], part: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+    """The last pass: which rows live, the carried columns of those rows, and what the reasons
+    need of the rejected ones."""
     done = _run(rules, part)
+    alive_rows = done.get_column(FAIL).is_null()
     data = [c for c in done.columns if not c.startswith(PREFIX)]
-    clean = done.select(*data, FAIL).filter(alive()).drop(FAIL)  # project first: filter copies
-    return clean, done.select(cs.starts_with(PREFIX)).filter(~alive())
+    prefixed = [c for c in done.columns if c.startswith(PREFIX)]
+    return alive_rows, _take(done, data, alive_rows), _take(done, prefixed, ~alive_rows)
+
+
+def _carried(table: pl.DataFrame, rules: list[Rule]) -> list[str]:
+    """The input columns some rule reads or rewrites, in table order."""
+    used: set[str] = set()
+    for rule in rules:
+        columns = rule.uses()
+        if columns is None:
+            return table.columns
+        used.update(columns)
+    return [c for c in table.columns if c in used]
 
 
 def apply(
@@ -142,13 +173,17 @@ def apply(
     partition_rows: int = PARTITION_ROWS,
 ) -> dict[str, Any]:
     """Clean `table` by `rules`, in order. Returns {"clean", "quarantine", "report"}; every input
-    row is in exactly one of the two tables."""
+    row is in exactly one of the two tables.
+
+    Only the columns the rules use pass through them; the clean table takes every other column
+    from the input, filtered by the rows that lived (the same values, so the same artifact)."""
     started = time.perf_counter()
     if isinstance(table, pl.LazyFrame):
         table = table.collect()
     parsed = parse_rules(rules, schema_of(table))
     mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
-    parts = partitions(table, _partition_rows(partition_rows))
+    carried = _carried(table, parsed)
+    parts = partitions(table, _partition_rows(partition_rows), carried)
     extras: dict[int, dict[str, Any]] = {}
     segment: list[Rule] = []
     ordered: list[Rule] = []  # the rules with their global figures bound
@@ -160,18 +195,26 @@ def apply(
             data = [c for c in parts[0].columns if not c.startswith(PREFIX)]
             columns = rule.stat_columns(data)
             # one chunk: a float sum over several chunks depends on where they were cut
-            rows = pl.concat([p.lazy().filter(alive()).select(columns) for p in parts]).collect().rechunk()
+            rows = pl.concat([_take(p, columns, p.get_column(FAIL).is_null()) for p in parts]).rechunk()
             rule, extras[rule.index] = rule.bind(rows)
             del rows
         segment.append(rule)
         ordered.append(rule)
     finished = mapper(partial(_finish, tuple(segment)), parts)
     del parts
-    clean = pl.concat([c for c, _ in finished], rechunk=False)
-    rejected = pl.concat([r for _, r in finished])
+    alive_rows = pl.concat([a for a, _, _ in finished], rechunk=False)
+    kept = pl.concat([k for _, k, _ in finished], rechunk=False)
+    rejected = pl.concat([r for _, _, r in finished])
     del finished
+    # a frame-level filter: the mask's chunks need not match the table's
+    others = [c for c in table.columns if c not in kept.columns]
+    passed = table.select(others).filter(alive_rows) if others else kept
+    order = [*table.columns, *(c for c in kept.columns if c not in table.columns)]
+    clean = pl.DataFrame([passed[c] if c in others else kept.get_column(c) for c in order])
+    del kept, passed
     rules_done = time.perf_counter()
-    quarantine = _quarantine(table, rejected, ordered)
+    quarantine = _quarantine(table.filter(~alive_rows), rejected, ordered)
+    del alive_rows
     counts = dict(rejected.group_by(FAIL).len().iter_rows()) if rejected.height else {}
     report: dict[str, Any] = {
         "rows_in": table.height,
@@ -203,11 +246,12 @@ def apply(
     return {"clean": clean, "quarantine": quarantine, "report": report}
 
 
-def _quarantine(table: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
-    """Rejected rows as they came in, with `_row`, `_rule` and `_reason` (one `when` chain)."""
+def _quarantine(rows: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
+    """The rejected input rows (in row order, as `rejected`), with `_row`, `_rule` and `_reason`
+    (one `when` chain, built on the rejected rows only)."""
     empty = {"_row": pl.Int64, "_rule": pl.String, "_reason": pl.String}
     if rejected.height == 0:
-        return table.clear().with_columns(pl.lit(None, t).alias(c) for c, t in empty.items())
+        return rows.clear().with_columns(pl.lit(None, t).alias(c) for c, t in empty.items())
     for rule in rules:
         lookup = rule.lookup()
         if lookup is not None:
@@ -223,4 +267,4 @@ def _quarantine(table: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) 
         pl.col(FAIL).replace_strict(labels, return_dtype=pl.String).alias("_rule"),
         chain.otherwise(pl.lit("rejected")).alias("_reason"),
     )
-    return table[rejected[ROW]].hstack(extra)
+    return rows.hstack(extra)

@@ -65,6 +65,11 @@ class Rule:
     def rejects(self) -> bool:
         return True
 
+    def uses(self) -> tuple[str, ...] | None:
+        """The data columns the rule reads or rewrites (None: it may touch any). Clean carries only
+        these through the rule passes; the others go straight from the input to the clean table."""
+        return None
+
     def needs_stats(self) -> bool:
         """True when the rule needs figures over all rows still clean (median, IQR, duplicates)."""
         return False

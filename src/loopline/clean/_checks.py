@@ -28,12 +28,26 @@ from loopline.clean._spec import (
 )
 
 
+@dataclass(frozen=True)
+class _OneColumn(Rule):
+    """A rule that looks at one column."""
+
+    column: str
+
+    def uses(self) -> tuple[str, ...] | None:
+        return (self.column,)
+
+
+def _roots(expr: Any) -> tuple[str, ...]:
+    return tuple((expr if isinstance(expr, pl.Expr) else pl.sql_expr(expr)).meta.root_names())
+
+
 def _value(column: str, schema: Mapping[str, pl.DataType], index: int) -> pl.Expr:
     return pl.concat_str(pl.lit(f"{column} "), show(pl.col(snap(index)), schema[snap(index)]))
 
 
 @dataclass(frozen=True)
-class Range(Rule):
+class Range(_OneColumn):
     kind: ClassVar[str] = "range"
     keys: ClassVar[frozenset[str]] = frozenset({"column", "min", "max"})
     example: ClassVar[str] = "{rule: range, column: age, min: 0, max: 120}"
@@ -90,7 +104,7 @@ class Range(Rule):
 
 
 @dataclass(frozen=True)
-class Allowed(Rule):
+class Allowed(_OneColumn):
     kind: ClassVar[str] = "allowed"
     keys: ClassVar[frozenset[str]] = frozenset({"column", "values"})
     example: ClassVar[str] = "{rule: allowed, column: country, values: [FR, DE]}"
@@ -129,7 +143,7 @@ class Allowed(Rule):
 
 
 @dataclass(frozen=True)
-class Regex(Rule):
+class Regex(_OneColumn):
     kind: ClassVar[str] = "regex"
     keys: ClassVar[frozenset[str]] = frozenset({"column", "pattern"})
     example: ClassVar[str] = "{rule: regex, column: email, pattern: '^[^@]+@[^@]+$'}"
@@ -156,7 +170,7 @@ class Regex(Rule):
 
 
 @dataclass(frozen=True)
-class Outliers(Rule):
+class Outliers(_OneColumn):
     kind: ClassVar[str] = "outliers"
     keys: ClassVar[frozenset[str]] = frozenset({"column", "method", "k", "threshold"})
     example: ClassVar[str] = "{rule: outliers, column: amount, method: iqr, k: 1.5}"
@@ -231,15 +245,26 @@ class Outliers(Rule):
 
 
 def duplicates(rows: pl.DataFrame, keys: list[str], first: str) -> pl.DataFrame:
-    """Each row (`__ll_row`) whose key appeared in an earlier row, and that earlier row: a stable
-    sort brings equal keys together in row order (faster than hashing the rows here), then each
-    run of equal keys points at its head."""
-    ordered = rows.lazy().select(*keys, ROW).sort(keys, maintain_order=True, nulls_last=True)
+    """Each row (`__ll_row`) whose key appeared in an earlier row, and that earlier row.
+
+    A hash of the key finds the candidates: sorting 8-byte hashes and comparing neighbours is
+    much faster than sorting the keys themselves (strings above all) or hashing into a table.
+    Equal keys always hash alike (Polars folds -0.0 into 0.0 and every NaN into one), so no
+    duplicate is missed; the verdict on the few candidates is then taken on the real values
+    (a stable sort brings equal keys together in row order, each run points at its head), so a
+    hash collision never makes a duplicate."""
+    key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(keys)
+    hashes = rows.select(key.hash(seed=0)).to_series()
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    candidates = rows.select(*keys, ROW).filter(hashes.is_in(repeated.implode()))
     same = pl.all_horizontal(
         pl.int_range(pl.len()) > 0, *(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
     )
     return (
-        ordered.with_columns(same.alias(f"{PREFIX}same"))
+        candidates.lazy()
+        .sort(keys, maintain_order=True, nulls_last=True)
+        .with_columns(same.alias(f"{PREFIX}same"))
         .with_columns(pl.when(~pl.col(f"{PREFIX}same")).then(pl.col(ROW)).forward_fill().alias(first))
         .filter(pl.col(f"{PREFIX}same"))
         .select(ROW, first)
@@ -273,6 +298,9 @@ class Dedupe(Rule):
             **({"key": list(self.key)} if self.key else {}),
             **({"name": self.name} if self.name else {}),
         }
+
+    def uses(self) -> tuple[str, ...] | None:
+        return self.key
 
     def needs_stats(self) -> bool:
         return self.duplicates is None
@@ -316,6 +344,9 @@ class Filter(Rule):
             **{k: v for k, v in (("reason", self.why), ("name", self.name)) if v},
         }
 
+    def uses(self) -> tuple[str, ...] | None:
+        return _roots(self.keep)
+
     def step(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         keep = self.keep if isinstance(self.keep, pl.Expr) else pl.sql_expr(self.keep)
         return reject(lf, self.index, ~keep.fill_null(False))
@@ -344,6 +375,9 @@ class Expression(Rule):
             "fail": self.fail,
             **{k: v for k, v in (("reason", self.why), ("name", self.name)) if v},
         }
+
+    def uses(self) -> tuple[str, ...] | None:
+        return _roots(self.fail)
 
     def step(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         fail = self.fail if isinstance(self.fail, pl.Expr) else pl.sql_expr(self.fail)

@@ -81,6 +81,9 @@ class Cast(Rule):
             {c: str(t) for c, t in targets.items()}, spec.get("format"), name=spec.get("name"), index=index
         )
 
+    def uses(self) -> tuple[str, ...] | None:
+        return tuple(self.columns)
+
     def step(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         current = lf.collect_schema()
         targets = {c: parse_dtype(t, self.label) for c, t in self.columns.items()}
@@ -117,6 +120,9 @@ class _Text(Rule):
 
     def rejects(self) -> bool:
         return False
+
+    def uses(self) -> tuple[str, ...] | None:
+        return self.columns
 
     @classmethod
     def parse(cls, spec: Spec, schema: Schema | None, index: int) -> Rule:
@@ -241,6 +247,9 @@ class Missing(Rule):
 
     def rejects(self) -> bool:
         return self.action == "drop"
+
+    def uses(self) -> tuple[str, ...] | None:
+        return self.columns  # a flag column is new: it is made in the passes
 
     def needs_stats(self) -> bool:
         return self.action == "fill" and self.with_ is not None and self.fills is None
