@@ -29,6 +29,12 @@ TABLES = {
     "step_run_artifacts",
     "metrics",
     "source_state",
+    "label_projects",
+    "label_tasks",
+    "annotators",
+    "label_leases",
+    "annotations",
+    "label_skips",
 }
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -29,6 +29,9 @@ from loopline.store.metadata.tables import (
     step_runs,
 )
 from loopline.store.metadata.tables import source_state as source_states
+
+if TYPE_CHECKING:
+    from loopline.store.metadata.annotations import SqlAnnotationRepository
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -77,6 +80,13 @@ class MetadataStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @property
+    def annotations(self) -> SqlAnnotationRepository:
+        """Labeling projects, the task queue and answers, on this store's engine."""
+        from loopline.store.metadata.annotations import SqlAnnotationRepository
+
+        return SqlAnnotationRepository(self)
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager

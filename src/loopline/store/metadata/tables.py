@@ -113,3 +113,84 @@ source_state = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id")),
 )
+
+# Labeling (annotate/): a project on a dataset version, one task per item, annotators known by a
+# token hash, leases of tasks, answers (one per task and annotator) and skips.
+label_projects = sa.Table(
+    "label_projects",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("dataset_version", sa.Integer, nullable=False),
+    sa.Column("artifact_id", sa.String(64), nullable=False),
+    sa.Column("task_type", sa.String(32), nullable=False),
+    sa.Column("labels_json", sa.Text, nullable=False),
+    sa.Column("instructions", sa.Text, nullable=False),
+    sa.Column("overlap", sa.Integer, nullable=False),
+    sa.Column("gold_share", sa.Float, nullable=False),
+    sa.Column("annotator_limit", sa.Integer),
+    sa.Column("lease_seconds", sa.Integer, nullable=False),
+    sa.Column("text_field", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+label_tasks = sa.Table(
+    "label_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(200), sa.ForeignKey("label_projects.name"), nullable=False),
+    sa.Column("item_id", sa.String(64), nullable=False),
+    sa.Column("data_json", sa.Text, nullable=False),
+    sa.Column("priority", sa.Float, nullable=False),
+    sa.Column("is_gold", sa.Boolean, nullable=False),
+    sa.Column("gold_json", sa.Text),
+    sa.Column("suggestion_json", sa.Text),
+    sa.Column("suggestion_source", sa.String(16)),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.UniqueConstraint("project", "item_id", name="uq_label_tasks_item"),
+    sa.Index("ix_label_tasks_queue", "project", "is_gold", "done", "priority"),
+)
+
+annotators = sa.Table(
+    "annotators",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+label_leases = sa.Table(
+    "label_leases",
+    metadata,
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("label_tasks.id"), primary_key=True),
+    sa.Column("annotator", sa.String(200), primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_label_leases_annotator", "project", "annotator"),
+)
+
+annotations = sa.Table(
+    "annotations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("label_tasks.id"), nullable=False),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("annotator", sa.String(200), nullable=False),
+    sa.Column("label_json", sa.Text, nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("task_id", "annotator", name="uq_annotations_task_annotator"),
+    sa.Index("ix_annotations_project", "project", "annotator"),
+)
+
+label_skips = sa.Table(
+    "label_skips",
+    metadata,
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("label_tasks.id"), primary_key=True),
+    sa.Column("annotator", sa.String(200), primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,654 @@
+"""AnnotationRepository on SQLAlchemy (SQLite and PostgreSQL): projects, the task queue with
+leases, answers and skips.
+
+Correctness under concurrency rests on one rule: whoever changes a task's leases or answers holds
+that task's row lock. On PostgreSQL `next_task` picks a candidate with FOR UPDATE SKIP LOCKED
+(annotators never queue behind each other) and then re-counts the task's answers and live leases
+in a fresh statement, which in READ COMMITTED sees every commit made before it took the lock;
+`submit` locks the task row before counting. On SQLite every write transaction begins with
+BEGIN IMMEDIATE, so they run one at a time and the counts are always current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from loopline.annotate.records import (
+    Annotation,
+    Annotator,
+    LabelProject,
+    Lease,
+    Role,
+    Source,
+    Task,
+)
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata.tables import (
+    annotations,
+    annotators,
+    label_leases,
+    label_projects,
+    label_skips,
+    label_tasks,
+)
+
+if TYPE_CHECKING:
+    from loopline.store.metadata.repository import MetadataStore
+
+_TASK_TYPES = ("classification", "multilabel", "spans", "boxes")
+_SOURCES = ("human", "rule", "model")
+_ROLES = ("annotator", "manager", "admin")
+_CHUNK = 500
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def check_label(project: LabelProject, label: Any, where: str = "") -> Any:
+    """The label if it fits the project's task type and label set, else InvalidInput."""
+    allowed = set(project.labels)
+    hint = f"labels of {project.name}: {', '.join(project.labels)}"
+    if project.task_type == "classification":
+        if not isinstance(label, str) or label not in allowed:
+            raise InvalidInput(f"label {label!r} is not in the label set", where=where or None, hint=hint)
+        return label
+    if project.task_type == "multilabel":
+        if not isinstance(label, list) or not all(isinstance(x, str) and x in allowed for x in label):
+            raise InvalidInput(
+                f"multilabel answer {label!r} must be a list of labels from the set",
+                where=where or None,
+                hint=hint,
+            )
+        return sorted(set(label))
+    # spans and boxes: a list of regions, each {"label": ..., ...coordinates}
+    if not isinstance(label, list) or not all(
+        isinstance(x, dict) and x.get("label") in allowed for x in label
+    ):
+        raise InvalidInput(
+            f"{project.task_type} answer must be a list of objects each with a `label` from the set",
+            where=where or None,
+            hint=hint,
+        )
+    return label
+
+
+class SqlAnnotationRepository:
+    """`loopline.annotate.records.AnnotationRepository` on the metadata store's engine."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+        self._postgres = store._engine.dialect.name == "postgresql"
+
+    # -- projects -----------------------------------------------------------------------------
+    def create_project(self, project: LabelProject, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        if project.task_type not in _TASK_TYPES:
+            raise InvalidInput(
+                f"unknown task type {project.task_type!r}", hint=f"one of: {', '.join(_TASK_TYPES)}"
+            )
+        if not project.labels or len(set(project.labels)) != len(project.labels):
+            raise InvalidInput("a project needs a label set of distinct, non-empty labels")
+        if project.overlap < 1 or not 0 <= project.gold_share < 1 or project.lease_seconds < 1:
+            raise InvalidInput("overlap must be at least 1, gold share in [0, 1), lease seconds positive")
+        if project.annotator_limit is not None and project.annotator_limit < 1:
+            raise InvalidInput("annotator limit must be at least 1 (or unset)")
+
+        def work(conn: sa.Connection) -> int:
+            exists = conn.execute(
+                sa.select(label_projects.c.name).where(label_projects.c.name == project.name)
+            ).first()
+            if exists:
+                raise Conflict(f"a labeling project named {project.name!r} exists already")
+            conn.execute(
+                label_projects.insert().values(
+                    name=project.name,
+                    dataset=project.dataset,
+                    dataset_version=project.dataset_version,
+                    artifact_id=project.artifact_id,
+                    task_type=project.task_type,
+                    labels_json=json.dumps(list(project.labels)),
+                    instructions=project.instructions,
+                    overlap=project.overlap,
+                    gold_share=project.gold_share,
+                    annotator_limit=project.annotator_limit,
+                    lease_seconds=project.lease_seconds,
+                    text_field=project.text_field,
+                    created_at=_utc(project.created_at or datetime.now(UTC)),
+                )
+            )
+            seen: set[str] = set()
+            rows = []
+            for item_id, data in items:
+                if item_id in seen:
+                    continue  # one task per item, whatever the dataset repeats
+                seen.add(item_id)
+                rows.append(
+                    {
+                        "project": project.name,
+                        "item_id": item_id,
+                        "data_json": _dump(data),
+                        "priority": 0.0,
+                        "is_gold": False,
+                        "done": 0,
+                    }
+                )
+            for start in range(0, len(rows), _CHUNK):
+                conn.execute(label_tasks.insert(), rows[start : start + _CHUNK])
+            return len(rows)
+
+        return self._store._write(work)
+
+    @staticmethod
+    def _to_project(row: Any) -> LabelProject:
+        return LabelProject(
+            name=row.name,
+            dataset=row.dataset,
+            dataset_version=row.dataset_version,
+            artifact_id=row.artifact_id,
+            task_type=row.task_type,
+            labels=tuple(json.loads(row.labels_json)),
+            instructions=row.instructions,
+            overlap=row.overlap,
+            gold_share=row.gold_share,
+            annotator_limit=row.annotator_limit,
+            lease_seconds=row.lease_seconds,
+            text_field=row.text_field,
+            created_at=_aware(row.created_at),
+        )
+
+    def _project(self, conn: sa.Connection, name: str) -> LabelProject:
+        row = conn.execute(sa.select(label_projects).where(label_projects.c.name == name)).first()
+        if row is None:
+            raise NotFound(
+                f"no labeling project named {name!r}", hint="`loopline annotate status` lists them"
+            )
+        return self._to_project(row)
+
+    def get_project(self, name: str) -> LabelProject:
+        with self._store._read() as conn:
+            return self._project(conn, name)
+
+    def list_projects(self) -> list[LabelProject]:
+        with self._store._read() as conn:
+            rows = conn.execute(sa.select(label_projects).order_by(label_projects.c.name))
+            return [self._to_project(r) for r in rows]
+
+    # -- annotators ---------------------------------------------------------------------------
+    @staticmethod
+    def _to_annotator(row: Any) -> Annotator:
+        return Annotator(row.name, row.role, bool(row.active), _aware(row.created_at))
+
+    def add_annotator(self, name: str, role: Role, token_hash: str) -> Annotator:
+        if role not in _ROLES:
+            raise InvalidInput(f"unknown role {role!r}", hint=f"one of: {', '.join(_ROLES)}")
+
+        def work(conn: sa.Connection) -> Annotator:
+            if conn.execute(sa.select(annotators.c.name).where(annotators.c.name == name)).first():
+                raise Conflict(f"an annotator named {name!r} exists already", hint="pick another name")
+            created = datetime.now(UTC)
+            conn.execute(
+                annotators.insert().values(
+                    name=name, role=role, active=True, token_hash=token_hash, created_at=created
+                )
+            )
+            return Annotator(name, role, True, created)
+
+        return self._store._write(work)
+
+    def annotator_by_token(self, token_hash: str) -> Annotator:
+        with self._store._read() as conn:
+            row = conn.execute(
+                sa.select(annotators).where(annotators.c.token_hash == token_hash, annotators.c.active)
+            ).first()
+        if row is None:
+            raise NotFound("unknown or inactive annotator token", hint="ask a manager for a new token")
+        return self._to_annotator(row)
+
+    def list_annotators(self) -> list[Annotator]:
+        with self._store._read() as conn:
+            rows = conn.execute(sa.select(annotators).order_by(annotators.c.name))
+            return [self._to_annotator(r) for r in rows]
+
+    @staticmethod
+    def _annotator(conn: sa.Connection, name: str, lock: bool = False) -> None:
+        """Check the annotator is active; `lock` serializes one annotator's queue requests."""
+        query = sa.select(annotators.c.active).where(annotators.c.name == name)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None or not row.active:
+            raise NotFound(
+                f"no active annotator named {name!r}", hint="`loopline annotate annotators add NAME`"
+            )
+
+    # -- task attributes ----------------------------------------------------------------------
+    def _task_ids(self, conn: sa.Connection, project: str, item_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(item_ids), _CHUNK):
+            part = list(item_ids[start : start + _CHUNK])
+            rows = conn.execute(
+                sa.select(label_tasks.c.item_id, label_tasks.c.id).where(
+                    label_tasks.c.project == project, label_tasks.c.item_id.in_(part)
+                )
+            )
+            found.update({r.item_id: r.id for r in rows})
+        missing = [i for i in item_ids if i not in found]
+        if missing:
+            raise NotFound(
+                f"{len(missing)} item id(s) are not tasks of {project!r}, e.g. {missing[0]!r}",
+                hint="item ids come from the dataset (`loopline annotate export` lists them)",
+            )
+        return found
+
+    def _update_tasks(self, project: str, values: dict[str, dict[str, Any]], check: bool = False) -> int:
+        def work(conn: sa.Connection) -> int:
+            spec = self._project(conn, project)
+            ids = self._task_ids(conn, project, list(values))
+            for item_id, row in values.items():
+                if check:
+                    row = {
+                        **row,
+                        "gold_json": _dump(check_label(spec, json.loads(row["gold_json"]), item_id)),
+                    }
+                conn.execute(label_tasks.update().where(label_tasks.c.id == ids[item_id]).values(**row))
+            return len(values)
+
+        return self._store._write(work)
+
+    def set_gold(self, project: str, answers: dict[str, Any]) -> int:
+        rows = {k: {"is_gold": True, "gold_json": _dump(v)} for k, v in answers.items()}
+        return self._update_tasks(project, rows, check=True)
+
+    def set_priorities(self, project: str, priorities: dict[str, float]) -> int:
+        return self._update_tasks(project, {k: {"priority": float(v)} for k, v in priorities.items()})
+
+    def set_suggestions(self, project: str, suggestions: dict[str, Any], source: Source) -> int:
+        if source not in _SOURCES:
+            raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
+        rows = {k: {"suggestion_json": _dump(v), "suggestion_source": source} for k, v in suggestions.items()}
+        return self._update_tasks(project, rows)
+
+    # -- the queue ----------------------------------------------------------------------------
+    @staticmethod
+    def _to_task(row: Any) -> Task:
+        return Task(
+            id=row.id,
+            project=row.project,
+            item_id=row.item_id,
+            data=json.loads(row.data_json),
+            priority=row.priority,
+            gold=json.loads(row.gold_json) if row.is_gold and row.gold_json is not None else None,
+            suggestion=json.loads(row.suggestion_json) if row.suggestion_json is not None else None,
+            suggestion_source=row.suggestion_source,
+            done=row.done,
+        )
+
+    def _count(self, conn: sa.Connection, query: Any) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+
+    def _progress_of(self, conn: sa.Connection, spec: LabelProject, annotator: str) -> dict[str, int]:
+        done = self._count(
+            conn,
+            sa.select(annotations.c.id).where(
+                annotations.c.project == spec.name, annotations.c.annotator == annotator
+            ),
+        )
+        total = self._count(
+            conn,
+            sa.select(label_tasks.c.id).where(label_tasks.c.project == spec.name, ~label_tasks.c.is_gold),
+        )
+        if spec.annotator_limit is not None:
+            total = min(total, spec.annotator_limit)
+        return {"done": done, "total": total}
+
+    def _lease(
+        self, conn: sa.Connection, spec: LabelProject, task_id: int, annotator: str, now: datetime
+    ) -> Lease:
+        expires = now + timedelta(seconds=spec.lease_seconds)
+        conn.execute(
+            label_leases.insert().values(
+                task_id=task_id, annotator=annotator, project=spec.name, expires_at=expires
+            )
+        )
+        row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == task_id)).one()
+        return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
+
+    def _handed(self, row: Any, annotator: str, expires: datetime, progress: dict[str, int]) -> Lease:
+        """A lease as handed to an annotator: a gold task's known answer stays out of it."""
+        return Lease(replace(self._to_task(row), gold=None), annotator, expires, progress)
+
+    def _candidates(self, spec: LabelProject, annotator: str, now: datetime, gold: bool) -> sa.Select[Any]:
+        mine = sa.select(annotations.c.task_id).where(
+            annotations.c.project == spec.name, annotations.c.annotator == annotator
+        )
+        skipped = sa.select(label_skips.c.task_id).where(
+            label_skips.c.project == spec.name, label_skips.c.annotator == annotator
+        )
+        query = sa.select(label_tasks.c.id).where(
+            label_tasks.c.project == spec.name,
+            label_tasks.c.is_gold == gold,
+            label_tasks.c.id.not_in(mine),
+            label_tasks.c.id.not_in(skipped),
+        )
+        if not gold:
+            live = (
+                sa.select(sa.func.count())
+                .select_from(label_leases)
+                .where(label_leases.c.task_id == label_tasks.c.id, label_leases.c.expires_at > now)
+                .scalar_subquery()
+            )
+            query = query.where(label_tasks.c.done < spec.overlap, label_tasks.c.done + live < spec.overlap)
+        return query.order_by(label_tasks.c.priority.desc(), label_tasks.c.id)
+
+    def _has_room(self, conn: sa.Connection, spec: LabelProject, task_id: int, now: datetime) -> bool:
+        """Answers plus live leases below the overlap, counted in a fresh statement."""
+        answers = self._count(conn, sa.select(annotations.c.id).where(annotations.c.task_id == task_id))
+        leases = self._count(
+            conn,
+            sa.select(label_leases.c.task_id).where(
+                label_leases.c.task_id == task_id, label_leases.c.expires_at > now
+            ),
+        )
+        return answers + leases < spec.overlap
+
+    def _pick(
+        self, conn: sa.Connection, spec: LabelProject, annotator: str, now: datetime, gold: bool
+    ) -> int | None:
+        query = self._candidates(spec, annotator, now, gold)
+        tried: list[int] = []
+        while True:
+            pick = query.where(label_tasks.c.id.not_in(tried)) if tried else query
+            if self._postgres:
+                pick = pick.limit(1).with_for_update(skip_locked=True, of=label_tasks)
+            else:
+                pick = pick.limit(1)
+            task_id = conn.execute(pick).scalar()
+            if task_id is None:
+                return None
+            if gold or not self._postgres or self._has_room(conn, spec, task_id, now):
+                return int(task_id)
+            tried.append(int(task_id))
+
+    def next_task(self, project: str, annotator: str, now: datetime) -> Lease | None:
+        now = _utc(now)
+
+        def work(conn: sa.Connection) -> Lease | None:
+            spec = self._project(conn, project)
+            self._annotator(conn, annotator, lock=True)
+            mine = conn.execute(
+                sa.select(label_leases).where(
+                    label_leases.c.project == project, label_leases.c.annotator == annotator
+                )
+            ).all()
+            for lease in mine:
+                expires = _aware(lease.expires_at)
+                assert expires is not None
+                if expires > now:  # resumable: the task this annotator already holds
+                    row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == lease.task_id)).one()
+                    return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
+            if mine:
+                conn.execute(
+                    label_leases.delete().where(
+                        label_leases.c.project == project, label_leases.c.annotator == annotator
+                    )
+                )
+            progress = self._progress_of(conn, spec, annotator)
+            if spec.annotator_limit is not None and progress["done"] >= spec.annotator_limit:
+                return None
+            task_id = None
+            if spec.gold_share > 0:
+                gold_done = self._count(
+                    conn,
+                    sa.select(annotations.c.id)
+                    .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
+                    .where(
+                        annotations.c.project == project,
+                        annotations.c.annotator == annotator,
+                        label_tasks.c.is_gold,
+                    ),
+                )
+                if gold_done < spec.gold_share * (progress["done"] + 1):
+                    task_id = self._pick(conn, spec, annotator, now, gold=True)
+            if task_id is None:
+                task_id = self._pick(conn, spec, annotator, now, gold=False)
+            if task_id is None:
+                return None
+            return self._lease(conn, spec, task_id, annotator, now)
+
+        return self._store._write(work)
+
+    def _locked_task(self, conn: sa.Connection, project: str, task_id: int) -> Any:
+        row = conn.execute(
+            sa.select(label_tasks)
+            .where(label_tasks.c.id == task_id, label_tasks.c.project == project)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"no task {task_id} in labeling project {project!r}")
+        return row
+
+    def submit(
+        self,
+        project: str,
+        task_id: int,
+        annotator: str,
+        label: Any,
+        seconds: float,
+        now: datetime,
+        source: Source = "human",
+    ) -> Annotation:
+        now = _utc(now)
+        if source not in _SOURCES:
+            raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidInput(f"seconds must be a number >= 0, got {seconds!r}")
+
+        def work(conn: sa.Connection) -> Annotation:
+            spec = self._project(conn, project)
+            checked = check_label(spec, label, f"task {task_id}")
+            task = self._locked_task(conn, project, task_id)
+            if source == "human":
+                self._annotator(conn, annotator)
+            answered = conn.execute(
+                sa.select(annotations.c.id).where(
+                    annotations.c.task_id == task_id, annotations.c.annotator == annotator
+                )
+            ).first()
+            if answered:
+                raise Conflict(
+                    f"{annotator} has already answered task {task_id}", hint="ask for the next task"
+                )
+            lease = conn.execute(
+                sa.select(label_leases.c.expires_at).where(
+                    label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
+                )
+            ).first()
+            if source == "human":
+                if lease is None:
+                    raise Conflict(
+                        f"{annotator} holds no lease on task {task_id}", hint="ask for the next task first"
+                    )
+                if _aware(lease.expires_at) <= now:  # type: ignore[operator]
+                    raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
+            if not task.is_gold and task.done >= spec.overlap:
+                raise Conflict(f"task {task_id} has all {spec.overlap} answers it needs")
+            if lease is not None:
+                conn.execute(
+                    label_leases.delete().where(
+                        label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
+                    )
+                )
+            new_id = conn.execute(
+                annotations.insert().values(
+                    task_id=task_id,
+                    project=project,
+                    annotator=annotator,
+                    label_json=_dump(checked),
+                    seconds=float(seconds),
+                    source=source,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                label_tasks.update().where(label_tasks.c.id == task_id).values(done=label_tasks.c.done + 1)
+            )
+            return Annotation(
+                int(new_id), task_id, annotator, checked, float(seconds), source, now, task.item_id
+            )
+
+        return self._store._write(work)
+
+    def skip(self, project: str, task_id: int, annotator: str, now: datetime) -> None:
+        now = _utc(now)
+
+        def work(conn: sa.Connection) -> None:
+            self._project(conn, project)
+            self._locked_task(conn, project, task_id)
+            conn.execute(
+                label_leases.delete().where(
+                    label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
+                )
+            )
+            skipped = conn.execute(
+                sa.select(label_skips.c.task_id).where(
+                    label_skips.c.task_id == task_id, label_skips.c.annotator == annotator
+                )
+            ).first()
+            if not skipped:
+                conn.execute(
+                    label_skips.insert().values(
+                        task_id=task_id, annotator=annotator, project=project, created_at=now
+                    )
+                )
+
+        self._store._write(work)
+
+    def import_annotations(
+        self, project: str, rows: Sequence[tuple[str, str, Any, float, Source]], now: datetime
+    ) -> dict[str, int]:
+        """Answers made elsewhere (item_id, annotator, label, seconds, source), all or none: an
+        answer already stored with the same label is left alone, with another label a Conflict.
+        The queue's overlap does not bound them: they were not handed out by it."""
+        now = _utc(now)
+
+        def work(conn: sa.Connection) -> dict[str, int]:
+            spec = self._project(conn, project)
+            ids = self._task_ids(conn, project, sorted({r[0] for r in rows}))
+            existing: dict[tuple[int, str], str] = {}
+            for start in range(0, len(ids), _CHUNK):
+                part = list(ids.values())[start : start + _CHUNK]
+                for r in conn.execute(
+                    sa.select(annotations.c.task_id, annotations.c.annotator, annotations.c.label_json).where(
+                        annotations.c.task_id.in_(part)
+                    )
+                ):
+                    existing[(r.task_id, r.annotator)] = r.label_json
+            new: list[dict[str, Any]] = []
+            counts: dict[int, int] = {}
+            unchanged = 0
+            for n, (item_id, who, label, seconds, source) in enumerate(rows, 1):
+                where = f"row {n} (item {item_id}, annotator {who})"
+                if source not in _SOURCES:
+                    raise InvalidInput(
+                        f"unknown source {source!r}", where=where, hint=f"one of: {', '.join(_SOURCES)}"
+                    )
+                if not who:
+                    raise InvalidInput("the annotator is empty", where=where)
+                text = _dump(check_label(spec, label, where))
+                key = (ids[item_id], who)
+                if key in existing:
+                    if existing[key] != text:
+                        raise Conflict(
+                            f"{who} answered {item_id} already with {json.loads(existing[key])!r}",
+                            where=where,
+                            hint="one answer per item and annotator: drop the row or rename the annotator",
+                        )
+                    unchanged += 1
+                    continue
+                existing[key] = text
+                new.append(
+                    {
+                        "task_id": key[0],
+                        "project": project,
+                        "annotator": who,
+                        "label_json": text,
+                        "seconds": float(seconds or 0.0),
+                        "source": source,
+                        "created_at": now,
+                    }
+                )
+                counts[key[0]] = counts.get(key[0], 0) + 1
+            for start in range(0, len(new), _CHUNK):
+                conn.execute(annotations.insert(), new[start : start + _CHUNK])
+            for task_id, n in counts.items():
+                conn.execute(
+                    label_tasks.update()
+                    .where(label_tasks.c.id == task_id)
+                    .values(done=label_tasks.c.done + n)
+                )
+            return {"added": len(new), "unchanged": unchanged}
+
+        return self._store._write(work)
+
+    # -- reading ------------------------------------------------------------------------------
+    def annotations(self, project: str) -> list[Annotation]:
+        with self._store._read() as conn:
+            self._project(conn, project)
+            rows = conn.execute(
+                sa.select(annotations, label_tasks.c.item_id)
+                .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
+                .where(annotations.c.project == project)
+                .order_by(annotations.c.id)
+            )
+            return [
+                Annotation(
+                    r.id,
+                    r.task_id,
+                    r.annotator,
+                    json.loads(r.label_json),
+                    r.seconds,
+                    r.source,
+                    _aware(r.created_at),
+                    r.item_id,
+                )
+                for r in rows
+            ]
+
+    def tasks(self, project: str) -> list[Task]:
+        with self._store._read() as conn:
+            self._project(conn, project)
+            rows = conn.execute(
+                sa.select(label_tasks).where(label_tasks.c.project == project).order_by(label_tasks.c.id)
+            )
+            return [self._to_task(r) for r in rows]
+
+    def progress(self, project: str) -> dict[str, Any]:
+        with self._store._read() as conn:
+            spec = self._project(conn, project)
+            tasks = sa.select(label_tasks).where(label_tasks.c.project == project)
+            regular = tasks.where(~label_tasks.c.is_gold)
+            per = conn.execute(
+                sa.select(annotations.c.annotator, sa.func.count())
+                .where(annotations.c.project == project)
+                .group_by(annotations.c.annotator)
+                .order_by(annotations.c.annotator)
+            ).all()
+            return {
+                "tasks": self._count(conn, regular),
+                "complete": self._count(conn, regular.where(label_tasks.c.done >= spec.overlap)),
+                "annotations": sum(n for _, n in per),
+                "per_annotator": {name: int(n) for name, n in per},
+                "gold": self._count(conn, tasks.where(label_tasks.c.is_gold)),
+            }
