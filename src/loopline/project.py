@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -23,6 +23,12 @@ from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
 from loopline.store.blobs import FsspecBlobStore
 from loopline.store.fsck import FsckReport
 from loopline.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
+    from loopline.pipeline.labeling import Labeling
 
 _TEMPLATE = """\
 # loopline project. Steps: `uses: module:function`, imported from this folder.
@@ -363,3 +369,76 @@ class Project:
             Path(tmp).unlink(missing_ok=True)
             raise
         return art, path
+
+    # -- annotate: labeling projects (the queue's contract: annotate/records.py) ---------------
+    @cached_property
+    def labeling(self) -> Labeling:
+        from loopline.pipeline.labeling import Labeling
+
+        return Labeling(self.meta, self.blobs, self.runner)
+
+    def annotate_create(
+        self, name: str, dataset_ref: str, labels: Sequence[str], **options: Any
+    ) -> tuple[LabelProject, int]:
+        """A labeling project on a dataset version, one task per item; options: task_type,
+        overlap, gold_share, instructions, annotator_limit, lease_seconds, text_field."""
+        return self.labeling.create(name, self.resolve(dataset_ref), labels=list(labels), **options)
+
+    def annotate_projects(self) -> list[LabelProject]:
+        return self.meta.annotations.list_projects()
+
+    def annotator_add(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
+        """The annotator and its token: shown once, only its hash is stored."""
+        return self.labeling.add_annotator(name, role)  # type: ignore[arg-type]
+
+    def annotator_for_token(self, token: str) -> Annotator:
+        from loopline.pipeline.labeling import token_hash
+
+        return self.meta.annotations.annotator_by_token(token_hash(token))
+
+    def next_task(self, project: str, annotator: str, now: datetime | None = None) -> Lease | None:
+        return self.meta.annotations.next_task(project, annotator, now or _utcnow())
+
+    def submit(
+        self,
+        project: str,
+        task_id: int,
+        annotator: str,
+        label: Any,
+        seconds: float = 0.0,
+        *,
+        source: Source = "human",
+        now: datetime | None = None,
+    ) -> Annotation:
+        repo = self.meta.annotations
+        return repo.submit(project, task_id, annotator, label, seconds, now or _utcnow(), source)
+
+    def skip(self, project: str, task_id: int, annotator: str, now: datetime | None = None) -> None:
+        self.meta.annotations.skip(project, task_id, annotator, now or _utcnow())
+
+    def annotate_status(self, name: str) -> dict[str, Any]:
+        return self.labeling.status(name)
+
+    def annotate_gold(self, name: str, path: Path, fmt: str | None = None) -> int:
+        return self.labeling.gold_file(name, path, fmt)
+
+    def annotate_import(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
+        return self.labeling.import_file(name, path, fmt)
+
+    def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
+        return self.labeling.export_file(name, path, fmt)
+
+    def aggregate(
+        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot)."""
+        return self.labeling.aggregate(name, method, policy)
+
+    def agreement(self, name: str) -> dict[str, Any]:
+        return self.labeling.agreement(name)
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,266 @@
+"""Labeling projects wired to the stores: tasks from a dataset version, answers in and out of
+files, and aggregation recorded as a run like any step, so the labels artifact has lineage to the
+annotations snapshot and the dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loopline.annotate import interop
+from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
+from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
+from loopline.core.errors import InvalidInput, LooplineError
+from loopline.core.hashing import fingerprint
+from loopline.core.ids import check_name
+from loopline.core.types import Artifact, StepRun
+from loopline.pipeline.runner import Runner
+from loopline.pipeline.step import code_hash
+from loopline.store.artifacts import load_value, save_table
+from loopline.store.blobs import BlobStore
+from loopline.store.metadata import MetadataStore
+
+AGGREGATE_USES = "loopline.annotate:aggregate"
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of an annotator's token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Labeling:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, runner: Runner) -> None:
+        self.meta = meta
+        self.repo = meta.annotations
+        self.blobs = blobs
+        self.runner = runner
+
+    def create(
+        self,
+        name: str,
+        dataset: Artifact,
+        *,
+        labels: list[str],
+        task_type: TaskType = "classification",
+        overlap: int = 1,
+        gold_share: float = 0.0,
+        instructions: str = "",
+        annotator_limit: int | None = None,
+        lease_seconds: int = 600,
+        text_field: str | None = None,
+    ) -> tuple[LabelProject, int]:
+        check_name(name, "project name")
+        labels = [str(x).strip() for x in labels]
+        if not labels or any(not x for x in labels):
+            raise InvalidInput(f"labels {labels!r} must be a non-empty list of non-empty names")
+        items = task_items(load_value(self.blobs, dataset), text_field)
+        project = LabelProject(
+            name=name,
+            dataset=dataset.name or dataset.id,
+            dataset_version=dataset.version or 0,
+            artifact_id=dataset.id,
+            task_type=task_type,
+            labels=tuple(labels),
+            instructions=instructions,
+            overlap=overlap,
+            gold_share=gold_share,
+            annotator_limit=annotator_limit,
+            lease_seconds=lease_seconds,
+            text_field=text_field,
+            created_at=datetime.now(UTC),
+        )
+        return project, self.repo.create_project(project, items)
+
+    def add_annotator(self, name: str, role: Role = "annotator") -> tuple[Annotator, str]:
+        check_name(name, "annotator name")
+        token = secrets.token_urlsafe(24)
+        return self.repo.add_annotator(name, role, token_hash(token)), token
+
+    def status(self, name: str) -> dict[str, Any]:
+        spec = self.repo.get_project(name)
+        progress = self.repo.progress(name)
+        gold = {t.item_id: t.gold for t in self.repo.tasks(name) if t.gold is not None}
+        answers = answers_frame(self.repo.annotations(name))
+        quality = gold_accuracy(answers, gold).to_dicts() if gold else []
+        return {
+            "project": _project_json(spec),
+            **progress,
+            "remaining": progress["tasks"] - progress["complete"],
+            "gold_accuracy": quality,
+        }
+
+    def import_file(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
+        spec = self.repo.get_project(name)
+        text, fmt = _read(path, fmt)
+        item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
+        try:
+            rows = interop.from_text(text, fmt, spec.task_type, item_of)
+            return self.repo.import_annotations(name, rows, datetime.now(UTC))
+        except LooplineError as exc:
+            exc.where = f"{path}: {exc.where}" if exc.where else str(path)
+            raise
+
+    def export_file(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
+        spec = self.repo.get_project(name)
+        answers = self.repo.annotations(name)
+        text = interop.to_text(self.repo.tasks(name), answers, _format(path, fmt), spec.task_type)
+        return _write(path, text), len(answers)
+
+    def gold_file(self, name: str, path: Path, fmt: str | None = None) -> int:
+        spec = self.repo.get_project(name)
+        text, fmt = _read(path, fmt)
+        item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
+        try:
+            return self.repo.set_gold(name, interop.gold_from_text(text, fmt, spec.task_type, item_of))
+        except LooplineError as exc:
+            exc.where = f"{path}: {exc.where}" if exc.where else str(path)
+            raise
+
+    def aggregate(
+        self, name: str, method: str = "dawid_skene", policy: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Consensus labels as the next version of `<name>_labels`, made by a recorded step run
+        from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too)."""
+        from loopline.annotate.aggregate import aggregate
+
+        started = time.perf_counter()
+        spec = self.repo.get_project(name)
+        if spec.task_type != "classification":
+            raise InvalidInput(
+                f"aggregation works on single-label classification; {name} is {spec.task_type}"
+            )
+        rules = Policy.parse(policy)
+        tasks = self.repo.tasks(name)
+        gold = {t.item_id: t.gold for t in tasks if t.gold is not None}
+        answers = answers_frame(self.repo.annotations(name), tasks=tasks)
+        if answers.is_empty():
+            raise InvalidInput(
+                f"{name} has no answers yet", hint="label some tasks or `loopline annotate import`"
+            )
+        snapshot = answers.drop("task").sort("item_id", "annotator")
+        quality = gold_accuracy(answers, gold)
+        weights, flagged = rules.weights(quality) if rules else ({}, [])
+        result = aggregate(
+            answers.select("item_id", "annotator", "label").rename({"item_id": "task"}),
+            spec.labels,
+            method,
+            weights=weights or None,
+            gold=gold or None,
+        )
+        item_of = {i: i for i in answers["item_id"].unique().to_list()}
+        table = labels_table(result.labels, item_of, gold)
+        dataset = self.meta.get_artifact(spec.artifact_id)
+        snap = save_table(self.blobs, snapshot)
+        self.meta.add_version(f"{name}_annotations", snap, source=f"annotate:{name}")
+        out = save_table(self.blobs, table)
+        params = {"project": name, "method": method, "policy": dict(policy or {})}
+        inputs = {spec.dataset: dataset.id, f"{name}_annotations": snap.id}
+        outputs = {f"{name}_labels": out.id}
+        run_id = self.runner._start_run("local")
+        status = "failed"
+        try:
+            self.meta.record_step_run(
+                StepRun(
+                    id=None,
+                    run_id=run_id,
+                    name=f"annotate.{name}",
+                    status="ran",
+                    fingerprint=fingerprint({"uses": AGGREGATE_USES, "params": params, "inputs": inputs}),
+                    code_hash=code_hash(aggregate),
+                    params=params,
+                    uses=AGGREGATE_USES,
+                    inputs=inputs,
+                    outputs=outputs,
+                    seconds=time.perf_counter() - started,
+                ),
+                [out],
+            )
+            status = "succeeded"
+        finally:
+            self.meta.finish_run(run_id, status)
+        label = self.meta.get_version(f"{name}_labels")
+        return {
+            "run_id": run_id,
+            "labels": label.to_json(),
+            "annotations": self.meta.get_version(f"{name}_annotations").to_json(),
+            "method": method,
+            "iterations": result.iterations,
+            "flagged": flagged,
+            "weights": weights,
+            "skills": result.skills.join(quality, on="annotator", how="left").to_dicts(),
+            "items": table.height,
+        }
+
+    def agreement(self, name: str) -> dict[str, Any]:
+        from loopline.annotate import agreement as measures
+
+        spec = self.repo.get_project(name)
+        answers = answers_frame(self.repo.annotations(name)).select("item_id", "annotator", "label")
+        frame = answers.rename({"item_id": "task"})
+        return {
+            "project": name,
+            "annotations": answers.height,
+            **measures.summary(frame, spec.labels),
+        }
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    suffixes = {".json": "labelstudio", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+    found = fmt or suffixes.get(path.suffix.lower())
+    if found is None:
+        raise InvalidInput(
+            f"cannot tell the format of {path}", hint="use a .json, .csv or .jsonl name, or --format"
+        )
+    return interop.check_format(found)
+
+
+def _read(path: Path, fmt: str | None) -> tuple[str, str]:
+    fmt = _format(path, fmt)
+    try:
+        return path.read_text(encoding="utf-8"), fmt
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"no file {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", hint="give a UTF-8 text file") from exc
+
+
+def _write(path: Path, text: str) -> Path:
+    """Atomically: a temp file beside the target, fsync, rename."""
+    path = path.absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _project_json(spec: LabelProject) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "dataset": spec.dataset,
+        "dataset_version": spec.dataset_version,
+        "artifact_id": spec.artifact_id,
+        "task_type": spec.task_type,
+        "labels": list(spec.labels),
+        "instructions": spec.instructions,
+        "overlap": spec.overlap,
+        "gold_share": spec.gold_share,
+        "annotator_limit": spec.annotator_limit,
+        "lease_seconds": spec.lease_seconds,
+        "text_field": spec.text_field,
+        "created_at": spec.created_at.isoformat() if spec.created_at else None,
+    }
