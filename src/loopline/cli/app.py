@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from loopline.cli import clean_commands, data_commands, pipeline_commands
+from loopline.cli import annotate_commands, clean_commands, data_commands, pipeline_commands
 from loopline.cli.render import errors
 from loopline.core.errors import LooplineError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 pipeline_commands.register(app)
 data_commands.register(app)
 clean_commands.register(app)
+annotate_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

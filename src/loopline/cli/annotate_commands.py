@@ -1,0 +1,264 @@
+"""`loopline annotate …`: labeling projects, annotators, answers in and out, consensus labels and
+agreement. Each command parses, makes one Project call and renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.render import console, emit_json
+from loopline.core.errors import InvalidInput
+
+app = typer.Typer(
+    help="Labeling projects: tasks, annotators, answers, consensus labels.", no_args_is_help=True
+)
+annotators = typer.Typer(help="Annotators and their tokens.", no_args_is_help=True)
+app.add_typer(annotators, name="annotators")
+
+NAME = Annotated[str, typer.Argument(help="Labeling project name.")]
+FORMAT = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f", help="labelstudio, csv or jsonl; from the suffix (.json, .csv, .jsonl) if unset."
+    ),
+]
+
+
+@app.command()
+def create(
+    name: NAME,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="NAME, NAME@VERSION or an artifact id.")],
+    labels: Annotated[str, typer.Option("--labels", "-l", help="The label set, comma-separated: a,b,c.")],
+    overlap: Annotated[int, typer.Option(min=1, help="Annotators per item.")] = 1,
+    gold_share: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Share of gold tasks in each queue.")
+    ] = 0.0,
+    task_type: Annotated[
+        str, typer.Option("--type", help="classification, multilabel, spans or boxes.")
+    ] = "classification",
+    instructions: Annotated[str, typer.Option(help="What annotators read before they start.")] = "",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Most tasks one annotator may answer.")
+    ] = None,
+    lease_seconds: Annotated[
+        int, typer.Option(min=1, help="How long a handed-out task stays reserved.")
+    ] = 600,
+    text_field: Annotated[str | None, typer.Option(help="The column to show of a table row.")] = None,
+    as_json: JSON = False,
+) -> None:
+    """Create a labeling project on a dataset version: one task per row or file."""
+    names = [x.strip() for x in labels.split(",") if x.strip()]
+    project, n = open_project().annotate_create(
+        name,
+        dataset,
+        names,
+        task_type=task_type,
+        overlap=overlap,
+        gold_share=gold_share,
+        instructions=instructions,
+        annotator_limit=limit,
+        lease_seconds=lease_seconds,
+        text_field=text_field,
+    )
+    if as_json:
+        emit_json(
+            {"name": project.name, "tasks": n, "dataset": project.dataset, "version": project.dataset_version}
+        )
+    else:
+        console.print(
+            f"created labeling project {escape(name)}: {n} tasks on "
+            f"{project.dataset}@{project.dataset_version}, labels {', '.join(names)}, overlap {overlap}"
+        )
+
+
+@annotators.command("add")
+def annotators_add(
+    name: Annotated[str, typer.Argument(help="Annotator name.")],
+    role: Annotated[str, typer.Option(help="annotator or manager.")] = "annotator",
+    as_json: JSON = False,
+) -> None:
+    """Add an annotator and print its sign-in token (shown this once; only its hash is kept)."""
+    if role not in ("annotator", "manager"):
+        raise InvalidInput(f"unknown role {role!r}", hint="use annotator or manager")
+    annotator, token = open_project().annotator_add(name, role)
+    if as_json:
+        emit_json({"name": annotator.name, "role": annotator.role, "token": token})
+    else:
+        console.print(
+            f"added {annotator.role} {escape(annotator.name)}; token (shown once, keep it):\n{token}"
+        )
+
+
+@app.command()
+def status(
+    name: Annotated[str | None, typer.Argument(help="Project; all projects when unset.")] = None,
+    as_json: JSON = False,
+) -> None:
+    """Progress of a project (tasks complete, answers per annotator, gold accuracy), or the list."""
+    project = open_project()
+    if name is None:
+        found = [project.annotate_status(p.name) for p in project.annotate_projects()]
+        if as_json:
+            emit_json(found)
+            return
+        if not found:
+            console.print(
+                "no labeling projects yet: `loopline annotate create NAME --dataset D --labels a,b`"
+            )
+        for report in found:
+            _status_line(report)
+        return
+    report = project.annotate_status(name)
+    if as_json:
+        emit_json(report)
+        return
+    _status_line(report)
+    from rich.table import Table
+
+    quality = {q["annotator"]: q for q in report["gold_accuracy"]}
+    table = Table(box=None)
+    for column in ("annotator", "answers", "gold answers", "gold accuracy"):
+        table.add_column(column)
+    for who, n in report["per_annotator"].items():
+        q = quality.get(who, {})
+        accuracy = q.get("gold_accuracy")
+        table.add_row(
+            escape(who), str(n), str(q.get("gold_answers", 0)), "" if accuracy is None else f"{accuracy:.2f}"
+        )
+    if report["per_annotator"]:
+        console.print(table)
+
+
+def _status_line(report: dict[str, Any]) -> None:
+    spec = report["project"]
+    console.print(
+        f"[bold]{escape(spec['name'])}[/] on {spec['dataset']}@{spec['dataset_version']}: "
+        f"{report['complete']}/{report['tasks']} tasks complete (overlap {spec['overlap']}), "
+        f"{report['annotations']} answers, {report['gold']} gold tasks"
+    )
+
+
+@app.command("export")
+def export_(
+    name: NAME,
+    path: Annotated[Path, typer.Argument(help="File to write (replaced atomically).")],
+    fmt: FORMAT = None,
+    as_json: JSON = False,
+) -> None:
+    """Write tasks and answers as Label Studio JSON, or answers as CSV or JSON Lines."""
+    written, n = open_project().annotate_export(name, path, fmt)
+    if as_json:
+        emit_json({"path": str(written), "annotations": n})
+    else:
+        console.print(f"wrote {n} answers of {escape(name)} to {written}")
+
+
+@app.command("import")
+def import_(
+    name: NAME,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Label Studio JSON, or CSV / JSON Lines of item_id, annotator, label, seconds, source."
+        ),
+    ],
+    fmt: FORMAT = None,
+    as_json: JSON = False,
+) -> None:
+    """Import answers made elsewhere (another tool, a crowd, rules, a model); all rows or none."""
+    result = open_project().annotate_import(name, path, fmt)
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(
+            f"imported {result['added']} answers into {escape(name)} ({result['unchanged']} already there)"
+        )
+
+
+@app.command()
+def gold(
+    name: NAME,
+    path: Annotated[
+        Path,
+        typer.Argument(help="Known answers: CSV or JSON Lines of item_id, label (or Label Studio JSON)."),
+    ],
+    fmt: FORMAT = None,
+    as_json: JSON = False,
+) -> None:
+    """Mark items as gold tasks with their known answers."""
+    n = open_project().annotate_gold(name, path, fmt)
+    if as_json:
+        emit_json({"gold": n})
+    else:
+        console.print(f"{n} gold tasks in {escape(name)}")
+
+
+def _policy(text: str | None) -> dict[str, Any] | None:
+    """`min_gold_accuracy=0.7,action=exclude` or a JSON object."""
+    if text is None:
+        return None
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"--policy is not valid JSON: {exc.msg}") from exc
+        if not isinstance(value, dict):
+            raise InvalidInput("--policy must be a JSON object")
+        return value
+    policy: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"--policy part {part!r} is not KEY=VALUE", hint="e.g. min_gold_accuracy=0.7,action=exclude"
+            )
+        try:
+            policy[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            policy[key.strip()] = value.strip()
+    return policy
+
+
+@app.command("aggregate")
+def aggregate_(
+    name: NAME,
+    method: Annotated[str, typer.Option(help="dawid_skene, majority or glad.")] = "dawid_skene",
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Gold policy: min_gold_accuracy=0.7,action=exclude|downweight (or JSON)."),
+    ] = None,
+    as_json: JSON = False,
+) -> None:
+    """Consensus labels from the answers, written as the next version of NAME_labels."""
+    result = open_project().aggregate(name, method, _policy(policy))
+    if as_json:
+        emit_json(result)
+        return
+    labels = result["labels"]
+    console.print(
+        f"wrote {labels['name']}@{labels['version']} ({result['items']} items, {method}) "
+        f"in run {result['run_id']}; lineage: loopline lineage {labels['name']}"
+    )
+    if result["flagged"]:
+        console.print(f"flagged under the gold threshold: {escape(', '.join(result['flagged']))}")
+
+
+@app.command()
+def agreement(name: NAME, as_json: JSON = False) -> None:
+    """Inter-annotator agreement: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa per pair."""
+    result = open_project().agreement(name)
+    if as_json:
+        emit_json(result)
+        return
+    for key, value in result.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            console.print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="annotate")
