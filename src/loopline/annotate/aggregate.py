@@ -1,0 +1,151 @@
+"""Crowd consensus: one label per task from several annotators' answers, with its confidence and
+each annotator's estimated skill.
+
+Methods (`aggregate(answers, labels, method=...)`):
+
+- ``majority``: (weighted) vote shares. Confidence is the winning share; skill is the share of
+  an annotator's answers that match the consensus.
+- ``dawid_skene``: a full confusion matrix per annotator, EM from the majority vote (the model
+  crowd-kit fits; see `_dawid_skene`). Skill is the expected accuracy sum_k prior_k * P(k | k).
+- ``glad``: annotator ability and task difficulty (see `_glad`). Skill is the expected accuracy
+  on the tasks the annotator answered.
+
+`weights` maps annotator -> weight (>= 0; an annotator not in it weighs 1): its votes for the
+majority; for the models, the weight of each of its answers in the likelihood, so 0 excludes
+the annotator from the fit (its skill is then the model's uninformed value, e.g. 1/K for
+Dawid-Skene). Ties go to the label with the larger overall vote share, then to the earlier
+label in `labels`: deterministic and independent of row order. Tasks and annotators come out
+sorted.
+
+`gold` (task -> known label) clamps those tasks to their label: in every EM step for the
+models, and as the consensus for the majority (so skills are measured against it too). Gold
+for a task nobody answered is ignored. Repeated answers of one annotator to one task count as
+separate answers. Every method is deterministic; `seed` is accepted for methods with random
+starts (none so far: all start from the majority vote or from fixed values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from loopline.annotate import _dawid_skene, _glad
+from loopline.annotate._crowd import Crowd, encode, pick
+from loopline.core.errors import InvalidInput
+
+METHODS = ("majority", "dawid_skene", "glad")
+
+__all__ = ["METHODS", "Aggregated", "aggregate"]
+
+
+@dataclass(frozen=True)
+class Aggregated:
+    # columns: task, label, confidence (posterior of the chosen label), n (answers), method
+    labels: pl.DataFrame
+    # columns: annotator, skill (estimated accuracy in [0,1]), n (answers)
+    skills: pl.DataFrame
+    # task + one column per label (probabilities), when the method has them
+    posteriors: pl.DataFrame | None = None
+    iterations: int = 0  # EM iterations (Dawid-Skene) or L-BFGS iterations (GLAD); 0 for majority
+
+
+def aggregate(
+    answers: pl.DataFrame,
+    labels: Sequence[str],
+    method: str = "dawid_skene",
+    *,
+    weights: Mapping[str, float] | None = None,
+    gold: Mapping[Any, str] | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    seed: int = 0,
+) -> Aggregated:
+    """Consensus labels, confidences and annotator skills from a frame of answers.
+
+    `answers` has one row per answer with columns task (str or int id), annotator, label; other
+    columns are ignored. Raises InvalidInput for a missing column, a null, a label outside
+    `labels`, an unknown method or a negative weight.
+    """
+    if method not in METHODS:
+        raise InvalidInput(f"unknown aggregation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    if max_iter < 1:
+        raise InvalidInput(f"max_iter must be at least 1, got {max_iter}")
+    crowd = encode(answers, labels, gold)
+    if weights is not None:
+        crowd = replace(crowd, weight=_answer_weights(crowd, weights))
+    share = _vote_shares(crowd)
+    prior = share.sum(axis=0)
+    if method == "majority":
+        probas = crowd.clamp(share)
+        chosen = pick(probas, prior)
+        hits = (chosen[crowd.t] == crowd.l).astype(np.float64)
+        skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators)
+        skill /= np.maximum(crowd.annotator_counts(), 1)
+        return _result(crowd, method, probas, chosen, skill, 0)
+    if method == "dawid_skene":
+        ds = _dawid_skene.fit(crowd, share, max_iter=max_iter, tol=tol)
+        chosen = pick(ds.probas, prior)
+        return _result(crowd, method, ds.probas, chosen, ds.skills(), ds.iterations)
+    gl = _glad.fit(crowd, max_iter=max_iter, tol=tol)
+    chosen = pick(gl.probas, prior)
+    return _result(crowd, method, gl.probas, chosen, gl.skills(crowd), gl.iterations)
+
+
+def _answer_weights(crowd: Crowd, weights: Mapping[str, float] | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    names = crowd.annotators.to_list()
+    per_annotator = np.array([float(weights.get(name, 1.0)) for name in names], dtype=np.float64)
+    bad = ~np.isfinite(per_annotator) | (per_annotator < 0)
+    if bad.any():
+        name = names[int(np.flatnonzero(bad)[0])]
+        raise InvalidInput(
+            f"weight {weights[name]!r} of annotator {name!r} is not a finite number >= 0",
+            hint="use 0 to exclude an annotator",
+        )
+    return per_annotator[crowd.w]
+
+
+def _vote_shares(crowd: Crowd) -> np.ndarray:
+    """Per task, each label's share of the (weighted) votes; uniform where all weights are 0."""
+    votes = crowd.votes()
+    total = votes.sum(axis=1, keepdims=True)
+    empty = total[:, 0] <= 0
+    votes[empty] = 1.0
+    total[empty] = crowd.n_labels
+    return votes / total
+
+
+def _result(
+    crowd: Crowd,
+    method: str,
+    probas: np.ndarray,
+    chosen: np.ndarray,
+    skill: np.ndarray,
+    iterations: int,
+) -> Aggregated:
+    confidence = probas[np.arange(crowd.n_tasks), chosen]
+    label_names = pl.Series("label", crowd.labels, dtype=pl.String)
+    table = pl.DataFrame(
+        {
+            "task": crowd.tasks,
+            "label": label_names.gather(chosen),
+            "confidence": np.clip(confidence, 0.0, 1.0),
+            "n": crowd.task_counts().astype(np.int64),
+        }
+    ).with_columns(method=pl.lit(method, dtype=pl.String))
+    skills = pl.DataFrame(
+        {
+            "annotator": crowd.annotators,
+            "skill": np.clip(skill, 0.0, 1.0),
+            "n": crowd.annotator_counts().astype(np.int64),
+        }
+    )
+    posteriors = pl.DataFrame(
+        [crowd.tasks, *(pl.Series(name, probas[:, j]) for j, name in enumerate(crowd.labels))]
+    )
+    return Aggregated(labels=table, skills=skills, posteriors=posteriors, iterations=iterations)
