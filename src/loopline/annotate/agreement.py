@@ -1,0 +1,235 @@
+"""Inter-annotator agreement on a frame of answers (columns task, annotator, label).
+
+- `cohen_kappa(answers, a, b)`: two annotators on the tasks both answered; `pairwise_kappa` does
+  every pair at once (one self-join of the answers, no Python loop over pairs).
+- `fleiss_kappa(answers, labels)`: Fleiss (1971). It assumes every task has the same number of
+  answers; with unequal counts each task's agreement uses its own count n_i,
+  P_i = (sum_j n_ij^2 - n_i) / (n_i (n_i - 1)), P-bar is their plain mean, and the label shares
+  p_j are pooled over all answers: exactly Fleiss' formula when the counts are equal. Tasks with
+  fewer than two answers carry no agreement and are left out.
+- `krippendorff_alpha(answers, labels, level)`: Krippendorff's alpha from the coincidence matrix,
+  so missing answers are simply absent rows; tasks with a single answer are not pairable and
+  drop out. Levels nominal, ordinal (rank order = the order of `labels`), interval and ratio
+  (numeric labels, e.g. "1".."5"; for interval, non-numeric labels use their positions).
+- `confusion(answers, reference, labels)`: counts of (true label, given label), overall or per
+  annotator, against known labels or an aggregation's consensus.
+
+An annotator answering one task twice counts once, with its first answer (row order), for the
+kappas; Fleiss and Krippendorff count every answer. A figure that is undefined (no shared task,
+or no variation at all so chance agreement is 1) is NaN, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from loopline.annotate._crowd import REQUIRED, encode
+from loopline.core.errors import InvalidInput
+
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+
+__all__ = ["cohen_kappa", "confusion", "fleiss_kappa", "krippendorff_alpha", "pairwise_kappa"]
+
+
+def _answers(answers: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in REQUIRED if c not in answers.columns]
+    if missing:
+        raise InvalidInput(
+            f"the answers frame lacks column(s) {missing}",
+            where=f"columns {answers.columns}",
+            hint="answers need one row per answer with columns task, annotator, label",
+        )
+    return (
+        answers.select(REQUIRED)
+        .drop_nulls()
+        .with_columns(pl.col("annotator").cast(pl.String), pl.col("label").cast(pl.String))
+        .unique(subset=["task", "annotator"], keep="first", maintain_order=True)
+    )
+
+
+def _kappas(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Cohen's kappa per (a, b) from rows (a, b, la, lb), one row per shared task."""
+    observed = pairs.group_by("a", "b").agg(n=pl.len(), po=(pl.col("la") == pl.col("lb")).mean())
+    left = pairs.group_by("a", "b", pl.col("la").alias("label")).agg(ca=pl.len())
+    right = pairs.group_by("a", "b", pl.col("lb").alias("label")).agg(cb=pl.len())
+    chance = (
+        left.join(right, on=["a", "b", "label"], how="inner")
+        .group_by("a", "b")
+        .agg(pe_num=(pl.col("ca") * pl.col("cb")).sum())
+    )
+    pe = pl.col("pe_num").fill_null(0).cast(pl.Float64) / (pl.col("n").cast(pl.Float64) ** 2)
+    return (
+        observed.join(chance, on=["a", "b"], how="left")
+        .with_columns(pe=pe)
+        .with_columns(
+            kappa=pl.when(pl.col("pe") < 1.0)
+            .then((pl.col("po") - pl.col("pe")) / (1.0 - pl.col("pe")))
+            .otherwise(float("nan"))
+        )
+        .select("a", "b", "kappa", pl.col("n").cast(pl.Int64))
+        .sort("a", "b")
+    )
+
+
+def pairwise_kappa(answers: pl.DataFrame) -> pl.DataFrame:
+    """Cohen's kappa for every pair of annotators sharing at least one task: columns a, b
+    (a < b), kappa, n (shared tasks)."""
+    frame = _answers(answers)
+    pairs = (
+        frame.join(frame, on="task", suffix="_b")
+        .filter(pl.col("annotator") < pl.col("annotator_b"))
+        .select(a=pl.col("annotator"), b=pl.col("annotator_b"), la=pl.col("label"), lb=pl.col("label_b"))
+    )
+    return _kappas(pairs)
+
+
+def cohen_kappa(answers: pl.DataFrame, a: str, b: str) -> float:
+    """Cohen's kappa of annotators a and b on the tasks both answered (NaN if none or undefined)."""
+    frame = _answers(answers)
+    left = frame.filter(pl.col("annotator") == a).select("task", la=pl.col("label"))
+    right = frame.filter(pl.col("annotator") == b).select("task", lb=pl.col("label"))
+    pairs = left.join(right, on="task").select(a=pl.lit("a"), b=pl.lit("b"), la="la", lb="lb")
+    if pairs.height == 0:
+        return float("nan")
+    return float(_kappas(pairs)["kappa"][0])
+
+
+def _counts(answers: pl.DataFrame, labels: Sequence[str]) -> np.ndarray:
+    """(tasks x labels) answer counts, only tasks with at least two answers (a null is no answer)."""
+    counts = encode(answers.select(REQUIRED).drop_nulls(), labels).votes()
+    return counts[counts.sum(axis=1) >= 2]
+
+
+def fleiss_kappa(answers: pl.DataFrame, labels: Sequence[str]) -> float:
+    """Fleiss' kappa over all tasks with two or more answers (see the module note on unequal
+    counts). NaN when no task has two answers or every answer is the same label."""
+    counts = _counts(answers, labels)
+    if counts.shape[0] == 0:
+        return float("nan")
+    n_i = counts.sum(axis=1)
+    p_i = ((counts**2).sum(axis=1) - n_i) / (n_i * (n_i - 1))
+    p_bar = float(p_i.mean())
+    p_j = counts.sum(axis=0) / counts.sum()
+    p_e = float((p_j**2).sum())
+    if p_e >= 1.0:
+        return float("nan")
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def _values(labels: Sequence[str], level: str) -> np.ndarray:
+    try:
+        return np.array([float(x) for x in labels])
+    except ValueError:
+        if level == "ratio":
+            raise InvalidInput(
+                "the ratio level needs numeric labels", hint="use level='ordinal' or 'nominal'"
+            ) from None
+        return np.arange(len(labels), dtype=np.float64)
+
+
+def _distance(level: str, labels: Sequence[str], n_c: np.ndarray) -> np.ndarray:
+    """Squared difference delta^2(c, k) between label c and label k for this level."""
+    k = len(labels)
+    if level == "nominal":
+        return 1.0 - np.eye(k)
+    if level == "ordinal":
+        cum = np.concatenate([[0.0], np.cumsum(n_c)])
+        lo, hi = np.minimum.outer(np.arange(k), np.arange(k)), np.maximum.outer(np.arange(k), np.arange(k))
+        between = cum[hi + 1] - cum[lo]  # sum of n_g for g from c to k inclusive
+        return (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
+    v = _values(labels, level)
+    if level == "interval":
+        return np.subtract.outer(v, v) ** 2
+    total = np.add.outer(v, v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total == 0, 0.0, np.subtract.outer(v, v) / total)
+    return ratio**2
+
+
+def krippendorff_alpha(answers: pl.DataFrame, labels: Sequence[str], level: Level = "nominal") -> float:
+    """Krippendorff's alpha; missing answers are allowed (a task needs two answers to count).
+    NaN when fewer than two pairable answers exist or there is no variation at all."""
+    if level not in LEVELS:
+        raise InvalidInput(f"unknown level {level!r}", hint=f"use one of {', '.join(LEVELS)}")
+    counts = _counts(answers, labels)
+    if counts.shape[0] == 0:
+        return float("nan")
+    m_u = counts.sum(axis=1)
+    scaled = counts / (m_u - 1.0)[:, None]
+    coincidence = scaled.T @ counts - np.diag(scaled.sum(axis=0))
+    n_c = coincidence.sum(axis=1)
+    n = float(n_c.sum())
+    delta = _distance(level, labels, n_c)
+    observed = float((coincidence * delta).sum()) / n
+    expected = float((np.outer(n_c, n_c) * delta).sum()) / (n * (n - 1.0))
+    if expected == 0.0 or math.isnan(expected):
+        return float("nan")
+    return 1.0 - observed / expected
+
+
+def _reference(reference: Any, tasks: pl.Series) -> pl.DataFrame:
+    if isinstance(reference, pl.DataFrame):
+        if not {"task", "label"} <= set(reference.columns):
+            raise InvalidInput(
+                "the reference frame needs columns task and label",
+                where=f"columns {reference.columns}",
+                hint="pass Aggregated.labels or a {task: label} mapping",
+            )
+        frame = reference.select("task", pl.col("label").cast(pl.String))
+    elif hasattr(reference, "labels") and isinstance(reference.labels, pl.DataFrame):
+        return _reference(reference.labels, tasks)
+    elif isinstance(reference, Mapping):
+        frame = pl.DataFrame({"task": list(reference.keys()), "label": [str(v) for v in reference.values()]})
+    else:
+        raise InvalidInput(
+            f"cannot use a {type(reference).__name__} as the reference",
+            hint="pass a {task: label} mapping, Aggregated.labels or an Aggregated",
+        )
+    return frame.with_columns(pl.col("task").cast(tasks.dtype, strict=False)).rename({"label": "true"})
+
+
+def confusion(
+    answers: pl.DataFrame,
+    reference: Mapping[Any, str] | pl.DataFrame | Any,
+    labels: Sequence[str],
+    *,
+    per_annotator: bool = False,
+) -> pl.DataFrame:
+    """Counts of answers by (true, given) label on the tasks the reference knows: columns
+    [annotator,] true, given, n, with every label pair present (zeros included)."""
+    frame = answers.select(REQUIRED).with_columns(
+        pl.col("annotator").cast(pl.String), pl.col("label").cast(pl.String)
+    )
+    encode(frame, labels)  # checks the labels (and the columns) with row-precise errors
+    ref = _reference(reference, frame["task"])
+    bad = ref.filter(~pl.col("true").is_in(list(labels)))
+    if bad.height:
+        raise InvalidInput(
+            f"reference label {bad['true'][0]!r} is not in the label set {list(labels)}",
+            where=f"reference task {bad['task'][0]!r}",
+        )
+    joined = frame.join(ref.unique("task", keep="first"), on="task").rename({"label": "given"})
+    keys = ["annotator", "true", "given"] if per_annotator else ["true", "given"]
+    counted = joined.group_by(keys).agg(n=pl.len())
+    names = pl.Series(list(labels), dtype=pl.String)
+    grid = pl.DataFrame({"true": names}).join(pl.DataFrame({"given": names}), how="cross")
+    if per_annotator:
+        who = frame.select(pl.col("annotator").unique().sort())
+        grid = who.join(grid, how="cross")
+    order = {name: i for i, name in enumerate(labels)}
+    return (
+        grid.join(counted, on=keys, how="left")
+        .with_columns(pl.col("n").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            _t=pl.col("true").replace_strict(order, return_dtype=pl.Int64),
+            _g=pl.col("given").replace_strict(order, return_dtype=pl.Int64),
+        )
+        .sort([*keys[:-2], "_t", "_g"])
+        .drop("_t", "_g")
+    )
