@@ -35,6 +35,15 @@ TABLES = {
     "label_leases",
     "annotations",
     "label_skips",
+    "experiments",
+    "run_params",
+    "run_tags",
+    "metrics_latest",
+    "registered_models",
+    "model_versions",
+    "model_aliases",
+    "model_events",
+    "test_reads",
 }
 
 

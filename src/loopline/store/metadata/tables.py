@@ -57,7 +57,11 @@ runs = sa.Table(
     sa.Column("reproduce_of", sa.String(40)),
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id", name="fk_runs_experiment")),
+    sa.Column("name", sa.String(250)),
+    sa.Column("user", sa.String(200)),
     sa.Index("ix_runs_started", "started_at"),
+    sa.Index("ix_runs_experiment", "experiment_id", "started_at"),
 )
 
 step_runs = sa.Table(
@@ -193,4 +197,111 @@ label_skips = sa.Table(
     sa.Column("annotator", sa.String(200), primary_key=True),
     sa.Column("project", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- experiment tracking (migration 0004) ------------------------------------------------------
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("lifecycle", sa.String(16), nullable=False),
+    sa.Column("artifact_location", sa.Text),
+    sa.Column("tags_json", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+run_params = sa.Table(
+    "run_params",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_params_key_value", "key", "value"),
+)
+
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# The last value of each metric of each run, so run search filters and sorts without scanning history.
+metrics_latest = sa.Table(
+    "metrics_latest",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Index("ix_metrics_latest_key_value", "key", "value"),
+)
+
+# -- model registry (migration 0004) -----------------------------------------------------------
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("tags_json", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("name", sa.String(200), sa.ForeignKey("registered_models.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("artifact_id", sa.String(64), sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("gates_passed", sa.Boolean),
+    sa.Column("gate_report_json", sa.Text),
+    sa.Column("metrics_json", sa.Text),
+    sa.Column("signature_json", sa.Text),
+    sa.Column("card_json", sa.Text),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_model_versions_run", "run_id"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("name", sa.String(200), sa.ForeignKey("registered_models.name"), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every registry transition (register, promote, rollback, approval…) with actor, time and reason.
+model_events = sa.Table(
+    "model_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("alias", sa.String(64)),
+    sa.Column("from_version", sa.Integer),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_model_events_name", "name", "at"),
+)
+
+# Every read of a sealed test split: which run and step read it, and when.
+test_reads = sa.Table(
+    "test_reads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("artifact_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("step_name", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_test_reads_artifact", "artifact_id"),
 )
