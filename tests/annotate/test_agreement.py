@@ -20,6 +20,7 @@ from loopline.annotate.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
     pairwise_kappa,
+    summary,
 )
 from loopline.core.errors import InvalidInput
 
@@ -235,3 +236,24 @@ def test_agreement_figures_stay_in_range(rows: list[tuple[int, str, str]]) -> No
     for kappa in pairwise_kappa(frame)["kappa"]:
         assert math.isnan(kappa) or -1.0 - 1e-9 <= kappa <= 1.0 + 1e-9
     assert confusion(frame, {t: "x" for t, _, _ in rows}, labels)["n"].sum() == len(rows)
+
+
+def test_summary_is_json_ready_with_none_for_undefined_figures() -> None:
+    import json
+
+    frame = _krippendorff_frame()
+    report = summary(frame, FIVE)
+    assert report["tasks"] == 12
+    assert report["pairable_tasks"] == 11  # unit 12 has one answer
+    assert report["krippendorff_alpha"] == pytest.approx(0.743, abs=5e-4)
+    assert report["fleiss_kappa"] == pytest.approx(fleiss_kappa(frame, FIVE))
+    assert report["pairs"] == pairwise_kappa(frame).to_dicts()
+    json.dumps(report, allow_nan=False)
+    lonely = summary(pl.DataFrame({"task": [1], "annotator": ["a"], "label": ["1"]}), FIVE)
+    assert lonely == {
+        "tasks": 1,
+        "pairable_tasks": 0,
+        "fleiss_kappa": None,
+        "krippendorff_alpha": None,
+        "pairs": [],
+    }

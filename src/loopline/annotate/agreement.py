@@ -34,7 +34,14 @@ from loopline.core.errors import InvalidInput
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
-__all__ = ["cohen_kappa", "confusion", "fleiss_kappa", "krippendorff_alpha", "pairwise_kappa"]
+__all__ = [
+    "cohen_kappa",
+    "confusion",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "pairwise_kappa",
+    "summary",
+]
 
 
 def _answers(answers: pl.DataFrame) -> pl.DataFrame:
@@ -171,6 +178,26 @@ def krippendorff_alpha(answers: pl.DataFrame, labels: Sequence[str], level: Leve
     if expected == 0.0 or math.isnan(expected):
         return float("nan")
     return 1.0 - observed / expected
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def summary(answers: pl.DataFrame, labels: Sequence[str]) -> dict[str, Any]:
+    """The agreement report as JSON-ready values (an undefined figure is None): tasks,
+    pairable_tasks (two answers or more), fleiss_kappa, krippendorff_alpha (nominal) and
+    pairs [{a, b, kappa, n}]."""
+    frame = answers.select(REQUIRED).drop_nulls()
+    per_task = frame.group_by("task").len()
+    pairs = pairwise_kappa(frame)
+    return {
+        "tasks": per_task.height,
+        "pairable_tasks": per_task.filter(pl.col("len") >= 2).height,
+        "fleiss_kappa": _finite(fleiss_kappa(frame, labels)),
+        "krippendorff_alpha": _finite(krippendorff_alpha(frame, labels)),
+        "pairs": [{"a": a, "b": b, "kappa": _finite(kappa), "n": n} for a, b, kappa, n in pairs.iter_rows()],
+    }
 
 
 def _reference(reference: Any, tasks: pl.Series) -> pl.DataFrame:
