@@ -255,9 +255,25 @@ def agreement(name: NAME, as_json: JSON = False) -> None:
     if as_json:
         emit_json(result)
         return
-    for key, value in result.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            console.print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+
+    def figure(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.3f}"
+
+    console.print(
+        f"{escape(name)}: {result['annotations']} answers on {result['tasks']} tasks "
+        f"({result['pairable_tasks']} with two answers or more)\n"
+        f"  Fleiss' kappa       {figure(result['fleiss_kappa'])}\n"
+        f"  Krippendorff's alpha {figure(result['krippendorff_alpha'])}"
+    )
+    if result["pairs"]:
+        from rich.table import Table
+
+        table = Table(box=None)
+        for column in ("annotator", "annotator", "Cohen's kappa", "shared tasks"):
+            table.add_column(column)
+        for pair in result["pairs"]:
+            table.add_row(escape(pair["a"]), escape(pair["b"]), figure(pair["kappa"]), str(pair["n"]))
+        console.print(table)
 
 
 def register(root: typer.Typer) -> None:
