@@ -106,8 +106,9 @@ def _serial(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
 
 
 def _chunked(series: pl.Series, lengths: list[int]) -> pl.Series:
-    """`series` cut into chunks of `lengths`. A frame whose columns are chunked alike is used as
-    it is; one whose columns differ is copied whole (rechunked) by nearly every frame operation."""
+    """`series` cut into chunks of `lengths`. Polars uses a frame whose columns (and a filter
+    mask) are chunked alike as they are; otherwise nearly every operation first copies the whole
+    frame into one chunk (a hidden copy of the table, in time and in memory)."""
     if len(lengths) < 2:
         return series
     pieces, offset = [], 0
@@ -115,6 +116,10 @@ def _chunked(series: pl.Series, lengths: list[int]) -> pl.Series:
         pieces.append(series.slice(offset, length))
         offset += length
     return pl.concat(pieces, rechunk=False)
+
+
+def _lengths(table: pl.DataFrame) -> list[int]:
+    return [len(c) for c in table.to_series(0).get_chunks()] if table.width else [table.height]
 
 
 def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = None) -> list[pl.DataFrame]:
@@ -126,7 +131,7 @@ def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = N
         part = table.slice(offset, size)
         n = part.height
         part = part.select(columns) if columns is not None else part
-        lengths = [len(c) for c in part.to_series(0).get_chunks()] if part.width else [n]
+        lengths = _lengths(part) if part.width else [n]
         row = pl.int_range(offset, offset + n, dtype=pl.Int64, eager=True).alias(ROW)
         fail = pl.repeat(None, n, dtype=pl.Int32, eager=True).alias(FAIL)
         parts.append(pl.DataFrame([*part.get_columns(), _chunked(row, lengths), _chunked(fail, lengths)]))
@@ -145,25 +150,28 @@ def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
     return lf.collect()
 
 
-def _finish(rules: tuple[Rule, ...], part: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
-    """The last pass: which rows live, the carried columns of those rows, and what the reasons
-    need of the rejected ones."""
+def _finish(
+    rules: tuple[Rule, ...], untouched: tuple[str, ...], part: pl.DataFrame
+) -> tuple[pl.Series, pl.DataFrame, pl.DataFrame]:
+    """The last pass: which rows live, the rewritten or added columns of those rows (the
+    `untouched` ones the clean table takes from the input), and what the reasons need of the
+    rejected ones."""
     done = _run(rules, part)
     alive_rows = done.get_column(FAIL).is_null()
-    data = [c for c in done.columns if not c.startswith(PREFIX)]
+    data = [c for c in done.columns if not c.startswith(PREFIX) and c not in untouched]
     prefixed = [c for c in done.columns if c.startswith(PREFIX)]
     return alive_rows, _take(done, data, alive_rows), _take(done, prefixed, ~alive_rows)
 
 
-def _carried(table: pl.DataFrame, rules: list[Rule]) -> list[str]:
-    """The input columns some rule reads or rewrites, in table order."""
+def _carried(table: pl.DataFrame, rules: list[Rule]) -> tuple[list[str], tuple[str, ...]]:
+    """The input columns some rule reads or rewrites, and those it may rewrite, in table order."""
     used: set[str] = set()
+    changed: set[str] = set()
     for rule in rules:
-        columns = rule.uses()
-        if columns is None:
-            return table.columns
-        used.update(columns)
-    return [c for c in table.columns if c in used]
+        columns, rewrites = rule.uses(), rule.rewrites()
+        used.update(table.columns if columns is None else columns)
+        changed.update(table.columns if rewrites is None else rewrites)
+    return [c for c in table.columns if c in used], tuple(c for c in table.columns if c in changed)
 
 
 def apply(
@@ -182,7 +190,7 @@ def apply(
         table = table.collect()
     parsed = parse_rules(rules, schema_of(table))
     mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
-    carried = _carried(table, parsed)
+    carried, rewritten = _carried(table, parsed)
     parts = partitions(table, _partition_rows(partition_rows), carried)
     extras: dict[int, dict[str, Any]] = {}
     segment: list[Rule] = []
@@ -200,13 +208,13 @@ def apply(
             del rows
         segment.append(rule)
         ordered.append(rule)
-    finished = mapper(partial(_finish, tuple(segment)), parts)
+    untouched = tuple(c for c in carried if c not in rewritten)
+    finished = mapper(partial(_finish, tuple(segment), untouched), parts)
     del parts
-    alive_rows = pl.concat([a for a, _, _ in finished], rechunk=False)
+    alive_rows = _chunked(pl.concat([a for a, _, _ in finished]), _lengths(table))
     kept = pl.concat([k for _, k, _ in finished], rechunk=False)
     rejected = pl.concat([r for _, _, r in finished])
     del finished
-    # a frame-level filter: the mask's chunks need not match the table's
     others = [c for c in table.columns if c not in kept.columns]
     passed = table.select(others).filter(alive_rows) if others else kept
     order = [*table.columns, *(c for c in kept.columns if c not in table.columns)]

@@ -70,6 +70,11 @@ class Rule:
         these through the rule passes; the others go straight from the input to the clean table."""
         return None
 
+    def rewrites(self) -> tuple[str, ...] | None:
+        """The input columns whose values the rule may change (None: any). The clean table takes
+        every other column straight from the input, filtered once."""
+        return None
+
     def needs_stats(self) -> bool:
         """True when the rule needs figures over all rows still clean (median, IQR, duplicates)."""
         return False

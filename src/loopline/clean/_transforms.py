@@ -63,6 +63,7 @@ class Cast(Rule):
 
     columns: Mapping[str, str]
     format: str | None = None
+    typed: tuple[str, ...] = ()  # the columns already of their target type (a cast leaves them be)
 
     @classmethod
     def parse(cls, spec: Spec, schema: Schema | None, index: int) -> Rule:
@@ -71,31 +72,49 @@ class Cast(Rule):
             raise spec.error("`columns` must map column names to types")
         check_columns(spec, schema, tuple(columns))
         targets = {c: parse_dtype(t, spec.label) for c, t in columns.items()}
+        typed = []
         for column, target in targets.items():
             source = schema.get(column) if schema is not None else None
             if source and target.is_temporal() and not (is_text(source) or is_temporal(source)):
                 raise spec.error(f"cannot read {source} column {column!r} as {target}")
+            if source == str(target):
+                typed.append(column)
             if schema is not None:
                 schema[column] = str(target)
         return cls(
-            {c: str(t) for c, t in targets.items()}, spec.get("format"), name=spec.get("name"), index=index
+            {c: str(t) for c, t in targets.items()},
+            spec.get("format"),
+            tuple(typed),
+            name=spec.get("name"),
+            index=index,
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        raw = {"columns": dict(self.columns), "format": self.format, "name": self.name}
+        return {"rule": self.kind, **{k: v for k, v in raw.items() if v is not None}}
 
     def uses(self) -> tuple[str, ...] | None:
         return tuple(self.columns)
 
+    def rewrites(self) -> tuple[str, ...] | None:
+        return tuple(c for c in self.columns if c not in self.typed)
+
     def step(self, lf: pl.LazyFrame) -> pl.LazyFrame:
         current = lf.collect_schema()
         targets = {c: parse_dtype(t, self.label) for c, t in self.columns.items()}
+        # a column already of its type is left as it is: no copy, no flag, nothing to reject
+        moved = {j: (c, t) for j, (c, t) in enumerate(targets.items()) if current[c] != t}
+        if not moved:
+            return lf
         lf = lf.with_columns(
-            *(pl.col(c).alias(snap(self.index, j)) for j, c in enumerate(targets)),
-            *(_convert(pl.col(c), current[c], t, self.format).alias(c) for c, t in targets.items()),
+            *(pl.col(c).alias(snap(self.index, j)) for j, (c, _) in moved.items()),
+            *(_convert(pl.col(c), current[c], t, self.format).alias(c) for c, t in moved.values()),
         )
         flags = [
             (pl.col(snap(self.index, j)).is_not_null() & pl.col(c).is_null()).alias(
                 f"{PREFIX}f{self.index}_{j}"
             )
-            for j, c in enumerate(targets)
+            for j, (c, _) in moved.items()
         ]
         lf = lf.with_columns(flags)
         return reject(lf, self.index, pl.any_horizontal(pl.col(f.meta.output_name()) for f in flags))
@@ -103,10 +122,14 @@ class Cast(Rule):
     def reason(self, schema: Mapping[str, pl.DataType]) -> pl.Expr:
         chain: Any = pl
         for j, (column, target) in enumerate(self.columns.items()):
+            if f"{PREFIX}f{self.index}_{j}" not in schema:
+                continue  # a column already of its type: never the reason
             value = show(pl.col(snap(self.index, j)), schema[snap(self.index, j)])
             chain = chain.when(pl.col(f"{PREFIX}f{self.index}_{j}")).then(
                 pl.concat_str(pl.lit(f"{column}: "), value, pl.lit(f" is not {article(target)} {target}"))
             )
+        if chain is pl:
+            return pl.lit(f"cast failed ({self.label})")
         return chain.otherwise(pl.lit(f"cast failed ({self.label})"))
 
 
@@ -122,6 +145,9 @@ class _Text(Rule):
         return False
 
     def uses(self) -> tuple[str, ...] | None:
+        return self.columns
+
+    def rewrites(self) -> tuple[str, ...] | None:
         return self.columns
 
     @classmethod
@@ -250,6 +276,9 @@ class Missing(Rule):
 
     def uses(self) -> tuple[str, ...] | None:
         return self.columns  # a flag column is new: it is made in the passes
+
+    def rewrites(self) -> tuple[str, ...] | None:
+        return self.columns if self.action == "fill" else ()
 
     def needs_stats(self) -> bool:
         return self.action == "fill" and self.with_ is not None and self.fills is None
