@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-ArtifactKind = Literal["table", "blobs", "json"]
+ArtifactKind = Literal["table", "blobs", "json", "model"]
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 

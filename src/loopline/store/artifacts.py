@@ -17,6 +17,7 @@ from loopline.core.errors import InvalidInput
 from loopline.core.hashing import canonical_json, hash_bytes, hash_manifest, hash_table
 from loopline.core.types import Artifact
 from loopline.store.blobs import BlobStore
+from loopline.store.models import is_model, read_model, save_model
 
 if TYPE_CHECKING:
     import polars as pl
@@ -181,6 +182,8 @@ def save_value(store: BlobStore, value: Any, *, output: str) -> Artifact:
         return save_table(store, value)
     if isinstance(value, BlobSet):
         return save_blobset(store, value)
+    if is_model(value):
+        return save_model(store, value)
     if isinstance(value, JSON_TYPES):
         try:
             json.dumps(value, allow_nan=True, default=_refuse)
@@ -189,7 +192,8 @@ def save_value(store: BlobStore, value: Any, *, output: str) -> Artifact:
         return save_json(store, value)
     raise InvalidInput(
         f"output {output!r} is a {type(value).__name__}, which loopline cannot store",
-        hint="return a Polars DataFrame, a pyarrow Table, a loopline.BlobSet or JSON-like data",
+        hint="return a Polars DataFrame, a pyarrow Table, a loopline.BlobSet, a scikit-learn "
+        "estimator or JSON-like data",
     )
 
 
@@ -225,6 +229,8 @@ def load_value(store: BlobStore, artifact: Artifact) -> Any:
         return load_table(store, artifact)
     if artifact.kind == "blobs":
         return load_blobset(store, artifact)
+    if artifact.kind == "model":
+        return read_model(store, artifact)
     return json.loads(store.get_bytes(artifact.blob))
 
 
