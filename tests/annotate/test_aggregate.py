@@ -192,6 +192,20 @@ def test_gold_tasks_are_clamped(method: str) -> None:
     assert 12345 not in result.labels["task"].to_list()
 
 
+def test_ties_are_broken_without_favouring_a_label() -> None:
+    # 300 tasks, each a 1-1 tie between two labels: about half should go each way
+    frame = pl.DataFrame(
+        {
+            "task": np.repeat(np.arange(300), 2),
+            "annotator": ["a", "b"] * 300,
+            "label": ["c0", "c1"] * 150 + ["c1", "c0"] * 150,
+        }
+    )
+    picked = aggregate(frame, LABELS, "majority").labels["label"]
+    assert 100 < (picked == "c0").sum() < 200
+    assert set(picked) == {"c0", "c1"}
+
+
 def test_majority_weights_and_ties() -> None:
     frame = pl.DataFrame(
         {
@@ -201,8 +215,16 @@ def test_majority_weights_and_ties() -> None:
         }
     )
     plain = aggregate(frame, ["x", "y"], "majority")
-    assert plain.labels["label"].to_list() == ["y", "y", "y"]  # t2 tie: y has more votes overall
     assert plain.labels["confidence"].to_list() == pytest.approx([2 / 3, 0.5, 1.0])
+    assert plain.labels["label"].to_list()[::2] == ["y", "y"]
+    # t2 is a tie: the seed draws the winner, the same seed the same one, and no label is favoured
+    picks = {
+        seed: aggregate(frame, ["x", "y"], "majority", seed=seed).labels["label"][1] for seed in range(40)
+    }
+    assert set(picks.values()) == {"x", "y"}
+    assert all(
+        aggregate(frame, ["x", "y"], "majority", seed=s).labels["label"][1] == picks[s] for s in range(5)
+    )
     weighted = aggregate(frame, ["x", "y"], "majority", weights={"a": 3.0})
     assert weighted.labels["label"].to_list() == ["x", "x", "y"]
     assert weighted.labels["confidence"].to_list() == pytest.approx([0.6, 0.75, 1.0])

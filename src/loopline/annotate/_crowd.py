@@ -160,14 +160,10 @@ def _codes(values: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame([values, pl.Series(name, np.arange(len(values), dtype=np.int64))])
 
 
-def pick(probas: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Row-wise argmax; a tie goes to the label with the higher `priority` (then the earlier one).
-
-    Priority is a per-label score (the overall vote share), so ties do not depend on row order.
-    """
+def pick(probas: np.ndarray, seed: int) -> np.ndarray:
+    """Row-wise argmax; among labels tied at the top, one drawn with `seed` (row by row, so for
+    a given seed the draw of a task depends only on its place in the sorted task list)."""
     top = probas.max(axis=1, keepdims=True)
     tied = probas >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
-    k = probas.shape[1]
-    order = np.empty(k, dtype=np.float64)
-    order[np.lexsort((np.arange(k), -priority))] = np.arange(k, 0, -1)
-    return np.argmax(np.where(tied, order, 0.0), axis=1)
+    draw = np.random.default_rng(seed).random(probas.shape)
+    return np.argmax(np.where(tied, draw, -1.0), axis=1)

@@ -13,15 +13,16 @@ Methods (`aggregate(answers, labels, method=...)`):
 `weights` maps annotator -> weight (>= 0; an annotator not in it weighs 1): its votes for the
 majority; for the models, the weight of each of its answers in the likelihood, so 0 excludes
 the annotator from the fit (its skill is then the model's uninformed value, e.g. 1/K for
-Dawid-Skene). Ties go to the label with the larger overall vote share, then to the earlier
-label in `labels`: deterministic and independent of row order. Tasks and annotators come out
-sorted.
+Dawid-Skene). A tie goes to one of the tied labels drawn with `seed`, by task in sorted
+order: no label is favoured (the first label, or the most frequent, would be: the label
+annotators pick most often is also the likeliest mistake), the same seed gives the same labels,
+and row order does not matter. Tasks and annotators come out sorted.
 
 `gold` (task -> known label) clamps those tasks to their label: in every EM step for the
 models, and as the consensus for the majority (so skills are measured against it too). Gold
 for a task nobody answered is ignored. Repeated answers of one annotator to one task count as
-separate answers. Every method is deterministic; `seed` is accepted for methods with random
-starts (none so far: all start from the majority vote or from fixed values).
+separate answers. Every method is deterministic: the fits start from the majority vote
+(Dawid-Skene) or fixed values (GLAD), and `seed` only breaks ties.
 """
 
 from __future__ import annotations
@@ -78,20 +79,19 @@ def aggregate(
     if weights is not None:
         crowd = replace(crowd, weight=_answer_weights(crowd, weights))
     share = _vote_shares(crowd)
-    prior = share.sum(axis=0)
     if method == "majority":
         probas = crowd.clamp(share)
-        chosen = pick(probas, prior)
+        chosen = pick(probas, seed)
         hits = (chosen[crowd.t] == crowd.l).astype(np.float64)
         skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators)
         skill /= np.maximum(crowd.annotator_counts(), 1)
         return _result(crowd, method, probas, chosen, skill, 0)
     if method == "dawid_skene":
         ds = _dawid_skene.fit(crowd, share, max_iter=max_iter, tol=tol)
-        chosen = pick(ds.probas, prior)
+        chosen = pick(ds.probas, seed)
         return _result(crowd, method, ds.probas, chosen, ds.skills(), ds.iterations)
     gl = _glad.fit(crowd, max_iter=max_iter, tol=tol)
-    chosen = pick(gl.probas, prior)
+    chosen = pick(gl.probas, seed)
     return _result(crowd, method, gl.probas, chosen, gl.skills(crowd), gl.iterations)
 
 
