@@ -437,6 +437,25 @@ class Project:
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
 
+    # -- for the server: one call per page ----------------------------------------------------
+    def annotate_overview(self) -> list[tuple[LabelProject, dict[str, Any]]]:
+        """Every labeling project with its progress (the managers' list)."""
+        repo = self.meta.annotations
+        return [(spec, repo.progress(spec.name)) for spec in repo.list_projects()]
+
+    def annotate_report(self, name: str) -> dict[str, Any]:
+        """Status (progress, gold accuracy) and agreement of one project (a manager's page)."""
+        status = self.annotate_status(name)
+        try:
+            agreement: dict[str, Any] | None = self.agreement(name)
+        except InvalidInput as exc:  # too few answers to measure yet
+            agreement = {"note": exc.message}
+        return {"status": status, "agreement": agreement}
+
+    def blob(self, digest: str) -> bytes:
+        """A blob's bytes, verified against their hash (Integrity if they were changed)."""
+        return self.blobs.get_bytes(digest)
+
 
 def _utcnow() -> datetime:
     from datetime import UTC, datetime

@@ -11,7 +11,13 @@ import sys
 import typer
 from rich.markup import escape
 
-from loopline.cli import annotate_commands, clean_commands, data_commands, pipeline_commands
+from loopline.cli import (
+    annotate_commands,
+    clean_commands,
+    data_commands,
+    pipeline_commands,
+    server_commands,
+)
 from loopline.cli.render import errors
 from loopline.core.errors import LooplineError
 
@@ -26,6 +32,7 @@ pipeline_commands.register(app)
 data_commands.register(app)
 clean_commands.register(app)
 annotate_commands.register(app)
+server_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

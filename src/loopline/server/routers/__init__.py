@@ -1,0 +1,1 @@
+"""One router per concern: health, the labeling REST API, blobs, and the web pages."""

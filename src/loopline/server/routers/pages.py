@@ -1,0 +1,155 @@
+"""The web UI: sign-in, the annotator's projects and labeling page, the managers' pages.
+
+Pages are server-rendered Jinja2 with autoescape on; the labeling page's script talks to the same
+REST API as any client, with the sign-in cookie. No page inlines a script (the Content Security
+Policy forbids it), so even a failure of escaping could not run code from the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from loopline.annotate.projects import Policy
+from loopline.annotate.records import Annotator
+from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
+from loopline.server.errors import Forbidden, Unauthorized
+
+UI = Path(__file__).resolve().parent.parent / "ui"
+templates = Jinja2Templates(directory=str(UI / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+class SignInNeeded(Unauthorized):
+    """A page asked for by someone not signed in: they go to the sign-in page."""
+
+
+def page_user(request: Request, *, manager: bool = False) -> Annotator:
+    token = request.cookies.get(COOKIE)
+    who = lookup(project_of(request), token) if token else None
+    if who is None:
+        raise SignInNeeded("sign in first")
+    if manager and who.role not in MANAGERS:
+        raise Forbidden(f"{who.name} is an annotator; the manager pages need a manager's token")
+    return who
+
+
+def render(
+    request: Request, name: str, who: Annotator | None, http_status: int = 200, **context: Any
+) -> Response:
+    context |= {"who": who, "is_manager": who is not None and who.role in MANAGERS}
+    return templates.TemplateResponse(request, name, context, status_code=http_status)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    who = lookup(project_of(request), token) if token else None
+    if who is None:
+        return RedirectResponse("/signin", status_code=303)
+    return RedirectResponse("/manage" if who.role in MANAGERS else "/annotate", status_code=303)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request) -> Response:
+    return render(request, "signin.html", None)
+
+
+@router.post("/signin")
+def signin(request: Request, token: Annotated[str, Form()] = "") -> Response:
+    token = token.strip()
+    who = lookup(project_of(request), token) if token else None
+    if who is None:
+        return render(
+            request, "signin.html", None, http_status=401, error="That token is unknown or no longer active."
+        )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=7 * 24 * 3600,
+    )
+    return response
+
+
+@router.post("/signout")
+def signout() -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/annotate", response_class=HTMLResponse)
+def annotate_projects(request: Request) -> Response:
+    who = page_user(request)
+    projects = project_of(request).annotate_projects()
+    return render(request, "projects.html", who, projects=projects)
+
+
+@router.get("/annotate/{project}", response_class=HTMLResponse)
+def annotate_page(request: Request, project: str) -> Response:
+    who = page_user(request)
+    label_project = request.app.state.projects.get(project)
+    keys = [(str(i + 1) if i < 9 else "", label) for i, label in enumerate(label_project.labels)]
+    return render(request, "annotate.html", who, project=label_project, keys=keys)
+
+
+@router.get("/manage", response_class=HTMLResponse)
+def manage(request: Request) -> Response:
+    who = page_user(request, manager=True)
+    overview = project_of(request).annotate_overview()
+    return render(request, "manage.html", who, overview=overview)
+
+
+@router.get("/manage/{project}", response_class=HTMLResponse)
+def manage_project(request: Request, project: str) -> Response:
+    who = page_user(request, manager=True)
+    report = project_of(request).annotate_report(project)
+    label_project = request.app.state.projects.get(project)
+    status = report["status"]
+    return render(
+        request,
+        "manage_project.html",
+        who,
+        project=label_project,
+        status=status,
+        agreement=report["agreement"],
+        annotators=annotator_rows(status),
+        threshold=Policy().min_gold_accuracy,
+    )
+
+
+def annotator_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per annotator: answers, gold answered and accuracy, and whether the default gold
+    policy would flag them."""
+    gold = {row["annotator"]: row for row in status.get("gold_accuracy", [])}
+    flagged: list[str] = []
+    if gold:
+        import polars as pl
+
+        _, flagged = Policy().weights(pl.DataFrame(list(gold.values())))
+    return [
+        {
+            "name": name,
+            "answers": answers,
+            "gold_answers": gold.get(name, {}).get("gold_answers", 0),
+            "gold_accuracy": gold.get(name, {}).get("gold_accuracy"),
+            "flagged": name in flagged,
+        }
+        for name, answers in status["per_annotator"].items()
+    ]
+
+
+def render_error(
+    request: Request, exc: Exception, status: int, code: str, message: str, hint: str | None
+) -> Response:
+    if isinstance(exc, SignInNeeded):
+        return RedirectResponse("/signin", status_code=303)
+    return render(request, "error.html", None, http_status=status, code=code, message=message, hint=hint)
