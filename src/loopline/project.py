@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
+    from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
     from loopline.pipeline.labeling import Labeling
 
 _TEMPLATE = """\
@@ -297,6 +298,53 @@ class Project:
         from loopline.store.fsck import fsck
 
         return fsck(self.meta, self.blobs, repair=repair)
+
+    # -- registry: model versions, aliases, promotion policy (loopline.registry) -----------------
+    @cached_property
+    def registry(self) -> Registry:
+        from loopline.registry import Policy, Registry
+
+        policy = Policy.from_config(self.file.registry, self.file.where("registry"))
+        return Registry(self.meta, self.blobs, policy, self.settings.user)
+
+    def register(
+        self, name: str, artifact_ref: str, *, run_id: str | None = None, **details: Any
+    ) -> ModelVersion:
+        """The model artifact as version N+1 of name. The source run defaults to the run whose
+        step made the artifact, the metrics to that run's last values; details: metrics,
+        signature, description, gates_passed, gate_report, card, reason."""
+        art = self.resolve(artifact_ref)
+        made_by = self.meta.producers(art.id)
+        run_id = self.meta.get_run(run_id).id if run_id else (made_by[0].run_id if made_by else None)
+        if "metrics" not in details and run_id:
+            details["metrics"] = {m["key"]: m["value"] for m in self.meta.metrics(run_id)}
+        if "signature" not in details and made_by:
+            tables = self.meta.get_artifacts(list(made_by[0].inputs.values())).values()
+            schema = {k: v for t in tables if t.kind == "table" for k, v in (t.schema or {}).items()}
+            details["table_schema"] = schema
+        return self.registry.register(name, art, run_id=run_id, **details)
+
+    def models(self) -> list[RegisteredModel]:
+        return self.registry.models()
+
+    def model(self, name: str, ref: VersionRef = None) -> ModelVersion:
+        """A version by number or alias (the latest when ref is None)."""
+        return self.registry.resolve(name, ref)
+
+    def load_model(self, name: str, ref: VersionRef = "production") -> Any:
+        return self.registry.load(name, ref)
+
+    def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]:
+        return self.registry.promote(name, version, alias, reason)
+
+    def approve(self, name: str, version: int, alias: str, reason: str = "") -> ModelEvent:
+        return self.registry.approve(name, version, alias, reason)
+
+    def rollback(self, name: str, alias: str = "production", reason: str = "") -> dict[str, Any]:
+        return self.registry.rollback(name, alias, reason)
+
+    def model_history(self, name: str) -> list[ModelEvent]:
+        return self.registry.history(name)
 
     # -- clean: validation and export -------------------------------------------------------
     def validate(self, ref: str) -> dict[str, Any]:

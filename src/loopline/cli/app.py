@@ -16,6 +16,7 @@ from loopline.cli import (
     clean_commands,
     data_commands,
     pipeline_commands,
+    registry_commands,
     server_commands,
 )
 from loopline.cli.render import errors
@@ -32,6 +33,7 @@ pipeline_commands.register(app)
 data_commands.register(app)
 clean_commands.register(app)
 annotate_commands.register(app)
+registry_commands.register(app)
 server_commands.register(app)
 
 

@@ -17,6 +17,7 @@ class Settings:
     store_url: str
     blobs_url: str
     stat_cache: Path
+    user: str = "unknown"  # the actor recorded in histories: LOOPLINE_USER, else the OS user
 
     @classmethod
     def build(cls, root: Path, project: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
@@ -28,4 +29,19 @@ class Settings:
             or f"sqlite:///{(state / 'metadata.db').as_posix()}"
         )
         blobs = environ.get("LOOPLINE_BLOBS") or project.get("blobs") or str(state / "blobs")
-        return cls(root=root, store_url=str(store), blobs_url=str(blobs), stat_cache=state / "statcache.db")
+        return cls(
+            root=root,
+            store_url=str(store),
+            blobs_url=str(blobs),
+            stat_cache=state / "statcache.db",
+            user=environ.get("LOOPLINE_USER") or _os_user(),
+        )
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container) and no USER variable
+        return "unknown"

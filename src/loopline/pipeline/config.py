@@ -16,7 +16,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.sources import source_step
 from loopline.pipeline.step import Step, bindings, resolve
 
-TOP_KEYS = {"project", "sources", "steps", "expectations"}
+TOP_KEYS = {"project", "sources", "steps", "expectations", "registry"}
 PROJECT_KEYS = {"name", "store", "blobs"}
 STEP_KEYS = {"uses", "inputs", "outputs", "params", "env"}
 
@@ -28,6 +28,7 @@ class ProjectFile:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
     expectations: dict[str, Any] = field(default_factory=dict)  # dataset -> {threshold, checks}
+    registry: dict[str, Any] = field(default_factory=dict)  # promotion policy (loopline.registry.Policy)
     lines: dict[str, int] = field(default_factory=dict)  # "steps.NAME[.KEY]" -> line
 
     def where(self, key: str) -> str:
@@ -109,6 +110,7 @@ def read_project_file(path: Path) -> ProjectFile:
     result.steps = steps
     result.sources = sources
     result.expectations = expectations
+    result.registry = data.get("registry") or {}
     return result
 
 

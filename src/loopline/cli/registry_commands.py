@@ -1,0 +1,179 @@
+"""`loopline models`, `register`, `promote`, `approve`, `rollback`: the model registry. Each command
+parses, makes one Project call and renders; the policy's refusals arrive as errors (exit 1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.render import console, emit_json
+
+if TYPE_CHECKING:
+    from loopline.registry import ModelEvent, ModelVersion
+
+app = typer.Typer(help="Registered models: versions, aliases, history.", invoke_without_command=True)
+
+NAME = Annotated[str, typer.Argument(help="Registered model name.")]
+VERSION = Annotated[int, typer.Argument(min=1, help="Version number.")]
+ALIAS = Annotated[str, typer.Option("--alias", "-a", help="candidate, staging, production or another alias.")]
+REASON = Annotated[str, typer.Option("--reason", "-r", help="Why: recorded in the history.")]
+
+
+@app.callback()
+def models(ctx: typer.Context, as_json: JSON = False) -> None:
+    """List registered models with their latest version and aliases."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = open_project().models()
+    if as_json:
+        emit_json([m.to_json() for m in found])
+        return
+    if not found:
+        console.print("no registered models yet: `loopline register NAME ARTIFACT` adds one")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("model", "latest", "versions", "aliases", "updated"):
+        table.add_column(column)
+    for m in found:
+        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
+        latest = str(m.latest.version) if m.latest else "-"
+        table.add_row(escape(m.name), latest, str(m.versions), aliases, f"{m.updated_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+def _version_lines(v: ModelVersion) -> None:
+    gates = {True: "[green]passed[/]", False: "[red]failed[/]", None: "not gated"}[v.gates_passed]
+    console.print(
+        f"[bold]{escape(v.name)}[/] version {v.version}  {', '.join(v.aliases) or ''}\n"
+        f"  artifact  {v.artifact_id}\n  run       {v.run_id or '-'}\n  gates     {gates}\n"
+        f"  created   {v.created_at:%Y-%m-%d %H:%M:%S}"
+    )
+    if v.description:
+        console.print(f"  {escape(v.description)}")
+    for key, value in sorted(v.metrics.items()):
+        console.print(f"  metric    {escape(key)} = {value:.6g}")
+    if v.signature:
+        inputs = ", ".join(f"{k}: {t}" for k, t in v.signature.get("inputs", {}).items())
+        console.print(f"  inputs    {escape(inputs)}\n  output    {v.signature.get('output')}")
+
+
+@app.command()
+def show(
+    name: NAME,
+    version: Annotated[str | None, typer.Argument(help="A version number or an alias.")] = None,
+    card: Annotated[bool, typer.Option("--card", help="Print the model card (Markdown).")] = False,
+    as_json: JSON = False,
+) -> None:
+    """One model with all its versions, or one version (by number or alias) in detail."""
+    project = open_project()
+    if version is None and not card:
+        model, versions = project.registry.model(name)
+        if as_json:
+            emit_json(model.to_json() | {"versions": [v.to_json() for v in versions]})
+            return
+        console.print(f"[bold]{escape(model.name)}[/]  {escape(model.description)}")
+        for v in versions:
+            gates = {True: "passed", False: "failed", None: "-"}[v.gates_passed]
+            console.print(
+                f"  {v.version:>4}  {v.artifact_id[:12]}  run {v.run_id or '-'}  gates {gates}  "
+                f"{', '.join(v.aliases)}"
+            )
+        return
+    if card:
+        from loopline.registry import card_markdown
+
+        document = project.registry.card(name, version)
+        emit_json(document) if as_json else console.print(escape(card_markdown(document)), markup=True)
+        return
+    found = project.model(name, version)
+    emit_json(found.to_json()) if as_json else _version_lines(found)
+
+
+def _event_line(e: ModelEvent) -> str:
+    if e.kind == "register":
+        what = f"registered version {e.version}"
+    elif e.kind == "approve":
+        what = f"approved version {e.version} for {e.alias}"
+    elif e.kind == "alias_delete":
+        what = f"removed {e.alias} (was {e.from_version})"
+    elif e.kind == "gates":
+        what = f"gates of version {e.version}"
+    else:
+        what = f"{e.kind} {e.alias}: {e.from_version if e.from_version is not None else '-'} → {e.version}"
+    reason = f"  [dim]{escape(e.reason)}[/]" if e.reason else ""
+    return f"{e.at:%Y-%m-%d %H:%M:%S}  {escape(e.actor):12}  {what}{reason}"
+
+
+@app.command()
+def history(name: NAME, as_json: JSON = False) -> None:
+    """Every transition of a model: registrations, approvals, promotions, rollbacks."""
+    events = open_project().model_history(name)
+    if as_json:
+        emit_json([e.to_json() for e in events])
+        return
+    for event in events:
+        console.print(_event_line(event))
+
+
+def register_model(
+    name: NAME,
+    artifact: Annotated[str, typer.Argument(help="The model artifact: NAME, NAME@VERSION or an id.")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Source run (default: the run that made it).")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d", help="What this version is.")] = "",
+    as_json: JSON = False,
+) -> None:
+    """Register a model artifact as the next version of NAME."""
+    found = open_project().register(name, artifact, run_id=run, description=description)
+    if as_json:
+        emit_json(found.to_json())
+    else:
+        console.print(f"registered {escape(name)} version {found.version} ({found.artifact_id[:12]})")
+
+
+def _moved(result: dict[str, object], verb: str, as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    before = result["from_version"] if result["from_version"] is not None else "-"
+    console.print(
+        f"{verb} {escape(str(result['name']))}: {result['alias']} {before} → {result['version']}"
+        f"  (by {escape(str(result['actor']))})"
+    )
+
+
+def promote(name: NAME, version: VERSION, alias: ALIAS, reason: REASON = "", as_json: JSON = False) -> None:
+    """Point an alias at a version, if its gates passed and any required approval is there."""
+    _moved(open_project().promote(name, version, alias, reason), "promoted", as_json)
+
+
+def approve(name: NAME, version: VERSION, alias: ALIAS, reason: REASON = "", as_json: JSON = False) -> None:
+    """Approve a version for an alias (the policy may require it before a promotion)."""
+    event = open_project().approve(name, version, alias, reason)
+    if as_json:
+        emit_json(event.to_json())
+    else:
+        console.print(f"approved {escape(name)} version {version} for {alias} (by {escape(event.actor)})")
+
+
+def rollback(
+    name: NAME,
+    alias: Annotated[str, typer.Option("--alias", "-a", help="The alias to roll back.")] = "production",
+    reason: REASON = "",
+    as_json: JSON = False,
+) -> None:
+    """Point an alias back at the version it had before its last promotion."""
+    _moved(open_project().rollback(name, alias, reason), "rolled back", as_json)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="models")
+    root.command("register")(register_model)
+    for command in (promote, approve, rollback):
+        root.command()(command)
