@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
-    from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
     from loopline.pipeline.labeling import Labeling
+    from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
 
 _TEMPLATE = """\
 # loopline project. Steps: `uses: module:function`, imported from this folder.
