@@ -18,10 +18,12 @@ from loopline.core.errors import (
     StepFailed,
     StorageError,
 )
+from loopline.core.tracking import log_metric, log_metrics, log_params, set_tags
 from loopline.pipeline.step import Step, StepContext, step
 
 if TYPE_CHECKING:
     from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.tracking import ActiveRun
     from loopline.project import Project
     from loopline.store.artifacts import BlobSet
 
@@ -43,6 +45,11 @@ __all__ = [
     "StepFailed",
     "StorageError",
     "__version__",
+    "log_metric",
+    "log_metrics",
+    "log_params",
+    "set_tags",
+    "start_run",
     "step",
 ]
 
@@ -51,6 +58,15 @@ _LAZY = {
     "Project": "loopline.project",
     "BlobSet": "loopline.store.artifacts",
 }
+
+
+def start_run(experiment: str | None = None, name: str | None = None, **options: Any) -> ActiveRun:
+    """A tracked run in the project of the current folder (or above); `loopline.log_metric` &
+    co. log to it inside `with loopline.start_run("exp") as run:`."""
+    from loopline.project import Project
+
+    project = Project.open()
+    return project.start_run(experiment, name, on_end=project.close, **options)
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from loopline.core.errors import LooplineError
+from loopline.core.tracking import recording
 from loopline.core.types import Artifact
-from loopline.pipeline.step import StepContext, code_hash, resolve, seed_from
+from loopline.pipeline.step import ChildRun, StepContext, code_hash, resolve, seed_from
 from loopline.store.artifacts import load_value, save_value
 from loopline.store.blobs import BlobStore, open_blob_store
 
@@ -51,6 +52,9 @@ class StepResult:
     seconds: float = 0.0
     error: str | None = None
     metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    children: list[ChildRun] = field(default_factory=list)
 
 
 @lru_cache(maxsize=4)
@@ -113,9 +117,11 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
         if "ctx" in inspect.signature(fn).parameters:
             kwargs["ctx"] = ctx
         _seed_everything(seed)
-        values = _outputs_of(task, fn(**kwargs))
+        with recording(ctx):  # `loopline.log_metric` & co. reach this step's context
+            values = _outputs_of(task, fn(**kwargs))
         result.outputs = {name: save_value(store, value, output=name) for name, value in values.items()}
-        result.metrics = ctx.metrics
+        result.metrics, result.params, result.tags = ctx.metrics, ctx.params, ctx.tags
+        result.children = ctx.children
     except Exception as exc:
         result.error = "".join(traceback.format_exception(exc))
     finally:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopline.core.errors import ConfigError, NotFound
+from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
 from loopline.core.ids import new_run_id
 from loopline.core.types import Artifact, Run, StepRun
@@ -221,6 +221,8 @@ class Runner:
                     continue
                 for handle, result in executor.wait(list(running)):
                     item, inputs, fp = running.pop(handle)
+                    if not result.error:
+                        result.error = self._track(run_id, item.name, result)
                     if result.error:
                         failed.add(item.name)
                         self._record(run_id, item, fp, inputs, result, "failed")
@@ -229,12 +231,23 @@ class Runner:
                         available.update(result.outputs)
                         done.add(item.name)
                         self._record(run_id, item, fp, inputs, result, "ran")
-                        self.meta.log_metrics(run_id, item.name, result.metrics)
                         on_event("ran", item.name, {"seconds": result.seconds})
             status = "failed" if failed else "succeeded"
         finally:
             self.meta.finish_run(run_id, status)
         return self.meta.get_run(run_id)
+
+    def _track(self, run_id: str, step_name: str, result: StepResult) -> str | None:
+        """Write what a step logged (metrics, params, tags in one batch, then its child runs);
+        the error when tracking refuses it (a param logged again with another value)."""
+        try:
+            self.meta.tracking.log_batch(
+                run_id, result.metrics, result.params, result.tags, step_name=step_name
+            )
+            self.meta.tracking.record_child_runs(run_id, result.children, step_name=step_name)
+        except LooplineError as exc:
+            return f"{type(exc).__name__}: {exc.render()}"
+        return None
 
     def _collect(self, run_id: str, item: Step) -> StepResult:
         """Run a collect source here and record it; a failure leaves the previous version current."""
@@ -420,6 +433,8 @@ class Runner:
                     code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
                     inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
                     fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
+                    if not result.error:
+                        result.error = self._track(new_id, item.name, result)
                     kind = "failed" if result.error else "ran"
                     self._record(new_id, item, fp, inputs, result, kind, version=False)
                     on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})

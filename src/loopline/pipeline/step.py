@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.core.errors import ConfigError
+from loopline.core.errors import ConfigError, Conflict
 from loopline.core.hashing import hash_text
+from loopline.core.tracking import check_metric, param_text
 
 if TYPE_CHECKING:
     from loopline.collect.spec import SourceSpec
@@ -228,16 +229,33 @@ class StepContext:
     scratch: Path
     logger: logging.Logger
     metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    children: list[ChildRun] = field(default_factory=list)
+    _steps: dict[str, int] = field(default_factory=dict, repr=False)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        import time
-
-        index = step if step is not None else sum(1 for m in self.metrics if m[0] == key)
-        self.metrics.append((key, float(value), int(index), time.time()))
+        """Record a metric value (step defaults to the next one for that key); written with the
+        step's params and tags in one batch when the step finishes."""
+        _log_metric(self.metrics, self._steps, key, value, step)
 
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         for key, value in values.items():
             self.log_metric(key, value, step)
+
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        _log_params(self.params, values, self.step_name)
+
+    def set_tags(self, values: Mapping[str, Any]) -> None:
+        self.tags.update({k: param_text(v) for k, v in values.items()})
+
+    def child_run(self, name: str, experiment: str | None = None) -> ChildRun:
+        """A run nested under this one (a tuning trial, a fold), with its own params and metrics;
+        recorded in `experiment` (default: the step's name) and tagged with its parent run."""
+        child = ChildRun(name, experiment or self.step_name)
+        self.children.append(child)
+        return child
+
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         """fn over items, results in order: spread over the Dask cluster when this step runs on a
@@ -250,6 +268,57 @@ class StepContext:
             return [fn(item) for item in items]
         with worker_client() as client:
             return list(client.gather(client.map(fn, list(items), pure=False)))
+
+
+@dataclass
+class ChildRun:
+    """A nested run logged from inside a step; the runner records it after the step."""
+
+    name: str
+    experiment: str
+    metrics: list[tuple[str, float, int, float]] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    status: str = "succeeded"
+    _steps: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        _log_metric(self.metrics, self._steps, key, value, step)
+
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in values.items():
+            self.log_metric(key, value, step)
+
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        _log_params(self.params, values, self.name)
+
+    def set_tags(self, values: Mapping[str, Any]) -> None:
+        self.tags.update({k: param_text(v) for k, v in values.items()})
+
+
+def _log_metric(
+    into: list[tuple[str, float, int, float]],
+    steps: dict[str, int],
+    key: str,
+    value: float,
+    step: int | None,
+) -> None:
+    import time
+
+    key, number, index = check_metric(key, value, steps.get(key, 0) if step is None else step)
+    steps[key] = index + 1
+    into.append((key, number, index, time.time()))
+
+
+def _log_params(into: dict[str, str], values: Mapping[str, Any], owner: str) -> None:
+    texts = {k: param_text(v) for k, v in values.items()}
+    for key, text in texts.items():
+        if into.get(key, text) != text:
+            raise Conflict(
+                f"{owner}: param {key!r} is {into[key]!r} already; cannot log {text!r}",
+                hint="params are logged once per run; log a metric or a tag for what changes",
+            )
+    into.update(texts)
 
 
 def seed_from(fingerprint: str) -> int:

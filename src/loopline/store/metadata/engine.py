@@ -28,7 +28,16 @@ def create_engine(url: str) -> sa.Engine:
         path = sa.make_url(url).database
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": _BUSY_MS / 1000}, poolclass=sa.NullPool)
+        # Pooled, not a connection per transaction: closing the last connection to a WAL database
+        # checkpoints it, which cost ~14 ms on every short write (measured: metric logging). Safe
+        # with the process executor, which spawns rather than forks.
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": _BUSY_MS / 1000, "check_same_thread": False},
+            poolclass=sa.QueuePool,
+            pool_size=4,
+            max_overflow=16,
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

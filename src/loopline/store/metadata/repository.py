@@ -32,6 +32,7 @@ from loopline.store.metadata.tables import source_state as source_states
 
 if TYPE_CHECKING:
     from loopline.store.metadata.annotations import SqlAnnotationRepository
+    from loopline.store.metadata.tracking import TrackingStore
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -87,6 +88,13 @@ class MetadataStore:
         from loopline.store.metadata.annotations import SqlAnnotationRepository
 
         return SqlAnnotationRepository(self)
+
+    @property
+    def tracking(self) -> TrackingStore:
+        """Experiments, tracked runs, params, tags, metric history and run search."""
+        from loopline.store.metadata.tracking import TrackingStore
+
+        return TrackingStore(self)
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
@@ -472,20 +480,8 @@ class MetadataStore:
     def log_metrics(
         self, run_id: str, step_name: str, values: Sequence[tuple[str, float, int, float]]
     ) -> None:
-        if not values:
-            return
-        rows = [
-            {
-                "run_id": run_id,
-                "step_name": step_name,
-                "key": k,
-                "value": v,
-                "step": s,
-                "timestamp": t,
-            }
-            for k, v, s, t in values
-        ]
-        self._write(lambda conn: conn.execute(metrics.insert(), rows))
+        """History and latest values in one transaction (see tracking.py)."""
+        self.tracking.log_batch(run_id, values, step_name=step_name)
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as conn:

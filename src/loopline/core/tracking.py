@@ -1,0 +1,300 @@
+"""Experiment tracking's shared records, the run-search language, and the active recorder.
+
+The search language is MLflow's filter syntax, loosened for a shell: `metrics.f1 > 0.9 and
+params.C = '1'` and `params.C=1` both parse. Keys are `params.K`, `metrics.K`, `tags.K` or a run
+attribute (`status`, `name`, `user`, `run_id`, `experiment_id`, `start_time`, `end_time`).
+
+Whatever records (a step's context, an active tracking run) is bound in a ContextVar, so the
+module-level `loopline.log_metric` reaches the right run from any code the recorder's owner runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from loopline.core.errors import InvalidInput
+
+Kind = Literal["params", "metrics", "tags", "attributes"]
+ATTRIBUTES = {
+    "status": "status",
+    "name": "name",
+    "run_name": "name",
+    "user": "user",
+    "run_id": "run_id",
+    "id": "run_id",
+    "experiment_id": "experiment_id",
+    "start_time": "started_at",
+    "started_at": "started_at",
+    "end_time": "finished_at",
+    "finished_at": "finished_at",
+}
+_PREFIXES = {
+    "params": "params",
+    "param": "params",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attributes",
+    "attribute": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
+}
+_OPS = ("<=", ">=", "!=", "=", "<", ">")
+_TEXT_OPS = frozenset({"=", "!="})
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    name: str
+    lifecycle: str
+    created_at: datetime
+    artifact_location: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    runs: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment_id": self.id,
+            "name": self.name,
+            "lifecycle": self.lifecycle,
+            "created_at": self.created_at.isoformat(),
+            "artifact_location": self.artifact_location,
+            "tags": self.tags,
+            "runs": self.runs,
+        }
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    value: float
+    step: int
+    timestamp: float
+    step_name: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "value": self.value,
+            "step": self.step,
+            "timestamp": self.timestamp,
+            "step_name": self.step_name,
+        }
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """A run as tracking sees it: a pipeline run or a run started with `start_run`."""
+
+    id: str
+    experiment_id: int | None
+    name: str | None
+    user: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of each
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.id,
+            "experiment_id": self.experiment_id,
+            "name": self.name,
+            "user": self.user,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "params": self.params,
+            "tags": self.tags,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    kind: Kind
+    key: str
+    op: str
+    value: str | float
+
+    def __str__(self) -> str:
+        prefix = "" if self.kind == "attributes" else f"{self.kind}."
+        return f"{prefix}{self.key} {self.op} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class RunOrder:
+    kind: Kind
+    key: str
+    descending: bool = False
+
+
+def _split_key(text: str, where: str) -> tuple[Kind, str]:
+    text = text.strip()
+    prefix, dot, rest = text.partition(".")
+    if dot and prefix.lower() in _PREFIXES:
+        kind: Kind = _PREFIXES[prefix.lower()]  # type: ignore[assignment]
+        key = _unquote(rest.strip())
+    else:
+        kind, key = "attributes", _unquote(text)
+    if not key:
+        raise InvalidInput(f"empty key in {where!r}", hint="write e.g. metrics.f1 or params.C")
+    if kind == "attributes":
+        if key.lower() not in ATTRIBUTES:
+            raise InvalidInput(
+                f"unknown run attribute {key!r} in {where!r}",
+                hint="prefix a key with params., metrics. or tags., or use one of "
+                + ", ".join(sorted(set(ATTRIBUTES))),
+            )
+        key = ATTRIBUTES[key.lower()]
+    return kind, key
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
+        return text[1:-1]
+    return text
+
+
+def parse_filter(text: str) -> list[RunFilter]:
+    """One filter string, possibly several clauses joined by `and`."""
+    clauses = [c for c in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if c.strip()]
+    if not clauses:
+        raise InvalidInput("empty filter", hint="write e.g. metrics.f1>0.9 or params.C=1")
+    return [_parse_clause(c, text) for c in clauses]
+
+
+def _parse_clause(clause: str, where: str) -> RunFilter:
+    match = re.match(r"^\s*(.+?)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$", clause)
+    if match is None:
+        raise InvalidInput(
+            f"filter {clause!r} has no comparison",
+            hint="write KEY OP VALUE with OP one of = != < <= > >=, e.g. metrics.f1>0.9",
+        )
+    left, op, right = match.groups()
+    op = "=" if op == "==" else op
+    kind, key = _split_key(left, where)
+    raw = _unquote(right)
+    if right == "":
+        raise InvalidInput(f"filter {clause!r} has no value", hint="write e.g. params.C=1")
+    if kind == "metrics" or (kind == "attributes" and key in ("started_at", "finished_at")):
+        try:
+            number = float(raw)
+        except ValueError:
+            raise InvalidInput(
+                f"filter {clause!r} compares {left.strip()} with {raw!r}, which is not a number",
+                hint="metrics and times compare with numbers",
+            ) from None
+        if math.isnan(number):
+            raise InvalidInput(f"filter {clause!r} compares with NaN", hint="compare with a number")
+        return RunFilter(kind, key, op, number)
+    if op not in _TEXT_OPS:
+        raise InvalidInput(
+            f"filter {clause!r}: {kind} compare with = or != only",
+            hint="params and tags are text; order numbers with metrics",
+        )
+    if kind == "attributes" and key == "experiment_id" and not raw.isdigit():
+        raise InvalidInput(f"experiment_id {raw!r} in {clause!r} is not a number")
+    return RunFilter(kind, key, op, raw)
+
+
+def parse_order(text: str, descending: bool | None = None) -> RunOrder:
+    """`metrics.f1`, `metrics.f1 DESC`, `params.C ASC`, `start_time`."""
+    words = text.strip().rsplit(None, 1)
+    direction = False
+    if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+        direction = words[1].lower() == "desc"
+        text = words[0]
+    kind, key = _split_key(text, text)
+    return RunOrder(kind, key, direction if descending is None else descending)
+
+
+def check_metric(key: str, value: Any, step: Any) -> tuple[str, float, int]:
+    """A metric as stored: a non-empty key, a finite-or-infinite float, an integer step."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"metric key {key!r} must be a non-empty string")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"metric {key!r}: value {value!r} is not a number") from None
+    if math.isnan(number):
+        raise InvalidInput(f"metric {key!r}: value is NaN", hint="log a number; NaN is not stored")
+    if isinstance(step, bool) or not isinstance(step, int):
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        else:
+            raise InvalidInput(f"metric {key!r}: step {step!r} is not an integer")
+    return key, number, step
+
+
+def param_text(value: Any) -> str:
+    """How a param value is stored: text, as MLflow stores it."""
+    return value if isinstance(value, str) else str(value)
+
+
+# -- the active recorder ------------------------------------------------------------------------
+class Recorder(Protocol):
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None: ...
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_params(self, values: Mapping[str, Any]) -> None: ...
+    def set_tags(self, values: Mapping[str, Any]) -> None: ...
+
+
+_ACTIVE: ContextVar[Recorder | None] = ContextVar("loopline_recorder", default=None)
+
+
+def bind(recorder: Recorder) -> Token[Recorder | None]:
+    return _ACTIVE.set(recorder)
+
+
+def unbind(token: Token[Recorder | None]) -> None:
+    _ACTIVE.reset(token)
+
+
+@contextmanager
+def recording(recorder: Recorder) -> Iterator[Recorder]:
+    """Bind `recorder` as the target of `loopline.log_metric` & co. while the block runs."""
+    token = _ACTIVE.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active() -> Recorder:
+    found = _ACTIVE.get()
+    if found is None:
+        raise InvalidInput(
+            "no active run to log to",
+            hint="call this inside a step, or inside `with project.start_run(...)`",
+        )
+    return found
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log one metric value to the active run (a step's, or `start_run`'s); buffered."""
+    active().log_metric(key, value, step)
+
+
+def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
+    active().log_metrics(values, step)
+
+
+def log_params(values: Mapping[str, Any]) -> None:
+    """Log params once per run; logging a different value for a key is a Conflict."""
+    active().log_params(values)
+
+
+def set_tags(values: Mapping[str, Any]) -> None:
+    active().set_tags(values)

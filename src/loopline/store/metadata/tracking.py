@@ -1,0 +1,646 @@
+"""Experiment tracking on SQLAlchemy (SQLite and PostgreSQL): experiments, tracked runs, params,
+tags, metric history and run search.
+
+Every metric write also upserts `metrics_latest` (the last value of each key, by step then time)
+in the same transaction, so a search over tens of thousands of runs filters and sorts on one
+indexed row per run and key, never on the history. Filters become SQL joins and EXISTS clauses:
+no run is filtered in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.ids import new_run_id
+from loopline.core.tracking import (
+    Experiment,
+    MetricPoint,
+    RunFilter,
+    RunOrder,
+    TrackedRun,
+    check_metric,
+    param_text,
+)
+from loopline.store.metadata.tables import (
+    experiments,
+    metrics_latest,
+    run_params,
+    run_tags,
+    runs,
+)
+from loopline.store.metadata.tables import metrics as metrics_table
+
+if TYPE_CHECKING:
+    from loopline.store.metadata.repository import MetadataStore
+
+STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
+DEFAULT_EXPERIMENT = "Default"
+_CHUNK = 500
+_OPS = {
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    """The dialect's INSERT that takes ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@lru_cache(maxsize=4)
+def _upsert_latest(dialect: str) -> Any:
+    """Keep the value with the highest step (then the latest time), as MLflow's latest metric."""
+    stmt = _insert(dialect, metrics_latest)
+    newer = sa.or_(
+        stmt.excluded.step > metrics_latest.c.step,
+        sa.and_(
+            stmt.excluded.step == metrics_latest.c.step,
+            stmt.excluded.timestamp >= metrics_latest.c.timestamp,
+        ),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[metrics_latest.c.run_id, metrics_latest.c.key],
+        set_={
+            "value": stmt.excluded.value,
+            "step": stmt.excluded.step,
+            "timestamp": stmt.excluded.timestamp,
+        },
+        where=newer,
+    )
+
+
+@lru_cache(maxsize=4)
+def _upsert_tags(dialect: str) -> Any:
+    stmt = _insert(dialect, run_tags)
+    return stmt.on_conflict_do_update(
+        index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
+    )
+
+
+class TrackingStore:
+    """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    # -- experiments --------------------------------------------------------------------------
+    @staticmethod
+    def _to_experiment(row: Any, count: int | None = None) -> Experiment:
+        return Experiment(
+            id=row.id,
+            name=row.name,
+            lifecycle=row.lifecycle,
+            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            artifact_location=row.artifact_location,
+            tags=json.loads(row.tags_json) if row.tags_json else {},
+            runs=count,
+        )
+
+    def create_experiment(
+        self,
+        name: str,
+        *,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Experiment:
+        if not isinstance(name, str) or not name.strip() or len(name) > 250:
+            raise InvalidInput(f"experiment name {name!r} must be 1 to 250 characters")
+
+        def work(conn: sa.Connection) -> int:
+            if conn.execute(sa.select(experiments.c.id).where(experiments.c.name == name)).first():
+                raise Conflict(
+                    f"experiment {name!r} exists already", hint="`loopline experiments` lists them"
+                )
+            return int(
+                conn.execute(
+                    experiments.insert().values(
+                        name=name,
+                        lifecycle="active",
+                        artifact_location=artifact_location,
+                        tags_json=json.dumps({k: param_text(v) for k, v in (tags or {}).items()})
+                        if tags
+                        else None,
+                        created_at=_now(),
+                    )
+                ).inserted_primary_key[0]
+            )
+
+        return self.get_experiment(self._store._write(work))
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        with self._store._read() as conn:
+            row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
+        if row is None:
+            raise NotFound(f"no experiment with id {experiment_id}", hint="`loopline experiments`")
+        return self._to_experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        with self._store._read() as conn:
+            row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no experiment named {name!r}", hint="`loopline experiments` lists them")
+        return self._to_experiment(row)
+
+    def ensure_experiment(self, name: str) -> Experiment:
+        """The experiment of that name, created if missing (safe against a concurrent creator)."""
+        try:
+            return self.get_experiment_by_name(name)
+        except NotFound:
+            pass
+        try:
+            return self.create_experiment(name)
+        except Conflict:
+            return self.get_experiment_by_name(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        counts = (
+            sa.select(runs.c.experiment_id, sa.func.count().label("n"))
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        query = (
+            sa.select(experiments, counts.c.n)
+            .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .order_by(experiments.c.id)
+        )
+        with self._store._read() as conn:
+            return [self._to_experiment(r, int(r.n or 0)) for r in conn.execute(query)]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: int,
+        *,
+        name: str | None = None,
+        user: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        started_at: datetime | None = None,
+        executor: str = "tracking",
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> TrackedRun:
+        run_id = run_id or new_run_id()
+        started_at = _utc(started_at or _now())
+        if name is not None and len(name) > 250:
+            raise InvalidInput(f"run name is {len(name)} characters long", hint="250 at most")
+
+        def work(conn: sa.Connection) -> None:
+            if (
+                conn.execute(sa.select(experiments.c.id).where(experiments.c.id == experiment_id)).first()
+                is None
+            ):
+                raise NotFound(f"no experiment with id {experiment_id}", hint="`loopline experiments`")
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    status="running",
+                    started_at=started_at,
+                    executor=executor,
+                    experiment_id=experiment_id,
+                    name=name,
+                    user=user,
+                    host=host if host is not None else socket.gethostname(),
+                    pid=pid if pid is not None else os.getpid(),
+                )
+            )
+            if tags:
+                self._set_tags(conn, run_id, tags)
+
+        self._store._write(work)
+        return TrackedRun(
+            id=run_id,
+            experiment_id=experiment_id,
+            name=name,
+            user=user,
+            status="running",
+            started_at=started_at,
+            finished_at=None,
+            tags={k: param_text(v) for k, v in sorted((tags or {}).items())},
+        )
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        finished_at: datetime | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Change a run's status (a final status stamps its end time), end time or name."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            if status not in STATUSES:
+                raise InvalidInput(
+                    f"run status {status!r} is unknown", hint=f"use one of {', '.join(STATUSES)}"
+                )
+            values["status"] = status
+            if status not in ("running", "scheduled") and finished_at is None:
+                finished_at = _now()
+        if finished_at is not None:
+            values["finished_at"] = _utc(finished_at)
+        if name is not None:
+            values["name"] = name
+        if not values:
+            return
+
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(runs.update().where(runs.c.id == run_id).values(**values)).rowcount == 0:
+                raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
+
+        self._store._write(work)
+
+    def _resolve(self, conn: sa.Connection, run_id: str) -> str:
+        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first():
+            return run_id
+        found = (
+            conn.execute(sa.select(runs.c.id).where(runs.c.id.startswith(run_id)).limit(2)).scalars().all()
+        )
+        if len(found) > 1:
+            raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
+        if not found:
+            raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
+        return str(found[0])
+
+    def get_run(self, run_id: str) -> TrackedRun:
+        """One run (by id or unique prefix) with its params, tags and latest metrics."""
+        with self._store._read() as conn:
+            full = self._resolve(conn, run_id)
+            return self._load(conn, [full])[0]
+
+    # -- writes -------------------------------------------------------------------------------
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[tuple[str, float, int, float]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        step_name: str = "",
+    ) -> None:
+        """One transaction: metrics (key, value, step, timestamp) into the history and the latest
+        values, params (logged once; a different value is a Conflict) and tags (overwritten).
+        Everything is checked before anything is written."""
+        rows, latest = self._metric_rows(run_id, metrics, step_name)
+        texts = {self._key(k, "param"): param_text(v) for k, v in (params or {}).items()}
+        if not rows and not texts and not tags:
+            return
+
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
+            self._write_batch(conn, run_id, rows, latest, texts, tags)
+
+        self._store._write(work)
+
+    @staticmethod
+    def _metric_rows(
+        run_id: str, values: Sequence[tuple[str, float, int, float]], step_name: str
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+        """History rows, and the latest value per key among them (a PostgreSQL upsert may not
+        touch one row twice in a statement)."""
+        rows = []
+        latest: dict[str, tuple[int, float, float]] = {}
+        for key, value, step, timestamp in values:
+            if (
+                type(value) is not float
+                or value != value
+                or type(step) is not int
+                or type(key) is not str
+                or not key
+            ):
+                key, value, step = check_metric(key, value, step)  # the slow path, with its errors
+            stamp = float(timestamp)
+            rows.append((run_id, step_name, key, value, step, stamp))
+            known = latest.get(key)
+            if known is None or step > known[0] or (step == known[0] and stamp >= known[1]):
+                latest[key] = (step, stamp, value)
+        return rows, [
+            {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
+            for k, (s, t, v) in sorted(latest.items())
+        ]
+
+    def _write_batch(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        rows: list[tuple[Any, ...]],
+        latest: list[dict[str, Any]],
+        texts: Mapping[str, str],
+        tags: Mapping[str, Any] | None,
+    ) -> None:
+        if texts:
+            self._log_params(conn, run_id, texts)
+        if tags:
+            self._set_tags(conn, run_id, tags)
+        if not rows:
+            return
+        # The DB-API's executemany directly: per-row parameter processing in SQLAlchemy cost more
+        # than SQLite's insert itself (measured on 500-value batches).
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f'INSERT INTO {metrics_table.name} (run_id, step_name, "key", value, step, "timestamp") '
+            f"VALUES ({', '.join([mark] * 6)})",
+            rows,
+        )
+        conn.execute(
+            _upsert_latest(conn.dialect.name),
+            latest,
+        )
+
+    def record_child_runs(
+        self, parent_run_id: str, children: Sequence[Any], *, step_name: str = ""
+    ) -> list[str]:
+        """Runs nested under a parent (tuning trials), each with `name`, `experiment`, `status`,
+        `metrics`, `params` and `tags`, finished and written in one transaction."""
+        if not children:
+            return []
+        experiment_ids = {c.experiment: self.ensure_experiment(c.experiment).id for c in children}
+        now = _now()
+        prepared = []
+        for child in children:
+            run_id = new_run_id()
+            rows, latest = self._metric_rows(run_id, child.metrics, step_name)
+            texts = {self._key(k, "param"): param_text(v) for k, v in child.params.items()}
+            tags = {**child.tags, "loopline.parent_run": parent_run_id, "loopline.step": step_name}
+            prepared.append((child, run_id, rows, latest, texts, tags))
+
+        def work(conn: sa.Connection) -> list[str]:
+            conn.execute(
+                runs.insert(),
+                [
+                    {
+                        "id": run_id,
+                        "status": child.status,
+                        "started_at": now + timedelta(microseconds=n),  # keeps the trials' order
+                        "finished_at": now + timedelta(microseconds=n),
+                        "executor": "tracking",
+                        "experiment_id": experiment_ids[child.experiment],
+                        "name": child.name,
+                        "user": None,
+                    }
+                    for n, (child, run_id, *_) in enumerate(prepared)
+                ],
+            )
+            for _child, run_id, rows, latest, texts, tags in prepared:
+                self._write_batch(conn, run_id, rows, latest, texts, tags)
+            return [run_id for _child, run_id, *_ in prepared]
+
+        return self._store._write(work)
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
+    ) -> None:
+        import time
+
+        self.log_batch(run_id, [(key, value, step, time.time() if timestamp is None else timestamp)])
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, params=params)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def work(conn: sa.Connection) -> None:
+            done = conn.execute(run_tags.delete().where(run_tags.c.run_id == run_id, run_tags.c.key == key))
+            if done.rowcount == 0:
+                raise NotFound(f"run {run_id!r} has no tag {key!r}")
+
+        self._store._write(work)
+
+    @staticmethod
+    def _key(key: Any, what: str) -> str:
+        if not isinstance(key, str) or not key or len(key) > 250:
+            raise InvalidInput(f"{what} key {key!r} must be a string of 1 to 250 characters")
+        return key
+
+    @staticmethod
+    def _log_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
+        existing = dict(
+            conn.execute(
+                sa.select(run_params.c.key, run_params.c.value).where(
+                    run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
+                )
+            ).all()
+        )
+        for key, value in texts.items():
+            if key in existing and existing[key] != value:
+                raise Conflict(
+                    f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
+                    hint="params are logged once per run; log a metric or a tag for what changes",
+                )
+        new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
+        if new:
+            conn.execute(run_params.insert(), new)
+
+    def _set_tags(self, conn: sa.Connection, run_id: str, tags: Mapping[str, Any]) -> None:
+        rows = [
+            {"run_id": run_id, "key": self._key(k, "tag"), "value": param_text(v)} for k, v in tags.items()
+        ]
+        conn.execute(_upsert_tags(conn.dialect.name), rows)
+
+    # -- reads --------------------------------------------------------------------------------
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every value logged for one metric of one run, by step then time."""
+        with self._store._read() as conn:
+            full = self._resolve(conn, run_id)
+            rows = conn.execute(
+                sa.select(metrics_table)
+                .where(metrics_table.c.run_id == full, metrics_table.c.key == key)
+                .order_by(metrics_table.c.step, metrics_table.c.timestamp, metrics_table.c.id)
+            )
+            return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
+
+    def _load(self, conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
+        """Runs with their params, tags and latest metrics, in the order of `ids`."""
+        found: dict[str, Any] = {}
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        latest: dict[str, dict[str, float]] = {i: {} for i in ids}
+        for chunk in _chunks(ids):
+            for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
+                found[row.id] = row
+            for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
+                params[row.run_id][row.key] = row.value
+            for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
+                tags[row.run_id][row.key] = row.value
+            for row in conn.execute(
+                sa.select(metrics_latest.c.run_id, metrics_latest.c.key, metrics_latest.c.value).where(
+                    metrics_latest.c.run_id.in_(chunk)
+                )
+            ):
+                latest[row.run_id][row.key] = row.value
+        return [
+            TrackedRun(
+                id=i,
+                experiment_id=found[i].experiment_id,
+                name=found[i].name,
+                user=found[i].user,
+                status=found[i].status,
+                started_at=_aware(found[i].started_at),  # type: ignore[arg-type]
+                finished_at=_aware(found[i].finished_at),
+                params=dict(sorted(params[i].items())),
+                tags=dict(sorted(tags[i].items())),
+                metrics=dict(sorted(latest[i].items())),
+            )
+            for i in ids
+            if i in found
+        ]
+
+    def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[int] | None = None,
+        filters: Sequence[RunFilter] = (),
+        order_by: Sequence[RunOrder] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[TrackedRun]:
+        """Runs matching every filter, ordered (missing values last; then newest first, then by
+        id), one page of `limit` from `offset`."""
+        if limit < 0 or offset < 0:
+            raise InvalidInput("limit and offset must not be negative")
+        query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
+        with self._store._read() as conn:
+            ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
+            return self._load(conn, ids)
+
+    def count_runs(
+        self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
+    ) -> int:
+        query = self.search_query(experiment_ids=experiment_ids, filters=filters).order_by(None)
+        with self._store._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
+
+    @staticmethod
+    def search_query(
+        *,
+        experiment_ids: Sequence[int] | None = None,
+        filters: Sequence[RunFilter] = (),
+        order_by: Sequence[RunOrder] = (),
+    ) -> sa.Select[Any]:
+        """The SELECT of matching run ids in order: one inner join of `metrics_latest` per
+        filtered metric, EXISTS for params and tags, outer joins only for sorting."""
+        query = sa.select(runs.c.id)
+        conditions: list[Any] = []
+        if experiment_ids is not None:
+            conditions.append(runs.c.experiment_id.in_(list(experiment_ids)))
+        joined: dict[str, Any] = {}
+        for item in filters:
+            compare = _OPS[item.op]
+            if item.kind == "metrics":
+                alias = joined.get(item.key)
+                if alias is None:
+                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
+                    query = query.join(alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key))
+                conditions.append(compare(alias.c.value, item.value))
+            elif item.kind in ("params", "tags"):
+                table = run_params if item.kind == "params" else run_tags
+                conditions.append(
+                    sa.exists().where(
+                        table.c.run_id == runs.c.id,
+                        table.c.key == item.key,
+                        compare(table.c.value, item.value),
+                    )
+                )
+            else:
+                conditions.append(_attribute_condition(item))
+        if conditions:
+            query = query.where(*conditions)
+        order: list[Any] = []
+        for n, item in enumerate(order_by):
+            if item.kind == "metrics":
+                alias = joined.get(item.key)
+                if alias is None:
+                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
+                    query = query.outerjoin(
+                        alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key)
+                    )
+                column = alias.c.value
+            elif item.kind in ("params", "tags"):
+                table = (run_params if item.kind == "params" else run_tags).alias(f"o{n}")
+                query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.id, table.c.key == item.key))
+                column = table.c.value
+            else:
+                column = runs.c[_COLUMN[item.key]]
+            order.append((column.desc() if item.descending else column.asc()).nulls_last())
+        order += [runs.c.started_at.desc(), runs.c.id.asc()]
+        return query.order_by(*order)
+
+    def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
+        """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
+        a, b = self.get_run(run_a), self.get_run(run_b)
+
+        def side(left: Mapping[str, Any], right: Mapping[str, Any], numeric: bool) -> list[dict[str, Any]]:
+            out = []
+            for key in sorted({*left, *right}):
+                va, vb = left.get(key), right.get(key)
+                entry: dict[str, Any] = {"key": key, "a": va, "b": vb, "same": va == vb}
+                if numeric:
+                    entry["delta"] = vb - va if va is not None and vb is not None else None
+                out.append(entry)
+            return out
+
+        return {
+            "a": {k: v for k, v in a.to_json().items() if k not in ("params", "metrics", "tags")},
+            "b": {k: v for k, v in b.to_json().items() if k not in ("params", "metrics", "tags")},
+            "params": side(a.params, b.params, False),
+            "metrics": side(a.metrics, b.metrics, True),
+            "tags": side(a.tags, b.tags, False),
+        }
+
+
+_COLUMN = {
+    "status": "status",
+    "name": "name",
+    "user": "user",
+    "run_id": "id",
+    "experiment_id": "experiment_id",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+}
+
+
+def _attribute_condition(item: RunFilter) -> Any:
+    column = runs.c[_COLUMN[item.key]]
+    value: Any = item.value
+    if item.key in ("started_at", "finished_at"):
+        value = datetime.fromtimestamp(float(value) / 1000, UTC)  # MLflow's milliseconds
+    elif item.key == "experiment_id":
+        value = int(value)
+    return _OPS[item.op](column, value)
