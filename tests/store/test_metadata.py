@@ -588,3 +588,34 @@ def test_source_state_is_saved_with_the_step_run(store_url: str) -> None:
         assert store.source_state("inbox") == {"watermark": 42}
     finally:
         store.close()
+
+
+def test_upgrade_keeps_existing_runs_and_step_runs(tmp_path) -> None:
+    """Each migration applies to a store already holding runs (foreign keys on, as in use)."""
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = engines.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(engines._MIGRATIONS))
+    with engine.connect().execution_options(loopline_write=True) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.commit()
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO runs (id, status, started_at, executor)"
+            " VALUES ('r1', 'succeeded', '2026-01-01', 'local')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO step_runs (run_id, name, status, fingerprint, code_hash, params_json, uses, seconds,"
+            " finished_at) VALUES ('r1', 's', 'ran', 'f', 'c', '{}', 'u', 0, '2026-01-01')"
+        )
+    engine.dispose()
+    store = MetadataStore(url)
+    try:
+        assert engines.current_revision(store._engine) == engines.HEAD_REVISION
+        assert [s.name for s in store.get_run("r1").steps] == ["s"]
+    finally:
+        store.close()

@@ -57,7 +57,7 @@ runs = sa.Table(
     sa.Column("reproduce_of", sa.String(40)),
     sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer),
-    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id", name="fk_runs_experiment")),
+    sa.Column("experiment_id", sa.Integer),  # experiments.id (no FK: added by ALTER TABLE in 0004)
     sa.Column("name", sa.String(250)),
     sa.Column("user", sa.String(200)),
     sa.Index("ix_runs_started", "started_at"),

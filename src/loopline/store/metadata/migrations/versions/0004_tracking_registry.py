@@ -28,13 +28,12 @@ def upgrade() -> None:
         sa.Column("tags_json", sa.Text),
         sa.Column("created_at", _TS, nullable=False),
     )
-    with op.batch_alter_table("runs") as batch:
-        batch.add_column(
-            sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id", name="fk_runs_experiment"))
-        )
-        batch.add_column(sa.Column("name", sa.String(250)))
-        batch.add_column(sa.Column("user", sa.String(200)))
-        batch.create_index("ix_runs_experiment", ["experiment_id", "started_at"])
+    # Plain ALTER TABLE ADD COLUMN (no batch rebuild of `runs`, which step_runs references, and
+    # no foreign key: SQLite cannot add one without rebuilding the table).
+    op.add_column("runs", sa.Column("experiment_id", sa.Integer))
+    op.add_column("runs", sa.Column("name", sa.String(250)))
+    op.add_column("runs", sa.Column("user", sa.String(200)))
+    op.create_index("ix_runs_experiment", "runs", ["experiment_id", "started_at"])
     op.create_table(
         "run_params",
         sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
@@ -124,8 +123,8 @@ def downgrade() -> None:
         "run_params",
     ):
         op.drop_table(table)
+    op.drop_index("ix_runs_experiment", "runs")
     with op.batch_alter_table("runs") as batch:
-        batch.drop_index("ix_runs_experiment")
         batch.drop_column("user")
         batch.drop_column("name")
         batch.drop_column("experiment_id")
