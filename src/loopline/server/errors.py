@@ -87,7 +87,7 @@ def install(app: FastAPI, page: PageRenderer) -> None:
     def respond(
         request: Request, exc: Exception, status: int, code: str, message: str, hint: str | None
     ) -> Response:
-        if request.url.path.startswith(_MACHINE_PATHS) or request.url.path == "/health":
+        if request.url.path.startswith(_MACHINE_PATHS):
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             return JSONResponse(body(code, message, hint), status_code=status, headers=headers)
         return page(request, exc, status, code, message, hint)
