@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
     from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
+    from loopline.pipeline.label_automation import LabelAutomation
     from loopline.pipeline.labeling import Labeling
     from loopline.pipeline.tracking import ActiveRun
     from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
@@ -532,6 +533,50 @@ class Project:
 
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
+
+    # -- annotate: label errors, pre-labels, active learning (pipeline/label_automation.py) ----
+    def annotate_review(self, name: str, features: Any = None, **options: Any) -> dict[str, Any]:
+        """Likely label errors (cleanlab, cross-validated) first in the queue, the model's label
+        as their suggestion. features: a table ref, a table or an array (None: the task rows);
+        options: columns, method, model, cv, seed, suggest."""
+        return self._automation.review(name, self._features(features), **options)
+
+    def annotate_prelabel(
+        self, name: str, model: Any, features: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """A model's labels as suggestions (source "model"). model: an estimator, a registered
+        model `NAME[@VERSION|ALIAS]`, or a .skops file; options: columns, min_confidence."""
+        return self._automation.prelabel(name, self._model(model), self._features(features), **options)
+
+    def annotate_prioritize(
+        self, name: str, model: Any = None, features: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """Active learning: the open tasks ranked by uncertainty (options: proba, strategy,
+        diversity, k, seed, columns) so the queue serves the most useful first."""
+        model = None if model is None else self._model(model)
+        return self._automation.prioritize(name, model, self._features(features), **options)
+
+    @cached_property
+    def _automation(self) -> LabelAutomation:
+        from loopline.pipeline.label_automation import LabelAutomation
+
+        meta = self.meta
+        return LabelAutomation(meta.annotations, lambda aid: list(meta.get_artifact(aid).schema or {}))
+
+    def _features(self, features: Any) -> Any:
+        return self.load(features) if isinstance(features, str) else features
+
+    def _model(self, model: Any) -> Any:
+        if not isinstance(model, str | Path):
+            return model
+        if str(model).endswith(".skops"):  # a file, for now: loaded safely (no pickle)
+            from loopline.store.models import load_model
+
+            if not Path(model).is_file():
+                raise NotFound(f"no model file {model}")
+            return load_model(Path(model).read_bytes())
+        name, _, ref = str(model).partition("@")  # a registered model, its latest version by default
+        return self.load_model(name, ref or None)
 
     # -- for the server: one call per page ----------------------------------------------------
     def annotate_overview(self) -> list[tuple[LabelProject, dict[str, Any]]]:

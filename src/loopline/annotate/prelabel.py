@@ -36,6 +36,14 @@ def predict_proba(model: Any, features: np.ndarray | pl.DataFrame, label_set: Se
             f"the model predicts {foreign[0]!r}, which is not a label of the project {labels}",
             hint="use a model trained on this project's labels",
         )
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and isinstance(features, pl.DataFrame):  # fitted on named columns: use them
+        absent = [str(n) for n in names if n not in features.columns]
+        if absent:
+            raise InvalidInput(
+                f"the model needs feature column {absent[0]!r}", hint=f"columns: {features.columns}"
+            )
+        features = features.select([str(n) for n in names])
     matrix, _ = feature_matrix(features)
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and matrix.shape[1] != expected:
