@@ -160,10 +160,25 @@ def _codes(values: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame([values, pl.Series(name, np.arange(len(values), dtype=np.int64))])
 
 
-def pick(probas: np.ndarray, seed: int) -> np.ndarray:
+def _tied(probas: np.ndarray) -> np.ndarray:
+    top = probas.max(axis=1, keepdims=True)
+    return probas >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
+
+
+def pick(probas: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Row-wise argmax; a tie goes to the label with the higher `priority` (then the earlier one).
+
+    Priority is a per-label score (e.g. the overall vote share), so ties do not depend on row
+    order. (The label model of labeling_functions breaks its ties this way.)
+    """
+    k = probas.shape[1]
+    order = np.empty(k, dtype=np.float64)
+    order[np.lexsort((np.arange(k), -np.asarray(priority)))] = np.arange(k, 0, -1)
+    return np.argmax(np.where(_tied(probas), order, 0.0), axis=1)
+
+
+def pick_seeded(probas: np.ndarray, seed: int) -> np.ndarray:
     """Row-wise argmax; among labels tied at the top, one drawn with `seed` (row by row, so for
     a given seed the draw of a task depends only on its place in the sorted task list)."""
-    top = probas.max(axis=1, keepdims=True)
-    tied = probas >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
     draw = np.random.default_rng(seed).random(probas.shape)
-    return np.argmax(np.where(tied, draw, -1.0), axis=1)
+    return np.argmax(np.where(_tied(probas), draw, -1.0), axis=1)

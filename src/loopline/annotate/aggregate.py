@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from loopline.annotate import _dawid_skene, _glad
-from loopline.annotate._crowd import Crowd, encode, pick
+from loopline.annotate._crowd import Crowd, encode, pick_seeded
 from loopline.core.errors import InvalidInput
 
 METHODS = ("majority", "dawid_skene", "glad")
@@ -81,17 +81,17 @@ def aggregate(
     share = _vote_shares(crowd)
     if method == "majority":
         probas = crowd.clamp(share)
-        chosen = pick(probas, seed)
+        chosen = pick_seeded(probas, seed)
         hits = (chosen[crowd.t] == crowd.l).astype(np.float64)
         skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators)
         skill /= np.maximum(crowd.annotator_counts(), 1)
         return _result(crowd, method, probas, chosen, skill, 0)
     if method == "dawid_skene":
         ds = _dawid_skene.fit(crowd, share, max_iter=max_iter, tol=tol)
-        chosen = pick(ds.probas, seed)
+        chosen = pick_seeded(ds.probas, seed)
         return _result(crowd, method, ds.probas, chosen, ds.skills(), ds.iterations)
     gl = _glad.fit(crowd, max_iter=max_iter, tol=tol)
-    chosen = pick(gl.probas, seed)
+    chosen = pick_seeded(gl.probas, seed)
     return _result(crowd, method, gl.probas, chosen, gl.skills(crowd), gl.iterations)
 
 
