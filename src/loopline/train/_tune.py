@@ -1,0 +1,270 @@
+"""Hyperparameter search with Optuna on the train and validation splits.
+
+Reproducible by construction: the TPE sampler is seeded from the step's seed (itself from the
+step's fingerprint), trials run one at a time, and every estimator gets `random_state` from the
+same seed and `n_jobs=1`; so `loopline reproduce` refits the same best model, byte for byte. A
+`timeout` trades that away (how many trials finish depends on the clock): bound by `n_trials`.
+
+Pruning (Optuna's MedianPruner) needs values along the way: with `epochs:` an estimator that has
+`partial_fit` reports its validation score after each epoch; with `cv: K` a trial fits K models
+on K folds of train, reports the running mean of their validation scores after each, and is cut
+short when that falls below the median of earlier trials at the same fold.
+
+Every trial is a child run of the pipeline run (params, the metric over epochs or folds, its
+state), in the experiment named by `experiment:` (default: the step's name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from loopline.core.errors import ConfigError, InvalidInput
+from loopline.train._fit import as_input, matrices, schema_of
+from loopline.train._spec import (
+    DEFAULT_ESTIMATOR,
+    Dimension,
+    build,
+    check_params,
+    columns,
+    estimator_class,
+    parse_space,
+    scorer,
+)
+
+
+def _default_metric(cls: type) -> str:
+    from sklearn.base import is_regressor
+
+    try:
+        return "r2" if is_regressor(cls()) else "accuracy"
+    except Exception:  # an estimator that cannot be built without arguments
+        return "accuracy"
+
+
+def check_tune(params: Mapping[str, Any], schemas: Mapping[str, Mapping[str, str] | None]) -> None:
+    """The preflight hook of `tune`: estimator, space, fixed params, metric, budget, columns."""
+    path = params.get("estimator", DEFAULT_ESTIMATOR)
+    cls = estimator_class(path)
+    if "space" not in params:
+        raise ConfigError(
+            "tune needs a search space",
+            hint="e.g. `space: {C: {type: float, low: 0.001, high: 10, log: true}}`",
+        )
+    parse_space(params["space"], cls, path)
+    fixed = params.get("params") or {}
+    if not isinstance(fixed, Mapping):
+        raise ConfigError("params must map estimator params to values")
+    check_params(cls, path, list(fixed), "params")
+    overlap = set(fixed) & set(params["space"])
+    if overlap:
+        raise ConfigError(f"{sorted(overlap)} are both fixed in params and searched in space")
+    scorer(params.get("metric") or _default_metric(cls))
+    for key, low in (("n_trials", 1), ("cv", 2), ("epochs", 1)):
+        value = params.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ConfigError(f"{key} must be a whole number of at least {low}, got {value!r}")
+    timeout = params.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if params.get("epochs") is not None and not callable(getattr(cls, "partial_fit", None)):
+        raise ConfigError(
+            f"epochs needs an estimator with partial_fit; {path} has none",
+            hint="drop `epochs:` and use `cv: 3` to prune by folds",
+        )
+    if params.get("epochs") is not None and params.get("cv") is not None:
+        raise ConfigError("use either `epochs:` or `cv:`, not both")
+    target = params.get("target", "label")
+    for slot in ("train", "validation"):
+        schema = schemas.get(slot)
+        if schema is not None:
+            columns(schema, target, params.get("features"), slot)
+
+
+class _Trial:
+    """Fits and scores one set of params, reporting intermediate values to Optuna and the run."""
+
+    def __init__(
+        self, cls: type, seed: int, score: Any, data: tuple[Any, ...], mode: tuple[str, int]
+    ) -> None:
+        self.cls, self.seed, self.score = cls, seed, score
+        self.Xt, self.yt, self.Xv, self.yv = data
+        self.mode, self.rounds = mode
+
+    def fit_epochs(self, values: Mapping[str, Any], report: Any) -> tuple[Any, float]:
+        model = build(self.cls, values, self.seed)
+        extra = {"classes": np.unique(self.yt)} if _is_classifier(model) else {}
+        score = float("nan")
+        for epoch in range(self.rounds):
+            model.partial_fit(self.Xt, self.yt, **extra)
+            score = float(self.score(model, self.Xv, self.yv))
+            report(score, epoch)
+        return model, score
+
+    def fit_folds(self, values: Mapping[str, Any], report: Any) -> float:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        folds = (StratifiedKFold if _is_classifier(build(self.cls, values, self.seed)) else KFold)(
+            self.rounds, shuffle=True, random_state=self.seed
+        )
+        scores: list[float] = []
+        for k, (rows, _) in enumerate(folds.split(self.Xt, self.yt)):
+            model = build(self.cls, values, self.seed).fit(self.Xt[rows], self.yt[rows])
+            scores.append(float(self.score(model, self.Xv, self.yv)))
+            report(float(np.mean(scores)), k)
+        return float(np.mean(scores))
+
+    def fit_once(self, values: Mapping[str, Any], report: Any) -> float:
+        model = build(self.cls, values, self.seed).fit(self.Xt, self.yt)
+        score = float(self.score(model, self.Xv, self.yv))
+        report(score, 0)
+        return score
+
+    def run(self, values: Mapping[str, Any], report: Any) -> float:
+        if self.mode == "epochs":
+            return self.fit_epochs(values, report)[1]
+        if self.mode == "cv":
+            return self.fit_folds(values, report)
+        return self.fit_once(values, report)
+
+
+def _is_classifier(model: Any) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(model))
+
+
+def tune(
+    train: pl.DataFrame,
+    validation: pl.DataFrame,
+    space: Mapping[str, Any],
+    estimator: str = DEFAULT_ESTIMATOR,
+    params: Mapping[str, Any] | None = None,
+    target: str = "label",
+    features: Sequence[str] | None = None,
+    metric: str | None = None,
+    n_trials: int = 20,
+    timeout: float | None = None,
+    pruning: bool = True,
+    cv: int | None = None,
+    epochs: int | None = None,
+    experiment: str | None = None,
+    ctx: Any = None,
+) -> dict[str, Any]:
+    """{"model": the best params refitted on train, "report": best params, value and every trial}."""
+    import optuna
+
+    settings: dict[str, Any] = {"space": space, "estimator": estimator, "params": params, "target": target}
+    settings |= {"features": features, "metric": metric, "n_trials": n_trials, "timeout": timeout}
+    settings |= {"cv": cv, "epochs": epochs}
+    check_tune(settings, {"train": schema_of(train), "validation": schema_of(validation)})
+    cls = estimator_class(estimator)
+    dims: list[Dimension] = parse_space(space, cls, estimator)
+    metric = metric or _default_metric(cls)
+    score = scorer(metric)
+    chosen = columns(schema_of(train), target, features, "train")
+    Xt_frame, yt = matrices(train, target, chosen, "train")
+    Xv_frame, yv = matrices(validation, target, chosen, "validation")
+    seed = int(getattr(ctx, "seed", 0) or 0)
+    fixed = dict(params or {})
+    mode = ("epochs", epochs) if epochs else ("cv", cv) if cv else ("once", 1)
+    trial_runner = _Trial(cls, seed, score, (Xt_frame.to_numpy(), yt, Xv_frame.to_numpy(), yv), mode)
+    child_run = getattr(ctx, "child_run", None)
+    where = experiment or getattr(ctx, "step_name", None) or "tune"
+    errors: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {**fixed, **{d.name: d.suggest(trial) for d in dims}}
+        child = child_run(f"trial-{trial.number}", where) if child_run else None
+        if child is not None:
+            child.log_params({d.name: values[d.name] for d in dims})
+            child.set_tags({"optuna.trial": trial.number})
+
+        def report(value: float, step: int) -> None:
+            if child is not None:
+                child.log_metric(metric, value, step)
+            trial.report(value, step)
+            if pruning and trial.should_prune():
+                raise optuna.TrialPruned()
+
+        try:
+            return trial_runner.run(values, report)
+        except optuna.TrialPruned:
+            if child is not None:
+                child.set_tags({"optuna.state": "pruned"})
+            raise
+        except Exception as exc:  # a bad combination of params: record it, try the next
+            errors.append(f"trial {trial.number} {values}: {type(exc).__name__}: {exc}")
+            if child is not None:
+                child.status = "failed"
+                child.set_tags({"optuna.state": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
+            raise
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3) if pruning else optuna.pruners.NopPruner(),
+        )
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=1, catch=(Exception,))
+    finally:
+        optuna.logging.set_verbosity(level)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise InvalidInput(
+            f"no trial of {len(study.trials)} finished; the first error: {errors[0] if errors else 'none'}",
+            hint="check the search space against the estimator's allowed combinations",
+        )
+    best = study.best_trial
+    values = {**fixed, **best.params}
+    if mode[0] == "epochs":
+        model, _ = _Trial(cls, seed, score, (Xt_frame, yt, Xv_frame, yv), mode).fit_epochs(
+            values, lambda v, s: None
+        )
+    else:
+        model = build(cls, values, seed).fit(as_input(cls, Xt_frame), yt)
+    refit = float(score(model, as_input(model, Xv_frame), yv))
+    trials = [
+        {
+            "number": t.number,
+            "state": t.state.name.lower(),
+            "value": t.value,
+            "params": t.params,
+            "intermediate": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
+        }
+        for t in study.trials
+    ]
+    report_out = {
+        "estimator": estimator,
+        "metric": metric,
+        "direction": "maximize",
+        "best_value": best.value,
+        "best_params": best.params,
+        "best_trial": best.number,
+        "refit_validation": refit,
+        "n_trials": len(study.trials),
+        "complete": len(complete),
+        "pruned": sum(t["state"] == "pruned" for t in trials),
+        "failed": sum(t["state"] == "fail" for t in trials),
+        "seed": seed,
+        "trials": trials,
+    }
+    if ctx is not None:
+        prefix = f"{getattr(ctx, 'step_name', 'tune')}."
+        ctx.log_params(
+            {f"{prefix}estimator": estimator, **{prefix + k: v for k, v in sorted(values.items())}}
+        )
+        ctx.log_metrics(
+            {f"best_{metric}": float(best.value), f"validation_{metric}": refit, "trials": len(trials)}
+        )
+    return {"model": model, "report": report_out}
+
+
+tune.check = check_tune  # type: ignore[attr-defined]
