@@ -18,6 +18,7 @@ from loopline.cli import (
     pipeline_commands,
     registry_commands,
     server_commands,
+    tracking_commands,
 )
 from loopline.cli.render import errors
 from loopline.core.errors import LooplineError
@@ -35,6 +36,7 @@ clean_commands.register(app)
 annotate_commands.register(app)
 registry_commands.register(app)
 server_commands.register(app)
+tracking_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

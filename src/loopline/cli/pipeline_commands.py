@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loopline.cli import tracking_commands
 from loopline.cli.render import console, emit_json, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
@@ -164,10 +165,28 @@ def status(as_json: JSON = False) -> None:
 def runs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     as_json: JSON = False,
+    metric: tracking_commands.METRIC = None,
+    sort: tracking_commands.SORT = False,
+    desc: tracking_commands.DESC = False,
+    filters: tracking_commands.FILTER = None,
+    experiment: tracking_commands.EXPERIMENT = None,
+    order_by: tracking_commands.ORDER_BY = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; with --metric, --filter, --sort or --experiment, search them."""
     from rich.table import Table
 
+    if metric or sort or desc or filters or experiment or order_by:
+        tracking_commands.search(
+            metric=metric or [],
+            sort=sort,
+            desc=desc,
+            filters=filters or [],
+            experiment=experiment,
+            order_by=order_by,
+            limit=limit,
+            as_json=as_json,
+        )
+        return
     found = open_project().runs(limit)
     if as_json:
         emit_json([r.to_json() for r in found])
