@@ -115,3 +115,34 @@ def test_prioritize_serves_the_most_uncertain_first(tmp_path):
     assert sum(1 < t.priority < 2 for t in project.meta.annotations.tasks("digits")) == 10
     with pytest.raises(InvalidInput, match="needs a model or probabilities"):
         project.annotate_prioritize("digits")
+
+
+def test_cli_errors_prelabel_prioritize(tmp_path):
+    from loopline.store.models import dump_model
+    from tests.conftest import cli
+
+    project, x, y = _digits_project(tmp_path)
+    project.annotate_create("digits", "digits", LABELS, overlap=2)
+    noisy = y[:N].copy()
+    noisy[:10] = (noisy[:10] + 1) % 10
+    project.annotate_import("digits", _answers(tmp_path / "a1.jsonl", noisy))
+    project.close()
+    (tmp_path / "m.skops").write_bytes(
+        dump_model(LogisticRegression(max_iter=2000).fit(x[N:], y[N:].astype(str)))
+    )
+
+    out = cli("annotate", "errors", "digits", "--json", cwd=tmp_path, check=True)
+    report = json.loads(out.stdout)
+    assert report["items"] == N and report["flagged"] >= 5
+    out = cli("annotate", "errors", "digits", "--cv", "3", cwd=tmp_path, check=True)
+    assert "look wrong in digits" in out.stdout and "suggested" in out.stdout
+    out = cli("annotate", "prelabel", "digits", "--model", "m.skops", "--json", cwd=tmp_path, check=True)
+    assert json.loads(out.stdout)["suggested"] == N
+    out = cli(
+        "annotate", "prioritize", "digits", "-m", "m.skops", "--strategy", "margin", "--k", "5", cwd=tmp_path
+    )
+    assert out.returncode == 0 and "5 of 400 open tasks" in out.stdout, out.stderr
+    bad = cli("annotate", "prioritize", "digits", "-m", "m.skops", "--strategy", "vibes", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown strategy" in bad.stderr and "Traceback" not in bad.stderr
+    missing = cli("annotate", "prelabel", "digits", "-m", "nope", cwd=tmp_path)
+    assert missing.returncode == 2 and "no registered model 'nope'" in missing.stderr

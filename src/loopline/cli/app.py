@@ -12,13 +12,13 @@ import typer
 from rich.markup import escape
 
 from loopline.cli import (
+    annotate_automation,
     annotate_commands,
     clean_commands,
     data_commands,
     pipeline_commands,
     registry_commands,
     server_commands,
-    tracking_commands,
 )
 from loopline.cli.render import errors
 from loopline.core.errors import LooplineError
@@ -34,9 +34,9 @@ pipeline_commands.register(app)
 data_commands.register(app)
 clean_commands.register(app)
 annotate_commands.register(app)
+annotate_automation.register(annotate_commands.app)  # errors, prelabel, prioritize
 registry_commands.register(app)
 server_commands.register(app)
-tracking_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
