@@ -19,6 +19,7 @@ from loopline.cli import (
     pipeline_commands,
     registry_commands,
     server_commands,
+    tracking_commands,
 )
 from loopline.cli.render import errors
 from loopline.core.errors import LooplineError
@@ -37,6 +38,7 @@ annotate_commands.register(app)
 annotate_automation.register(annotate_commands.app)  # errors, prelabel, prioritize
 registry_commands.register(app)
 server_commands.register(app)
+tracking_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
