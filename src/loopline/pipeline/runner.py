@@ -246,6 +246,7 @@ class Runner:
             )
             self.meta.tracking.record_child_runs(run_id, result.children, step_name=step_name)
         except LooplineError as exc:
+            result.outputs = {}  # a failed step records no outputs
             return f"{type(exc).__name__}: {exc.render()}"
         return None
 
