@@ -18,7 +18,7 @@ from loopline.pipeline.step import Step, bindings, resolve
 
 TOP_KEYS = {"project", "sources", "steps", "expectations", "registry"}
 PROJECT_KEYS = {"name", "store", "blobs"}
-STEP_KEYS = {"uses", "inputs", "outputs", "params", "env"}
+STEP_KEYS = {"uses", "inputs", "outputs", "params", "env", "sealed", "reads_sealed"}
 
 
 @dataclass
@@ -166,6 +166,20 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
         fn = resolve(decl["uses"], where=file.where(f"steps.{name}.uses"))
         inputs, args = _names(decl.get("inputs"), "inputs", where)
         outputs, keys = _names(decl.get("outputs"), "outputs", where)
+        sealed = _string_list(decl.get("sealed"), "sealed", where)
+        if not set(sealed) <= set(outputs):
+            raise ConfigError(
+                f"step {name!r} seals {sorted(set(sealed) - set(outputs))[0]!r}, "
+                "which is not one of its outputs",
+                where=file.where(f"steps.{name}.sealed"),
+                hint=f"its outputs are {', '.join(outputs) or 'none'}",
+            )
+        reads_sealed = decl.get("reads_sealed", False)
+        if not isinstance(reads_sealed, bool):
+            raise ConfigError(
+                f"`reads_sealed` of step {name!r} must be true or false",
+                where=file.where(f"steps.{name}.reads_sealed"),
+            )
         steps.append(
             Step(
                 name=str(name),
@@ -178,6 +192,8 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
                 params=params,
                 env=_string_list(decl.get("env"), "env", where),
                 where=where,
+                sealed=sealed,
+                reads_sealed=reads_sealed,
             )
         )
     return Pipeline(steps, declared_in=str(file.path))

@@ -171,6 +171,7 @@ class Runner:
         for name in names:  # steps reading only existing data are checked before anything runs
             if all(i in available for i in pipeline.steps[name].inputs):
                 preflight(pipeline.steps[name], {i: available[i].schema for i in pipeline.steps[name].inputs})
+        sealed = self.sealed_inputs(pipeline, names, available)  # may raise: a step peeks at a test set
         run_id = self._start_run(executor.name)
         done: set[str] = set()
         failed: set[str] = set()
@@ -215,6 +216,7 @@ class Runner:
                         on_event("cached", name, {"fingerprint": fp})
                         continue
                     task = self._task(run_id, item, inputs, fp, blobs_url)
+                    self._record_reads(run_id, item.name, inputs, lambda slot, art: slot in sealed)
                     on_event("start", name, {"fingerprint": fp})
                     running[executor.submit(task, item.fn)] = (item, inputs, fp)
                 if not running:
@@ -282,6 +284,39 @@ class Runner:
         now = time.time()
         self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
         return result
+
+    def sealed_inputs(
+        self, pipeline: Pipeline, names: Sequence[str], available: dict[str, Artifact]
+    ) -> set[str]:
+        """The artifact names that are sealed test sets (a step of the pipeline seals them, or the
+        stored artifact was sealed when made); ConfigError when a step that may not read one does."""
+        declared = {a: s.name for s in pipeline.steps.values() for a in s.sealed}
+        stored = self.meta.sealed_artifacts(sorted({a.id for a in available.values()}))
+        sealed = set(declared) | {n for n, art in available.items() if art.id in stored}
+        for name in names:
+            item = pipeline.steps[name]
+            for slot in item.inputs:
+                if slot in sealed and not item.reads_sealed:
+                    maker = f"step {declared[slot]!r}" if slot in declared else "a split"
+                    raise ConfigError(
+                        f"step {name!r} reads {slot!r}, the sealed test set made by {maker}",
+                        where=item.where or pipeline.declared_in,
+                        hint="only the final evaluation may read it (`uses: loopline.evaluate:evaluate`, "
+                        "or `reads_sealed: true` on that one step); train and tune on train and validation",
+                    )
+        return sealed
+
+    def _record_reads(
+        self,
+        run_id: str,
+        step_name: str,
+        inputs: dict[str, Artifact],
+        is_sealed: Callable[[str, Artifact], bool],
+    ) -> None:
+        """A step about to execute reads its sealed inputs: count it (a cache hit reads nothing)."""
+        for slot, art in sorted(inputs.items()):
+            if is_sealed(slot, art):
+                self.meta.record_test_read(art.id, run_id, step_name)
 
     def _task(
         self, run_id: str, item: Step, inputs: dict[str, Artifact], fp: str, blobs_url: str
@@ -405,6 +440,7 @@ class Runner:
             raise NotFound(f"run {original.id} has no finished steps to reproduce")
         needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
         records = self.meta.get_artifacts(sorted(needed))
+        stored_sealed = self.meta.sealed_artifacts(sorted(needed))
         new_id = self._start_run(executor.name, reproduce_of=original.id)
         comparisons: list[Comparison] = []
         running: dict[Any, tuple[StepRun, Step]] = {}
@@ -426,6 +462,7 @@ class Runner:
                 )
                 inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
                 task = self._task(new_id, item, inputs, recorded.fingerprint, blobs_url)
+                self._record_reads(new_id, item.name, inputs, lambda slot, art: art.id in stored_sealed)
                 on_event("start", item.name, {"fingerprint": recorded.fingerprint})
                 running[executor.submit(task, fn)] = (recorded, item)
             while running:

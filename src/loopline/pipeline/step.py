@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from loopline.collect.spec import SourceSpec
 
 STEP_ATTR = "__loopline_step__"
+# A step function may carry these: the returned keys it seals (the split's "test"), and whether
+# it may read sealed artifacts (the final evaluation). loopline.yaml can say both per step too.
+SEALED_ATTR = "sealed_outputs"
+READS_SEALED_ATTR = "reads_sealed"
 
 
 def code_hash(fn: Callable[..., Any]) -> str:
@@ -82,14 +86,24 @@ class Step:
     args: Mapping[str, str] = field(default_factory=dict)
     keys: Mapping[str, str] = field(default_factory=dict)
     collects: SourceSpec | None = None  # set for a collect source: always runs, never cached
+    # Output artifacts only a step that reads sealed data may take as input (a test split).
+    sealed: tuple[str, ...] = ()
+    reads_sealed: bool = False
 
     def __post_init__(self) -> None:
         if not self.code_hash:
             object.__setattr__(self, "code_hash", code_hash(self.fn))
+        keys = getattr(self.fn, SEALED_ATTR, ())
+        sealed = {*self.sealed, *(o for o in self.outputs if self.keys.get(o, o) in keys)}
+        object.__setattr__(self, "sealed", tuple(sorted(sealed)))
+        if getattr(self.fn, READS_SEALED_ATTR, False):
+            object.__setattr__(self, "reads_sealed", True)
 
     def bindings(self) -> dict[str, dict[str, str]]:
-        """The renames, only those present: {"args": {...}, "keys": {...}}."""
-        return {k: dict(v) for k, v in (("args", self.args), ("keys", self.keys)) if v}
+        """The renames, only those present: {"args": {...}, "keys": {...}}, and the sealed
+        outputs {"sealed": {artifact: key}} (recorded, so a later run knows a test split)."""
+        sealed = {name: self.keys.get(name, name) for name in self.sealed}
+        return {k: dict(v) for k, v in (("args", self.args), ("keys", self.keys), ("sealed", sealed)) if v}
 
     def with_params(self, **params: Any) -> Step:
         return replace(self, params={**self.params, **params})
@@ -255,7 +269,6 @@ class StepContext:
         child = ChildRun(name, experiment or self.step_name)
         self.children.append(child)
         return child
-
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         """fn over items, results in order: spread over the Dask cluster when this step runs on a

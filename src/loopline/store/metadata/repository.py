@@ -602,6 +602,30 @@ class MetadataStore:
                 .order_by(step_runs.c.id),
             )
 
+    # -- sealed test sets (sealing.py) -------------------------------------------------------
+    def sealed_artifacts(self, ids: Sequence[str]) -> set[str]:
+        """Those of `ids` a step produced as a sealed output (a test split)."""
+        from loopline.store.metadata.sealing import sealed_artifacts
+
+        return sealed_artifacts(self, ids)
+
+    def record_test_read(self, artifact_id: str, run_id: str, step_name: str) -> None:
+        from loopline.store.metadata.sealing import record_read
+
+        record_read(self, artifact_id, run_id, step_name)
+
+    def test_reads(self, artifact_id: str) -> int:
+        """How many times a step has read this sealed artifact."""
+        from loopline.store.metadata.sealing import count_reads
+
+        return count_reads(self, artifact_id)
+
+    def test_read_log(self, artifact_id: str) -> list[dict[str, Any]]:
+        """Every read of this sealed artifact: {run_id, step, at}, oldest first."""
+        from loopline.store.metadata.sealing import reads
+
+        return reads(self, artifact_id)
+
     def consumers(self, artifact_id: str) -> list[StepRun]:
         with self._read() as conn:
             ids = sa.select(step_run_artifacts.c.step_run_id).where(
