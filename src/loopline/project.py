@@ -272,6 +272,22 @@ class Project:
         ancestors, descendants = lineage(self.meta, artifact)
         return artifact, ancestors, descendants
 
+    # -- evaluate: model cards and sealed test sets (pipeline/evaluation.py) --------------------
+    def model_card(self, ref: str) -> dict[str, Any]:
+        """The card of a model artifact (its latest evaluation) or of an evaluation report."""
+        from loopline.pipeline.evaluation import gather_card
+
+        return gather_card(self.meta, self.blobs, self.resolve(ref))
+
+    def sealed_reads(self, run: Run) -> list[dict[str, Any]]:
+        """The sealed test sets a run's steps read, each with its read count in all runs."""
+        from loopline.pipeline.evaluation import sealed_reads
+
+        return sealed_reads(self.meta, run.steps)
+
+    def test_reads(self, ref: str) -> int:
+        return self.meta.test_reads(self.resolve(ref).id)
+
     # -- data versioning ----------------------------------------------------------------------
     def add(self, path: Path, name: str) -> AddResult:
         from loopline.datasets.snapshot import add_path

@@ -16,6 +16,7 @@ from loopline.cli import (
     annotate_commands,
     clean_commands,
     data_commands,
+    evaluate_commands,
     pipeline_commands,
     registry_commands,
     server_commands,
@@ -36,6 +37,7 @@ data_commands.register(app)
 clean_commands.register(app)
 annotate_commands.register(app)
 annotate_automation.register(annotate_commands.app)  # errors, prelabel, prioritize
+evaluate_commands.register(app)
 registry_commands.register(app)
 server_commands.register(app)
 tracking_commands.register(app)

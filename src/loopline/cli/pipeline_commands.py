@@ -220,9 +220,16 @@ def show(
         data = found.to_json()
         data["environment"] = env.to_json() if env else None
         data["metrics"] = project.metrics(found.id)
+        data["test_reads"] = project.sealed_reads(found)
         emit_json(data)
         return
     run_table(found)
+    for read in project.sealed_reads(found):
+        title = f"{read['name']}@{read['version']}" if read["name"] else read["artifact_id"][:12]
+        console.print(
+            f"step {read['step']} read the sealed test set {title}: "
+            f"read {read['reads']} time(s) in all runs"
+        )
     if env:
         console.print(
             f"environment {env.id[:12]}: Python {env.python}, {env.platform}, "

@@ -52,11 +52,17 @@ def run_table(run: Run) -> None:
     console.print(table)
     for item in run.steps:
         if item.error:
-            last = item.error.strip().splitlines()[-1]
-            console.print(
-                f"[red]step {item.name} failed:[/] {last}\n"
-                f"  full traceback: loopline show {run.id} --traceback"
-            )
+            console.print(f"[red]step {item.name} failed:[/] ", end="")
+            console.print(final_error(item.error), markup=False)
+            console.print(f"  full traceback: loopline show {run.id} --traceback")
+
+
+def final_error(error: str) -> str:
+    """The last exception of a recorded traceback with its indented lines (a gate table, the
+    hint), without the frames."""
+    lines = error.strip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line and not line.startswith(" ")), default=0)
+    return "\n".join(lines[start:]).removeprefix("loopline.core.errors.")
 
 
 def lineage_tree(label: str, node: Node) -> None:

@@ -1,0 +1,170 @@
+"""Evaluate: metrics with bootstrap intervals, overall and per slice, and the gates a model must pass.
+
+As a step in loopline.yaml (it may read the sealed test split: it is the final evaluation)::
+
+    steps:
+      evaluate:
+        uses: loopline.evaluate:evaluate
+        inputs: {model: model, test: test}        # optional: baseline: <a model artifact>
+        params:
+          target: label
+          task: classification                   # or regression
+          slices: [country, {column: age, bins: [0, 30, 60, 120]}]
+          bootstrap: 1000                        # resamples; 0 for none
+          seed: 0
+          intended_use: "Ranking support tickets; not for decisions about people."
+          gates:
+            - {metric: accuracy, min: 0.9}
+            - {metric: f1_macro, no_regression: production, tolerance: 0.01}
+            - {metric: accuracy, max_slice_gap: 0.1}
+        outputs: [evaluation]
+
+Classification: accuracy, F1 macro and micro, ROC AUC (one-vs-rest, macro over the classes),
+log loss, expected calibration error (15 equal-width confidence bins) and the confusion matrix;
+regression: RMSE, MAE, R². The model predicts once; the intervals are percentile bootstrap
+intervals computed from numpy index matrices (see `_metrics`). With a `baseline` model the
+report holds its metrics too, from the same resamples, and no_regression gates compare with it.
+A failing gate fails the step (CheckFailed, `loopline run` exits 1) with the table of gates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from loopline.core.errors import ConfigError, InvalidInput
+from loopline.evaluate._metrics import CLASSIFICATION, LOWER_IS_BETTER, REGRESSION
+from loopline.evaluate._report import TASKS, Slice, parse_slices, predict, report
+from loopline.evaluate.card import card_markdown, model_card
+from loopline.evaluate.gates import Gate, check_gates, enforce, parse_gates, render_gates
+
+__all__ = [
+    "CLASSIFICATION",
+    "LOWER_IS_BETTER",
+    "REGRESSION",
+    "Gate",
+    "Slice",
+    "card_markdown",
+    "check",
+    "check_gates",
+    "evaluate",
+    "evaluation_report",
+    "model_card",
+    "parse_gates",
+    "render_gates",
+]
+
+
+def _task(value: Any) -> str:
+    if value not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {value!r}")
+    return str(value)
+
+
+def _options(params: Mapping[str, Any]) -> tuple[str, list[Slice], list[Gate], int, int, float]:
+    task = _task(params.get("task", "classification"))
+    if not isinstance(params.get("target"), str):
+        raise ConfigError("`target` must name the label column", hint="add `target: label` to params")
+    resamples, seed, level = params.get("bootstrap", 1000), params.get("seed", 0), params.get("level", 0.95)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
+        raise ConfigError(f"`bootstrap` must be a number of resamples (0 or more), got {resamples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"`seed` must be an integer, got {seed!r}")
+    if isinstance(level, bool) or not isinstance(level, float | int) or not 0 < level < 1:
+        raise ConfigError(f"`level` must be between 0 and 1, got {level!r}")
+    return (
+        task,
+        parse_slices(params.get("slices")),
+        parse_gates(params.get("gates"), task),
+        resamples,
+        seed,
+        float(level),
+    )
+
+
+def check(params: Mapping[str, Any], schemas: Mapping[str, Mapping[str, str] | None]) -> None:
+    """The preflight hook: params, and the target and slice columns against the test table."""
+    _, slices, *_ = _options(params)
+    schema = schemas.get("test")
+    if schema is None:
+        return
+    for column, role in [(params["target"], "target"), *((s.column, "slice") for s in slices)]:
+        if column not in schema:
+            raise ConfigError(
+                f"{role} column {column!r} is not in the test table",
+                hint=f"its columns are {', '.join(schema)}",
+            )
+
+
+def evaluation_report(
+    model: Any,
+    test: pl.DataFrame,
+    *,
+    target: str,
+    task: str = "classification",
+    slices: Sequence[Any] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    gates: Sequence[Mapping[str, Any]] | None = None,
+    features: Sequence[str] | None = None,
+    intended_use: str | None = None,
+    baseline: Any = None,
+) -> dict[str, Any]:
+    """The report, gates checked but not enforced (`report["passed"]` says)."""
+    params = {"target": target, "task": task, "slices": slices, "bootstrap": bootstrap, "seed": seed}
+    task, parsed, gate_list, resamples, seed, level = _options(params | {"level": level, "gates": gates})
+    check(params, {"test": {c: str(t) for c, t in test.schema.items()}})
+    if not hasattr(model, "predict"):
+        raise InvalidInput(f"the model input is a {type(model).__name__}, not a fitted estimator")
+    out = {"target": target, "model": type(model).__name__}
+    out |= report(predict(model, test, target, task, features), test, parsed, resamples, seed, level)
+    baseline_report = None
+    if baseline is not None:
+        baseline_report = report(
+            predict(baseline, test, target, task, features), test, [], resamples, seed, level
+        )
+        out["baseline"] = {"model": type(baseline).__name__, "metrics": baseline_report["metrics"]}
+    out["gates"] = check_gates(gate_list, out, baseline_report)
+    out["passed"] = all(g["passed"] for g in out["gates"])
+    out["intended_use"] = intended_use
+    return out
+
+
+def evaluate(
+    model: Any,
+    test: pl.DataFrame,
+    target: str,
+    task: str = "classification",
+    slices: list[Any] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    gates: list[Mapping[str, Any]] | None = None,
+    features: list[str] | None = None,
+    intended_use: str | None = None,
+    baseline: Any = None,
+) -> dict[str, Any]:
+    """The step: the report as a JSON artifact, or CheckFailed when a gate fails."""
+    out = evaluation_report(
+        model,
+        test,
+        target=target,
+        task=task,
+        slices=slices,
+        bootstrap=bootstrap,
+        seed=seed,
+        level=level,
+        gates=gates,
+        features=features,
+        intended_use=intended_use,
+        baseline=baseline,
+    )
+    enforce(out["gates"])
+    return out
+
+
+evaluate.check = check  # type: ignore[attr-defined]
+evaluate.reads_sealed = True  # type: ignore[attr-defined]

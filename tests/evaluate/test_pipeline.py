@@ -1,0 +1,178 @@
+"""Split, train and evaluate as a pipeline: the sealed test set (refusal, read counts), gates
+failing a run (exit 1), `show` and `card` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loopline.core.errors import ConfigError
+from loopline.project import Project
+from tests.conftest import cli, write_project
+
+STEPS = """
+import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression
+
+
+def data(n):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 2))
+    label = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=n) > 0, "yes", "no")
+    country = rng.choice(["FR", "DE"], n)
+    return pl.DataFrame({"a": x[:, 0], "b": x[:, 1], "country": country, "label": label})
+
+
+def train(train):
+    return LogisticRegression().fit(train.select("a", "b"), train["label"])
+
+
+def peek(test):
+    return {"rows": test.height}
+"""
+
+YAML = """
+steps:
+  data:
+    uses: steps:data
+    params: {n: 2000}
+    outputs: [data]
+  split:
+    uses: loopline.split:split
+    inputs: {table: data}
+    params: {stratify: label, seed: 1}
+    outputs: [train, validation, test]
+  train:
+    uses: steps:train
+    inputs: [train]
+    outputs: [model]
+  evaluate:
+    uses: loopline.evaluate:evaluate
+    inputs: [model, test]
+    params:
+      target: label
+      slices: [country]
+      bootstrap: 200
+      intended_use: "A test of loopline's evaluation"
+      gates:
+        - {metric: accuracy, min: MIN}
+        - {metric: f1_macro, no_regression: production, tolerance: 0.01}
+    outputs: [evaluation]
+"""
+
+
+def make(root: Path, minimum: float = 0.7, extra: str = "") -> Project:
+    write_project(root, YAML.replace("MIN", str(minimum)) + extra, STEPS)
+    return Project.init(root)
+
+
+def test_split_train_evaluate_and_count_test_reads(tmp_path: Path) -> None:
+    project = make(tmp_path / "p")
+    run = project.run()
+    assert run.status == "succeeded", [s.error for s in run.steps]
+    report = project.load("evaluation")
+    assert report["passed"] and report["metrics"]["accuracy"]["value"] > 0.8
+    assert [s["slice"] for s in report["slices"]] == ["country=DE", "country=FR"]
+    test = project.resolve("test")
+    assert project.test_reads("test") == 1
+    assert project.meta.test_read_log(test.id)[0]["step"] == "evaluate"
+    assert project.meta.sealed_artifacts([test.id, project.resolve("train").id]) == {test.id}
+    # a cache hit reads nothing; a forced re-run reads again
+    assert {s.name: s.status for s in project.run().steps}["evaluate"] == "cached"
+    assert project.test_reads("test") == 1
+    project.run(use_cache=False)
+    assert project.test_reads("test") == 2
+    reads = project.sealed_reads(project.runs(1)[0])
+    assert reads == [
+        {
+            "step": "evaluate",
+            "input": "test",
+            "artifact_id": test.id,
+            "name": "test",
+            "version": 1,
+            "reads": 2,
+        }
+    ]
+    # the card: lineage, reads, intended use, environment
+    card = project.model_card("model")
+    assert card["intended_use"] == "A test of loopline's evaluation"
+    roles = {d["role"]: d for d in card["data"]}
+    assert roles["test"]["reads"] == 2 and roles["test"]["id"] == test.id
+    assert roles["training input train"]["id"] == project.resolve("train").id
+    assert card["model"]["id"] == project.resolve("model").id and card["environment"]["python"]
+    assert project.model_card("evaluation")["model"]["id"] == card["model"]["id"]
+
+
+def test_only_the_evaluation_may_read_the_test_set(tmp_path: Path) -> None:
+    extra = """
+  peek:
+    uses: steps:peek
+    inputs: [test]
+    outputs: [peeked]
+"""
+    project = make(tmp_path / "p", extra=extra)
+    with pytest.raises(
+        ConfigError, match="step 'peek' reads 'test', the sealed test set made by step 'split'"
+    ):
+        project.run()
+    assert project.runs() == []  # refused before anything ran
+    # once the test set exists, a pipeline that only reads it as a dataset is refused too
+    make(tmp_path / "p").run()
+    write_project(
+        tmp_path / "p",
+        "steps:\n  peek:\n    uses: steps:peek\n    inputs: [test]\n    outputs: [peeked]\n",
+        STEPS,
+    )
+    reopened = Project.open(tmp_path / "p")
+    with pytest.raises(ConfigError, match="the sealed test set made by a split"):
+        reopened.run()
+    # allowed when declared as the one step that reads it
+    write_project(
+        tmp_path / "p",
+        "steps:\n  peek:\n    uses: steps:peek\n    inputs: [test]\n    outputs: [peeked]\n"
+        "    reads_sealed: true\n",
+        STEPS,
+    )
+    import sys
+
+    sys.modules.pop("steps", None)
+    allowed = Project.open(tmp_path / "p")
+    assert allowed.run().status == "succeeded"
+    assert allowed.test_reads("test") == 2  # the evaluation's read, then peek's
+
+
+def test_failing_gate_exits_1_with_the_gate_table(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    make(root, minimum=0.99)
+    result = cli("run", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "CheckFailed: 1 of 2 gate(s) failed" in result.stdout
+    assert (
+        "FAIL  accuracy >= 0.99" in result.stdout
+        and "PASS  f1_macro no worse than production" in result.stdout
+    )
+    shown = json.loads(
+        cli(
+            "show", "--json", json.loads(cli("runs", "--json", cwd=root).stdout)[0]["run_id"], cwd=root
+        ).stdout
+    )
+    assert shown["status"] == "failed"
+    assert shown["test_reads"][0]["reads"] == 1  # a failed gate still read the test set
+
+
+def test_card_and_show_on_the_command_line(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    make(root)
+    run = json.loads(cli("run", "--json", cwd=root, check=True).stdout)
+    shown = cli("show", run["run_id"], cwd=root, check=True).stdout
+    assert "step evaluate read the sealed test set test@1: read 1 time(s) in all runs" in shown
+    markdown = cli("card", "model", cwd=root, check=True).stdout
+    assert markdown.startswith("# Model card: model v1")
+    assert "| test | test | 1 |" in markdown and "## Gates: passed" in markdown
+    card = json.loads(cli("card", "model", "--json", cwd=root, check=True).stdout)
+    assert card["gates"]["passed"] is True and card["task"] == "classification"
+    missing = cli("card", "data", cwd=root)
+    assert missing.returncode == 2 and "neither a model nor an evaluation report" in missing.stderr
