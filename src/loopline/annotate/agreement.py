@@ -60,51 +60,60 @@ def _answers(answers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _kappas(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Cohen's kappa per (a, b) from rows (a, b, la, lb), one row per shared task."""
-    observed = pairs.group_by("a", "b").agg(n=pl.len(), po=(pl.col("la") == pl.col("lb")).mean())
-    left = pairs.group_by("a", "b", pl.col("la").alias("label")).agg(ca=pl.len())
-    right = pairs.group_by("a", "b", pl.col("lb").alias("label")).agg(cb=pl.len())
-    chance = (
-        left.join(right, on=["a", "b", "label"], how="inner")
-        .group_by("a", "b")
-        .agg(pe_num=(pl.col("ca") * pl.col("cb")).sum())
+def _kappas(
+    a: np.ndarray, b: np.ndarray, la: np.ndarray, lb: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cohen's kappa per pair code from one row per (pair, shared task): the pair codes, n and
+    kappa, all with bincounts over the flat pair index (no loop over pairs)."""
+    width = int(max(a.max(), b.max())) + 1
+    flat = a * width + b
+    pair, index = np.unique(flat, return_inverse=True)
+    m = len(pair)
+    n = np.bincount(index, minlength=m).astype(np.float64)
+    agree = np.bincount(index, weights=(la == lb).astype(np.float64), minlength=m)
+    left = np.bincount(index * k + la, minlength=m * k).reshape(m, k)
+    right = np.bincount(index * k + lb, minlength=m * k).reshape(m, k)
+    po = agree / n
+    pe = (left * right).sum(axis=1) / n**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(pe < 1.0, (po - pe) / (1.0 - pe), np.nan)
+    return pair // width, pair % width, n.astype(np.int64), kappa
+
+
+def _pairs(frame: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Annotators coded by sorted name, labels by sorted value, and one row per (a < b, task)."""
+    names = frame["annotator"].unique().sort()
+    values = frame["label"].unique().sort()
+    coded = frame.select(
+        "task",
+        w=pl.col("annotator").replace_strict(names, pl.Series(range(len(names))), return_dtype=pl.Int64),
+        y=pl.col("label").replace_strict(values, pl.Series(range(len(values))), return_dtype=pl.Int64),
     )
-    pe = pl.col("pe_num").fill_null(0).cast(pl.Float64) / (pl.col("n").cast(pl.Float64) ** 2)
-    return (
-        observed.join(chance, on=["a", "b"], how="left")
-        .with_columns(pe=pe)
-        .with_columns(
-            kappa=pl.when(pl.col("pe") < 1.0)
-            .then((pl.col("po") - pl.col("pe")) / (1.0 - pl.col("pe")))
-            .otherwise(float("nan"))
-        )
-        .select("a", "b", "kappa", pl.col("n").cast(pl.Int64))
-        .sort("a", "b")
-    )
+    pairs = coded.join(coded, on="task", suffix="_b").filter(pl.col("w") < pl.col("w_b"))
+    cols = (pairs[c].to_numpy() for c in ("w", "w_b", "y", "y_b"))
+    return (names, *cols, max(len(values), 1))
 
 
 def pairwise_kappa(answers: pl.DataFrame) -> pl.DataFrame:
     """Cohen's kappa for every pair of annotators sharing at least one task: columns a, b
     (a < b), kappa, n (shared tasks)."""
-    frame = _answers(answers)
-    pairs = (
-        frame.join(frame, on="task", suffix="_b")
-        .filter(pl.col("annotator") < pl.col("annotator_b"))
-        .select(a=pl.col("annotator"), b=pl.col("annotator_b"), la=pl.col("label"), lb=pl.col("label_b"))
-    )
-    return _kappas(pairs)
+    names, a, b, la, lb, k = _pairs(_answers(answers))
+    schema = {"a": pl.String, "b": pl.String, "kappa": pl.Float64, "n": pl.Int64}
+    if len(a) == 0:
+        return pl.DataFrame(schema=schema)
+    wa, wb, n, kappa = _kappas(a, b, la, lb, k)
+    return pl.DataFrame({"a": names.gather(wa), "b": names.gather(wb), "kappa": kappa, "n": n}, schema=schema)
 
 
 def cohen_kappa(answers: pl.DataFrame, a: str, b: str) -> float:
     """Cohen's kappa of annotators a and b on the tasks both answered (NaN if none or undefined)."""
-    frame = _answers(answers)
-    left = frame.filter(pl.col("annotator") == a).select("task", la=pl.col("label"))
-    right = frame.filter(pl.col("annotator") == b).select("task", lb=pl.col("label"))
-    pairs = left.join(right, on="task").select(a=pl.lit("a"), b=pl.lit("b"), la="la", lb="lb")
-    if pairs.height == 0:
+    frame = _answers(answers).filter(pl.col("annotator").is_in([a, b]))
+    if a == b:
+        raise InvalidInput(f"cohen_kappa needs two different annotators, got {a!r} twice")
+    _, wa, wb, la, lb, k = _pairs(frame)
+    if len(wa) == 0:
         return float("nan")
-    return float(_kappas(pairs)["kappa"][0])
+    return float(_kappas(wa, wb, la, lb, k)[3][0])
 
 
 def _counts(answers: pl.DataFrame, labels: Sequence[str]) -> np.ndarray:
