@@ -68,8 +68,11 @@ def aggregate(
     """Consensus labels, confidences and annotator skills from a frame of answers.
 
     `answers` has one row per answer with columns task (str or int id), annotator, label; other
-    columns are ignored. Raises InvalidInput for a missing column, a null, a label outside
-    `labels`, an unknown method or a negative weight.
+    columns are ignored. `max_iter` caps the EM iterations of Dawid-Skene (stopping earlier when
+    the evidence lower bound per answer gains less than `tol`) and, times 10, the L-BFGS
+    iterations of GLAD (stopping when the log posterior per answer gains less than about `tol`).
+    Raises InvalidInput for a missing column, a null, a label outside `labels`, an unknown
+    method or a negative weight.
     """
     if method not in METHODS:
         raise InvalidInput(f"unknown aggregation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
