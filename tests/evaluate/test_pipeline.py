@@ -76,6 +76,8 @@ def test_split_train_evaluate_and_count_test_reads(tmp_path: Path) -> None:
     report = project.load("evaluation")
     assert report["passed"] and report["metrics"]["accuracy"]["value"] > 0.8
     assert [s["slice"] for s in report["slices"]] == ["country=DE", "country=FR"]
+    logged = {m["key"]: m["value"] for m in project.metrics(run.id) if m["step_name"] == "evaluate"}
+    assert logged["accuracy"] == pytest.approx(report["metrics"]["accuracy"]["value"])
     test = project.resolve("test")
     assert project.test_reads("test") == 1
     assert project.meta.test_read_log(test.id)[0]["step"] == "evaluate"

@@ -146,8 +146,10 @@ def evaluate(
     features: list[str] | None = None,
     intended_use: str | None = None,
     baseline: Any = None,
+    ctx: Any = None,
 ) -> dict[str, Any]:
-    """The step: the report as a JSON artifact, or CheckFailed when a gate fails."""
+    """The step: the report as a JSON artifact, or CheckFailed when a gate fails. The overall
+    figures also go to the run's metrics (`loopline runs --metric accuracy`, the registry)."""
     out = evaluation_report(
         model,
         test,
@@ -162,6 +164,8 @@ def evaluate(
         intended_use=intended_use,
         baseline=baseline,
     )
+    if ctx is not None:
+        ctx.log_metrics({k: v["value"] for k, v in out["metrics"].items() if v["value"] is not None})
     enforce(out["gates"])
     return out
 
