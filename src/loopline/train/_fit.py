@@ -121,7 +121,12 @@ def fit(
         described = estimator
     if ctx is not None:
         prefix = f"{getattr(ctx, 'step_name', 'fit')}."
-        ctx.log_params({f"{prefix}estimator": described, **{prefix + k: v for k, v in sorted(fixed.items())}})
+        ctx.log_params(
+            {
+                prefix + ("trainer" if trainer else "estimator"): described,
+                **{prefix + k: v for k, v in sorted(fixed.items())},
+            }
+        )
         ctx.log_metric("train_rows", train.height)
         if validation is not None and metric is not None:
             Xv, yv = matrices(validation, target, chosen, "validation")
