@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from loopline.clean._apply import PARTITION_ROWS, Mapper, _partition_rows, _serial
+from loopline.clean._apply import PARTITION_ROWS, Mapper, _chunked, _lengths, _partition_rows, _serial
 from loopline.clean._base import ROW, jsonable
 from loopline.clean._checks import duplicates
 from loopline.clean._dtypes import parse_dtype, schema_of
@@ -271,7 +271,8 @@ def _whole(table: pl.DataFrame, e: Expectation) -> tuple[dict[str, Any], bool | 
     """A whole-table expectation; the verdict is None when the tolerance decides (unique)."""
     n = table.height
     if e.kind == "unique":
-        rows = table.select(*e.columns).with_columns(pl.int_range(n, dtype=pl.Int64).alias(ROW))
+        numbers = pl.int_range(0, n, dtype=pl.Int64, eager=True).alias(ROW)
+        rows = table.select(*e.columns).hstack([_chunked(numbers, _lengths(table))])  # chunked alike
         dups = duplicates(rows, list(e.columns), "first")
         shown = pl.concat_str(
             [pl.col(c).cast(pl.String).fill_null("null") for c in e.columns], separator=", "
