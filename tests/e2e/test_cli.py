@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "collected metadata@2: 297 new" in out
     assert "collect.digits ran, collect.metadata ran, clean cached, check cached" in out
     assert "every output bit-identical" in out
+    assert "project digits-labels: 1797 images, 5391 answers from 12 annotators" in out
+    accuracy = dict(re.findall(r"^ (majority|dawid_skene)\s+([0-9.]+)", out, re.MULTILINE))
+    assert float(accuracy["dawid_skene"]) >= float(accuracy["majority"]) > 0.8
+    assert "spam01" in out.split("flagged by the gold policy")[1]
 
 
 def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:

@@ -33,6 +33,45 @@ def _summary(console: Console, project: Any, run: Any) -> None:
     )
 
 
+def _label_with_a_crowd(console: Console, project: Any, directory: Path) -> None:
+    from loopline.demo import crowd
+
+    name = "digits-labels"
+    _, tasks = project.annotate_create(name, "digits", crowd.LABELS, overlap=3, gold_share=0.05)
+    truth = crowd.truth_of(project.meta.annotations.tasks(name))
+    gold = crowd.write_gold(truth, directory / "gold.csv")
+    project.annotate_gold(name, directory / "gold.csv")
+    answers = crowd.write_answers(truth, directory / "crowd.csv")
+    project.annotate_import(name, directory / "crowd.csv")
+    console.print(
+        f"  project {name}: {tasks} images, {answers} answers from {len(crowd.CROWD)} annotators "
+        f"(2 spammers), {gold} gold items"
+    )
+    agreement = project.agreement(name)
+    console.print(
+        f"  agreement: Fleiss' kappa {agreement['fleiss_kappa']:.3f}, "
+        f"Krippendorff's alpha {agreement['krippendorff_alpha']:.3f}"
+    )
+    table = Table("method", "accuracy vs truth", box=None)
+    result: dict[str, Any] = {}
+    for method in ("majority", "dawid_skene"):
+        result = project.aggregate(name, method, {"min_gold_accuracy": 0.5, "action": "exclude"})
+        labels = project.load(f"{name}_labels")
+        right = sum(truth[i] == lab for i, lab in labels.select("item_id", "label").iter_rows())
+        table.add_row(method, f"{right / labels.height:.3f}")
+    console.print(table)
+    quality = Table("annotator", "skill (Dawid-Skene)", "answers", box=None)
+    for row in sorted(result["skills"], key=lambda r: -r["skill"]):
+        quality.add_row(row["annotator"], f"{row['skill']:.2f}", str(row["n"]))
+    console.print(quality)
+    console.print(f"  flagged by the gold policy and excluded: {', '.join(result['flagged']) or 'none'}")
+    _, token = project.annotator_add("you")
+    console.print(
+        f"  label by hand: cd {directory} && loopline server, open http://127.0.0.1:8000 and sign in "
+        f"with the token {token}"
+    )
+
+
 def run_demo(directory: Path, console: Console) -> int:
     from loopline.demo.data import write_inbox
     from loopline.project import Project
@@ -74,7 +113,10 @@ def run_demo(directory: Path, console: Console) -> int:
     third = project.run()
     console.print("  " + ", ".join(f"{s.name} {s.status}" for s in third.steps))
 
-    console.rule("4. reproduce")
+    console.rule("4. a crowd labels the images")
+    _label_with_a_crowd(console, project, directory)
+
+    console.rule("5. reproduce")
     _, _, comparisons = project.reproduce(second.id)
     identical = all(c.identical for c in comparisons)
     console.print(f"  reproduce {second.id}: " + ("every output bit-identical" if identical else "DIFFERENT"))
