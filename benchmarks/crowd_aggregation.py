@@ -7,13 +7,14 @@ others have an accuracy drawn from U(0.5, 0.95) and, for each true class, their 
 distribution of mistakes over the other classes (Dirichlet(1)): errors with structure, which
 a full confusion matrix can learn and a vote cannot.
 
-Timings are of the aggregation call alone, in a warm process, from the tool's own frame (a Polars
-frame for loopline, the pandas frame crowd-kit takes) to its labels: loopline's
-`aggregate(answers, labels, method)` (coding, the fit, the output frames) against crowd-kit's
-`fit_predict`. crowd-kit runs in its own process: this venv's Python when `import crowdkit`
-works (the `oracle` extra), else benchmarks/.venvs/crowdkit, created here. Medians of --reps
-runs; crowd-kit's GLAD takes a minute or more per fit, so it runs --glad-reps times (1 by
-default: its figure is a single run, said so in the output).
+Timings are of the aggregation call alone, from the tool's own frame (a Polars frame for
+loopline, the pandas frame crowd-kit takes) to its labels: loopline's
+`aggregate(answers, labels, method)` (coding, the fit, the output frames) in this warm process,
+against crowd-kit's `fit_predict` in a fresh process per run (this venv's Python when
+`import crowdkit` works, the `oracle` extra; else benchmarks/.venvs/crowdkit, created here).
+The runs alternate (loopline, crowd-kit, loopline, ...) so both see the same machine load.
+Medians of --reps runs; crowd-kit's GLAD takes a minute or more per fit, so it runs
+--glad-reps times (1 by default: its figure is then a single run, `glad_peer_reps` says so).
 
 Usage: .venv/bin/python benchmarks/crowd_aggregation.py [--tasks N] [--reps N] [--glad-reps N]
 """
@@ -25,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -40,26 +42,23 @@ import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
 import crowdkit.aggregation as ca
-path, reps, glad_reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, method = sys.argv[1], sys.argv[2]
 frame = pd.read_parquet(path)
 truth = frame.groupby("task")["truth"].first()
 data = frame[["task", "worker", "label"]]
-out = {}
-for name, make, n in [
-    ("majority", lambda: ca.MajorityVote(), reps),
-    ("dawid_skene", lambda: ca.DawidSkene(n_iter=100, tol=1e-5), reps),
-    ("glad", lambda: ca.GLAD(n_iter=100, tol=1e-5), glad_reps),
-]:
-    times = []
-    for _ in range(n):
-        model = make()
-        start = time.perf_counter()
-        labels = model.fit_predict(data)
-        times.append(time.perf_counter() - start)
-    labels = labels.reindex(truth.index)
-    out[name] = {"times": times, "accuracy": float((labels == truth).mean())}
-print(json.dumps(out))
+make = {
+    "majority": lambda: ca.MajorityVote(),
+    "dawid_skene": lambda: ca.DawidSkene(n_iter=100, tol=1e-5),
+    "glad": lambda: ca.GLAD(n_iter=100, tol=1e-5),
+}[method]
+model = make()
+start = time.perf_counter()
+labels = model.fit_predict(data)
+seconds = time.perf_counter() - start
+labels = labels.reindex(truth.index)
+print(json.dumps({"seconds": seconds, "accuracy": float((labels == truth).mean())}))
 """
+METHODS = ("majority", "dawid_skene", "glad")
 
 
 def simulate(
@@ -106,39 +105,51 @@ def peer_python() -> str:
     return str(exe)
 
 
-def run_loopline(answers: pl.DataFrame, labels: list[str], truth: np.ndarray, reps: int) -> dict:
-    aggregate(answers, labels, "dawid_skene")  # warm: imports, first-call allocations
-    out = {}
-    for method in ("majority", "dawid_skene", "glad"):
-        times = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            result = aggregate(answers, labels, method)
-            times.append(time.perf_counter() - start)
-        got = result.labels.sort("task")["label"].to_numpy()
-        out[method] = {
-            "times": times,
-            "accuracy": float((got == truth).mean()),
-            "iterations": result.iterations,
-        }
-    return out
+def loopline_once(answers: pl.DataFrame, labels: list[str], truth: np.ndarray, method: str) -> dict:
+    start = time.perf_counter()
+    result = aggregate(answers, labels, method)
+    seconds = time.perf_counter() - start
+    got = result.labels.sort("task")["label"].to_numpy()
+    return {"seconds": seconds, "accuracy": float((got == truth).mean()), "iterations": result.iterations}
 
 
-def run_crowdkit(answers: pl.DataFrame, truth: np.ndarray, reps: int, glad_reps: int) -> dict:
+def crowdkit_once(python: str, path: Path, method: str) -> dict:
+    proc = subprocess.run(
+        [python, "-c", PEER, str(path), method], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"crowd-kit {method} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(
+    answers: pl.DataFrame, labels: list[str], truth: np.ndarray, reps: int, glad_reps: int
+) -> tuple[dict, dict]:
+    """Runs interleaved (loopline, crowd-kit, loopline, ...) so both see the same machine load."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / "crowd_answers.parquet"
     answers.rename({"annotator": "worker"}).with_columns(
         truth=pl.Series(truth)[answers["task"]]
     ).write_parquet(path)
-    proc = subprocess.run(
-        [peer_python(), "-c", PEER, str(path), str(reps), str(glad_reps)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"crowd-kit failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    python = peer_python()
+    aggregate(answers, labels, "dawid_skene")  # warm: imports, first-call allocations
+    ours: dict[str, dict] = {}
+    theirs: dict[str, dict] = {}
+    for method in METHODS:
+        peer_reps = glad_reps if method == "glad" else reps
+        mine, peer = [], []
+        for rep in range(max(reps, peer_reps)):
+            if rep < reps:
+                mine.append(loopline_once(answers, labels, truth, method))
+            if rep < peer_reps:
+                peer.append(crowdkit_once(python, path, method))
+        ours[method] = {
+            "times": [r["seconds"] for r in mine],
+            "accuracy": mine[-1]["accuracy"],
+            "iterations": mine[-1]["iterations"],
+        }
+        theirs[method] = {"times": [r["seconds"] for r in peer], "accuracy": peer[-1]["accuracy"]}
+    return ours, theirs
 
 
 def main() -> None:
@@ -151,9 +162,8 @@ def main() -> None:
 
     answers, truth, labels = simulate(n_tasks=args.tasks, seed=args.seed)
     print(f"crowd: {answers.height} answers on {args.tasks} tasks, seed {args.seed}", flush=True)
-    ours = run_loopline(answers, labels, truth, args.reps)
-    theirs = run_crowdkit(answers, truth, args.reps, args.glad_reps)
-    for method in ("majority", "dawid_skene", "glad"):
+    ours, theirs = compare(answers, labels, truth, args.reps, args.glad_reps)
+    for method in METHODS:
         a, b = ours[method], theirs[method]
         print(
             f"{method:12s} loopline {fmt(a['times'])} acc {a['accuracy']:.4f} "

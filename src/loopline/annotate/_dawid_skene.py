@@ -41,35 +41,29 @@ def _m_step(counts_t: object, probas: np.ndarray, crowd: Crowd) -> np.ndarray:
     return errors
 
 
-def _e_step(counts: object, priors: np.ndarray, log_errors: np.ndarray, crowd: Crowd) -> np.ndarray:
-    k = crowd.n_labels
-    loglik = np.asarray(counts @ log_errors.reshape(-1, k))  # type: ignore[operator]
-    loglik += np.log(np.clip(priors, EPS, None))
-    loglik -= loglik.max(axis=1, keepdims=True)
-    probas = np.exp(loglik)
+def _e_step(loglik: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Posteriors from `loglik` = A @ log E (tasks x K) and the class priors."""
+    scores = loglik + np.log(np.clip(priors, EPS, None))
+    scores -= scores.max(axis=1, keepdims=True)
+    probas = np.exp(scores)
     probas /= probas.sum(axis=1, keepdims=True)
     return probas
 
 
-def _elbo(
-    counts: object,
-    n_per_task: np.ndarray,
-    probas: np.ndarray,
-    priors: np.ndarray,
-    log_errors: np.ndarray,
-    k: int,
-) -> float:
+def _elbo(loglik: np.ndarray, n_per_task: np.ndarray, probas: np.ndarray, priors: np.ndarray) -> float:
     """crowd-kit's evidence lower bound (its prior term counted once per answer), per answer."""
-    expected = np.asarray(counts @ log_errors.reshape(-1, k))  # type: ignore[operator]
-    expected += n_per_task[:, None] * np.log(np.clip(priors, EPS, None))
-    joint = float(np.sum(probas * expected))
+    joint = float(np.sum(probas * loglik))
+    joint += float(np.dot(probas.T @ n_per_task, np.log(np.clip(priors, EPS, None))))
     clipped = np.clip(probas, EPS, None)
     entropy = -float(np.sum(np.log(clipped) * clipped))
-    return (joint + entropy) / max(int(n_per_task.sum()), 1)
+    return (joint + entropy) / max(float(n_per_task.sum()), 1.0)
 
 
 def fit(crowd: Crowd, init: np.ndarray, max_iter: int = 100, tol: float = 1e-5) -> DawidSkeneFit:
-    """EM from `init` (tasks x K posteriors, e.g. majority-vote shares); gold tasks stay clamped."""
+    """EM from `init` (tasks x K posteriors, e.g. majority-vote shares); gold tasks stay clamped.
+
+    A @ log E is computed once per iteration: the bound after an M-step and the next E-step
+    both need it."""
     counts = crowd.by_task_answer()
     counts_t = counts.T.tocsr()
     n_per_task = np.asarray(counts.sum(axis=1)).ravel()
@@ -77,14 +71,16 @@ def fit(crowd: Crowd, init: np.ndarray, max_iter: int = 100, tol: float = 1e-5) 
     probas = crowd.clamp(init.astype(np.float64, copy=True))
     priors = probas.mean(axis=0)
     errors = _m_step(counts_t, probas, crowd)
+    loglik = np.asarray(counts @ np.log(errors).reshape(-1, k))
     loss = -np.inf
     iterations = 0
     for _ in range(max_iter):
         iterations += 1
-        probas = crowd.clamp(_e_step(counts, priors, np.log(errors), crowd))
+        probas = crowd.clamp(_e_step(loglik, priors))
         priors = probas.mean(axis=0)
         errors = _m_step(counts_t, probas, crowd)
-        new_loss = _elbo(counts, n_per_task, probas, priors, np.log(errors), k)
+        loglik = np.asarray(counts @ np.log(errors).reshape(-1, k))
+        new_loss = _elbo(loglik, n_per_task, probas, priors)
         if new_loss - loss < tol:
             break
         loss = new_loss
