@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loopline.annotate._crowd import Crowd
+from loopline.annotate._crowd import Crowd, row_max, row_sum
 
 EPS = 1e-10  # crowd-kit's floor on error rates and priors
 
@@ -44,9 +44,9 @@ def _m_step(counts_t: object, probas: np.ndarray, crowd: Crowd) -> np.ndarray:
 def _e_step(loglik: np.ndarray, priors: np.ndarray) -> np.ndarray:
     """Posteriors from `loglik` = A @ log E (tasks x K) and the class priors."""
     scores = loglik + np.log(np.clip(priors, EPS, None))
-    scores -= scores.max(axis=1, keepdims=True)
+    scores -= row_max(scores)
     probas = np.exp(scores)
-    probas /= probas.sum(axis=1, keepdims=True)
+    probas /= row_sum(probas)
     return probas
 
 

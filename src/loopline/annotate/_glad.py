@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from loopline.annotate._crowd import Crowd
+from loopline.annotate._crowd import Crowd, row_max, row_sum
 
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -80,9 +80,9 @@ class _Glad:
             loglik[self.known] = np.where(
                 np.arange(k) == c.gold[self.known][:, None], loglik[self.known], -np.inf
             )
-        top = loglik.max(axis=1, keepdims=True)
+        top = row_max(loglik)
         probas = np.exp(loglik - top)
-        total = probas.sum(axis=1, keepdims=True)
+        total = row_sum(probas)
         probas /= total
         evidence = float(np.sum(np.log(total) + top))
         return probas, evidence, easy, z, sigma
