@@ -93,10 +93,10 @@ def test_step_metrics_params_tags_and_child_runs_reach_the_tracking_store(tmp_pa
     root = write_project(
         tmp_path / "proj",
         "steps:\n"
-        "  first: {uses: steps:first, outputs: [numbers]}\n"
-        "  clash: {uses: steps:clash, inputs: {value: numbers}, outputs: [other]}\n",
-        STEPS,
+        "  first: {uses: tracking_log_steps:first, outputs: [numbers]}\n"
+        "  clash: {uses: tracking_log_steps:clash, inputs: {value: numbers}, outputs: [other]}\n",
     )
+    (root / "tracking_log_steps.py").write_text(STEPS)  # its own module name: tests share sys.modules
     project = Project.init(root)
     result = project.run()
     by_name = {s.name: s for s in result.steps}

@@ -144,7 +144,7 @@ def test_fit_step_with_an_estimator_and_with_a_custom_trainer(tmp_path: Path):
         tmp_path / "p",
         """
 steps:
-  data: {uses: steps:make_data, outputs: [train, validation]}
+  data: {uses: train_fit_steps:make_data, outputs: [train, validation]}
   fit:
     uses: loopline.train:fit
     inputs: [train, validation]
@@ -153,11 +153,11 @@ steps:
   custom:
     uses: loopline.train:fit
     inputs: {train: train}
-    params: {trainer: "steps:my_trainer", params: {depth: 3}}
+    params: {trainer: "train_fit_steps:my_trainer", params: {depth: 3}}
     outputs: [tree]
 """,
-        STEPS,
     )
+    (root / "train_fit_steps.py").write_text(STEPS)  # its own module name: tests share sys.modules
     project = Project.init(root)
     run = project.run()
     assert run.status == "succeeded", [s.error for s in run.steps]
@@ -171,7 +171,9 @@ steps:
     ]  # `_item_id` and the label left out
     assert model.C == 0.5 and tree.get_depth() <= 3
     tracked = project.tracked_run(run.id)
-    assert tracked.params["fit.C"] == "0.5" and tracked.params["custom.trainer"] == "steps:my_trainer"
+    assert (
+        tracked.params["fit.C"] == "0.5" and tracked.params["custom.trainer"] == "train_fit_steps:my_trainer"
+    )
     assert 0.5 < tracked.metrics["validation_accuracy"] <= 1.0
 
 
