@@ -92,7 +92,7 @@ class Registry:
             found = self.repo.list_models(name)
             if not found or found[0].latest is None:
                 raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-            return found[0].latest
+            return self.repo.get_version(name, found[0].latest.version)
         return self.repo.get_alias(name, ref)
 
     def artifact(self, version: ModelVersion) -> Artifact:

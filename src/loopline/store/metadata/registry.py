@@ -55,10 +55,45 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["aliases"] = list(self.aliases)
-        return data
+        return {
+            "name": self.name,
+            "version": self.version,
+            "artifact_id": self.artifact_id,
+            "run_id": self.run_id,
+            "status": self.status,
+            "gates_passed": self.gates_passed,
+            "gate_report": self.gate_report,
+            "metrics": self.metrics,
+            "signature": self.signature,
+            "card": self.card,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """The latest version as a listing shows it (the full record: `get_version`)."""
+
+    version: int
+    artifact_id: str
+    run_id: str | None
+    status: str
+    gates_passed: bool | None
+    metrics: dict[str, float]
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "artifact_id": self.artifact_id,
+            "run_id": self.run_id,
+            "status": self.status,
+            "gates_passed": self.gates_passed,
+            "metrics": self.metrics,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -67,7 +102,7 @@ class RegisteredModel:
     description: str
     created_at: datetime
     updated_at: datetime
-    latest: ModelVersion | None
+    latest: VersionSummary | None
     versions: int
     aliases: dict[str, int] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -469,48 +504,78 @@ class SqlRegistryRepository:
         return [_to_version(r, by_version.get(r.version, ())) for r in rows]
 
     def list_models(self, name: str | None = None) -> list[RegisteredModel]:
-        """Every model (or one) with its latest version, number of versions and aliases: three
+        """Every model (or one) with its latest version, number of versions and aliases: two
         queries whatever the number of models."""
-        top = sa.select(
-            model_versions.c.name,
-            sa.func.max(model_versions.c.version).label("top"),
-            sa.func.count().label("n"),
-        ).group_by(model_versions.c.name)
+        v = model_versions.c
+        top = sa.select(v.name, sa.func.max(v.version).label("top"), sa.func.count().label("n")).group_by(
+            v.name
+        )
         if name is not None:
-            top = top.where(model_versions.c.name == name)
+            top = top.where(v.name == name)
         top_q = top.subquery()
-        latest_q = sa.select(model_versions).join(
-            top_q, sa.and_(top_q.c.name == model_versions.c.name, top_q.c.top == model_versions.c.version)
+        m = registered_models.c
+        query = (
+            sa.select(
+                m.name,
+                m.description,
+                m.created_at,
+                m.updated_at,
+                m.tags_json,
+                top_q.c.n,
+                v.version,
+                v.artifact_id,
+                v.run_id,
+                v.status,
+                v.gates_passed,
+                v.metrics_json,
+                v.created_at.label("version_created_at"),
+            )
+            .select_from(registered_models)
+            .outerjoin(top_q, top_q.c.name == m.name)
+            .outerjoin(model_versions, sa.and_(v.name == m.name, v.version == top_q.c.top))
+            .order_by(m.name)
         )
-        models_q = sa.select(registered_models, top_q.c.n).outerjoin(
-            top_q, top_q.c.name == registered_models.c.name
-        )
-        aliases_q = sa.select(model_aliases)
+        aliases_q = sa.select(model_aliases.c.name, model_aliases.c.alias, model_aliases.c.version)
         if name is not None:
-            models_q = models_q.where(registered_models.c.name == name)
+            query = query.where(m.name == name)
             aliases_q = aliases_q.where(model_aliases.c.name == name)
         with self._store._read() as conn:
-            models = conn.execute(models_q.order_by(registered_models.c.name)).all()
-            latest = {r.name: r for r in conn.execute(latest_q)}
+            rows = conn.execute(query).all()
             aliases: dict[str, dict[str, int]] = {}
-            for r in conn.execute(aliases_q):
-                aliases.setdefault(r.name, {})[r.alias] = r.version
+            for model_name, alias, version in conn.execute(aliases_q):
+                aliases.setdefault(model_name, {})[alias] = version
+        loads, no_aliases = json.loads, {}
         found = []
-        for m in models:
-            mine = aliases.get(m.name, {})
-            row = latest.get(m.name)
+        for (
+            name_,
+            description,
+            created,
+            updated,
+            tags,
+            n,
+            version,
+            art,
+            run,
+            status,
+            gates,
+            metrics,
+            at,
+        ) in rows:
+            latest = None
+            if version is not None:
+                metrics = loads(metrics) if metrics else {}
+                latest = VersionSummary(version, art, run, status, gates, metrics, _aware(at))
+            mine = aliases.get(name_, no_aliases)
             found.append(
                 RegisteredModel(
-                    name=m.name,
-                    description=m.description,
-                    created_at=_aware(m.created_at),
-                    updated_at=_aware(m.updated_at),
-                    latest=_to_version(row, [a for a, v in mine.items() if v == row.version])
-                    if row
-                    else None,
-                    versions=m.n or 0,
-                    aliases=dict(sorted(mine.items())),
-                    tags=_load(m.tags_json) or {},
+                    name=name_,
+                    description=description,
+                    created_at=_aware(created),
+                    updated_at=_aware(updated),
+                    latest=latest,
+                    versions=n or 0,
+                    aliases=dict(sorted(mine.items())) if mine else {},
+                    tags=loads(tags) if tags else {},
                 )
             )
         return found
