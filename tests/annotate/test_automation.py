@@ -51,7 +51,7 @@ def test_flagged_labels_are_served_first_with_the_model_suggestion(tmp_path, sto
     project.annotate_import("digits", _answers(tmp_path / "a1.jsonl", noisy))
 
     report = project.annotate_review("digits")
-    assert report["items"] == N and report["complete"] == 0  # overlap 2: each task still open
+    assert report["items"] == N and report["reopened"] == 0  # overlap 2: each task still open
     flagged = {row["item_id"] for row in report["issues"]}
     truly = {f"d{i:03d}" for i in flipped}
     assert len(flagged & truly) >= 14 and len(flagged & truly) / len(flagged) >= 0.6
@@ -64,6 +64,29 @@ def test_flagged_labels_are_served_first_with_the_model_suggestion(tmp_path, sto
     project.annotator_add("reviewer")
     lease = project.next_task("digits", "reviewer")
     assert lease is not None and lease.task.item_id == worst["item_id"]
+
+
+def test_flagged_tasks_with_all_their_answers_are_reopened_for_review(tmp_path):
+    project, _, y = _digits_project(tmp_path)
+    project.annotate_create("digits", "digits", LABELS, overlap=1)
+    noisy = y[:N].copy()
+    flipped = np.random.default_rng(1).choice(N, 20, replace=False)
+    noisy[flipped] = (noisy[flipped] + 1) % 10
+    project.annotate_import("digits", _answers(tmp_path / "a1.jsonl", noisy))
+    assert project.annotate_status("digits")["remaining"] == 0
+    report = project.annotate_review("digits")
+    assert report["reopened"] == report["flagged"] > 0
+    project.annotator_add("reviewer")
+    worst = report["issues"][0]
+    lease = project.next_task("digits", "reviewer")
+    assert lease is not None and lease.task.item_id == worst["item_id"]
+    project.submit("digits", lease.task.id, "reviewer", worst["suggested"], 2.0)
+    served = set()
+    while (lease := project.next_task("digits", "reviewer")) is not None:
+        served.add(lease.task.item_id)
+        project.submit("digits", lease.task.id, "reviewer", lease.task.suggestion or "0", 1.0)
+    assert served | {worst["item_id"]} == {row["item_id"] for row in report["issues"]}
+    assert project.annotate_status("digits")["remaining"] == 0
 
 
 def test_prelabel_from_an_estimator_or_a_skops_file(tmp_path):

@@ -46,6 +46,7 @@ class Task:
     suggestion: Any = None  # a pre-label (model-assisted or rule), shown as a suggestion
     suggestion_source: Source | None = None
     done: int = 0  # annotations received
+    extra: int = 0  # answers wanted beyond the overlap (reopened for review)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class AnnotationRepository(Protocol):
         """Mark tasks (by item_id) as gold with their known answer; returns how many."""
 
     def set_priorities(self, project: str, priorities: dict[str, float]) -> int: ...
+    def reopen(self, project: str, item_ids: Sequence[str]) -> int:
+        """Ask one more answer of each task (review), so the queue serves it again."""
+
     def set_suggestions(self, project: str, suggestions: dict[str, Any], source: Source) -> int: ...
 
     def next_task(self, project: str, annotator: str, now: datetime) -> Lease | None:
@@ -101,8 +105,16 @@ class AnnotationRepository(Protocol):
         else the highest-priority task it has not answered or skipped whose answers plus other
         annotators' live leases are below the overlap. None when nothing is left."""
 
-    def submit(self, project: str, task_id: int, annotator: str, label: Any, seconds: float,
-               now: datetime, source: Source = "human") -> Annotation:
+    def submit(
+        self,
+        project: str,
+        task_id: int,
+        annotator: str,
+        label: Any,
+        seconds: float,
+        now: datetime,
+        source: Source = "human",
+    ) -> Annotation:
         """Store one answer. Needs a live lease of this annotator on the task (source human);
         rule and model answers need none. Never more answers than the overlap."""
 

@@ -57,11 +57,8 @@ def errors(
         f"{report['flagged']} of {report['items']} labels look wrong in {escape(name)}; "
         "they are now first in the queue"
     )
-    if report["complete"]:
-        console.print(
-            f"{report['complete']} of them already have all their answers: the queue will not "
-            "serve them again until the project's overlap is raised"
-        )
+    if report["reopened"]:
+        console.print(f"{report['reopened']} of them had all their answers: reopened for one more")
     _table(report["issues"][:20], ("item_id", "given", "suggested", "quality"))
 
 

@@ -102,8 +102,8 @@ class LabelAutomation:
     ) -> dict[str, Any]:
         """Find likely label errors among the consensus labels of answered tasks and put the
         flagged ones first in the queue (and, with `suggest`, show the model's label as a
-        suggestion). A task that has all its answers is not served again by the queue: the
-        report counts those as `complete` (reopening them is the store's to add)."""
+        suggestion). A flagged task that already has all its answers is reopened: the queue asks
+        one more answer of it."""
         from loopline.annotate.aggregate import aggregate
         from loopline.annotate.label_errors import find_label_issues
         from loopline.annotate.projects import answers_frame
@@ -137,12 +137,13 @@ class LabelAutomation:
         if suggest and priorities:
             suggestions = dict(zip(flagged["item_id"].to_list(), flagged["suggested"].to_list(), strict=True))
             self.repo.set_suggestions(name, suggestions, "model")
-        done = {t.item_id for t in answered if t.done >= spec.overlap}
+        closed = [t.item_id for t in answered if t.item_id in priorities and t.done >= spec.overlap + t.extra]
+        self.repo.reopen(name, closed)
         return {
             "project": name,
             "items": found.height,
             "flagged": flagged.height,
-            "complete": sum(item in done for item in priorities),
+            "reopened": len(closed),
             "issues": flagged.select("item_id", "given", "suggested", "quality").to_dicts(),
         }
 

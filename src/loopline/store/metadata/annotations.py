@@ -274,6 +274,11 @@ class SqlAnnotationRepository:
     def set_priorities(self, project: str, priorities: dict[str, float]) -> int:
         return self._update_tasks(project, {k: {"priority": float(v)} for k, v in priorities.items()})
 
+    def reopen(self, project: str, item_ids: Sequence[str]) -> int:
+        """Ask one more answer of each of these tasks (review of a likely label error), so the
+        queue serves them again even when they had all their answers."""
+        return self._update_tasks(project, {k: {"extra": label_tasks.c.extra + 1} for k in item_ids})
+
     def set_suggestions(self, project: str, suggestions: dict[str, Any], source: Source) -> int:
         if source not in _SOURCES:
             raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
@@ -293,6 +298,7 @@ class SqlAnnotationRepository:
             suggestion=json.loads(row.suggestion_json) if row.suggestion_json is not None else None,
             suggestion_source=row.suggestion_source,
             done=row.done,
+            extra=row.extra,
         )
 
     def _count(self, conn: sa.Connection, query: Any) -> int:
@@ -349,7 +355,8 @@ class SqlAnnotationRepository:
                 .where(label_leases.c.task_id == label_tasks.c.id, label_leases.c.expires_at > now)
                 .scalar_subquery()
             )
-            query = query.where(label_tasks.c.done < spec.overlap, label_tasks.c.done + live < spec.overlap)
+            wanted = spec.overlap + label_tasks.c.extra
+            query = query.where(label_tasks.c.done < wanted, label_tasks.c.done + live < wanted)
         return query.order_by(label_tasks.c.priority.desc(), label_tasks.c.id)
 
     def _has_room(self, conn: sa.Connection, spec: LabelProject, task_id: int, now: datetime) -> bool:
@@ -361,7 +368,8 @@ class SqlAnnotationRepository:
                 label_leases.c.task_id == task_id, label_leases.c.expires_at > now
             ),
         )
-        return answers + leases < spec.overlap
+        extra = conn.execute(sa.select(label_tasks.c.extra).where(label_tasks.c.id == task_id)).scalar_one()
+        return answers + leases < spec.overlap + extra
 
     def _pick(
         self, conn: sa.Connection, spec: LabelProject, annotator: str, now: datetime, gold: bool
@@ -482,8 +490,8 @@ class SqlAnnotationRepository:
                     )
                 if _aware(lease.expires_at) <= now:  # type: ignore[operator]
                     raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
-            if not task.is_gold and task.done >= spec.overlap:
-                raise Conflict(f"task {task_id} has all {spec.overlap} answers it needs")
+            if not task.is_gold and task.done >= spec.overlap + task.extra:
+                raise Conflict(f"task {task_id} has all {spec.overlap + task.extra} answers it needs")
             if lease is not None:
                 conn.execute(
                     label_leases.delete().where(
@@ -647,7 +655,9 @@ class SqlAnnotationRepository:
             ).all()
             return {
                 "tasks": self._count(conn, regular),
-                "complete": self._count(conn, regular.where(label_tasks.c.done >= spec.overlap)),
+                "complete": self._count(
+                    conn, regular.where(label_tasks.c.done >= spec.overlap + label_tasks.c.extra)
+                ),
                 "annotations": sum(n for _, n in per),
                 "per_annotator": {name: int(n) for name, n in per},
                 "gold": self._count(conn, tasks.where(label_tasks.c.is_gold)),

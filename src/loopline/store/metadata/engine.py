@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import StorageError
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_MS = 60_000
 

@@ -151,6 +151,8 @@ label_tasks = sa.Table(
     sa.Column("suggestion_json", sa.Text),
     sa.Column("suggestion_source", sa.String(16)),
     sa.Column("done", sa.Integer, nullable=False),
+    # Answers wanted beyond the overlap: a task reopened for review (label errors) takes more.
+    sa.Column("extra", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("project", "item_id", name="uq_label_tasks_item"),
     sa.Index("ix_label_tasks_queue", "project", "is_gold", "done", "priority"),
 )
