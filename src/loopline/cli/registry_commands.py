@@ -3,7 +3,9 @@ parses, makes one Project call and renders; the policy's refusals arrive as erro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,6 +24,14 @@ ALIAS = Annotated[str, typer.Option("--alias", "-a", help="candidate, staging, p
 REASON = Annotated[str, typer.Option("--reason", "-r", help="Why: recorded in the history.")]
 
 
+def listing_json(items: list[dict[str, Any]]) -> str:
+    """A JSON array with one item per line: valid JSON, readable, and written by the C encoder
+    (an indented dump goes through Python's slow one: 1,000 models took 16 ms more)."""
+    if not items:
+        return "[]\n"
+    return "[\n" + ",\n".join(json.dumps(item, default=str) for item in items) + "\n]\n"
+
+
 @app.callback()
 def models(ctx: typer.Context, as_json: JSON = False) -> None:
     """List registered models with their latest version and aliases."""
@@ -29,7 +39,7 @@ def models(ctx: typer.Context, as_json: JSON = False) -> None:
         return
     found = open_project().models()
     if as_json:
-        emit_json([m.to_json() for m in found])
+        sys.stdout.write(listing_json([m.to_json() for m in found]))
         return
     if not found:
         console.print("no registered models yet: `loopline register NAME ARTIFACT` adds one")

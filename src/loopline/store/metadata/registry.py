@@ -38,7 +38,7 @@ _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,199}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelVersion:
     name: str
     version: int
@@ -72,7 +72,7 @@ class ModelVersion:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VersionSummary:
     """The latest version as a listing shows it (the full record: `get_version`)."""
 
@@ -96,7 +96,7 @@ class VersionSummary:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RegisteredModel:
     name: str
     description: str
@@ -121,7 +121,7 @@ class RegisteredModel:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelEvent:
     """One transition: register, promote, approve, rollback, alias_delete, gates."""
 
