@@ -353,7 +353,7 @@ class Project:
             self.blobs.export(art.original_blob, target)
             written.append(target)
         else:
-            suffix = ".parquet" if art.kind == "table" else ".json"
+            suffix = {"table": ".parquet", "model": ".skops"}.get(art.kind, ".json")
             target = directory / f"{art.name or art.id[:12]}{suffix}"
             self.blobs.export(art.blob, target)
             written.append(target)
