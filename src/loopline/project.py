@@ -202,9 +202,7 @@ class Project:
         return self.meta.metrics(run_id)
 
     # -- experiment tracking (store/metadata/tracking.py) -------------------------------------
-    def start_run(
-        self, experiment: str | None = None, name: str | None = None, **options: Any
-    ) -> ActiveRun:
+    def start_run(self, experiment: str | None = None, name: str | None = None, **options: Any) -> ActiveRun:
         """A tracked run to log to: `with project.start_run("exp", "name") as run:`; options:
         tags, user, flush_every, flush_seconds."""
         from loopline.pipeline.tracking import start_run

@@ -227,8 +227,7 @@ def show(
     for read in project.sealed_reads(found):
         title = f"{read['name']}@{read['version']}" if read["name"] else read["artifact_id"][:12]
         console.print(
-            f"step {read['step']} read the sealed test set {title}: "
-            f"read {read['reads']} time(s) in all runs"
+            f"step {read['step']} read the sealed test set {title}: read {read['reads']} time(s) in all runs"
         )
     if env:
         console.print(
