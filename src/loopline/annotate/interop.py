@@ -1,5 +1,6 @@
 """Answers to and from other tools: Label Studio's JSON tasks with annotations, and plain CSV or
-JSON Lines with one answer per line (item_id, annotator, label, seconds, source).
+JSON Lines with one answer per line (item_id, annotator, label, seconds, source, and on export
+the suggestion shown with the answer, if any).
 
 Parsing takes text and gives rows `(item_id, annotator, label, seconds, source)`; rendering takes
 records and gives text. Reading and writing files is the caller's.
@@ -18,6 +19,7 @@ from loopline.core.errors import InvalidInput
 
 FORMATS = ("labelstudio", "csv", "jsonl")
 COLUMNS = ("item_id", "annotator", "label", "seconds", "source")
+EXPORT_COLUMNS = (*COLUMNS, "suggestion")  # the suggestion shown: {"label", "source"}; read back never
 ITEM_KEY = "_item_id"  # where an exported Label Studio task keeps loopline's item id
 _REGION = {"spans": "labels", "boxes": "rectanglelabels"}
 
@@ -43,26 +45,41 @@ def _result(label: Any, task_type: TaskType) -> list[dict[str, Any]]:
     ]
 
 
+def _prediction(label: Any, source: Any, task_type: TaskType) -> dict[str, Any]:
+    """A suggestion as a Label Studio prediction (its result in the answers' form when it fits)."""
+    try:
+        result = _result(label, task_type)
+    except (TypeError, KeyError, AttributeError):
+        result = []
+    return {"model_version": source or "", "result": result}
+
+
 def to_labelstudio(tasks: Sequence[Task], answers: Sequence[Annotation], task_type: TaskType) -> str:
     by_task: dict[int, list[Annotation]] = {}
     for a in answers:
         by_task.setdefault(a.task_id, []).append(a)
-    out = [
-        {
+
+    def annotation(a: Annotation) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "completed_by": a.annotator,
+            "lead_time": a.seconds,
+            "result": _result(a.label, task_type),
+            "meta": {"source": a.source},
+        }
+        if a.suggestion is not None:  # the suggestion shown while answering
+            out["prediction"] = _prediction(a.suggestion["label"], a.suggestion["source"], task_type)
+        return out
+
+    out = []
+    for t in tasks:
+        task: dict[str, Any] = {
             "id": t.id,
             "data": {**t.data, ITEM_KEY: t.item_id},
-            "annotations": [
-                {
-                    "completed_by": a.annotator,
-                    "lead_time": a.seconds,
-                    "result": _result(a.label, task_type),
-                    "meta": {"source": a.source},
-                }
-                for a in by_task.get(t.id, [])
-            ],
+            "annotations": [annotation(a) for a in by_task.get(t.id, [])],
         }
-        for t in tasks
-    ]
+        if t.suggestion is not None:
+            task["predictions"] = [_prediction(t.suggestion, t.suggestion_source, task_type)]
+        out.append(task)
     return json.dumps(out, indent=1, default=str, ensure_ascii=False)
 
 
@@ -180,13 +197,16 @@ def to_rows(answers: Sequence[Annotation], fmt: str, task_type: TaskType) -> str
             "label": _cell(a.label, task_type) if fmt == "csv" else a.label,
             "seconds": a.seconds,
             "source": a.source,
+            "suggestion": a.suggestion
+            if fmt == "jsonl"
+            else ("" if a.suggestion is None else json.dumps(a.suggestion, ensure_ascii=False)),
         }
         for a in answers
     ]
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
     return out.getvalue()

@@ -59,6 +59,8 @@ class Annotation:
     source: Source = "human"
     created_at: datetime | None = None
     item_id: str | None = None
+    # the task's suggestion when this answer was given, {"label": ..., "source": ...}, else None
+    suggestion: Any = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ class AnnotationOut(BaseModel):
     seconds: float
     source: str
     created_at: datetime | None = None
+    suggestion: Any = None  # the suggestion shown with the answer: {"label", "source"}
 
 
 class AnnotatorOut(BaseModel):
@@ -150,4 +151,5 @@ def annotation_out(annotation: Annotation) -> AnnotationOut:
         seconds=annotation.seconds,
         source=annotation.source,
         created_at=annotation.created_at,
+        suggestion=annotation.suggestion,
     )

@@ -59,6 +59,13 @@ def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _suggestion(task: Any) -> dict[str, Any] | None:
+    """The suggestion a label_tasks row shows, as an answer records it."""
+    if task.suggestion_json is None:
+        return None
+    return {"label": json.loads(task.suggestion_json), "source": task.suggestion_source}
+
+
 def check_label(project: LabelProject, label: Any, where: str = "") -> Any:
     """The label if it fits the project's task type and label set, else InvalidInput."""
     allowed = set(project.labels)
@@ -492,6 +499,7 @@ class SqlAnnotationRepository:
                     raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
             if not task.is_gold and task.done >= spec.overlap + task.extra:
                 raise Conflict(f"task {task_id} has all {spec.overlap + task.extra} answers it needs")
+            shown = _suggestion(task)
             if lease is not None:
                 conn.execute(
                     label_leases.delete().where(
@@ -507,13 +515,14 @@ class SqlAnnotationRepository:
                     seconds=float(seconds),
                     source=source,
                     created_at=now,
+                    suggestion_json=_dump(shown) if shown is not None else None,
                 )
             ).inserted_primary_key[0]
             conn.execute(
                 label_tasks.update().where(label_tasks.c.id == task_id).values(done=label_tasks.c.done + 1)
             )
             return Annotation(
-                int(new_id), task_id, annotator, checked, float(seconds), source, now, task.item_id
+                int(new_id), task_id, annotator, checked, float(seconds), source, now, task.item_id, shown
             )
 
         return self._store._write(work)
@@ -630,6 +639,7 @@ class SqlAnnotationRepository:
                     r.source,
                     _aware(r.created_at),
                     r.item_id,
+                    json.loads(r.suggestion_json) if r.suggestion_json is not None else None,
                 )
                 for r in rows
             ]

@@ -188,6 +188,8 @@ annotations = sa.Table(
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The task's suggestion when the answer was given: {"label": ..., "source": ...}, else NULL.
+    sa.Column("suggestion_json", sa.Text),
     sa.UniqueConstraint("task_id", "annotator", name="uq_annotations_task_annotator"),
     sa.Index("ix_annotations_project", "project", "annotator"),
 )
