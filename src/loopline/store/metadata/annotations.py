@@ -12,6 +12,7 @@ BEGIN IMMEDIATE, so they run one at a time and the counts are always current.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -66,8 +67,45 @@ def _suggestion(task: Any) -> dict[str, Any] | None:
     return {"label": json.loads(task.suggestion_json), "source": task.suggestion_source}
 
 
-def check_label(project: LabelProject, label: Any, where: str = "") -> Any:
-    """The label if it fits the project's task type and label set, else InvalidInput."""
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _size(data: dict[str, Any] | None, key: str) -> float | None:
+    value = (data or {}).get(key)
+    return float(value) if _number(value) and value > 0 else None
+
+
+def _check_region(project: LabelProject, region: dict[str, Any], data: dict[str, Any] | None) -> str | None:
+    """Why a span or box does not fit the item, or None when it does."""
+    if project.task_type == "spans":
+        start, end = region.get("start"), region.get("end")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+            return f"a span needs integer `start` and `end`, got {start!r} and {end!r}"
+        if not 0 <= start < end:
+            return f"a span needs 0 <= start < end, got {start}..{end}"
+        text = (data or {}).get(project.text_field) if project.text_field else None
+        if text is not None and end > len(str(text)):
+            return f"span {start}..{end} runs past the text's {len(str(text))} characters"
+        return None
+    x, y, w, h = (region.get(k) for k in ("x", "y", "width", "height"))
+    if not all(_number(v) for v in (x, y, w, h)):
+        return "a box needs numbers `x`, `y`, `width` and `height`"
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        return f"a box needs x, y >= 0 and a positive width and height, got {x}, {y}, {w}x{h}"
+    image_w, image_h = _size(data, "width"), _size(data, "height")
+    if (image_w is not None and x + w > image_w) or (image_h is not None and y + h > image_h):
+        return f"box {x}, {y}, {w}x{h} runs past the image ({image_w} x {image_h} pixels)"
+    return None
+
+
+def check_label(
+    project: LabelProject, label: Any, where: str = "", data: dict[str, Any] | None = None
+) -> Any:
+    """The label if it fits the project's task type and label set, else InvalidInput. Spans
+    ({start, end, label}: character offsets, end exclusive) and boxes ({x, y, width, height,
+    label}: image pixels) are checked against the item when its `data` is given and tells the
+    text (the project's text field) or the image size (`width`, `height`)."""
     allowed = set(project.labels)
     hint = f"labels of {project.name}: {', '.join(project.labels)}"
     if project.task_type == "classification":
@@ -91,6 +129,10 @@ def check_label(project: LabelProject, label: Any, where: str = "") -> Any:
             where=where or None,
             hint=hint,
         )
+    for n, region in enumerate(label):
+        problem = _check_region(project, region, data)
+        if problem:
+            raise InvalidInput(problem, where=f"{where}, region {n}" if where else f"region {n}")
     return label
 
 
@@ -472,8 +514,8 @@ class SqlAnnotationRepository:
 
         def work(conn: sa.Connection) -> Annotation:
             spec = self._project(conn, project)
-            checked = check_label(spec, label, f"task {task_id}")
             task = self._locked_task(conn, project, task_id)
+            checked = check_label(spec, label, f"task {task_id}", json.loads(task.data_json))
             if source == "human":
                 self._annotator(conn, annotator)
             answered = conn.execute(
