@@ -371,12 +371,26 @@ class Project:
         return Registry(self.meta, self.blobs, policy, self.settings.user)
 
     def register(
-        self, name: str, artifact_ref: str, *, run_id: str | None = None, **details: Any
+        self,
+        name: str,
+        artifact_ref: str,
+        *,
+        run_id: str | None = None,
+        evaluation: str | None = None,
+        **details: Any,
     ) -> ModelVersion:
         """The model artifact as version N+1 of name. The source run defaults to the run whose
-        step made the artifact, the metrics to that run's last values; details: metrics,
-        signature, description, gates_passed, gate_report, card, reason."""
+        step made the artifact, the metrics to that run's last values; gates_passed and the gate
+        report come from `evaluation` (an evaluate step's report) or else from the latest
+        evaluate step that read the model (loopline.pipeline.evaluation.gate_result); details:
+        metrics, signature, description, gates_passed, gate_report, card, reason."""
+        from loopline.pipeline.evaluation import gate_result
+
         art = self.resolve(artifact_ref)
+        if "gates_passed" not in details:
+            gated = gate_result(self.meta, self.blobs, art, self.resolve(evaluation) if evaluation else None)
+            if gated is not None:
+                details["gates_passed"], details["gate_report"] = gated
         made_by = self.meta.producers(art.id)
         run_id = self.meta.get_run(run_id).id if run_id else (made_by[0].run_id if made_by else None)
         if "metrics" not in details and run_id:

@@ -230,7 +230,8 @@ def test_every_listing_has_json(project: Path) -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """The demo collects messy digits, cleans, takes a second batch, then finds nothing new."""
+    """The demo collects messy digits, cleans, takes a second batch, finds nothing new, has a crowd
+    label the images, trains, gates and promotes a model, and reproduces both runs bit for bit."""
     result = cli("demo", str(tmp_path / "demo"), cwd=tmp_path, check=True)
     out = result.stdout
     assert "collected digits@1: 1797 new" in out
@@ -243,6 +244,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     accuracy = dict(re.findall(r"^ (majority|dawid_skene)\s+([0-9.]+)", out, re.MULTILINE))
     assert float(accuracy["dawid_skene"]) >= float(accuracy["majority"]) > 0.8
     assert "spam01" in out.split("flagged by the gold policy")[1]
+    # the labels train a model: split, tune, evaluate on the sealed test set, gates, production
+    assert "collect.digits ran, features ran, split ran, tune ran, evaluate ran" in out
+    assert "split: labeled 1797" in out and "(test sealed)" in out
+    measured = float(re.search(r"^ accuracy\s+([0-9.]+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert measured >= 0.8
+    assert "gate PASS: accuracy >= 0.8" in out and "no production model to compare with" in out
+    assert "registered digits version 1 (gates passed: True), promoted to production" in out
+    assert "# Model card: model v1" in out
+    reproduced = re.findall(r"reproduce \S+: (.*)", out)
+    assert reproduced == ["every output bit-identical"] * 2, reproduced
 
 
 def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:

@@ -178,3 +178,93 @@ def test_card_and_show_on_the_command_line(tmp_path: Path) -> None:
     assert card["gates"]["passed"] is True and card["task"] == "classification"
     missing = cli("card", "data", cwd=root)
     assert missing.returncode == 2 and "neither a model nor an evaluation report" in missing.stderr
+
+
+GATED = """
+  evaluate:
+    uses: loopline.evaluate:evaluate
+    inputs: [model, test]
+    params:
+      target: label
+      model_name: clf
+      bootstrap: 0
+      gates:
+        - {metric: accuracy, min: MIN}
+        - {metric: f1_macro, no_regression: production, tolerance: 0.01}
+    outputs: [evaluation]
+"""
+
+
+def gated(root: Path, minimum: float = 0.7, train: str = "steps:train") -> Project:
+    yaml = YAML.split("  evaluate:")[0].replace("steps:train", train) + GATED.replace("MIN", str(minimum))
+    write_project(root, yaml, STEPS + BAD_TRAIN)
+    import sys
+
+    sys.modules.pop("steps", None)
+    return Project.open(root) if (root / ".loopline").exists() else Project.init(root)
+
+
+BAD_TRAIN = """
+
+def train_on_b(train):
+    return LogisticRegression().fit(train.select("b"), train["label"])
+"""
+
+
+def test_no_regression_compares_with_the_production_model_on_the_same_test_set(tmp_path: Path) -> None:
+    """No `baseline` input bound: the runner passes the version of `model_name` at the gate's
+    alias; with nothing there yet the gate passes saying so."""
+    root = tmp_path / "p"
+    project = gated(root)
+    assert project.run().status == "succeeded"
+    first = project.load("evaluation")
+    assert "baseline" not in first and "nothing to regress" in first["gates"][1]["note"]
+    assert first["model_name"] == "clf"
+    version = project.register("clf", "model")
+    assert version.gates_passed is True
+    project.promote("clf", version.version, "production")
+    # production now exists: the evaluation reruns (its baseline is an input) and compares
+    run = project.run()
+    steps = {s.name: s for s in run.steps}
+    assert steps["train"].status == "cached" and steps["evaluate"].status == "ran"
+    assert steps["evaluate"].inputs["baseline"] == version.artifact_id
+    second = project.load("evaluation")
+    value = second["metrics"]["f1_macro"]["value"]
+    assert second["baseline"]["metrics"]["f1_macro"]["value"] == value
+    assert second["gates"][1]["passed"] and second["gates"][1]["baseline"] == value
+    assert {s.name: s.status for s in project.run().steps}["evaluate"] == "cached"
+    # a worse model (trained on one feature) regresses against production: exit 1
+    project.close()
+    gated(root, train="steps:train_on_b").close()
+    result = cli("run", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL  f1_macro no worse than production" in result.stdout
+
+
+def test_a_version_whose_gates_failed_cannot_be_promoted(tmp_path: Path) -> None:
+    """Registering a model records the gates of the evaluation that read it; promote refuses
+    a version whose gates failed (exit 1), and `--evaluation` picks the report."""
+    root = tmp_path / "p"
+    gated(root, minimum=0.99).close()
+    assert cli("run", cwd=root).returncode == 1
+    registered = cli("register", "clf", "model", cwd=root, check=True).stdout
+    assert "registered clf version 1" in registered and "gates FAILED" in registered
+    shown = json.loads(cli("models", "--json", cwd=root, check=True).stdout)
+    assert shown[0]["latest"]["gates_passed"] is False
+    refused = cli("promote", "clf", "1", "--alias", "production", cwd=root)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    output = refused.stdout + refused.stderr
+    assert "failed its gates" in output and "FAIL  accuracy >= 0.99" in output
+    assert json.loads(cli("models", "--json", cwd=root, check=True).stdout)[0]["aliases"] == {}
+    # gates that pass: registered with the report, promoted
+    gated(root, minimum=0.7).close()
+    cli("run", cwd=root, check=True)
+    registered = cli("register", "clf", "model", "--evaluation", "evaluation", cwd=root, check=True).stdout
+    assert "registered clf version 2" in registered and "gates passed" in registered
+    cli("promote", "clf", "2", "--alias", "production", cwd=root, check=True)
+    version = Project.open(root).model("clf", "production")
+    assert version.version == 2 and version.gates_passed is True
+    assert [g["passed"] for g in version.gate_report["gates"]] == [True, True]
+    # a report of another model is bad input
+    wrong = cli("register", "clf", "data", "--evaluation", "evaluation", cwd=root)
+    assert wrong.returncode == 2

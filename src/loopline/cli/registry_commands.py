@@ -137,14 +137,26 @@ def register_model(
         str | None, typer.Option("--run", help="Source run (default: the run that made it).")
     ] = None,
     description: Annotated[str, typer.Option("--description", "-d", help="What this version is.")] = "",
+    evaluation: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluation",
+            help="The evaluate report whose gates count (default: the model's latest evaluation).",
+        ),
+    ] = None,
     as_json: JSON = False,
 ) -> None:
-    """Register a model artifact as the next version of NAME."""
-    found = open_project().register(name, artifact, run_id=run, description=description)
+    """Register a model artifact as the next version of NAME, with its gate results."""
+    found = open_project().register(
+        name, artifact, run_id=run, description=description, evaluation=evaluation
+    )
     if as_json:
         emit_json(found.to_json())
     else:
-        console.print(f"registered {escape(name)} version {found.version} ({found.artifact_id[:12]})")
+        gates = {True: "gates passed", False: "gates FAILED", None: "never gated"}[found.gates_passed]
+        console.print(
+            f"registered {escape(name)} version {found.version} ({found.artifact_id[:12]}), {gates}"
+        )
 
 
 def _moved(result: dict[str, object], verb: str, as_json: bool) -> None:

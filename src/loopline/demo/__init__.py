@@ -1,6 +1,7 @@
 """The bundled end-to-end example: `loopline demo` builds a project from raw, messy data shipped
 inside scikit-learn (no network) and runs the loop as far as it goes today: collect, clean,
-validate, a second batch arriving, a run with nothing new, and reproduce."""
+validate, a second batch arriving, a run with nothing new, a crowd labeling the images, then
+split, tune, evaluate on the sealed test set, gate, register and promote, and reproduce."""
 
 from __future__ import annotations
 
@@ -72,6 +73,44 @@ def _label_with_a_crowd(console: Console, project: Any, directory: Path) -> None
     )
 
 
+def _train_and_promote(console: Console, project: Any) -> Any:
+    """Section 6: the labeled table through split, tune, evaluate and the gates, then the model
+    registered as `digits` and promoted to production; the run, for reproduce."""
+    from loopline.evaluate import card_markdown
+
+    run = project.run(targets=["evaluate"])
+    console.print("  " + ", ".join(f"{s.name} {s.status}" for s in run.steps))
+    if run.status != "succeeded":
+        for step in run.steps:
+            if step.error:
+                console.print(f"  {step.name}: {step.error}")
+        return run
+    sizes = {name: project.resolve(name).rows for name in ("labeled", "train", "validation", "test")}
+    console.print("  split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " (test sealed)")
+    tuning = project.load("tuning")
+    console.print(f"  tuned LogisticRegression: best {tuning.get('best_params')}")
+    report = project.load("evaluation")
+    table = Table("metric", "value", "95% interval", box=None)
+    for key in ("accuracy", "f1_macro", "log_loss"):
+        entry = report["metrics"][key]
+        low, high = entry.get("low"), entry.get("high")
+        interval = f"{low:.3f} - {high:.3f}" if low is not None and high is not None else ""
+        table.add_row(key, f"{entry['value']:.3f}", interval)
+    console.print(table)
+    for gate in report["gates"]:
+        note = f" ({gate['note']})" if gate.get("note") else ""
+        console.print(f"  gate {'PASS' if gate['passed'] else 'FAIL'}: {gate['gate']}{note}")
+    version = project.register("digits", "model", reason="trained by the demo")
+    moved = project.promote("digits", version.version, "production", reason="passed its gates")
+    console.print(
+        f"  registered digits version {version.version} (gates passed: {version.gates_passed}), "
+        f"promoted to {moved['alias']}"
+    )
+    card = card_markdown(project.model_card("model")).splitlines()
+    console.print("\n".join("  | " + line for line in card[:14]) + "\n  | …  (loopline card model)")
+    return run
+
+
 def run_demo(directory: Path, console: Console) -> int:
     from loopline.demo.data import write_inbox
     from loopline.project import Project
@@ -89,7 +128,8 @@ def run_demo(directory: Path, console: Console) -> int:
     console.print(f"raw data: 1797 digit images and a metadata export with planted mess {planted}")
 
     console.rule("1. collect, clean, validate")
-    first = project.run()
+    data = ["digits", "check"]  # the steps that need no labels yet
+    first = project.run(targets=data)
     _summary(console, project, first)
     quarantine = project.load("metadata_rejected")
     by_rule = quarantine.group_by("_rule").len().sort("_rule")
@@ -105,24 +145,30 @@ def run_demo(directory: Path, console: Console) -> int:
     shutil.move(
         directory / "inbox" / "later" / "batch-2.csv", directory / "inbox" / "metadata" / "batch-2.csv"
     )
-    second = project.run()
+    second = project.run(targets=data)
     _summary(console, project, second)
     console.print("  " + ", ".join(f"{s.name} {s.status}" for s in second.steps))
 
     console.rule("3. nothing new")
-    third = project.run()
+    third = project.run(targets=data)
     console.print("  " + ", ".join(f"{s.name} {s.status}" for s in third.steps))
 
     console.rule("4. a crowd labels the images")
     _label_with_a_crowd(console, project, directory)
 
-    console.rule("5. reproduce")
-    _, _, comparisons = project.reproduce(second.id)
-    identical = all(c.identical for c in comparisons)
-    console.print(f"  reproduce {second.id}: " + ("every output bit-identical" if identical else "DIFFERENT"))
+    console.rule("5. split, tune, evaluate on the sealed test set, gate, register")
+    trained = _train_and_promote(console, project)
+
+    console.rule("6. reproduce")
+    identical = True
+    for run in (second, trained):
+        _, _, comparisons = project.reproduce(run.id)
+        same = all(c.identical for c in comparisons)
+        identical = identical and same
+        console.print(f"  reproduce {run.id}: " + ("every output bit-identical" if same else "DIFFERENT"))
     console.print(
         f"\nnext: cd {directory} && loopline datasets && loopline lineage metadata_clean "
-        "&& loopline diff metadata@1 metadata@2"
+        "&& loopline diff metadata@1 metadata@2 && loopline models && loopline card model"
     )
-    ok = all(r.status == "succeeded" for r in (first, second, third)) and identical
+    ok = all(r.status == "succeeded" for r in (first, second, third, trained)) and identical
     return 0 if ok else 1

@@ -8,6 +8,7 @@ As a step in loopline.yaml (it may read the sealed test split: it is the final e
         inputs: {model: model, test: test}        # optional: baseline: <a model artifact>
         params:
           target: label
+          model_name: digits                     # the registered model no_regression looks up
           task: classification                   # or regression
           slices: [country, {column: age, bins: [0, 30, 60, 120]}]
           bootstrap: 1000                        # resamples; 0 for none
@@ -24,6 +25,9 @@ log loss, expected calibration error (15 equal-width confidence bins) and the co
 regression: RMSE, MAE, R². The model predicts once; the intervals are percentile bootstrap
 intervals computed from numpy index matrices (see `_metrics`). With a `baseline` model the
 report holds its metrics too, from the same resamples, and no_regression gates compare with it.
+Without a bound `baseline` input, the runner passes the version of the registered model
+`model_name` at the gate's alias (`no_regression: production`) as the baseline; with nothing at
+that alias yet (or no `model_name`), the gate passes and says there was nothing to compare with.
 A failing gate fails the step (CheckFailed, `loopline run` exits 1) with the table of gates.
 """
 
@@ -146,6 +150,7 @@ def evaluate(
     features: list[str] | None = None,
     intended_use: str | None = None,
     baseline: Any = None,
+    model_name: str | None = None,
     ctx: Any = None,
 ) -> dict[str, Any]:
     """The step: the report as a JSON artifact, or CheckFailed when a gate fails. The overall
@@ -164,6 +169,8 @@ def evaluate(
         intended_use=intended_use,
         baseline=baseline,
     )
+    if model_name is not None:
+        out["model_name"] = model_name
     if ctx is not None:
         ctx.log_metrics({k: v["value"] for k, v in out["metrics"].items() if v["value"] is not None})
     enforce(out["gates"])

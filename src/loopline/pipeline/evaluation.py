@@ -4,6 +4,7 @@ and the run's environment. The card itself is a pure function in loopline.evalua
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from loopline.core.errors import InvalidInput, NotFound
@@ -12,6 +13,7 @@ from loopline.evaluate.card import model_card
 from loopline.store.artifacts import load_value
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata import MetadataStore
+from loopline.store.metadata.registry import SqlRegistryRepository
 
 EVALUATE_USES = "loopline.evaluate:"
 
@@ -49,6 +51,73 @@ def _evaluation_of(meta: MetadataStore, art: Artifact) -> tuple[StepRun, str]:
         f"{art.name or art.id[:12]} is a {art.kind}, neither a model nor an evaluation report",
         hint="give the model artifact or the evaluation step's output",
     )
+
+
+def baseline_input(
+    meta: MetadataStore,
+    uses: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Artifact],
+    args: Mapping[str, str],
+) -> tuple[str, Artifact] | None:
+    """The model an evaluate step's `no_regression: ALIAS` gate compares with, when no `baseline`
+    input is bound: the version of the registered model `model_name` (a param of the step) at
+    that alias, as the (slot, artifact) to add to the step's inputs. None when the step has no
+    such gate, binds a baseline itself, names no model, or nothing is at the alias yet (the gate
+    then passes and says so)."""
+    if not uses.startswith(EVALUATE_USES) or any(args.get(s, s) == "baseline" for s in inputs):
+        return None
+    name = params.get("model_name")
+    gates = params.get("gates") or []
+    aliases = [g["no_regression"] for g in gates if isinstance(g, Mapping) and "no_regression" in g]
+    if not isinstance(name, str) or not aliases:
+        return None
+    repo = SqlRegistryRepository(meta)
+    try:
+        version = repo.get_alias(name, str(aliases[0]))
+    except NotFound:
+        return None
+    art = meta.get_artifacts([version.artifact_id]).get(version.artifact_id)
+    if art is None or art.kind != "model":
+        return None
+    return "baseline", art
+
+
+def gate_result(
+    meta: MetadataStore, blobs: BlobStore, model: Artifact, evaluation: Artifact | None = None
+) -> tuple[bool, dict[str, Any]] | None:
+    """Whether a model passed its gates, and the gate report, for the registry: from the given
+    evaluation report, else from the latest evaluate step run that read the model (a run whose
+    gates failed records no report: its CheckFailed is the report). None when never evaluated."""
+    if evaluation is not None:
+        step, _ = _evaluation_of(meta, evaluation)
+        if _argument(step, "model") != model.id:
+            raise InvalidInput(
+                f"evaluation {evaluation.name or evaluation.id[:12]} evaluated model "
+                f"{(_argument(step, 'model') or '?')[:12]}, not {model.id[:12]}",
+                hint="give the report of the evaluate step that read this model",
+            )
+        steps = [step]
+    else:
+        steps = [
+            s
+            for s in meta.consumers(model.id, statuses=("ran", "failed"))
+            if s.uses.startswith(EVALUATE_USES) and _argument(s, "model") == model.id
+        ]
+        steps = [s for s in steps if s.status == "ran" or "CheckFailed" in (s.error or "")]
+        if not steps:
+            return None
+    step = steps[-1]
+    where = {"run_id": step.run_id, "step": step.name}
+    if step.status != "ran" or not step.outputs:
+        return False, where | {"passed": False, "failure": step.error or "the gates failed"}
+    report = load_value(blobs, meta.get_artifact(next(iter(step.outputs.values()))))
+    gates = [
+        {"name": g["gate"], "passed": g["passed"], "value": g["value"], "note": g.get("note")}
+        for g in report.get("gates", [])
+    ]
+    passed = bool(report.get("passed", all(g["passed"] for g in gates)))
+    return passed, where | {"passed": passed, "gates": gates}
 
 
 def _described(meta: MetadataStore, art_id: str, role: str) -> dict[str, Any]:

@@ -206,6 +206,7 @@ class Runner:
                     except ConfigError as exc:
                         self._record(run_id, item, "", inputs, StepResult(name, error=exc.render()), "failed")
                         raise
+                    inputs |= self._baseline(item, inputs)
                     fp = step_fingerprint(item, inputs)
                     cached = self._cached(fp) if use_cache else None
                     if cached is not None:
@@ -284,6 +285,14 @@ class Runner:
         now = time.time()
         self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
         return result
+
+    def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:
+        """An evaluate step's `no_regression: ALIAS` baseline, found in the registry (see
+        loopline.pipeline.evaluation.baseline_input): {} or {"baseline": the model artifact}."""
+        from loopline.pipeline.evaluation import baseline_input
+
+        found = baseline_input(self.meta, item.uses, dict(item.params), inputs, dict(item.args))
+        return dict([found]) if found else {}
 
     def sealed_inputs(
         self, pipeline: Pipeline, names: Sequence[str], available: dict[str, Artifact]
@@ -391,6 +400,7 @@ class Runner:
                     )
             else:
                 inputs = {i: available[i] for i in item.inputs}
+                inputs |= self._baseline(item, inputs)
                 cached = self._cached(step_fingerprint(item, inputs))
                 if cached is not None:
                     available.update(cached)

@@ -88,6 +88,8 @@ def render_gate_report(report: Mapping[str, Any] | None) -> str:
     """A readable gate report: one line per gate when the report lists them, else its JSON."""
     if not report:
         return "  (no gate report recorded)"
+    if isinstance(report.get("failure"), str):
+        return "\n".join("  " + line for line in report["failure"].splitlines())
     gates = report.get("gates")
     if isinstance(gates, list) and all(isinstance(g, Mapping) for g in gates):
         lines = []

@@ -626,7 +626,8 @@ class MetadataStore:
 
         return reads(self, artifact_id)
 
-    def consumers(self, artifact_id: str) -> list[StepRun]:
+    def consumers(self, artifact_id: str, statuses: Sequence[str] = ("ran",)) -> list[StepRun]:
+        """Step runs that read this artifact (by default those that ran), earliest first."""
         with self._read() as conn:
             ids = sa.select(step_run_artifacts.c.step_run_id).where(
                 step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "in"
@@ -634,6 +635,6 @@ class MetadataStore:
             return self._step_runs(
                 conn,
                 sa.select(step_runs)
-                .where(step_runs.c.id.in_(ids), step_runs.c.status == "ran")
+                .where(step_runs.c.id.in_(ids), step_runs.c.status.in_(list(statuses)))
                 .order_by(step_runs.c.id),
             )
