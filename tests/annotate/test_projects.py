@@ -289,3 +289,16 @@ def test_bad_input_stores_nothing(tmp_path):
         project.annotate_create("p", "animals", LABELS)
     with pytest.raises(NotFound, match="token"):
         project.annotator_for_token("guess")
+
+
+def test_agreement_reports_the_confusion_against_the_consensus(tmp_path):
+    project, _ = make_project(tmp_path / "proj", n=30)
+    project.annotate_create("pets", "animals", LABELS, overlap=5)
+    truth = truth_by_item(project, "pets")
+    project.annotate_import("pets", crowd_file(project, truth, tmp_path / "crowd.jsonl", seed=3))
+    report = project.agreement("pets")
+    cells = {(c["true"], c["given"]): c["n"] for c in report["confusion"]}
+    assert sum(cells.values()) == report["annotations"]  # every answer counted once
+    assert set(cells) <= {(a, b) for a in LABELS for b in LABELS} and all(n > 0 for n in cells.values())
+    agreeing = sum(n for (a, b), n in cells.items() if a == b)
+    assert agreeing > report["annotations"] / 2  # most answers match the consensus of a mostly honest crowd

@@ -274,6 +274,13 @@ def agreement(name: NAME, as_json: JSON = False) -> None:
         for pair in result["pairs"]:
             table.add_row(escape(pair["a"]), escape(pair["b"]), figure(pair["kappa"]), str(pair["n"]))
         console.print(table)
+    confused = [c for c in result["confusion"] if c["true"] != c["given"]]
+    if confused:
+        worst = sorted(confused, key=lambda c: -c["n"])[:10]
+        console.print(
+            "most confused (consensus -> answer): "
+            + ", ".join(f"{escape(str(c['true']))}->{escape(str(c['given']))} x{c['n']}" for c in worst)
+        )
 
 
 def register(root: typer.Typer) -> None:

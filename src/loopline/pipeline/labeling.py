@@ -204,10 +204,17 @@ class Labeling:
         spec = self.repo.get_project(name)
         answers = answers_frame(self.repo.annotations(name)).select("item_id", "annotator", "label")
         frame = answers.rename({"item_id": "task"})
+        from loopline.annotate.aggregate import aggregate
+
+        consensus = aggregate(frame, spec.labels, "majority")
+        matrix = measures.confusion(frame, consensus, spec.labels)
+        matrix = matrix.filter(matrix["n"] > 0)
         return {
             "project": name,
             "annotations": answers.height,
             **measures.summary(frame, spec.labels),
+            # answers against the majority-vote consensus: which labels annotators confuse
+            "confusion": matrix.sort("true", "given").to_dicts(),
         }
 
 
