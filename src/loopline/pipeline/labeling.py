@@ -163,7 +163,7 @@ class Labeling:
         params = {"project": name, "method": method, "policy": dict(policy or {})}
         inputs = {spec.dataset: dataset.id, f"{name}_annotations": snap.id}
         outputs = {f"{name}_labels": out.id}
-        run_id = self.runner._start_run("local")
+        run_id = self.runner.start_run("local")
         status = "failed"
         try:
             self.meta.record_step_run(

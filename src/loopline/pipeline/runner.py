@@ -128,7 +128,8 @@ class Runner:
             return None
         return {slot: records[art_id] for slot, art_id in outputs.items()}
 
-    def _start_run(self, executor: str, reproduce_of: str | None = None) -> str:
+    def start_run(self, executor: str, reproduce_of: str | None = None) -> str:
+        """Record a new run (environment, git state, host and pid) and return its id."""
         self.mark_interrupted()
         env = capture_environment()
         self.meta.put_environment(env)
@@ -172,7 +173,7 @@ class Runner:
             if all(i in available for i in pipeline.steps[name].inputs):
                 preflight(pipeline.steps[name], {i: available[i].schema for i in pipeline.steps[name].inputs})
         sealed = self.sealed_inputs(pipeline, names, available)  # may raise: a step peeks at a test set
-        run_id = self._start_run(executor.name)
+        run_id = self.start_run(executor.name)
         done: set[str] = set()
         failed: set[str] = set()
         running: dict[Any, tuple[Step, dict[str, Artifact], str]] = {}
@@ -451,7 +452,7 @@ class Runner:
         needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
         records = self.meta.get_artifacts(sorted(needed))
         stored_sealed = self.meta.sealed_artifacts(sorted(needed))
-        new_id = self._start_run(executor.name, reproduce_of=original.id)
+        new_id = self.start_run(executor.name, reproduce_of=original.id)
         comparisons: list[Comparison] = []
         running: dict[Any, tuple[StepRun, Step]] = {}
         status = "failed"
