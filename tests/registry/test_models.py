@@ -143,3 +143,17 @@ def test_garbage_is_refused(store):
     art = replace(save_model(store, LogisticRegression()), blob=blob)
     with pytest.raises(Integrity):
         load_value(store, art)
+
+
+def test_lightgbm_models_are_stored_deterministically_and_load(iris, store) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    x, y = iris
+
+    def fitted():
+        return lightgbm.LGBMClassifier(n_estimators=15, verbose=-1, deterministic=True, n_jobs=1).fit(x, y)
+
+    first, second = save_value(store, fitted(), output="model"), save_value(store, fitted(), output="model")
+    assert first.kind == "model" and first.id == second.id
+    loaded = load_value(store, first)
+    assert type(loaded).__name__ == "LGBMClassifier"
+    assert (loaded.predict(x) == fitted().predict(x)).all()

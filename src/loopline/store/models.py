@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 MODEL_FORMAT = "skops"
 _TAG = b"loopline-model-v1\0"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_SAFE_ROOTS = ("sklearn", "numpy", "scipy")
+# Classes from these packages are trusted: they are the model libraries loopline supports, and
+# loading them constructs their own types (LightGBM rebuilds a Booster from its text format).
+_SAFE_ROOTS = ("sklearn", "numpy", "scipy", "lightgbm")
+_SAFE_CLASSES = frozenset({"collections.OrderedDict"})  # plain containers models keep params in
 
 
 def is_model(value: Any) -> bool:
@@ -118,8 +121,10 @@ def dump_model(estimator: Any) -> bytes:
 
 # -- safe loading --------------------------------------------------------------------------------
 def _known_safe(name: str) -> bool:
-    """A class defined in scikit-learn, NumPy or SciPy (never a function: a function in a model
-    is something that model will call)."""
+    """A class defined in scikit-learn, NumPy, SciPy or LightGBM, or a plain container (never a
+    function: a function in a model is something that model will call)."""
+    if name in _SAFE_CLASSES:
+        return True
     module_name, _, attr = name.rpartition(".")
     if module_name.split(".", 1)[0] not in _SAFE_ROOTS or not attr:
         return False
