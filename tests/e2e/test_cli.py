@@ -254,6 +254,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "# Model card: model v1" in out
     reproduced = re.findall(r"reproduce \S+: (.*)", out)
     assert reproduced == ["every output bit-identical"] * 2, reproduced
+    # `loopline show MODEL` says how often its sealed test set was read (run, then reproduce)
+    shown = json.loads(cli("show", "digits", "--json", cwd=tmp_path / "demo", check=True).stdout)
+    [version] = shown["versions"]
+    assert version["aliases"] == ["production"] and version["test_sets"][0]["reads"] == 2
 
 
 def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:

@@ -207,14 +207,58 @@ def runs(
     console.print(table)
 
 
+def _show_model(project: Project, name: str, as_json: bool) -> bool:
+    """A registered model's versions with how often each one's sealed test set was read;
+    False when no model has that name."""
+    from loopline.core.errors import NotFound
+
+    try:
+        model, versions = project.registry.model(name)
+    except NotFound:
+        return False
+    rows = []
+    for v in versions:
+        tests = [d for d in project.model_card(v.artifact_id)["data"] if d["role"] == "test"]
+        rows.append(
+            {
+                "version": v.version,
+                "aliases": list(v.aliases),
+                "gates_passed": v.gates_passed,
+                "test_sets": [
+                    {"name": t["name"], "version": t["version"], "reads": t.get("reads", 0)} for t in tests
+                ],
+            }
+        )
+    if as_json:
+        emit_json({"model": model.name, "versions": rows})
+        return True
+    for row in rows:
+        sets = (
+            "; ".join(
+                f"test set {t['name']}@{t['version']} read {t['reads']} time(s)" for t in row["test_sets"]
+            )
+            or "never evaluated on a sealed test set"
+        )
+        aliases = f" ({', '.join(row['aliases'])})" if row["aliases"] else ""
+        console.print(f"{model.name} v{row['version']}{aliases}: {sets}")
+    return True
+
+
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a registered model name.")],
     traceback: Annotated[bool, typer.Option("--traceback", help="Show failed steps' tracebacks.")] = False,
     as_json: JSON = False,
 ) -> None:
-    """Show one run: its steps, outputs and environment."""
+    """Show one run (its steps, outputs and environment), or a model and its test-set reads."""
+    from loopline.core.errors import NotFound
+
     project = open_project()
-    found = project.show(run_id)
+    try:
+        found = project.show(run_id)
+    except NotFound:
+        if _show_model(project, run_id, as_json):
+            return
+        raise
     env = project.environment(found.environment_id) if found.environment_id else None
     if as_json:
         data = found.to_json()
