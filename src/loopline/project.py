@@ -21,6 +21,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.lineage import Node
 from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
 from loopline.store.blobs import FsspecBlobStore
+from loopline.store.files import atomic_write_text
 from loopline.store.fsck import FsckReport
 from loopline.store.metadata import MetadataStore
 
@@ -61,9 +62,7 @@ class Project:
         if not path.exists():
             project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
             text = _TEMPLATE if not project else yaml.safe_dump({"project": project}) + _TEMPLATE
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, text)
         elif store or blobs:
             raise InvalidInput(f"{path} exists already", hint="edit its `project:` section instead")
         (directory / STATE_DIR).mkdir(exist_ok=True)
@@ -462,7 +461,7 @@ class Project:
     def export(self, ref: str, path: Path, fmt: str | None = None) -> tuple[Artifact, Path]:
         """Write a table to Parquet, CSV or JSON Lines (from the suffix unless `fmt` says),
         atomically: a temp file beside the target, fsync, rename."""
-        import tempfile
+        from loopline.store.files import atomic_write
 
         formats = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
         fmt = fmt or formats.get(path.suffix.lower())
@@ -476,24 +475,12 @@ class Project:
                 f"{ref} is a {art.kind}, not a table", hint="`loopline checkout` writes blob sets"
             )
         frame = self.load(art.id)
-        path = path.absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                if fmt == "parquet":
-                    frame.write_parquet(handle, compression="zstd")
-                elif fmt == "csv":
-                    frame.write_csv(handle)
-                else:
-                    frame.write_ndjson(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return art, path
+        writers = {
+            "parquet": lambda handle: frame.write_parquet(handle, compression="zstd"),
+            "csv": frame.write_csv,
+            "jsonl": frame.write_ndjson,
+        }
+        return art, atomic_write(path, writers[fmt])
 
     # -- annotate: labeling projects (the queue's contract: annotate/records.py) ---------------
     @cached_property

@@ -5,9 +5,7 @@ annotations snapshot and the dataset."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from loopline.pipeline.runner import Runner
 from loopline.pipeline.step import code_hash
 from loopline.store.artifacts import load_value, save_table
 from loopline.store.blobs import BlobStore
+from loopline.store.files import atomic_write_text
 from loopline.store.metadata import MetadataStore
 
 AGGREGATE_USES = "loopline.annotate:aggregate"
@@ -111,7 +110,7 @@ class Labeling:
         spec = self.repo.get_project(name)
         answers = self.repo.annotations(name)
         text = interop.to_text(self.repo.tasks(name), answers, _format(path, fmt), spec.task_type)
-        return _write(path, text), len(answers)
+        return atomic_write_text(path, text), len(answers)
 
     def gold_file(self, name: str, path: Path, fmt: str | None = None) -> int:
         spec = self.repo.get_project(name)
@@ -236,23 +235,6 @@ def _read(path: Path, fmt: str | None) -> tuple[str, str]:
         raise InvalidInput(f"no file {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}", hint="give a UTF-8 text file") from exc
-
-
-def _write(path: Path, text: str) -> Path:
-    """Atomically: a temp file beside the target, fsync, rename."""
-    path = path.absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _project_json(spec: LabelProject) -> dict[str, Any]:
