@@ -93,9 +93,8 @@ def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
-def encode(answers: pl.DataFrame, labels: Sequence[str], gold: Mapping[Any, str] | None = None) -> Crowd:
-    """Code an answers frame (task, annotator, label); a bad frame raises InvalidInput."""
-    names = check_labels(labels)
+def required_columns(answers: pl.DataFrame) -> pl.DataFrame:
+    """The task, annotator and label columns; InvalidInput naming the missing ones."""
     missing = [c for c in REQUIRED if c not in answers.columns]
     if missing:
         raise InvalidInput(
@@ -103,7 +102,13 @@ def encode(answers: pl.DataFrame, labels: Sequence[str], gold: Mapping[Any, str]
             where=f"columns {answers.columns}",
             hint="answers need one row per answer with columns task, annotator, label",
         )
-    frame = answers.select(REQUIRED)
+    return answers.select(REQUIRED)
+
+
+def encode(answers: pl.DataFrame, labels: Sequence[str], gold: Mapping[Any, str] | None = None) -> Crowd:
+    """Code an answers frame (task, annotator, label); a bad frame raises InvalidInput."""
+    names = check_labels(labels)
+    frame = required_columns(answers)
     nulls = frame.null_count().row(0)
     if any(nulls):
         col = REQUIRED[next(i for i, n in enumerate(nulls) if n)]

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from loopline.annotate._crowd import REQUIRED, encode
+from loopline.annotate._crowd import REQUIRED, encode, required_columns
 from loopline.core.errors import InvalidInput
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
@@ -45,15 +45,8 @@ __all__ = [
 
 
 def _answers(answers: pl.DataFrame) -> pl.DataFrame:
-    missing = [c for c in REQUIRED if c not in answers.columns]
-    if missing:
-        raise InvalidInput(
-            f"the answers frame lacks column(s) {missing}",
-            where=f"columns {answers.columns}",
-            hint="answers need one row per answer with columns task, annotator, label",
-        )
     return (
-        answers.select(REQUIRED)
+        required_columns(answers)
         .drop_nulls()
         .with_columns(pl.col("annotator").cast(pl.String), pl.col("label").cast(pl.String))
         .unique(subset=["task", "annotator"], keep="first", maintain_order=True)
