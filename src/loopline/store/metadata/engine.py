@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import StorageError
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0008"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_MS = 60_000
 

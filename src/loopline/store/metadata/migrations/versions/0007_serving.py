@@ -1,0 +1,20 @@
+"""Serving: the prediction log and ground truth.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from __future__ import annotations
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # filled in by the work that owns this revision
+
+
+def downgrade() -> None:
+    pass
