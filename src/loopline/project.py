@@ -496,6 +496,10 @@ class Project:
         overlap, gold_share, instructions, annotator_limit, lease_seconds, text_field."""
         return self.labeling.create(name, self.resolve(dataset_ref), labels=list(labels), **options)
 
+    def annotate_extend(self, name: str, dataset_ref: str) -> int:
+        """Queue the items of a newer dataset version that have no task yet."""
+        return self.labeling.extend(name, self.resolve(dataset_ref))
+
     def annotate_projects(self) -> list[LabelProject]:
         return self.meta.annotations.list_projects()
 

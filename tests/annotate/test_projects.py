@@ -248,6 +248,35 @@ def test_blob_set_project(tmp_path):
     assert all(t.item_id == t.data["blob"] for t in tasks)
 
 
+def test_extend_queues_only_the_new_items_of_a_newer_version(tmp_path, store_url):
+    project = Project.init(tmp_path / "proj", store=store_url)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"img{i}.png").write_bytes(b"\x89PNG fake " + bytes([i]))
+    project.add(folder, "images")
+    project.annotate_create("imgs", "images@1", ["cat", "dog"])
+    first = project.meta.annotations.tasks("imgs")[0]
+    project.meta.annotations.set_gold("imgs", {first.item_id: "cat"})
+    for i in range(3, 5):  # two more arrive; one old file is rewritten with new bytes
+        (folder / f"img{i}.png").write_bytes(b"\x89PNG fake " + bytes([i]))
+    project.add(folder, "images")
+    assert project.annotate_extend("imgs", "images") == 2
+    tasks = project.meta.annotations.tasks("imgs")
+    assert len(tasks) == 5 and len({t.item_id for t in tasks}) == 5
+    assert next(t for t in tasks if t.item_id == first.item_id).gold == "cat"  # kept
+    spec = project.meta.annotations.get_project("imgs")
+    assert (spec.dataset_version, spec.artifact_id) == (2, project.resolve("images@2").id)
+    assert project.annotate_extend("imgs", "images@2") == 0
+    csv = tmp_path / "other.csv"
+    csv.write_text("a\n1\n")
+    project.add(csv, "other")
+    with pytest.raises(InvalidInput, match="labels images, not other"):
+        project.annotate_extend("imgs", "other")
+    with pytest.raises(NotFound):
+        project.annotate_extend("nope", "images")
+
+
 def test_bad_input_stores_nothing(tmp_path):
     project, _ = make_project(tmp_path / "proj", n=3)
     project.annotate_create("p", "animals", LABELS)

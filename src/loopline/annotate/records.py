@@ -87,6 +87,16 @@ class AnnotationRepository(Protocol):
     def create_project(self, project: LabelProject, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Create the project and one task per (item_id, data); returns the number of tasks."""
 
+    def add_tasks(
+        self,
+        project: str,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        artifact_id: str,
+        dataset_version: int,
+    ) -> int:
+        """Queue the items without a task yet and move the project onto that dataset version."""
+
     def get_project(self, name: str) -> LabelProject: ...
     def list_projects(self) -> list[LabelProject]: ...
 

@@ -76,6 +76,22 @@ def create(
         )
 
 
+@app.command()
+def extend(
+    name: NAME,
+    dataset: Annotated[
+        str, typer.Argument(help="A newer version of the project's dataset: NAME, NAME@VERSION or an id.")
+    ],
+    as_json: JSON = False,
+) -> None:
+    """Queue the items of a newer dataset version that have no task yet (what collection brought in)."""
+    added = open_project().annotate_extend(name, dataset)
+    if as_json:
+        emit_json({"name": name, "added": added})
+    else:
+        console.print(f"{escape(name)}: {added} new tasks queued from {escape(dataset)}")
+
+
 @annotators.command("add")
 def annotators_add(
     name: Annotated[str, typer.Argument(help="Annotator name.")],

@@ -77,6 +77,20 @@ class Labeling:
         )
         return project, self.repo.create_project(project, items)
 
+    def extend(self, name: str, dataset: Artifact) -> int:
+        """Queue the items of a newer version of the project's dataset that have no task yet
+        (what collection brought in since); returns how many."""
+        spec = self.repo.get_project(name)
+        if dataset.name and dataset.name != spec.dataset:
+            raise InvalidInput(
+                f"{name} labels {spec.dataset}, not {dataset.name}",
+                hint=f"extend it with a version of {spec.dataset}",
+            )
+        items = task_items(load_value(self.blobs, dataset), spec.text_field)
+        return self.repo.add_tasks(
+            name, items, artifact_id=dataset.id, dataset_version=dataset.version or spec.dataset_version
+        )
+
     def add_annotator(self, name: str, role: Role = "annotator") -> tuple[Annotator, str]:
         check_name(name, "annotator name")
         token = secrets.token_urlsafe(24)

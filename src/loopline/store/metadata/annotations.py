@@ -179,25 +179,55 @@ class SqlAnnotationRepository:
                     created_at=_utc(project.created_at or datetime.now(UTC)),
                 )
             )
-            seen: set[str] = set()
-            rows = []
-            for item_id, data in items:
-                if item_id in seen:
-                    continue  # one task per item, whatever the dataset repeats
-                seen.add(item_id)
-                rows.append(
-                    {
-                        "project": project.name,
-                        "item_id": item_id,
-                        "data_json": _dump(data),
-                        "priority": 0.0,
-                        "is_gold": False,
-                        "done": 0,
-                    }
-                )
-            for start in range(0, len(rows), _CHUNK):
-                conn.execute(label_tasks.insert(), rows[start : start + _CHUNK])
-            return len(rows)
+            return self._insert_tasks(conn, project.name, items, set())
+
+        return self._store._write(work)
+
+    @staticmethod
+    def _insert_tasks(
+        conn: sa.Connection, project: str, items: Sequence[tuple[str, dict[str, Any]]], seen: set[str]
+    ) -> int:
+        """One task per item not in `seen`, whatever the dataset repeats."""
+        rows = []
+        for item_id, data in items:
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            rows.append(
+                {
+                    "project": project,
+                    "item_id": item_id,
+                    "data_json": _dump(data),
+                    "priority": 0.0,
+                    "is_gold": False,
+                    "done": 0,
+                }
+            )
+        for start in range(0, len(rows), _CHUNK):
+            conn.execute(label_tasks.insert(), rows[start : start + _CHUNK])
+        return len(rows)
+
+    def add_tasks(
+        self,
+        project: str,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        artifact_id: str,
+        dataset_version: int,
+    ) -> int:
+        """Queue the items the project has no task for yet (a newer version of its dataset), and
+        move the project onto that version; tasks, answers and gold already there stay."""
+
+        def work(conn: sa.Connection) -> int:
+            self._project(conn, project)
+            known = conn.execute(sa.select(label_tasks.c.item_id).where(label_tasks.c.project == project))
+            added = self._insert_tasks(conn, project, items, {r.item_id for r in known})
+            conn.execute(
+                label_projects.update()
+                .where(label_projects.c.name == project)
+                .values(artifact_id=artifact_id, dataset_version=dataset_version)
+            )
+            return added
 
         return self._store._write(work)
 
