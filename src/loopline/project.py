@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from loopline.pipeline.labeling import Labeling
     from loopline.pipeline.tracking import ActiveRun
     from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
+    from loopline.store.predictions import PredictionLog
 
 _TEMPLATE = """\
 # loopline project. Steps: `uses: module:function`, imported from this folder.
@@ -360,6 +361,14 @@ class Project:
         from loopline.store.fsck import fsck
 
         return fsck(self.meta, self.blobs, repair=repair)
+
+    # -- serve: the prediction log and serving (loopline.serve) ---------------------------------
+    @cached_property
+    def predictions(self) -> PredictionLog:
+        """Served predictions and their ground truth (serve writes, monitor reads)."""
+        from loopline.store.predictions import PredictionLog
+
+        return PredictionLog(self.meta, self.blobs)
 
     # -- registry: model versions, aliases, promotion policy (loopline.registry) -----------------
     @cached_property

@@ -17,6 +17,7 @@ from loopline.core.hashing import hash_text
 from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
+from loopline.store.metadata import predictions as _prediction_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata.tables import metadata as schema_metadata
 
 UTC = dt.UTC
@@ -44,6 +45,8 @@ TABLES = {
     "model_aliases",
     "model_events",
     "test_reads",
+    "prediction_batches",
+    "prediction_truths",
 }
 
 
