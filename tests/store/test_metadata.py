@@ -17,6 +17,7 @@ from loopline.core.hashing import hash_text
 from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
+from loopline.store.metadata import mlflow as _mlflow_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata import predictions as _prediction_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata.tables import metadata as schema_metadata
 
@@ -47,6 +48,9 @@ TABLES = {
     "test_reads",
     "prediction_batches",
     "prediction_truths",
+    "mlflow_logged_models",
+    "mlflow_artifacts",
+    "mlflow_model_versions",
 }
 
 

@@ -102,7 +102,7 @@ metrics = sa.Table(
     sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("step_name", sa.String(200), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float),  # NULL: NaN, which MLflow clients log (migration 0006)
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Index("ix_metrics_run_key", "run_id", "key"),
@@ -238,7 +238,7 @@ metrics_latest = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float),  # NULL: NaN (migration 0006)
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Index("ix_metrics_latest_key_value", "key", "value"),
