@@ -18,6 +18,7 @@ from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
 from loopline.store.metadata import mlflow as _mlflow_tables  # noqa: F401  (registers its tables)
+from loopline.store.metadata import monitoring as _monitoring_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata import predictions as _prediction_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata.tables import metadata as schema_metadata
 
@@ -46,6 +47,9 @@ TABLES = {
     "model_aliases",
     "model_events",
     "test_reads",
+    "monitor_profiles",
+    "monitor_reports",
+    "monitor_alerts",
     "prediction_batches",
     "prediction_truths",
     "mlflow_logged_models",

@@ -1,0 +1,239 @@
+"""Monitoring records on SQLAlchemy: each model version's reference profile, the reports written
+(the report itself is a json artifact; a row here makes listing them cheap) and the state of
+every alert rule per model, which is what de-duplicates alerts across runs and processes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from loopline.core.errors import NotFound
+from loopline.core.types import Artifact
+from loopline.store.metadata.tables import metadata
+
+if TYPE_CHECKING:
+    from loopline.store.metadata.repository import MetadataStore
+
+_TS = sa.DateTime(timezone=True)
+
+monitor_profiles = sa.Table(
+    "monitor_profiles",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("artifact_id", sa.String(64), sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("source_id", sa.String(64)),  # the training table profiled
+    sa.Column("created_at", _TS, nullable=False),
+)
+
+monitor_reports = sa.Table(
+    "monitor_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("artifact_id", sa.String(64), sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("since", _TS),
+    sa.Column("until", _TS),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("drift_share", sa.Float),
+    sa.Column("drifted", sa.Boolean),
+    sa.Column("alerts", sa.Integer, nullable=False),
+    sa.Index("ix_monitor_reports_model", "model", "created_at"),
+    sa.Index("ix_monitor_reports_artifact", "artifact_id"),
+)
+
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("rule", sa.String(250), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # firing | ok
+    sa.Column("value", sa.Float),
+    sa.Column("changed_at", _TS, nullable=False),
+    sa.Column("sent_at", _TS),
+)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    id: int
+    model: str
+    version: int | None
+    artifact_id: str
+    created_at: datetime
+    since: datetime | None
+    until: datetime | None
+    rows: int
+    drift_share: float | None
+    drifted: bool | None
+    alerts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report_id": self.artifact_id,
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "rows": self.rows,
+            "drift_share": self.drift_share,
+            "drifted": self.drifted,
+            "alerts": self.alerts,
+        }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MonitoringStore:
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    # -- profiles ----------------------------------------------------------------------------
+    def put_profile(self, model: str, version: int, art: Artifact, source_id: str | None) -> None:
+        def work(conn: sa.Connection) -> None:
+            self._store._insert_artifact(conn, art)
+            key = (monitor_profiles.c.model == model) & (monitor_profiles.c.version == version)
+            conn.execute(sa.delete(monitor_profiles).where(key))
+            conn.execute(
+                sa.insert(monitor_profiles).values(
+                    model=model,
+                    version=version,
+                    artifact_id=art.id,
+                    source_id=source_id,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+        self._store._write(work)
+
+    def profile(self, model: str, version: int) -> Artifact:
+        with self._store._read() as conn:
+            found = conn.execute(
+                sa.select(monitor_profiles.c.artifact_id).where(
+                    (monitor_profiles.c.model == model) & (monitor_profiles.c.version == version)
+                )
+            ).scalar()
+        if found is None:
+            raise NotFound(
+                f"{model} version {version} has no reference profile",
+                hint="it is made when a model is registered from a pipeline's training table; "
+                "give one with `loopline monitor MODEL --reference TABLE`",
+            )
+        return self._store.get_artifact(found)
+
+    # -- reports -----------------------------------------------------------------------------
+    def add_report(self, art: Artifact, report: dict[str, Any]) -> None:
+        window = report["window"]
+        drift = report.get("drift") or {}
+
+        def work(conn: sa.Connection) -> None:
+            self._store._insert_artifact(conn, art)
+            conn.execute(
+                sa.insert(monitor_reports).values(
+                    model=report["model"],
+                    version=report["version"],
+                    artifact_id=art.id,
+                    created_at=datetime.now(UTC),
+                    since=datetime.fromisoformat(window["since"]) if window["since"] else None,
+                    until=datetime.fromisoformat(window["until"]) if window["until"] else None,
+                    rows=window["rows"],
+                    drift_share=drift.get("share"),
+                    drifted=drift.get("drifted"),
+                    alerts=len(report.get("alerts", [])),
+                )
+            )
+
+        self._store._write(work)
+
+    def reports(self, model: str | None = None, limit: int = 100) -> list[ReportRow]:
+        query = sa.select(monitor_reports).order_by(monitor_reports.c.id.desc()).limit(limit)
+        if model is not None:
+            query = query.where(monitor_reports.c.model == model)
+        with self._store._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ReportRow(
+                id=r.id,
+                model=r.model,
+                version=r.version,
+                artifact_id=r.artifact_id,
+                created_at=_aware(r.created_at),  # type: ignore[arg-type]
+                since=_aware(r.since),
+                until=_aware(r.until),
+                rows=r.rows,
+                drift_share=r.drift_share,
+                drifted=r.drifted,
+                alerts=r.alerts,
+            )
+            for r in rows
+        ]
+
+    def report_artifact(self, report_id: str) -> Artifact:
+        if len(report_id) < 6:
+            raise NotFound(f"no monitoring report {report_id!r}", hint="give at least 6 characters")
+        with self._store._read() as conn:
+            found = conn.execute(
+                sa.select(monitor_reports.c.artifact_id)
+                .where(monitor_reports.c.artifact_id.startswith(report_id, autoescape=True))
+                .limit(1)
+            ).scalar()
+        if found is None:
+            raise NotFound(f"no monitoring report {report_id!r}", hint="`loopline monitor MODEL` writes one")
+        return self._store.get_artifact(found)
+
+    # -- alert state -------------------------------------------------------------------------
+    def alert_states(self, model: str) -> dict[str, str]:
+        with self._store._read() as conn:
+            rows = conn.execute(
+                sa.select(monitor_alerts.c.rule, monitor_alerts.c.state).where(
+                    monitor_alerts.c.model == model
+                )
+            ).all()
+        return {r.rule: r.state for r in rows}
+
+    def set_alert_state(self, model: str, rule: str, state: str, value: float | None, *, sent: bool) -> None:
+        now = datetime.now(UTC)
+
+        def work(conn: sa.Connection) -> None:
+            key = (monitor_alerts.c.model == model) & (monitor_alerts.c.rule == rule)
+            conn.execute(sa.delete(monitor_alerts).where(key))
+            conn.execute(
+                sa.insert(monitor_alerts).values(
+                    model=model,
+                    rule=rule,
+                    state=state,
+                    value=value,
+                    changed_at=now,
+                    sent_at=now if sent else None,
+                )
+            )
+
+        self._store._write(work)
+
+    def alerts(self, models: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        query = sa.select(monitor_alerts).order_by(monitor_alerts.c.model, monitor_alerts.c.rule)
+        if models is not None:
+            query = query.where(monitor_alerts.c.model.in_(list(models)))
+        with self._store._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            {
+                "model": r.model,
+                "rule": r.rule,
+                "state": r.state,
+                "value": r.value,
+                "changed_at": _aware(r.changed_at).isoformat(),  # type: ignore[union-attr]
+            }
+            for r in rows
+        ]
