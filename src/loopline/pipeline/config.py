@@ -16,7 +16,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.sources import source_step
 from loopline.pipeline.step import Step, bindings, resolve
 
-TOP_KEYS = {"project", "sources", "steps", "expectations", "registry", "loop"}
+TOP_KEYS = {"project", "sources", "steps", "expectations", "registry", "loop", "monitor"}
 PROJECT_KEYS = {"name", "store", "blobs"}
 STEP_KEYS = {"uses", "inputs", "outputs", "params", "env", "sealed", "reads_sealed"}
 
@@ -30,6 +30,7 @@ class ProjectFile:
     expectations: dict[str, Any] = field(default_factory=dict)  # dataset -> {threshold, checks}
     registry: dict[str, Any] = field(default_factory=dict)  # promotion policy (loopline.registry.Policy)
     loop: dict[str, Any] = field(default_factory=dict)  # the loop's policy (loopline.pipeline.loop)
+    monitor: dict[str, Any] = field(default_factory=dict)  # drift, windows, alerts (loopline.monitor)
     lines: dict[str, int] = field(default_factory=dict)  # "steps.NAME[.KEY]" -> line
 
     def where(self, key: str) -> str:
@@ -113,6 +114,7 @@ def read_project_file(path: Path) -> ProjectFile:
     result.expectations = expectations
     result.registry = data.get("registry") or {}
     result.loop = data.get("loop") or {}
+    result.monitor = data.get("monitor") or {}
     return result
 
 
