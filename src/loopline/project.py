@@ -431,6 +431,13 @@ class Project:
     def model_history(self, name: str) -> list[ModelEvent]:
         return self.registry.history(name)
 
+    # -- the loop (pipeline/loop.py) ------------------------------------------------------------
+    def loop_turn(self, since: datetime | None = None) -> dict[str, Any]:
+        """One turn by the `loop:` policy: watch, collect, queue, label, retrain, gate, promote."""
+        from loopline.pipeline.loop import LoopPolicy, turn
+
+        return turn(self, LoopPolicy.parse(self.file.loop, self.file.where), since=since)
+
     # -- clean: validation and export -------------------------------------------------------
     def validate(self, ref: str) -> dict[str, Any]:
         """Check a table against its `expectations:` in loopline.yaml; the report says if it

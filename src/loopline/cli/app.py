@@ -17,6 +17,7 @@ from loopline.cli import (
     clean_commands,
     data_commands,
     evaluate_commands,
+    loop_commands,
     pipeline_commands,
     registry_commands,
     server_commands,
@@ -41,6 +42,7 @@ evaluate_commands.register(app)
 registry_commands.register(app)
 server_commands.register(app)
 tracking_commands.register(app)
+loop_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

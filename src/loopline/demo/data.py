@@ -16,13 +16,42 @@ import numpy as np
 WRITERS = ["w01", "w02", "w03", "w04", "w05", "w06"]
 
 
-def _png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
+def _png(pixels: np.ndarray, scanner: int = 1) -> bytes:
+    """An 8x8 digit (0-16) as a 32x32 PNG. Scanner 2, bought later, draws heavier, darker
+    strokes (a dilation and a contrast curve): the same digits, a different distribution."""
+    from PIL import Image, ImageFilter
 
     image = Image.fromarray((pixels * (255 / 16)).astype(np.uint8), mode="L").resize((32, 32))
+    if scanner == 2:
+        image = image.filter(ImageFilter.MaxFilter(5)).point(lambda v: min(255, int(40 + 1.4 * v)))
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     return out.getvalue()
+
+
+def pixels_of(png: bytes) -> np.ndarray:
+    """The 64 features a model reads from a digit image: its 8x8 block means, scaled to 0-1."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        grey = np.asarray(image.convert("L").resize((32, 32)), dtype=np.float64)
+    return grey.reshape(8, 4, 8, 4).mean(axis=(1, 3)).reshape(64) / 255.0
+
+
+def write_scanner_batch(folder: Path, *, count: int = 900, seed: int = 21) -> list[Path]:
+    """Digits as the second scanner renders them (`digit-0123-s2.png`), for production traffic
+    and, once monitoring has seen them drift, for collection and labeling."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder.mkdir(parents=True, exist_ok=True)
+    chosen = np.random.default_rng(seed).choice(len(digits.images), count, replace=False)
+    paths = []
+    for index in sorted(int(i) for i in chosen):
+        path = folder / f"digit-{index:04d}-s2.png"
+        path.write_bytes(_png(digits.images[index], scanner=2))
+        paths.append(path)
+    return paths
 
 
 def write_inbox(root: Path, *, first: int = 1500, seed: int = 7) -> dict[str, int]:
