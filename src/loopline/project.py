@@ -370,6 +370,16 @@ class Project:
 
         return PredictionLog(self.meta, self.blobs)
 
+    def serving_app(self, model: str | None = None, alias: str = "production", **options: Any) -> Any:
+        """The ASGI app serving a registered model (the only one when model is None) and
+        following its alias; predictions go to `predictions`. options: canary, canary_share,
+        shadow, max_body_bytes, poll_seconds, flush_seconds, log_predictions."""
+        from loopline.serve.wiring import build_serving_app
+
+        log = self.predictions if options.pop("log_predictions", True) else None
+        spool = self.root / STATE_DIR / "spool" / "predictions"
+        return build_serving_app(self.registry, log, spool, model, alias, **options)
+
     # -- registry: model versions, aliases, promotion policy (loopline.registry) -----------------
     @cached_property
     def registry(self) -> Registry:

@@ -1,0 +1,303 @@
+"""The serving app: `POST /predict`, `POST /feedback`, `/health`, `/ready`, `/metrics`, `/model`.
+
+`/predict` is a plain Starlette route: it reads the body once, parses it with orjson, checks the
+rows against the signature into a NumPy array and calls the model; no pydantic model and no
+DataFrame per request (measured by benchmarks/serving.py). Whatever the caller sends wrong
+(malformed JSON, a missing field, a wrong type, NaN the model cannot read, a body over the
+limit) is a 4xx naming the reason and counted in `/metrics`; a 500 means loopline's own fault.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopline.core.errors import InvalidInput, LooplineError, StorageError
+from loopline.serve.deployment import Deployment, ModelService
+from loopline.serve.inputs import RowsRejected
+from loopline.serve.metrics import ServingMetrics
+from loopline.serve.recorder import PredictionRecorder
+
+log = logging.getLogger(__name__)
+
+PostTruth = Callable[[str, Mapping[str, Any]], int]
+_THREADPOOL_ROWS = 64  # above this a predict leaves the event loop
+_SHADOW_QUEUE = 10_000
+
+
+@dataclass
+class ServeOptions:
+    max_body_bytes: int = 1_048_576
+    log_features: bool = True
+
+
+def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(status: int, code: str, message: str, fields: Mapping[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message, "hint": None}
+    if fields:
+        body["fields"] = dict(fields)
+        body["hint"] = "GET /model lists the inputs and their types"
+    return _json(body, status)
+
+
+class _Shadow:
+    """The shadow candidate answers off the request path, in its own thread, into the log."""
+
+    def __init__(self, service: ModelService, recorder: PredictionRecorder | None, metrics: ServingMetrics):
+        self.service = service
+        self.recorder = recorder
+        self.metrics = metrics
+        self.queue: deque[tuple[list[str], Any, list[dict[str, Any]], float]] = deque()
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="loopline-shadow", daemon=True)
+
+    def submit(self, ids: list[str], matrix: Any, rows: list[dict[str, Any]], at: float) -> None:
+        if len(self.queue) >= _SHADOW_QUEUE:
+            self.metrics.shadow_dropped.inc()
+            return
+        self.queue.append((ids, matrix, rows, at))
+        self.wake.set()
+
+    def _run(self) -> None:
+        while not self.stop.is_set() or self.queue:
+            if not self.queue:
+                self.wake.wait(0.2)
+                self.wake.clear()
+                continue
+            ids, matrix, rows, at = self.queue.popleft()
+            shadow = self.service.shadow
+            if shadow is None:
+                continue
+            try:
+                start = time.perf_counter()
+                predictions, confidence = shadow.predict(matrix)
+                latency = (time.perf_counter() - start) * 1000
+            except Exception as exc:  # a candidate's failure never touches the callers
+                self.metrics.shadow_errors.inc()
+                log.debug("shadow %s v%d failed: %s", shadow.name, shadow.version, exc)
+                continue
+            if self.recorder is not None:
+                for i, rid in enumerate(ids):
+                    self.recorder.submit(
+                        _record(shadow, "shadow", rid, at, latency, predictions[i], confidence, i, rows)
+                    )
+
+
+def _record(
+    dep: Deployment,
+    variant: str,
+    rid: str,
+    at: float,
+    latency_ms: float,
+    prediction: Any,
+    confidence: list[float] | None,
+    i: int,
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "request_id": rid,
+        "model": dep.name,
+        "version": dep.version,
+        "variant": variant,
+        "at": at,
+        "latency_ms": latency_ms,
+        "prediction": prediction,
+        "confidence": None if confidence is None else confidence[i],
+        "features": dep.spec.features(rows[i]),
+    }
+
+
+def create_serving_app(
+    service: ModelService,
+    recorder: PredictionRecorder | None = None,
+    post_truth: PostTruth | None = None,
+    options: ServeOptions | None = None,
+) -> FastAPI:
+    """The app for one model; its lifespan starts and stops the alias follower, the log writer
+    and the shadow thread."""
+    options = options or ServeOptions()
+    metrics = ServingMetrics(service, recorder)
+    shadow = _Shadow(service, recorder, metrics)
+    service.on_swap = metrics.swapped
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import polars  # noqa: F401  imported before any thread: scikit-learn looks it up in
+        import sklearn  # sys.modules on each predict, and a half-imported one raised there
+
+        sklearn.set_config(assume_finite=True)  # inputs are checked finite here already
+        if recorder is not None:
+            recorder.start()
+        await run_in_threadpool(service.start)
+        shadow.thread.start()
+        try:
+            yield
+        finally:
+            service.close()
+            shadow.stop.set()
+            shadow.wake.set()
+            shadow.thread.join(10)
+            if recorder is not None:
+                await run_in_threadpool(recorder.close)
+
+    app = FastAPI(title=f"loopline serve: {service.name}", lifespan=lifespan)
+    max_body = options.max_body_bytes
+
+    def reject(exc: RowsRejected | None, status: int, code: str, message: str) -> Response:
+        reason = exc.reason if exc is not None else code
+        metrics.rejected.labels(reason).inc()
+        return _error(
+            status, "invalid_input" if status == 422 else code, message, exc.fields if exc else None
+        )
+
+    async def predict(request: Request) -> Response:
+        at = time.time()
+        start = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return reject(None, 413, "too_large", f"the body has {length} bytes; the limit is {max_body}")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body:
+                return reject(None, 413, "too_large", f"the body is over the limit of {max_body} bytes")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            try:  # NaN and Infinity are not JSON, but Python's json writes them: read, then refuse
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return reject(None, 400, "bad_json", f"the body is not JSON: {exc}")
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(rid) > 100:
+            return reject(None, 400, "bad_request_id", "X-Request-ID is longer than 100 characters")
+        dep, variant = service.route(rid)
+        if dep is None:
+            return _error(503, "not_ready", f"no version of {service.name} is loaded yet")
+        try:
+            rows, single = dep.spec.rows_of(payload)
+            matrix = dep.spec.matrix(rows)
+        except RowsRejected as exc:
+            return reject(exc, exc.status, exc.reason, exc.message)
+        try:
+            if len(rows) > _THREADPOOL_ROWS:
+                predictions, confidence = await run_in_threadpool(dep.predict, matrix)
+            else:
+                predictions, confidence = dep.predict(matrix)
+        except (ValueError, TypeError) as exc:  # the model refused values the signature allowed
+            message = f"{dep.name} v{dep.version} cannot read the input: {exc}"
+            return reject(None, 422, "model_refused", message)
+        except Exception:
+            log.exception("%s v%d failed on a valid request", dep.name, dep.version)
+            metrics.errors.inc()
+            return _error(500, "model_failed", f"{dep.name} v{dep.version} failed; see the server log")
+        latency = (time.perf_counter() - start) * 1000
+        ids = [rid] if single else [f"{rid}/{i}" for i in range(len(rows))]
+        if recorder is not None:
+            for i, row_id in enumerate(ids):
+                recorder.submit(
+                    _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows)
+                )
+        if service.shadow is not None:
+            shadow.submit(ids, matrix, rows, at)
+        metrics.observe(variant, len(rows), latency)
+        out: dict[str, Any] = {
+            "request_id": rid,
+            "model": dep.name,
+            "version": dep.version,
+            "variant": variant,
+        }
+        if single:
+            out["prediction"] = predictions[0]
+            out["confidence"] = None if confidence is None else confidence[0]
+        else:
+            out["request_ids"] = ids
+            out["predictions"] = predictions
+            out["confidences"] = confidence
+        return _json(out, headers={"x-request-id": rid})
+
+    async def feedback(request: Request) -> Response:
+        if post_truth is None:
+            return _error(404, "not_found", "this service keeps no prediction log")
+        try:
+            truths = _truths(orjson.loads(await request.body()))
+        except (orjson.JSONDecodeError, InvalidInput) as exc:
+            metrics.rejected.labels("feedback").inc()
+            return _error(422, "invalid_input", getattr(exc, "message", str(exc)))
+        try:
+            stored = await run_in_threadpool(post_truth, service.name, truths)
+        except StorageError as exc:
+            return _error(503, "storage_unavailable", exc.message)
+        except LooplineError as exc:
+            return _error(422, "invalid_input", exc.message)
+        return _json({"model": service.name, "stored": stored})
+
+    async def health(_request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def ready(_request: Request) -> Response:
+        dep = service.primary
+        if dep is None:
+            return _json({"ready": False, "reason": f"no version of {service.name} loaded yet"}, 503)
+        return _json({"ready": True, "model": dep.name, "version": dep.version})
+
+    async def model(_request: Request) -> Response:
+        dep = service.primary
+        info = service.describe()
+        info["card"] = dep.card if dep is not None else None
+        info["version"] = dep.version if dep is not None else None
+        info["alias"] = service.aliases["primary"]
+        return _json(info)
+
+    async def metrics_page(_request: Request) -> Response:
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    app.add_route("/predict", predict, methods=["POST"])
+    app.add_route("/feedback", feedback, methods=["POST"])
+    app.add_route("/health", health, methods=["GET"])
+    app.add_route("/ready", ready, methods=["GET"])
+    app.add_route("/model", model, methods=["GET"])
+    app.add_route("/metrics", metrics_page, methods=["GET"])
+    app.state.metrics = metrics
+    app.state.service = service
+    app.state.recorder = recorder
+    return app
+
+
+def _truths(payload: Any) -> dict[str, Any]:
+    """`{request_id, truth}`, `[{request_id, truth}, ...]` or `{"truths": {request_id: truth}}`."""
+    if isinstance(payload, dict) and isinstance(payload.get("truths"), dict):
+        return {str(k): v for k, v in payload["truths"].items()}
+    items = payload if isinstance(payload, list) else [payload]
+    out: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "request_id" not in item or "truth" not in item:
+            raise InvalidInput(f"feedback item {i} needs request_id and truth")
+        out[str(item["request_id"])] = item["truth"]
+    if not out:
+        raise InvalidInput("no feedback items")
+    return out
