@@ -3,6 +3,7 @@ server each make one call here per command or request."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from loopline.core.errors import ConfigError, InvalidInput, NotFound
+from loopline.core.errors import ConfigError, InvalidInput, LooplineError, NotFound
 from loopline.core.ids import ArtifactRef
 from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
 from loopline.core.types import Artifact, Environment, Run
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
     from loopline.pipeline.label_automation import LabelAutomation
     from loopline.pipeline.labeling import Labeling
+    from loopline.pipeline.monitoring import Monitoring
     from loopline.pipeline.tracking import ActiveRun
     from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
     from loopline.store.predictions import PredictionLog
@@ -417,7 +419,12 @@ class Project:
             tables = self.meta.get_artifacts(list(made_by[0].inputs.values())).values()
             schema = {k: v for t in tables if t.kind == "table" for k, v in (t.schema or {}).items()}
             details["table_schema"] = schema
-        return self.registry.register(name, art, run_id=run_id, **details)
+        version = self.registry.register(name, art, run_id=run_id, **details)
+        try:  # the reference monitoring compares with, made once from the training table
+            self.monitoring.profile_registered(version, made_by[0] if made_by else None)
+        except LooplineError as exc:
+            logging.getLogger("loopline.monitor").warning("no reference profile for %s: %s", name, exc)
+        return version
 
     def models(self) -> list[RegisteredModel]:
         return self.registry.models()
@@ -447,6 +454,47 @@ class Project:
         from loopline.pipeline.loop import LoopPolicy, turn
 
         return turn(self, LoopPolicy.parse(self.file.loop, self.file.where), since=since)
+
+    # -- monitor: drift, quality, performance, alerts (pipeline/monitoring.py) ----------------
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        from loopline.monitor import MonitorConfig
+        from loopline.pipeline.monitoring import Monitoring
+
+        config = MonitorConfig.from_config(self.file.monitor, self.file.where("monitor"))
+        return Monitoring(self.meta, self.blobs, self.registry, lambda: self.predictions, config)
+
+    def monitor(
+        self,
+        model: str,
+        *,
+        alias: str | None = "production",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        data: Any = None,
+        reference: str | None = None,
+    ) -> dict[str, Any]:
+        """A monitoring report of the model at alias over a window of its prediction log (or of
+        `data`: a DataFrame or a .parquet/.csv path), stored as an artifact; alerts fired.
+        `reference`: a table to profile as the version's reference first."""
+        if reference is not None:
+            table = self.resolve(reference)
+            version = self.monitoring.version(model, alias)
+            self.monitoring.profile_table(version, self.load(table.id), source_id=table.id, target=None)
+        data = Path(data) if isinstance(data, str) else data
+        return self.monitoring.run(model, alias=alias, since=since, until=until, data=data)
+
+    def monitor_fleet(
+        self, *, executor: str = "local", alias: str | None = "production"
+    ) -> list[dict[str, Any]]:
+        """Monitor every model in the prediction log (executor local or dask)."""
+        from functools import partial
+
+        from loopline.pipeline.monitoring import fleet
+
+        return fleet(
+            self.predictions.models(), partial(Project.open, self.root), executor=executor, alias=alias
+        )
 
     # -- clean: validation and export -------------------------------------------------------
     def validate(self, ref: str) -> dict[str, Any]:

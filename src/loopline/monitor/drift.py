@@ -54,30 +54,48 @@ class ColumnDrift:
         return asdict(self)
 
 
-def reference_cdf(profile: ColumnProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Knots of the reference CDF from the sketch: where quantiles repeat (a mass point), the
-    CDF jumps, so each distinct value keeps its highest probability."""
+def reference_cdf(profile: ColumnProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Knots of the reference CDF from the sketch: each distinct quantile value u with the lowest
+    and highest probability it holds (lo < hi where the data has a mass point at u: the CDF
+    jumps there). Between knots the CDF runs linearly from one knot's hi to the next one's lo."""
     values = np.asarray(profile.quantiles)
-    knots, last = np.unique(values[::-1], return_index=True)
-    probs = PROBS[::-1][last]
-    return knots, probs
+    knots, first = np.unique(values, return_index=True)
+    _, last = np.unique(values[::-1], return_index=True)
+    return knots, PROBS[first], PROBS[::-1][last]
+
+
+def _cdf(knots: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference CDF at x and just left of x."""
+    i = np.searchsorted(knots, x, side="right") - 1
+    inside = (i >= 0) & (i < knots.size - 1)
+    j = np.clip(i, 0, knots.size - 1)
+    k = np.clip(i + 1, 0, knots.size - 1)
+    span = np.where(inside, knots[k] - knots[j], 1.0)
+    between = hi[j] + (lo[k] - hi[j]) * np.where(inside, (x - knots[j]) / span, 0.0)
+    at_knot = (i >= 0) & (knots[j] == x)
+    right = np.where(i < 0, 0.0, np.where(at_knot, hi[j], np.where(inside, between, 1.0)))
+    left = np.where(at_knot, lo[j], right)
+    return right, left
 
 
 def ks_sketch(profile: ColumnProfile, current: np.ndarray) -> tuple[float, float]:
     """Two-sample KS distance between the sketched reference and sorted current values: the
-    supremum is taken at every current value (both sides of its step) and at every knot, which is
-    exact for the piecewise-linear reference CDF. The p-value is SciPy's asymptotic one for
-    (reference rows, current rows), as `scipy.stats.ks_2samp(method="asymp")` computes it."""
-    knots, probs = reference_cdf(profile)
+    supremum is taken at every current value and every knot, from the left and from the right,
+    which is exact for the sketched reference CDF (ties and mass points included). The p-value is
+    SciPy's asymptotic one for (reference rows, current rows), as
+    `scipy.stats.ks_2samp(method="asymp")` computes it."""
+    knots, lo, hi = reference_cdf(profile)
     n = current.size
-    ref_at_current = np.interp(current, knots, probs, left=0.0, right=1.0)
-    after = np.searchsorted(current, current, side="right") / n
-    before = np.searchsorted(current, current, side="left") / n
-    cur_at_knots = np.searchsorted(current, knots, side="right") / n
+    ref_right, ref_left = _cdf(knots, lo, hi, current)
+    cur_right = np.searchsorted(current, current, side="right") / n
+    cur_left = np.searchsorted(current, current, side="left") / n
+    knot_right = np.searchsorted(current, knots, side="right") / n
+    knot_left = np.searchsorted(current, knots, side="left") / n
     distance_ = max(
-        float(np.max(np.abs(after - ref_at_current))),
-        float(np.max(np.abs(before - ref_at_current))),
-        float(np.max(np.abs(cur_at_knots - probs))),
+        float(np.max(np.abs(cur_right - ref_right))),
+        float(np.max(np.abs(cur_left - ref_left))),
+        float(np.max(np.abs(knot_right - hi))),
+        float(np.max(np.abs(knot_left - lo))),
     )
     m, k = sorted([float(profile.count), float(n)], reverse=True)
     effective = np.round(m * k / (m + k))
