@@ -18,6 +18,7 @@ from loopline.cli import (
     data_commands,
     evaluate_commands,
     loop_commands,
+    monitor_commands,
     pipeline_commands,
     registry_commands,
     server_commands,
@@ -43,6 +44,7 @@ registry_commands.register(app)
 server_commands.register(app)
 tracking_commands.register(app)
 loop_commands.register(app)
+monitor_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -187,6 +187,7 @@ class Monitoring:
         except NotFound as exc:
             if alias in (None, "latest"):
                 raise
+            self.registry.resolve(model)  # an unknown model says so
             raise NotFound(
                 f"{model} has no version at alias {alias!r}",
                 hint=f"promote one (`loopline promote {model} N --alias {alias}`) or pass --alias latest",

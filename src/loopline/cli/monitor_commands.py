@@ -1,0 +1,175 @@
+"""`loopline monitor MODEL` and `loopline monitor --fleet`: drift, data quality and performance of
+served models against their training reference. Exit 1 when a window drifted over the
+threshold (`monitor.drift` in loopline.yaml), 2 on bad input, 0 otherwise (an empty window too:
+it says so and alerts nothing)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.render import console, emit_json
+from loopline.core.errors import InvalidInput
+
+_AGO = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """ISO 8601 (naive means UTC) or a span back from now: 30m, 24h, 7d."""
+    if text is None:
+        return None
+    found = _AGO.match(text.strip())
+    if found:
+        return datetime.now(UTC) - timedelta(**{_UNITS[found[2]]: int(found[1])})
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{option} {text!r} is not a time",
+            hint="use ISO 8601 (2026-05-01T12:00) or a span like 24h or 7d",
+        ) from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def monitor(
+    model: Annotated[str | None, typer.Argument(help="Registered model name (omit with --fleet).")] = None,
+    alias: Annotated[
+        str, typer.Option("--alias", "-a", help="The deployed alias, or latest.")
+    ] = "production",
+    since: Annotated[str | None, typer.Option(help="Window start: ISO time or a span back (24h).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Window end: ISO time or a span back; default now.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A .parquet/.csv window instead of the prediction log.")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Profile this table as the version's reference first.")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the report as one offline HTML file.")
+    ] = None,
+    fleet: Annotated[
+        bool, typer.Option("--fleet", help="Monitor every model in the prediction log.")
+    ] = False,
+    executor: Annotated[str, typer.Option("--executor", help="For --fleet: local or dask.")] = "local",
+    as_json: JSON = False,
+) -> None:
+    """Compare a production window with the model's training reference; fire alert rules."""
+    if fleet:
+        if model is not None or data is not None or reference is not None:
+            raise InvalidInput(
+                "--fleet monitors every logged model", hint="give no MODEL, --data or --reference"
+            )
+        if executor not in ("local", "dask"):
+            raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
+        _fleet(open_project().monitor_fleet(executor=executor, alias=alias), as_json)
+        return
+    if model is None:
+        raise InvalidInput("name the model to monitor", hint="`loopline monitor MODEL`, or --fleet for all")
+    report = open_project().monitor(
+        model,
+        alias=alias,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+        data=data,
+        reference=reference,
+    )
+    if html is not None:
+        from loopline.monitor.plots import standalone_html
+        from loopline.store.files import atomic_write_text
+
+        atomic_write_text(html, standalone_html(report))
+    if as_json:
+        emit_json({k: v for k, v in report.items() if k != "figures"})
+    else:
+        _render(report)
+    if (report.get("drift") or {}).get("drifted"):
+        raise typer.Exit(1)
+
+
+def _render(report: dict[str, Any]) -> None:
+    window = report["window"]
+    console.print(
+        f"[bold]{escape(report['model'])}[/] version {report['version']}: {window['rows']} rows "
+        f"({escape(str(window.get('source')))}), report {report['report_id'][:12]}"
+    )
+    if report["empty"]:
+        console.print(escape(report["message"]))
+        return
+    drift = report["drift"]
+    verdict = "[red]drifted[/]" if drift["drifted"] else "[green]no drift[/]"
+    console.print(
+        f"drift: {verdict}, {drift['drifted_columns']} of {drift['tested']} columns "
+        f"({drift['correction']} at alpha {drift['alpha']})"
+    )
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("column", "test", "statistic", "adj. p", "PSI", "drifted"):
+        table.add_column(column)
+    for c in sorted(drift["columns"], key=lambda c: (not c["drifted"], c["p_value"] or 1.0)):
+        table.add_row(
+            escape(c["name"]),
+            c["test"],
+            _num(c["statistic"]),
+            _num(c["p_adjusted"]),
+            _num(c["psi"]),
+            "[red]yes[/]" if c["drifted"] else "no",
+        )
+    console.print(table)
+    if pred := report["prediction_drift"]:
+        console.print(
+            f"prediction drift: {'[red]yes[/]' if pred['drifted'] else 'no'} (p {_num(pred['p_value'])})"
+        )
+    for issue in report["quality"]["issues"]:
+        console.print(f"[yellow]quality:[/] {escape(issue)}")
+    if perf := report["performance"]:
+        shown = ", ".join(f"{k} {perf[k]:.3f}" for k in ("accuracy", "f1_macro", "mae", "rmse") if k in perf)
+        console.print(f"performance on {perf['labelled']} labelled rows: {shown}")
+    if estimate := report["estimated_performance"]:
+        console.print(f"estimated accuracy (from confidences): {estimate['accuracy']:.3f}")
+    for alert in report["alerts"]:
+        console.print(f"[red]alert:[/] {escape(alert['rule'])} (value {_num(alert['value'])})")
+
+
+def _fleet(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+    else:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("model", "version", "rows", "drift share", "drifted", "alerts"):
+            table.add_column(column)
+        for r in rows:
+            if "error" in r:
+                table.add_row(escape(r["model"]), "-", "-", "-", escape(r["error"]), "-")
+            else:
+                drifted = "[red]yes[/]" if r["drifted"] else "no"
+                table.add_row(
+                    escape(r["model"]),
+                    str(r["version"]),
+                    str(r["rows"]),
+                    _num(r["drift_share"]),
+                    drifted,
+                    str(r["alerts"]),
+                )
+        console.print(table)
+    if any(r.get("drifted") for r in rows):
+        raise typer.Exit(1)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def register(root: typer.Typer) -> None:
+    root.command("monitor")(monitor)
