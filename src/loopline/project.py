@@ -382,6 +382,14 @@ class Project:
         spool = self.root / STATE_DIR / "spool" / "predictions"
         return build_serving_app(self.registry, log, spool, model, alias, **options)
 
+    def score(self, model: str, dataset_ref: str, alias: str | None = None, **options: Any) -> dict[str, Any]:
+        """Score a dataset with a registered model (the alias's version; production, else the
+        latest) into a table artifact; options: output, executor, partitions, dask_address, keys."""
+        from loopline.pipeline.scoring import score_dataset
+
+        dataset = self.resolve(dataset_ref)
+        return score_dataset(self.runner, self.registry, model, dataset, ref=alias, **options)
+
     # -- registry: model versions, aliases, promotion policy (loopline.registry) -----------------
     @cached_property
     def registry(self) -> Registry:

@@ -21,6 +21,7 @@ from loopline.cli import (
     monitor_commands,
     pipeline_commands,
     registry_commands,
+    serve_commands,
     server_commands,
     tracking_commands,
 )
@@ -41,6 +42,7 @@ annotate_commands.register(app)
 annotate_automation.register(annotate_commands.app)  # errors, prelabel, prioritize
 evaluate_commands.register(app)
 registry_commands.register(app)
+serve_commands.register(app)
 server_commands.register(app)
 tracking_commands.register(app)
 loop_commands.register(app)
