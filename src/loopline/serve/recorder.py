@@ -44,7 +44,7 @@ class PredictionRecorder:
         *,
         flush_seconds: float = 0.5,
         batch_rows: int = 5000,
-        max_backoff: float = 5.0,
+        max_backoff: float = 2.0,
     ) -> None:
         self._write = write
         self.spool_dir = spool_dir
