@@ -229,9 +229,11 @@ def test_every_listing_has_json(project: Path) -> None:
         json.loads(cli(*args, "--json", cwd=project, check=True).stdout)
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     """The demo collects messy digits, cleans, takes a second batch, finds nothing new, has a crowd
-    label the images, trains, gates and promotes a model, and reproduces both runs bit for bit."""
+    label the images; the loop trains, gates and promotes v1; it is served, traffic drifts,
+    monitoring flags it and alerts; the loop collects, queues, the crowd labels, v2 passes its
+    gates, the service swaps to it and does better on the new scanner; every run reproduces."""
     result = cli("demo", str(tmp_path / "demo"), cwd=tmp_path, check=True)
     out = result.stdout
     assert "collected digits@1: 1797 new" in out
@@ -239,25 +241,39 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "dedupe" in out and "label 11 is above max 9" in out
     assert "collected metadata@2: 297 new" in out
     assert "collect.digits ran, collect.metadata ran, clean cached, check cached" in out
-    assert "every output bit-identical" in out
     assert "project digits-labels: 1797 images, 5391 answers from 12 annotators" in out
     accuracy = dict(re.findall(r"^ (majority|dawid_skene)\s+([0-9.]+)", out, re.MULTILINE))
     assert float(accuracy["dawid_skene"]) >= float(accuracy["majority"]) > 0.8
     assert "spam01" in out.split("flagged by the gold policy")[1]
-    # the labels train a model: split, tune, evaluate on the sealed test set, gates, production
-    assert "collect.digits ran, features ran, split ran, tune ran, evaluate ran" in out
+    # turn 1: the labels train a model: split, tune, evaluate on the sealed test set, gates, production
+    assert "retrain: 1797 new labels (at least 200) -> version 1 (gates passed: True)" in out
     assert "split: labeled 1797" in out and "(test sealed)" in out
     measured = float(re.search(r"^ accuracy\s+([0-9.]+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert measured >= 0.8
     assert "gate PASS: accuracy >= 0.8" in out and "no production model to compare with" in out
-    assert "registered digits version 1 (gates passed: True), promoted to production" in out
     assert "# Model card: model v1" in out
+    # production: v1 is served; the second scanner's traffic drifts and v1 does badly on it
+    served = {
+        what: float(acc)
+        for what, acc in re.findall(
+            r"^  (scanner [12] traffic[^:]*): .*accuracy ([0-9.]+)", out, re.MULTILINE
+        )
+    }
+    assert served["scanner 1 traffic"] > 0.9 and served["scanner 2 traffic"] < 0.6
+    drift = re.search(r"drift in (\d+) of 64 features \(bh-corrected\): DRIFT", out)
+    assert drift is not None and int(drift.group(1)) > 20
+    assert "alert fired: drift_share > 0.2" in out
+    # the loop: the new images are queued least-certain first, labeled, v2 trained and promoted
+    assert "queue: 900 new tasks in digits-labels, 900 ranked by uncertainty" in out
+    assert "retrain: no (waiting: 0 new labels of 200, drift seen)" in out
+    assert "retrain: 900 new labels (at least 200) -> version 2 (gates passed: True)" in out
+    assert "now serving v2: True" in out
+    assert served["scanner 2 traffic, images never seen in training"] > served["scanner 2 traffic"] + 0.2
     reproduced = re.findall(r"reproduce \S+: (.*)", out)
-    assert reproduced == ["every output bit-identical"] * 2, reproduced
-    # `loopline show MODEL` says how often its sealed test set was read (run, then reproduce)
-    shown = json.loads(cli("show", "digits", "--json", cwd=tmp_path / "demo", check=True).stdout)
-    [version] = shown["versions"]
-    assert version["aliases"] == ["production"] and version["test_sets"][0]["reads"] == 2
+    assert reproduced == ["every output bit-identical"] * 3, reproduced
+    project = tmp_path / "demo"
+    shown = json.loads(cli("show", "digits", "--json", cwd=project, check=True).stdout)
+    assert [v["aliases"] for v in shown["versions"]] == [[], ["production", "staging"]]
 
 
 def test_init_with_store_and_blobs_urls_runs_a_pipeline(tmp_path: Path, store_url: str) -> None:

@@ -2,53 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from loopline.cli.pipeline_commands import JSON, open_project
 from loopline.cli.render import console, emit_json
-
-
-def render_turn(report: dict[str, Any]) -> None:
-    watch = report.get("watch")
-    if watch and "rows" in watch:
-        drift = "DRIFT" if watch["drifted"] else "no drift"
-        share = watch.get("drift_share")
-        shown = f" ({share:.0%} of features)" if isinstance(share, float) else ""
-        console.print(f"  watch: version {watch['version']}, {watch['rows']} predictions, {drift}{shown}")
-        for alert in watch.get("alerts") or []:
-            console.print(f"  alert: {escape(str(alert.get('rule', alert)))}")
-    collect = report.get("collect")
-    if collect:
-        ran = ", ".join(collect["ran"]) or "nothing new"
-        console.print(f"  collect: ran {escape(ran)}; {collect['cached']} steps cached")
-    queue = report.get("queue")
-    if queue:
-        console.print(
-            f"  queue: {queue['queued']} new tasks in {escape(queue['project'])}, "
-            f"{queue['ranked']} ranked by uncertainty"
-        )
-    labels = report.get("labels")
-    if labels:
-        console.print(f"  labels: {labels['labels']} items labeled, {report['new_labels']} new")
-    retrain = report.get("retrain")
-    if retrain is None:
-        console.print(f"  retrain: no ({escape(report['reason'])})")
-        return
-    if retrain["status"] != "succeeded":
-        console.print(
-            f"  retrain: [red]failed[/] in run {retrain['run_id']}: {escape(str(retrain.get('error')))}"
-        )
-        return
-    console.print(
-        f"  retrain: {escape(report['reason'])} -> version {retrain['version']} "
-        f"(gates passed: {retrain['gates_passed']})"
-    )
-    promoted = ", ".join(retrain["promoted"]) or "nowhere"
-    refused = f"; refused {escape(retrain['refused'])}" if retrain.get("refused") else ""
-    console.print(f"  promoted to {promoted}{refused}")
 
 
 def loop(
@@ -62,7 +22,7 @@ def loop(
     as_json: JSON = False,
 ) -> None:
     """One turn of the loop: watch production, collect, queue for labeling, retrain, gate, promote."""
-    from loopline.pipeline.loop import LoopPolicy, source_signature
+    from loopline.pipeline.loop import LoopPolicy, describe, source_signature
     from loopline.pipeline.loop import watch as repeat
 
     project = open_project()
@@ -77,7 +37,8 @@ def loop(
             emit_json(report)
         else:
             console.rule(f"loop turn {report['turn_run']}")
-            render_turn(report)
+            for line in describe(report):
+                console.print(escape(line))
 
     if not watch:
         one()

@@ -1,7 +1,10 @@
 """The bundled end-to-end example: `loopline demo` builds a project from raw, messy data shipped
-inside scikit-learn (no network) and runs the loop as far as it goes today: collect, clean,
-validate, a second batch arriving, a run with nothing new, a crowd labeling the images, then
-split, tune, evaluate on the sealed test set, gate, register and promote, and reproduce."""
+inside scikit-learn (no network) and runs the whole loop: collect, clean (quarantine), validate,
+a second batch, a run with nothing new, a simulated crowd labeling the images; the loop's first
+turn trains, tunes, evaluates on the sealed test set, gates, registers and promotes; the model
+is served, production traffic drifts (a second scanner), monitoring flags it and alerts; the loop
+collects the new images, queues them least-certain first, the crowd labels them, the retrained
+model passes its gates and the service swaps to it; every run reproduces bit-identically."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _FILES = Path(__file__).parent
@@ -73,46 +78,41 @@ def _label_with_a_crowd(console: Console, project: Any, directory: Path) -> None
     )
 
 
-def _train_and_promote(console: Console, project: Any) -> Any:
-    """Section 6: the labeled table through split, tune, evaluate and the gates, then the model
-    registered as `digits` and promoted to production; the run, for reproduce."""
+def _first_turn(console: Console, project: Any) -> dict[str, Any]:
+    """The loop's first turn: 1797 new labels, so split, tune, evaluate on the sealed test set,
+    gate, register `digits` and promote it to staging and production."""
     from loopline.evaluate import card_markdown
+    from loopline.pipeline.loop import describe
 
-    run = project.run(targets=["evaluate"])
-    console.print("  " + ", ".join(f"{s.name} {s.status}" for s in run.steps))
-    if run.status != "succeeded":
-        for step in run.steps:
-            if step.error:
-                console.print(f"  {step.name}: {step.error}")
-        return run
+    report = project.loop_turn()
+    for line in describe(report):
+        console.print("  " + escape(line))
+    retrain = report.get("retrain") or {}
+    if retrain.get("status") != "succeeded":
+        return report
     sizes = {name: project.resolve(name).rows for name in ("labeled", "train", "validation", "test")}
     console.print("  split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " (test sealed)")
     tuning = project.load("tuning")
     console.print(f"  tuned LogisticRegression: best {tuning.get('best_params')}")
-    report = project.load("evaluation")
+    evaluation = project.load("evaluation")
     table = Table("metric", "value", "95% interval", box=None)
     for key in ("accuracy", "f1_macro", "log_loss"):
-        entry = report["metrics"][key]
+        entry = evaluation["metrics"][key]
         low, high = entry.get("low"), entry.get("high")
         interval = f"{low:.3f} - {high:.3f}" if low is not None and high is not None else ""
         table.add_row(key, f"{entry['value']:.3f}", interval)
     console.print(table)
-    for gate in report["gates"]:
+    for gate in evaluation["gates"]:
         note = f" ({gate['note']})" if gate.get("note") else ""
         console.print(f"  gate {'PASS' if gate['passed'] else 'FAIL'}: {gate['gate']}{note}")
-    version = project.register("digits", "model", reason="trained by the demo")
-    moved = project.promote("digits", version.version, "production", reason="passed its gates")
-    console.print(
-        f"  registered digits version {version.version} (gates passed: {version.gates_passed}), "
-        f"promoted to {moved['alias']}"
-    )
     card = card_markdown(project.model_card("model")).splitlines()
     console.print("\n".join("  | " + line for line in card[:14]) + "\n  | …  (loopline card model)")
-    return run
+    return report
 
 
 def run_demo(directory: Path, console: Console) -> int:
-    from loopline.demo.data import write_inbox
+    from loopline.demo import turns
+    from loopline.demo.data import write_inbox, write_scanner_batch
     from loopline.project import Project
 
     directory = directory.absolute()
@@ -120,6 +120,8 @@ def run_demo(directory: Path, console: Console) -> int:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     planted = write_inbox(directory / "inbox")
+    scanner_2 = write_scanner_batch(directory / "inbox" / "later" / "scanner-2", count=1200)
+    drifted, unseen = scanner_2[:900], scanner_2[900:]  # production, then labeled; never labeled
     shutil.copyfile(_FILES / "loopline.yaml", directory / "loopline.yaml")
     project = Project.init(directory)
 
@@ -156,19 +158,44 @@ def run_demo(directory: Path, console: Console) -> int:
     console.rule("4. a crowd labels the images")
     _label_with_a_crowd(console, project, directory)
 
-    console.rule("5. split, tune, evaluate on the sealed test set, gate, register")
-    trained = _train_and_promote(console, project)
+    console.rule("5. the loop's first turn: split, tune, evaluate on the sealed test set, gate, promote")
+    first_turn = _first_turn(console, project)
 
-    console.rule("6. reproduce")
+    console.rule("6. production: serve digits@production, traffic drifts, monitoring sees it")
+    rng = np.random.default_rng(5)
+    images = sorted((directory / "inbox" / "images").glob("*.png"))
+    seen = [images[i] for i in rng.choice(len(images), 300, replace=False)]
+    service, _ = turns.deploy_and_watch(console, project, seen, drifted[:600])
+    try:
+        console.rule("7. close the loop: collect, queue, label, retrain, gate, promote, hot swap")
+        for path in drifted:  # what production received is saved to the inbox
+            shutil.move(path, directory / "inbox" / "images" / path.name)
+        (waiting, last_turn), after = turns.close_the_loop(console, project, directory, service, unseen)
+    finally:
+        service.stop()
+
+    console.rule("8. reproduce")
     identical = True
-    for run in (second, trained):
-        _, _, comparisons = project.reproduce(run.id)
+    runs = [second.id] + [t["retrain"]["run_id"] for t in (first_turn, last_turn) if t.get("retrain")]
+    for run_id in runs:
+        _, _, comparisons = project.reproduce(run_id)
         same = all(c.identical for c in comparisons)
         identical = identical and same
-        console.print(f"  reproduce {run.id}: " + ("every output bit-identical" if same else "DIFFERENT"))
+        console.print(f"  reproduce {run_id}: " + ("every output bit-identical" if same else "DIFFERENT"))
+
+    console.rule("summary")
+    turns.summary(console, [("1", first_turn), ("2 (drift)", waiting), ("3", last_turn)])
     console.print(
-        f"\nnext: cd {directory} && loopline datasets && loopline lineage metadata_clean "
-        "&& loopline diff metadata@1 metadata@2 && loopline models && loopline card model"
+        f"  served accuracy on new scanner 2 images: {after['accuracy']:.3f} (versions {after['versions']})"
     )
-    ok = all(r.status == "succeeded" for r in (first, second, third, trained)) and identical
+    console.print(
+        f"\nnext: cd {directory} && loopline server (dashboard and labeling UI at http://127.0.0.1:8000/, "
+        "monitoring reports under /monitor) && loopline models && loopline lineage metadata_clean"
+    )
+    promoted = [t.get("retrain", {}) or {} for t in (first_turn, last_turn)]
+    ok = (
+        all(r.status == "succeeded" for r in (first, second, third))
+        and all("production" in p.get("promoted", []) for p in promoted)
+        and identical
+    )
     return 0 if ok else 1

@@ -262,6 +262,40 @@ def turn(host: LoopHost, policy: LoopPolicy, *, since: datetime | None = None) -
     return report
 
 
+def describe(report: Mapping[str, Any]) -> list[str]:
+    """A turn in a few plain lines, for the CLI and the demo."""
+    lines = []
+    watch = report.get("watch")
+    if watch and "rows" in watch:
+        share = watch.get("drift_share")
+        shown = f" ({share:.0%} of features)" if isinstance(share, float) else ""
+        state = "DRIFT" if watch["drifted"] else "no drift"
+        lines.append(f"watch: version {watch['version']}, {watch['rows']} predictions, {state}{shown}")
+        lines += [f"alert: {a.get('rule', a)}" for a in watch.get("alerts") or []]
+    if report.get("collect"):
+        ran = ", ".join(report["collect"]["ran"]) or "nothing new"
+        lines.append(f"collect: ran {ran}; {report['collect']['cached']} steps cached")
+    if report.get("queue"):
+        queue = report["queue"]
+        lines.append(
+            f"queue: {queue['queued']} new tasks in {queue['project']}, "
+            f"{queue['ranked']} ranked by uncertainty"
+        )
+    if report.get("labels"):
+        lines.append(f"labels: {report['labels']['labels']} items labeled, {report['new_labels']} new")
+    retrain = report.get("retrain")
+    if retrain is None:
+        return [*lines, f"retrain: no ({report['reason']})"]
+    if retrain["status"] != "succeeded":
+        return [*lines, f"retrain: FAILED in run {retrain['run_id']}: {retrain.get('error')}"]
+    lines.append(
+        f"retrain: {report['reason']} -> version {retrain['version']} "
+        f"(gates passed: {retrain['gates_passed']})"
+    )
+    refused = f"; refused {retrain['refused']}" if retrain.get("refused") else ""
+    return [*lines, f"promoted to {', '.join(retrain['promoted']) or 'nowhere'}{refused}"]
+
+
 # -- loop --watch: a turn on an interval, or as soon as a source folder changes ---------------
 def source_signature(sources: Mapping[str, Any], root: Path) -> tuple[int, int]:
     """(files, newest mtime) over the folder and file sources' roots: cheap enough to poll."""
