@@ -5,54 +5,13 @@ request is in the prediction log exactly once. Canary and shadow by alias."""
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable
 
 import httpx
 
 from loopline.project import Project
 from loopline.serve.deployment import in_canary
 from tests.conftest import cli
-from tests.serve.conftest import row, running, wait_for
-
-
-class Load:
-    """Client threads posting single rows until stopped; every answer is kept."""
-
-    def __init__(self, url: str, threads: int = 2) -> None:
-        self.url = url
-        self.answers: list[tuple[int, str, int | None]] = []  # (status, request id, version)
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(threads)]
-
-    def _run(self, t: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            i = 0
-            while not self._stop.is_set():
-                rid = f"t{t}-{i}"
-                try:
-                    r = client.post("/predict", json=row(i), headers={"X-Request-ID": rid})
-                    version = r.json().get("version") if r.status_code == 200 else None
-                    with self._lock:
-                        self.answers.append((r.status_code, rid, version))
-                except httpx.HTTPError as exc:
-                    self.failures.append(f"{rid}: {exc!r}")
-                i += 1
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-
-    def wait(self, check: Callable[[list[tuple[int, str, int | None]]], bool], what: str) -> None:
-        wait_for(lambda: check(list(self.answers)), what=what)
+from tests.serve.conftest import Load, row, running, wait_for
 
 
 def test_alias_moves_under_load_without_a_failed_request(project: Project):
