@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from loopline.pipeline.monitoring import Monitoring
     from loopline.pipeline.tracking import ActiveRun
     from loopline.registry import ModelEvent, ModelVersion, RegisteredModel, Registry, VersionRef
+    from loopline.store.metadata.mlflow import MlflowStore
     from loopline.store.predictions import PredictionLog
 
 _TEMPLATE = """\
@@ -455,6 +456,13 @@ class Project:
 
     def model_history(self, name: str) -> list[ModelEvent]:
         return self.registry.history(name)
+
+    @cached_property
+    def mlflow(self) -> MlflowStore:
+        """What the MLflow REST API keeps beyond tracking and the registry (server/mlflow/)."""
+        from loopline.store.metadata.mlflow import MlflowStore
+
+        return MlflowStore(self.meta)
 
     # -- the loop (pipeline/loop.py) ------------------------------------------------------------
     def loop_turn(self, since: datetime | None = None) -> dict[str, Any]:

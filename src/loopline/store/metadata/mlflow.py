@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.tracking import RunFilter, RunOrder
 from loopline.core.types import Artifact
 from loopline.store.metadata.registry import check_model_name
 from loopline.store.metadata.tables import (
@@ -202,6 +203,22 @@ class MlflowStore:
 
         self._store._write(work)
 
+    def log_missing(self, run_id: str, values: Sequence[Metric]) -> None:
+        """Log the points the run's history does not hold yet (same key, step, time and value)."""
+        keys = sorted({k for k, *_ in values})
+        with self._store._read() as conn:
+            held = {
+                (r.key, r.step, round(r.timestamp * 1000), r.value)
+                for r in conn.execute(
+                    sa.select(metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value).where(
+                        metrics.c.run_id == run_id, metrics.c.key.in_(keys)
+                    )
+                )
+            }
+        new = [v for v in values if (v[0], v[2], round(v[3] * 1000), _metric_value(v[1])) not in held]
+        if new:
+            self.log_batch(run_id, new)
+
     @staticmethod
     def _set_tags(conn: sa.Connection, run_id: str, tags: Mapping[str, str]) -> None:
         stmt = _insert(conn.dialect.name, run_tags)
@@ -244,6 +261,21 @@ class MlflowStore:
             for i in ids
             if i in found
         ]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[int] | None,
+        filters: Sequence[RunFilter],
+        order_by: Sequence[RunOrder],
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RunRecord], bool]:
+        """One page of matching runs (tracking's search), and whether more follow."""
+        query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
+        with self._store._read() as conn:
+            ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
+        return self.runs(ids[:limit]), len(ids) > limit
 
     def run(self, run_id: str) -> RunRecord:
         found = self.runs([run_id])
@@ -488,7 +520,13 @@ class MlflowStore:
         return self.logged_model(model_id)
 
     def search_logged_models(
-        self, experiment_ids: Sequence[int], *, limit: int, offset: int
+        self,
+        experiment_ids: Sequence[int],
+        *,
+        name: str | None = None,
+        run_id: str | None = None,
+        limit: int,
+        offset: int,
     ) -> list[LoggedModel]:
         query = (
             sa.select(mlflow_logged_models)
@@ -498,6 +536,10 @@ class MlflowStore:
         )
         if experiment_ids:
             query = query.where(mlflow_logged_models.c.experiment_id.in_(list(experiment_ids)))
+        if name is not None:
+            query = query.where(mlflow_logged_models.c.name == name)
+        if run_id is not None:
+            query = query.where(mlflow_logged_models.c.source_run_id == run_id)
         with self._store._read() as conn:
             return [self._to_model(r) for r in conn.execute(query)]
 

@@ -1,0 +1,97 @@
+"""MLflow's proxied artifact API on loopline's blob store, `server-info`, and the 404 with
+`ENDPOINT_NOT_FOUND` for every other route under the MLflow prefixes.
+
+Artifacts are handed out as `mlflow-artifacts:/EXPERIMENT/RUN/artifacts/...` (runs) and
+`mlflow-artifacts:/EXPERIMENT/models/MODEL/artifacts/...` (logged models); an upload's bytes go
+to the content-addressed blob store and its path into `mlflow_artifacts`, so equal files are
+stored once and every read is checked against its hash.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from loopline.core.errors import InvalidInput
+from loopline.server.mlflow.protocol import API, ARTIFACTS_API, Call, endpoint, error_response, text_in
+from loopline.server.mlflow.tracking import mlflow_store
+from loopline.store.metadata.mlflow import check_path
+
+router = APIRouter()
+fallback = APIRouter()
+
+_FILES = f"{ARTIFACTS_API}/artifacts"
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def listing(call: Call, folder: str) -> list[dict[str, Any]]:
+    """The immediate children of folder: files with their size, then sub-folders."""
+    files: dict[str, int] = {}
+    folders: set[str] = set()
+    for relative, _blob, size in mlflow_store(call).files_under(folder):
+        head, _, rest = relative.partition("/")
+        if rest:
+            folders.add(head)
+        else:
+            files[head] = size
+    out: list[dict[str, Any]] = [
+        {"path": name, "is_dir": False, "file_size": size} for name, size in sorted(files.items())
+    ]
+    return out + [{"path": name, "is_dir": True} for name in sorted(folders - set(files))]
+
+
+@endpoint(router, "PUT", f"{_FILES}/{{artifact_path:path}}", None)
+def upload(call: Call) -> dict[str, Any]:
+    path = check_path(call.path["artifact_path"])
+    if not path:
+        raise InvalidInput("an upload needs a file path")
+    blob = call.project.blobs.put_bytes(call.body)
+    mlflow_store(call).put_file(path, blob, len(call.body))
+    return {}
+
+
+@endpoint(router, "GET", f"{_FILES}/{{artifact_path:path}}", ())
+def download(call: Call) -> Response:
+    blob, _size = mlflow_store(call).file(check_path(call.path["artifact_path"]))
+    return Response(call.project.blobs.get_bytes(blob), media_type="application/octet-stream")
+
+
+@endpoint(router, "GET", _FILES, {"path"})
+def list_files(call: Call) -> dict[str, Any]:
+    folder = check_path(text_in(call.data.get("path"), "path", required=False, limit=1000))
+    found = listing(call, folder)
+    return {"files": found} if found else {}
+
+
+@endpoint(router, "GET", f"{API}/artifacts/list", {"run_id", "run_uuid", "path", "page_token"})
+def list_run_artifacts(call: Call) -> dict[str, Any]:
+    """The tracking API's listing of a run's artifacts (paths relative to the run's root)."""
+    run = mlflow_store(call).run(text_in(call.data.get("run_id") or call.data.get("run_uuid"), "run_id"))
+    root = f"{run.experiment_id}/{run.id}/artifacts"
+    sub = check_path(text_in(call.data.get("path"), "path", required=False, limit=1000))
+    found = listing(call, posixpath.join(root, sub) if sub else root)
+    for entry in found:
+        entry["path"] = posixpath.join(sub, entry["path"]) if sub else entry["path"]
+    return {"root_uri": f"mlflow-artifacts:/{root}", "files": found}
+
+
+@endpoint(router, "GET", "/api/3.0/mlflow/server-info", ())
+def server_info(call: Call) -> dict[str, Any]:
+    return {
+        "store_type": "loopline",
+        "workspaces_enabled": False,
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+    }
+
+
+async def not_found(request: Request) -> Response:
+    return error_response(
+        404, "ENDPOINT_NOT_FOUND", f"{request.method} {request.url.path} is not an endpoint of this server"
+    )
+
+
+for _prefix in ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/"):
+    fallback.add_api_route(_prefix + "{rest:path}", not_found, methods=_ALL_METHODS, include_in_schema=False)

@@ -1,0 +1,369 @@
+"""MLflow 3 logged models and the model registry, on loopline's registry.
+
+An MLflow registered model is a loopline registered model, an MLflow model version a loopline
+model version: `model-versions/create` turns the logged model's folder into a loopline artifact
+(a skops `model` when MLflow saved it with skops, see loopline.registry.mlflow_models) and
+registers it through the Registry, so it is checked, gated, promoted and served like a native one.
+Aliases move through `Registry.promote`, under the project's promotion policy.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.registry import Registry
+from loopline.registry.mlflow_models import model_artifact
+from loopline.server.mlflow.protocol import (
+    API,
+    AlreadyExists,
+    Call,
+    endpoint,
+    integer_in,
+    pairs_in,
+    pairs_out,
+    text_in,
+)
+from loopline.server.mlflow.tracking import experiment_id, mlflow_store, ms
+from loopline.store.metadata.mlflow import LoggedModel, VersionExtra, check_path
+from loopline.store.metadata.registry import ModelVersion, RegisteredModel
+
+router = APIRouter()
+
+_STATUS = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"}
+_MODEL_FILTER = re.compile(r"^\s*(name|source_run_id)\s*=\s*(['\"])(.*?)\2\s*$", re.IGNORECASE)
+_VERSION_FILTER = re.compile(r"^\s*(name|run_id)\s*=\s*(['\"])(.*?)\2\s*$", re.IGNORECASE)
+
+
+def registry(call: Call) -> Registry:
+    """The project's registry, acting as the caller (token holder, else the server's user)."""
+    base: Registry = call.project.registry
+    return Registry(base.meta, base.blobs, base.policy, call.actor)
+
+
+# -- logged models --------------------------------------------------------------------------
+def model_folder(model: LoggedModel) -> str:
+    return f"{model.experiment_id}/models/{model.model_id}/artifacts"
+
+
+def logged_model_json(model: LoggedModel) -> dict[str, Any]:
+    return {
+        "info": {
+            "experiment_id": str(model.experiment_id),
+            "model_id": model.model_id,
+            "name": model.name,
+            "artifact_uri": f"mlflow-artifacts:/{model_folder(model)}",
+            "creation_timestamp_ms": ms(model.created_at),
+            "last_updated_timestamp_ms": ms(model.updated_at),
+            "model_type": model.model_type or "",
+            "source_run_id": model.source_run_id or "",
+            "status": model.status,
+            "status_message": model.status_message or "",
+            "tags": pairs_out(model.tags),
+        },
+        "data": {"params": pairs_out(model.params), "metrics": []},
+    }
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/logged-models",
+    {"experiment_id", "name", "model_type", "source_run_id", "params", "tags"},
+)
+def create_logged_model(call: Call) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    model = LoggedModel(
+        model_id=f"m-{uuid.uuid4().hex}",
+        experiment_id=experiment_id(call, call.data.get("experiment_id")),
+        name=text_in(call.data.get("name"), "name", required=False, limit=250) or "model",
+        source_run_id=text_in(call.data.get("source_run_id"), "source_run_id", required=False, limit=40)
+        or None,
+        model_type=text_in(call.data.get("model_type"), "model_type", required=False, limit=100) or None,
+        status="LOGGED_MODEL_PENDING",
+        status_message=None,
+        tags=pairs_in(call.data.get("tags"), "tags"),
+        params=pairs_in(call.data.get("params"), "params"),
+        created_at=now,
+        updated_at=now,
+    )
+    mlflow_store(call).create_logged_model(model)
+    return {"model": logged_model_json(model)}
+
+
+@endpoint(router, "GET", f"{API}/logged-models/{{model_id}}", {"model_id"})
+def get_logged_model(call: Call) -> dict[str, Any]:
+    return {"model": logged_model_json(mlflow_store(call).logged_model(call.path["model_id"]))}
+
+
+@endpoint(router, "PATCH", f"{API}/logged-models/{{model_id}}", {"model_id", "status"})
+def finalize_logged_model(call: Call) -> dict[str, Any]:
+    status = call.data.get("status")
+    if status not in _STATUS:
+        raise InvalidInput(f"logged model status {status!r} is unknown", hint=", ".join(sorted(_STATUS)))
+    model = mlflow_store(call).update_logged_model(call.path["model_id"], status=status)
+    return {"model": logged_model_json(model)}
+
+
+@endpoint(router, "PATCH", f"{API}/logged-models/{{model_id}}/tags", {"model_id", "tags"})
+def set_logged_model_tags(call: Call) -> dict[str, Any]:
+    mlflow_store(call).update_logged_model(
+        call.path["model_id"], tags=pairs_in(call.data.get("tags"), "tags")
+    )
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/logged-models/{{model_id}}/params", {"model_id", "params"})
+def log_logged_model_params(call: Call) -> dict[str, Any]:
+    params = pairs_in(call.data.get("params"), "params")
+    mlflow_store(call).update_logged_model(call.path["model_id"], params=params)
+    return {}
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/logged-models/search",
+    {"experiment_ids", "filter", "datasets", "max_results", "order_by", "page_token"},
+)
+def search_logged_models(call: Call) -> dict[str, Any]:
+    wanted: dict[str, str] = {}
+    text = (call.data.get("filter") or "").strip()
+    for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
+        match = _MODEL_FILTER.match(clause)
+        if match is None:
+            raise InvalidInput(
+                f"logged model filter {clause!r} is not supported",
+                hint="use name = 'NAME' and/or source_run_id = 'RUN'",
+            )
+        wanted[match.group(1).lower()] = match.group(3)
+    ids = [experiment_id(call, i) for i in call.data.get("experiment_ids") or []]
+    limit = integer_in(call.data.get("max_results"), "max_results", 100)
+    offset = integer_in(call.data.get("page_token") or "0", "page_token")
+    found = mlflow_store(call).search_logged_models(
+        ids, name=wanted.get("name"), run_id=wanted.get("source_run_id"), limit=limit + 1, offset=offset
+    )
+    result: dict[str, Any] = {"models": [logged_model_json(m) for m in found[:limit]]}
+    if len(found) > limit:
+        result["next_page_token"] = str(offset + limit)
+    return result
+
+
+# -- registered models and versions ---------------------------------------------------------
+def version_json(version: ModelVersion, extra: VersionExtra | None) -> dict[str, Any]:
+    created = ms(version.created_at)
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "creation_timestamp": created,
+        "last_updated_timestamp": created,
+        "current_stage": "None",
+        "description": version.description,
+        "source": extra.source if extra else f"loopline:{version.artifact_id}",
+        "run_id": version.run_id or "",
+        "run_link": "",
+        "status": "READY",
+        "tags": pairs_out(extra.tags if extra else {}),
+        "aliases": list(version.aliases),
+        **({"model_id": extra.model_id} if extra and extra.model_id else {}),
+    }
+
+
+def versions_json(call: Call, versions: list[ModelVersion]) -> list[dict[str, Any]]:
+    extras = mlflow_store(call).version_extras([(v.name, v.version) for v in versions])
+    return [version_json(v, extras.get((v.name, v.version))) for v in versions]
+
+
+def model_json(call: Call, model: RegisteredModel) -> dict[str, Any]:
+    latest = []
+    if model.latest is not None:
+        latest = versions_json(call, [registry(call).repo.get_version(model.name, model.latest.version)])
+    return {
+        "name": model.name,
+        "creation_timestamp": ms(model.created_at),
+        "last_updated_timestamp": ms(model.updated_at),
+        "description": model.description,
+        "latest_versions": latest,
+        "tags": pairs_out(model.tags),
+        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(model.aliases.items())],
+    }
+
+
+def _model(call: Call, name: str) -> RegisteredModel:
+    found = registry(call).repo.list_models(name)
+    if not found:
+        raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
+    return found[0]
+
+
+def _name(call: Call) -> str:
+    return text_in(call.data.get("name"), "name", limit=200)
+
+
+def _version(call: Call) -> int:
+    return integer_in(call.data.get("version"), "version")
+
+
+@endpoint(
+    router, "POST", f"{API}/registered-models/create", {"name", "tags", "description", "deployment_job_id"}
+)
+def create_registered_model(call: Call) -> dict[str, Any]:
+    name = _name(call)
+    description = text_in(call.data.get("description"), "description", required=False)
+    try:
+        mlflow_store(call).create_registered_model(name, description, pairs_in(call.data.get("tags"), "tags"))
+    except Conflict as exc:
+        raise AlreadyExists(exc.message) from None
+    return {"registered_model": model_json(call, _model(call, name))}
+
+
+@endpoint(router, "GET", f"{API}/registered-models/get", {"name"})
+def get_registered_model(call: Call) -> dict[str, Any]:
+    return {"registered_model": model_json(call, _model(call, _name(call)))}
+
+
+@endpoint(
+    router, "GET", f"{API}/registered-models/search", {"filter", "max_results", "order_by", "page_token"}
+)
+def search_registered_models(call: Call) -> dict[str, Any]:
+    models = registry(call).models()
+    text = (call.data.get("filter") or "").strip()
+    if text:
+        match = _VERSION_FILTER.match(text)
+        if match is None or match.group(1).lower() != "name":
+            raise InvalidInput(f"registered model filter {text!r} is not supported", hint="use name = 'NAME'")
+        models = [m for m in models if m.name == match.group(3)]
+    return {"registered_models": [model_json(call, m) for m in models]}
+
+
+@endpoint(router, "POST", f"{API}/registered-models/set-tag", {"name", "key", "value"})
+def set_registered_model_tag(call: Call) -> dict[str, Any]:
+    key = text_in(call.data.get("key"), "key", limit=250)
+    value = text_in(call.data.get("value"), "value", required=False)
+    mlflow_store(call).set_registered_model_tag(_name(call), key, value)
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/registered-models/alias", {"name", "alias", "version"}, manager=True)
+def set_alias(call: Call) -> dict[str, Any]:
+    alias = text_in(call.data.get("alias"), "alias", limit=64)
+    registry(call).promote(_name(call), _version(call), alias, reason="MLflow set_registered_model_alias")
+    return {}
+
+
+@endpoint(router, "DELETE", f"{API}/registered-models/alias", {"name", "alias"}, manager=True)
+def delete_alias(call: Call) -> dict[str, Any]:
+    alias = text_in(call.data.get("alias"), "alias", limit=64)
+    registry(call).delete_alias(_name(call), alias, reason="MLflow delete_registered_model_alias")
+    return {}
+
+
+@endpoint(router, "GET", f"{API}/registered-models/alias", {"name", "alias"})
+def get_version_by_alias(call: Call) -> dict[str, Any]:
+    alias = text_in(call.data.get("alias"), "alias", limit=64)
+    version = registry(call).repo.get_alias(_name(call), alias)
+    return {"model_version": versions_json(call, [version])[0]}
+
+
+def source_folder(call: Call, source: str, model_id: str | None) -> tuple[str, str | None]:
+    """The artifact folder a model version's files are in, and the logged model's id."""
+    if model_id is None and source.startswith("models:/m-"):
+        model_id = source[len("models:/") :].strip("/")
+    if model_id:
+        return model_folder(mlflow_store(call).logged_model(model_id)), model_id
+    if source.startswith("mlflow-artifacts:"):
+        return check_path(source[len("mlflow-artifacts:") :].lstrip("/")), None
+    if source.startswith("runs:/"):
+        run_id, _, rest = source[len("runs:/") :].partition("/")
+        run = mlflow_store(call).run(run_id)
+        return check_path(f"{run.experiment_id}/{run.id}/artifacts/{rest}".rstrip("/")), None
+    raise InvalidInput(
+        f"model source {source!r} is not on this server",
+        hint="log the model to this server (models:/m-…, runs:/… or mlflow-artifacts:/…)",
+    )
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/model-versions/create",
+    {"name", "source", "run_id", "tags", "run_link", "description", "model_id"},
+)
+def create_model_version(call: Call) -> dict[str, Any]:
+    name = _name(call)
+    source = text_in(call.data.get("source"), "source", limit=1000)
+    model_id = text_in(call.data.get("model_id"), "model_id", required=False, limit=40) or None
+    folder, model_id = source_folder(call, source, model_id)
+    store = mlflow_store(call)
+    files = store.files_under(folder)
+    if not files:
+        raise InvalidInput(f"no model files at {source!r}", hint="upload the model's artifacts first")
+    run_id = text_in(call.data.get("run_id"), "run_id", required=False, limit=40) or None
+    metrics = {}
+    if run_id is not None:
+        metrics = {k: v for k, v, _, _ in store.run(run_id).metrics if v is not None}
+    art = model_artifact(call.project.blobs, files)
+    store.record_artifact(art)
+    version = registry(call).register(
+        name,
+        art,
+        run_id=run_id,
+        metrics=metrics,
+        description=text_in(call.data.get("description"), "description", required=False),
+        reason=f"MLflow model version from {source}",
+    )
+    extra = VersionExtra(source, model_id, pairs_in(call.data.get("tags"), "tags"))
+    store.save_version_extra(name, version.version, extra)
+    return {"model_version": version_json(version, extra)}
+
+
+@endpoint(router, "GET", f"{API}/model-versions/get", {"name", "version"})
+def get_model_version(call: Call) -> dict[str, Any]:
+    version = registry(call).repo.get_version(_name(call), _version(call))
+    return {"model_version": versions_json(call, [version])[0]}
+
+
+@endpoint(router, "POST", f"{API}/model-versions/set-tag", {"name", "version", "key", "value"})
+def set_model_version_tag(call: Call) -> dict[str, Any]:
+    key = text_in(call.data.get("key"), "key", limit=250)
+    value = text_in(call.data.get("value"), "value", required=False)
+    mlflow_store(call).set_version_tag(_name(call), _version(call), key, value)
+    return {}
+
+
+@endpoint(router, "GET", f"{API}/model-versions/get-download-uri", {"name", "version"})
+def get_download_uri(call: Call) -> dict[str, Any]:
+    name, number = _name(call), _version(call)
+    registry(call).repo.get_version(name, number)
+    extra = mlflow_store(call).version_extras([(name, number)]).get((name, number))
+    if extra is None:
+        raise InvalidInput(
+            f"{name} version {number} was registered by loopline, not through MLflow",
+            hint=f"load it with loopline: Project.load_model({name!r}, {number})",
+        )
+    folder, _ = source_folder(call, extra.source, extra.model_id)
+    return {"artifact_uri": f"mlflow-artifacts:/{folder}"}
+
+
+@endpoint(router, "GET", f"{API}/model-versions/search", {"filter", "max_results", "order_by", "page_token"})
+def search_model_versions(call: Call) -> dict[str, Any]:
+    text = (call.data.get("filter") or "").strip()
+    wanted: dict[str, str] = {}
+    for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
+        match = _VERSION_FILTER.match(clause)
+        if match is None:
+            raise InvalidInput(
+                f"model version filter {clause!r} is not supported",
+                hint="use name = 'NAME' and/or run_id = 'RUN'",
+            )
+        wanted[match.group(1).lower()] = match.group(3)
+    limit = integer_in(call.data.get("max_results"), "max_results", 10_000)
+    keys = mlflow_store(call).version_keys(wanted.get("name"), wanted.get("run_id"))[:limit]
+    repo = registry(call).repo
+    versions = [repo.get_version(n, v) for n, v in keys]
+    return {"model_versions": versions_json(call, versions)}

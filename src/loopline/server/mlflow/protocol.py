@@ -1,0 +1,256 @@
+"""MLflow's wire rules in one place: error bodies and codes, strict request parsing, bearer
+tokens, and the `endpoint` decorator every MLflow route is declared with.
+
+The MLflow client retries 5xx, 408 and 429 for minutes, so every client mistake must be a 4xx
+with `{"error_code", "message"}`; the codes decide what the client does next
+(`RESOURCE_DOES_NOT_EXIST` makes `set_experiment` create one, `RESOURCE_ALREADY_EXISTS` lets
+registration go on). Handlers are plain functions run in the thread pool (the stores are
+synchronous), so a slow write never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from loopline.core.errors import (
+    CheckFailed,
+    ConfigError,
+    Conflict,
+    Integrity,
+    InvalidInput,
+    LooplineError,
+    NotFound,
+    StorageError,
+)
+from loopline.server.deps import MANAGERS, lookup
+from loopline.server.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+API = "/api/2.0/mlflow"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
+JSON_TYPE = "application/json"
+
+
+class AlreadyExists(Conflict):
+    """A create of something that exists: the client goes on with the existing one."""
+
+
+# class -> (HTTP status, MLflow error code); the most specific class wins.
+STATUS: dict[type[Exception], tuple[int, str]] = {
+    Unauthorized: (401, "UNAUTHENTICATED"),
+    Forbidden: (403, "PERMISSION_DENIED"),
+    AlreadyExists: (400, "RESOURCE_ALREADY_EXISTS"),
+    NotFound: (404, "RESOURCE_DOES_NOT_EXIST"),
+    ConfigError: (500, "INTERNAL_ERROR"),  # the server's own loopline.yaml: not the client's doing
+    InvalidInput: (400, "INVALID_PARAMETER_VALUE"),
+    Conflict: (400, "INVALID_PARAMETER_VALUE"),
+    CheckFailed: (400, "INVALID_STATE"),
+    StorageError: (503, "TEMPORARILY_UNAVAILABLE"),
+    Integrity: (500, "DATA_LOSS"),
+    LooplineError: (500, "INTERNAL_ERROR"),
+}
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        json.dumps({"error_code": code, "message": message}),
+        status_code=status,
+        media_type=JSON_TYPE,
+        headers=headers,
+    )
+
+
+def render_error(exc: Exception, request: Request) -> Response:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            status, code = STATUS[cls]
+            break
+    else:
+        log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "INTERNAL_ERROR", f"{type(exc).__name__}: the server failed")
+    assert isinstance(exc, LooplineError)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.render())
+    message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return error_response(status, code, message)
+
+
+# -- values ---------------------------------------------------------------------------------
+def number_out(value: float | None) -> float | str:
+    """A double as protobuf JSON writes it: NaN and the infinities as strings; None is NaN."""
+    if value is None or math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "nan": math.nan}
+
+
+def number_in(value: Any, what: str) -> float:
+    """A double as protobuf JSON reads it: a number, or "NaN" / "Infinity" / "-Infinity"."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{what} must be a number, not {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        if value in _SPECIAL:
+            return _SPECIAL[value]
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise InvalidInput(f"{what} must be a number, not {value!r}")
+
+
+def integer_in(value: Any, what: str, default: int | None = None) -> int:
+    """An int64 as protobuf JSON reads it: a whole number or its decimal string (never NaN)."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise InvalidInput(f"{what} must be an integer, not {value!r}")
+
+
+def text_in(value: Any, what: str, *, required: bool = True, limit: int = 10_000) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value) or len(value) > limit:
+        raise InvalidInput(f"{what} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def pairs_in(value: Any, what: str) -> dict[str, str]:
+    """MLflow's repeated {key, value} messages as a dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise InvalidInput(f"{what} must be a list of {{key, value}}")
+    out: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"key", "value"}:
+            raise InvalidInput(f"each of {what} must be {{key, value}}, not {item!r}")
+        key = text_in(item.get("key"), f"{what} key", limit=250)
+        raw = item.get("value", "")
+        out[key] = raw if isinstance(raw, str) else json.dumps(raw)
+    return out
+
+
+def pairs_out(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in sorted(values.items())]
+
+
+# -- requests -------------------------------------------------------------------------------
+@dataclass
+class Call:
+    """One MLflow request as its handler sees it."""
+
+    project: Any
+    data: dict[str, Any]
+    path: dict[str, str]
+    actor: str
+    body: bytes = b""
+
+
+async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[str, Any], bytes]:
+    if fields is None:  # raw body (artifact upload)
+        return dict(request.query_params), await request.body()
+    if request.method in ("GET", "DELETE") and request.query_params:
+        data: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            if key in data:
+                data[key] = [*(data[key] if isinstance(data[key], list) else [data[key]]), value]
+            else:
+                data[key] = value
+    else:
+        raw = await request.body()
+        if not raw.strip():
+            data = {}
+        else:
+            try:
+                data = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise InvalidInput("the request body must be a JSON object")
+    unknown = set(data) - fields
+    if unknown:
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(sorted(unknown))}",
+            hint=f"this endpoint takes {', '.join(sorted(fields)) or 'no fields'}",
+        )
+    return data, b""
+
+
+def _actor(request: Request) -> str:
+    """Who is asking: the token's annotator when the server requires tokens, else the user the
+    server runs as. Unknown or missing tokens are 401 when tokens are required."""
+    project = request.app.state.project
+    if not getattr(request.app.state, "require_token", False):
+        return str(project.settings.user)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("this server requires a token: set MLFLOW_TRACKING_TOKEN")
+    annotator = lookup(project, token.strip())
+    if annotator is None:
+        raise Unauthorized("unknown or inactive token", hint="ask a manager for a new token")
+    request.state.role = annotator.role
+    return str(annotator.name)
+
+
+def require_manager(request: Request) -> None:
+    if getattr(request.app.state, "require_token", False) and request.state.role not in MANAGERS:
+        raise Forbidden("moving a model alias needs a manager's or an admin's token")
+
+
+Handler = Callable[[Call], Any]
+
+
+def endpoint(
+    router: APIRouter,
+    method: str,
+    path: str,
+    fields: Iterable[str] | None = (),
+    *,
+    manager: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Declare an MLflow route: `fields` are the JSON (or query) fields it takes (None: a raw
+    body); the handler returns a JSON-able dict or a Response and runs in the thread pool."""
+    allowed = None if fields is None else frozenset(fields)
+
+    def declare(handler: Handler) -> Handler:
+        async def route(request: Request) -> Response:
+            try:
+                actor = _actor(request)
+                if manager:
+                    require_manager(request)
+                data, body = await _parse(request, allowed)
+                call = Call(request.app.state.project, data, dict(request.path_params), actor, body)
+                result = await run_in_threadpool(handler, call)
+            except Exception as exc:
+                return render_error(exc, request)
+            if isinstance(result, Response):
+                return result
+            return Response(json.dumps(result), media_type=JSON_TYPE)
+
+        route.__name__ = f"mlflow_{handler.__name__}"
+        router.add_api_route(path, route, methods=[method], include_in_schema=False)
+        return handler
+
+    return declare

@@ -1,0 +1,388 @@
+"""MLflow experiments, runs, params, tags and metrics on loopline's tracking tables.
+
+Ids: an MLflow experiment id is loopline's experiment id as a string ("0", MLflow's default
+experiment, is loopline's "Default"); an MLflow run id is the loopline run id, so `loopline runs`,
+`loopline show` and lineage name the same run. Times cross the wire as epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+
+from loopline.core.errors import Conflict, InvalidInput
+from loopline.core.tracking import Experiment, RunFilter, parse_filter, parse_order
+from loopline.server.mlflow.protocol import (
+    API,
+    AlreadyExists,
+    Call,
+    endpoint,
+    integer_in,
+    number_in,
+    number_out,
+    pairs_in,
+    pairs_out,
+    text_in,
+)
+from loopline.store.metadata.mlflow import Metric, MlflowStore, RunRecord
+from loopline.store.metadata.tracking import DEFAULT_EXPERIMENT, TrackingStore
+
+router = APIRouter()
+
+STATUS_OUT = {
+    "running": "RUNNING",
+    "scheduled": "SCHEDULED",
+    "succeeded": "FINISHED",
+    "failed": "FAILED",
+    "killed": "KILLED",
+    "interrupted": "KILLED",
+}
+STATUS_IN = {
+    "RUNNING": "running",
+    "SCHEDULED": "scheduled",
+    "FINISHED": "succeeded",
+    "FAILED": "failed",
+    "KILLED": "killed",
+}
+_METRIC_FIELDS = frozenset(
+    {"key", "value", "timestamp", "step", "run_id", "model_id", "dataset_name", "dataset_digest"}
+)
+_MAX_RESULTS = 50_000
+
+
+def ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def _time_in(value: Any, what: str) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(integer_in(value, what) / 1000, UTC)
+
+
+def mlflow_store(call: Call) -> MlflowStore:
+    return call.project.mlflow  # type: ignore[no-any-return]
+
+
+def tracking(call: Call) -> TrackingStore:
+    return call.project.meta.tracking  # type: ignore[no-any-return]
+
+
+# -- experiments ----------------------------------------------------------------------------
+def experiment_id(call: Call, value: Any) -> int:
+    text = text_in(value, "experiment_id", limit=20)
+    if text == "0":
+        return tracking(call).ensure_experiment(DEFAULT_EXPERIMENT).id
+    if not text.isdigit():
+        raise InvalidInput(f"experiment_id {text!r} is not a number")
+    return int(text)
+
+
+def experiment_json(exp: Experiment) -> dict[str, Any]:
+    created = ms(exp.created_at)
+    return {
+        "experiment_id": str(exp.id),
+        "name": exp.name,
+        "artifact_location": exp.artifact_location or f"mlflow-artifacts:/{exp.id}",
+        "lifecycle_stage": "active" if exp.lifecycle == "active" else "deleted",
+        "creation_time": created,
+        "last_update_time": created,
+        "tags": pairs_out(exp.tags),
+    }
+
+
+@endpoint(router, "GET", f"{API}/experiments/get-by-name", {"experiment_name"})
+def get_experiment_by_name(call: Call) -> dict[str, Any]:
+    name = text_in(call.data.get("experiment_name"), "experiment_name", limit=250)
+    return {"experiment": experiment_json(tracking(call).get_experiment_by_name(name))}
+
+
+@endpoint(router, "GET", f"{API}/experiments/get", {"experiment_id"})
+def get_experiment(call: Call) -> dict[str, Any]:
+    exp_id = experiment_id(call, call.data.get("experiment_id"))
+    return {"experiment": experiment_json(tracking(call).get_experiment(exp_id))}
+
+
+@endpoint(router, "POST", f"{API}/experiments/create", {"name", "artifact_location", "tags"})
+def create_experiment(call: Call) -> dict[str, Any]:
+    name = text_in(call.data.get("name"), "name", limit=250)
+    location = call.data.get("artifact_location") or None
+    if location is not None:
+        text_in(location, "artifact_location")
+    tags = pairs_in(call.data.get("tags"), "tags")
+    try:
+        exp = tracking(call).create_experiment(name, artifact_location=location, tags=tags)
+    except Conflict as exc:
+        raise AlreadyExists(exc.message, hint=exc.hint) from None
+    return {"experiment_id": str(exp.id)}
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/experiments/search",
+    {"max_results", "filter", "order_by", "view_type", "page_token"},
+)
+def search_experiments(call: Call) -> dict[str, Any]:
+    found = tracking(call).list_experiments()
+    text = (call.data.get("filter") or "").strip()
+    if text:
+        clause = parse_filter(text.replace("attributes.name", "name"))
+        if len(clause) != 1 or clause[0].key != "name" or clause[0].op != "=":
+            raise InvalidInput(f"experiment filter {text!r} is not supported", hint="use name = 'NAME'")
+        found = [e for e in found if e.name == clause[0].value]
+    limit = integer_in(call.data.get("max_results"), "max_results", 1000)
+    return {"experiments": [experiment_json(e) for e in found[:limit]]}
+
+
+@endpoint(router, "POST", f"{API}/experiments/set-experiment-tag", {"experiment_id", "key", "value"})
+def set_experiment_tag(call: Call) -> dict[str, Any]:
+    exp_id = experiment_id(call, call.data.get("experiment_id"))
+    key = text_in(call.data.get("key"), "key", limit=250)
+    mlflow_store(call).set_experiment_tag(
+        exp_id, key, text_in(call.data.get("value"), "value", required=False)
+    )
+    return {}
+
+
+# -- runs -----------------------------------------------------------------------------------
+def run_json(run: RunRecord) -> dict[str, Any]:
+    root = f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts"
+    info = {
+        "run_id": run.id,
+        "run_uuid": run.id,
+        "run_name": run.name or "",
+        "experiment_id": str(run.experiment_id),
+        "user_id": run.user or "",
+        "status": STATUS_OUT.get(run.status, "FAILED"),
+        "start_time": ms(run.started_at),
+        "artifact_uri": root,
+        "lifecycle_stage": "active",
+    }
+    if run.finished_at is not None:
+        info["end_time"] = ms(run.finished_at)
+    return {
+        "info": info,
+        "data": {
+            "metrics": [metric_json(m) for m in run.metrics],
+            "params": pairs_out(run.params),
+            "tags": pairs_out(run.tags),
+        },
+        "inputs": {},
+        "outputs": {},
+    }
+
+
+def metric_json(metric: Metric) -> dict[str, Any]:
+    key, value, step, stamp = metric
+    return {"key": key, "value": number_out(value), "timestamp": round(stamp * 1000), "step": step}
+
+
+def run_id_of(call: Call) -> str:
+    return text_in(call.data.get("run_id") or call.data.get("run_uuid"), "run_id", limit=40)
+
+
+@endpoint(
+    router, "POST", f"{API}/runs/create", {"experiment_id", "user_id", "run_name", "start_time", "tags"}
+)
+def create_run(call: Call) -> dict[str, Any]:
+    exp_id = experiment_id(call, call.data.get("experiment_id") or "0")
+    tags = pairs_in(call.data.get("tags"), "tags")
+    name = text_in(call.data.get("run_name"), "run_name", required=False, limit=250) or tags.get(
+        "mlflow.runName"
+    )
+    user = text_in(call.data.get("user_id"), "user_id", required=False, limit=200) or None
+    started = _time_in(call.data.get("start_time"), "start_time")
+    created = tracking(call).create_run(
+        exp_id, name=name, user=user, started_at=started, executor="mlflow", host="mlflow-client", pid=0
+    )
+    if name is None:
+        name = f"run-{created.id[-8:]}"
+        tracking(call).update_run(created.id, name=name)
+    tags.setdefault("mlflow.runName", name)
+    mlflow_store(call).log_batch(created.id, tags=tags)
+    return {"run": run_json(mlflow_store(call).run(created.id))}
+
+
+@endpoint(router, "POST", f"{API}/runs/update", {"run_id", "run_uuid", "status", "end_time", "run_name"})
+def update_run(call: Call) -> dict[str, Any]:
+    run_id = run_id_of(call)
+    status = call.data.get("status")
+    if status is not None and status not in STATUS_IN:
+        raise InvalidInput(f"run status {status!r} is unknown", hint=f"use one of {', '.join(STATUS_IN)}")
+    name = text_in(call.data.get("run_name"), "run_name", required=False, limit=250) or None
+    tracking(call).update_run(
+        run_id,
+        status=STATUS_IN[status] if status else None,
+        finished_at=_time_in(call.data.get("end_time"), "end_time"),
+        name=name,
+    )
+    if name is not None:
+        mlflow_store(call).log_batch(run_id, tags={"mlflow.runName": name})
+    run = mlflow_store(call).run(run_id)
+    return {"run_info": run_json(run)["info"]}
+
+
+@endpoint(router, "GET", f"{API}/runs/get", {"run_id", "run_uuid"})
+def get_run(call: Call) -> dict[str, Any]:
+    return {"run": run_json(mlflow_store(call).run(run_id_of(call)))}
+
+
+def metric_in(item: Any, run_id: str) -> Metric:
+    if not isinstance(item, dict) or set(item) - _METRIC_FIELDS:
+        raise InvalidInput(f"a metric must be {{key, value, timestamp, step}}, not {item!r}")
+    key = text_in(item.get("key"), "metric key", limit=250)
+    value = number_in(item.get("value"), f"metric {key!r} value")
+    step = integer_in(item.get("step", 0), f"metric {key!r} step")
+    stamp = item.get("timestamp")
+    seconds = time.time() if stamp is None else integer_in(stamp, f"metric {key!r} timestamp") / 1000
+    return key, value, step, seconds
+
+
+@endpoint(router, "POST", f"{API}/runs/log-batch", {"run_id", "metrics", "params", "tags"})
+def log_batch(call: Call) -> dict[str, Any]:
+    run_id = text_in(call.data.get("run_id"), "run_id", limit=40)
+    raw = call.data.get("metrics") or []
+    if not isinstance(raw, list):
+        raise InvalidInput("metrics must be a list")
+    values = [metric_in(m, run_id) for m in raw]
+    params = pairs_in(call.data.get("params"), "params")
+    tags = pairs_in(call.data.get("tags"), "tags")
+    # MLflow 3 re-sends a run's points with a model_id to link them to a logged model it just
+    # logged: the same points, not new ones, so they are added only where missing.
+    linked = [v for v, m in zip(values, raw, strict=True) if m.get("model_id")]
+    if linked:
+        values = [v for v, m in zip(values, raw, strict=True) if not m.get("model_id")]
+        mlflow_store(call).log_missing(run_id, linked)
+    if values or params or tags:
+        mlflow_store(call).log_batch(run_id, values, params, tags)
+    return {}
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/runs/log-metric",
+    {"run_id", "run_uuid", "key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest"},
+)
+def log_metric(call: Call) -> dict[str, Any]:
+    run_id = run_id_of(call)
+    fields = {k: v for k, v in call.data.items() if k not in ("run_id", "run_uuid")}
+    mlflow_store(call).log_batch(run_id, [metric_in(fields, run_id)])
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/runs/log-parameter", {"run_id", "run_uuid", "key", "value"})
+def log_param(call: Call) -> dict[str, Any]:
+    key = text_in(call.data.get("key"), "key", limit=250)
+    value = text_in(call.data.get("value"), "value", required=False, limit=6000)
+    mlflow_store(call).log_batch(run_id_of(call), params={key: value})
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/runs/set-tag", {"run_id", "run_uuid", "key", "value"})
+def set_tag(call: Call) -> dict[str, Any]:
+    key = text_in(call.data.get("key"), "key", limit=250)
+    value = text_in(call.data.get("value"), "value", required=False, limit=8000)
+    run_id = run_id_of(call)
+    mlflow_store(call).log_batch(run_id, tags={key: value})
+    if key == "mlflow.runName":
+        tracking(call).update_run(run_id, name=value[:250])
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/runs/delete-tag", {"run_id", "key"})
+def delete_tag(call: Call) -> dict[str, Any]:
+    tracking(call).delete_tag(run_id_of(call), text_in(call.data.get("key"), "key", limit=250))
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/runs/log-model", {"run_id", "model_json"})
+def log_model(call: Call) -> dict[str, Any]:
+    """MLflow's record of a model logged in a run: kept, as MLflow keeps it, in a run tag."""
+    import json
+
+    run_id = run_id_of(call)
+    model = text_in(call.data.get("model_json"), "model_json", limit=1_000_000)
+    try:
+        json.loads(model)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"model_json is not JSON: {exc}") from None
+    history = mlflow_store(call).run(run_id).tags.get("mlflow.log-model.history", "[]")
+    entries = [*json.loads(history), json.loads(model)]
+    mlflow_store(call).log_batch(run_id, tags={"mlflow.log-model.history": json.dumps(entries)})
+    return {}
+
+
+@endpoint(router, "POST", f"{API}/runs/outputs", {"run_id", "models"})
+def log_outputs(call: Call) -> dict[str, Any]:
+    """A run's output models (MLflow 3): the logged models are tagged with the run and step."""
+    run_id = run_id_of(call)
+    mlflow_store(call).run(run_id)
+    for item in call.data.get("models") or []:
+        if not isinstance(item, dict) or set(item) - {"model_id", "step"}:
+            raise InvalidInput(f"an output model must be {{model_id, step}}, not {item!r}")
+        model_id = text_in(item.get("model_id"), "model_id", limit=40)
+        step = integer_in(item.get("step", 0), "step")
+        mlflow_store(call).update_logged_model(
+            model_id, tags={"loopline.output_of_run": run_id, "loopline.output_step": str(step)}
+        )
+    return {}
+
+
+def _status_filter(item: RunFilter) -> RunFilter:
+    if item.kind == "attributes" and item.key == "status" and isinstance(item.value, str):
+        return replace(item, value=STATUS_IN.get(item.value.upper(), item.value))
+    return item
+
+
+@endpoint(
+    router,
+    "POST",
+    f"{API}/runs/search",
+    {"experiment_ids", "filter", "run_view_type", "max_results", "order_by", "page_token"},
+)
+def search_runs(call: Call) -> dict[str, Any]:
+    ids = call.data.get("experiment_ids") or []
+    if not isinstance(ids, list):
+        raise InvalidInput("experiment_ids must be a list")
+    experiment_ids = [experiment_id(call, i) for i in ids]
+    text = (call.data.get("filter") or "").strip()
+    filters = [_status_filter(f) for f in parse_filter(text)] if text else []
+    orders = call.data.get("order_by") or []
+    if not isinstance(orders, list):
+        raise InvalidInput("order_by must be a list")
+    order_by = [parse_order(text_in(o, "order_by", limit=500)) for o in orders]
+    limit = integer_in(call.data.get("max_results"), "max_results", 1000)
+    if not 0 < limit <= _MAX_RESULTS:
+        raise InvalidInput(f"max_results must be 1 to {_MAX_RESULTS}")
+    offset = integer_in(call.data.get("page_token") or "0", "page_token")
+    found, more = mlflow_store(call).search_runs(
+        experiment_ids or None, filters, order_by, limit=limit, offset=offset
+    )
+    result: dict[str, Any] = {"runs": [run_json(r) for r in found]}
+    if more:
+        result["next_page_token"] = str(offset + limit)
+    return result
+
+
+@endpoint(
+    router,
+    "GET",
+    f"{API}/metrics/get-history",
+    {"run_id", "run_uuid", "metric_key", "page_token", "max_results"},
+)
+def get_metric_history(call: Call) -> dict[str, Any]:
+    key = text_in(call.data.get("metric_key"), "metric_key", limit=250)
+    points = mlflow_store(call).metric_history(run_id_of(call), key)
+    offset = integer_in(call.data.get("page_token") or "0", "page_token")
+    limit = integer_in(call.data.get("max_results"), "max_results", 25_000)
+    page = points[offset : offset + limit]
+    result: dict[str, Any] = {"metrics": [metric_json(p) for p in page]}
+    if offset + limit < len(points):
+        result["next_page_token"] = str(offset + limit)
+    return result
