@@ -83,7 +83,7 @@ def test_few_distinct_numbers_are_tested_as_categories():
 
 
 def test_corrections_match_scipy_and_bonferroni():
-    p = RNG.uniform(0, 0.2, 40).tolist() + [1e-8, 1e-5]
+    p = [*RNG.uniform(0, 0.2, 40).tolist(), 1e-8, 1e-5]
     assert adjust(p, "bh") == pytest.approx(stats.false_discovery_control(p, method="bh").tolist())
     assert adjust(p, "bonferroni") == pytest.approx(np.minimum(np.asarray(p) * len(p), 1).tolist())
     assert adjust(p, "none") == p
