@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.errors import Conflict, Integrity, InvalidInput, NotFound
 from loopline.registry import Registry
 from loopline.registry.mlflow_models import model_artifact
 from loopline.server.mlflow.protocol import (
@@ -307,16 +307,15 @@ def create_model_version(call: Call) -> dict[str, Any]:
     metrics = {}
     if run_id is not None:
         metrics = {k: v for k, v, _, _ in store.run(run_id).metrics if v is not None}
-    art = model_artifact(call.project.blobs, files)
-    store.record_artifact(art)
-    version = registry(call).register(
-        name,
-        art,
-        run_id=run_id,
-        metrics=metrics,
-        description=text_in(call.data.get("description"), "description", required=False),
-        reason=f"MLflow model version from {source}",
-    )
+    description = text_in(call.data.get("description"), "description", required=False)
+    try:  # a broken upload is the client's to fix: 400, never a 5xx the client would retry
+        art = model_artifact(call.project.blobs, files)
+        store.record_artifact(art)
+        version = registry(call).register(
+            name, art, run_id=run_id, metrics=metrics, description=description, reason=f"MLflow: {source}"
+        )
+    except Integrity as exc:
+        raise InvalidInput(f"the model files at {source!r} are unreadable: {exc.message}") from None
     extra = VersionExtra(source, model_id, pairs_in(call.data.get("tags"), "tags"))
     store.save_version_extra(name, version.version, extra)
     return {"model_version": version_json(version, extra)}

@@ -1,0 +1,76 @@
+"""MlflowStore on SQLite and PostgreSQL: NaN metrics, latest values, logged models, artifact paths."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.project import Project
+from loopline.store.metadata.mlflow import LoggedModel, check_path
+
+
+def test_log_batch_keeps_nan_and_infinity_and_the_latest_point(project: Project) -> None:
+    exp = project.meta.tracking.create_experiment("e")
+    run = project.meta.tracking.create_run(exp.id, executor="mlflow")
+    store = project.mlflow
+    store.log_batch(run.id, [("loss", 0.5, 0, 1.0), ("loss", math.nan, 1, 2.0), ("gain", math.inf, 0, 1.0)])
+    store.log_batch(run.id, [("loss", 0.25, 2, 3.0)], params={"lr": "0.1"}, tags={"team": "a"})
+    history = store.metric_history(run.id, "loss")
+    assert [(s, v) for _, v, s, _ in history] == [(0, 0.5), (1, None), (2, 0.25)]
+    record = store.run(run.id)
+    assert {k: (v, s) for k, v, s, _ in record.metrics} == {"loss": (0.25, 2), "gain": (math.inf, 0)}
+    assert record.params == {"lr": "0.1"} and record.tags == {"team": "a"}
+    # the native view reads the same rows: NaN is a missing number, not a made-up one
+    assert [p.value for p in project.metric_history(run.id, "loss")] == [0.5, None, 0.25]
+
+
+def test_log_batch_refuses_an_unknown_run_and_a_changed_param_writing_nothing(project: Project) -> None:
+    exp = project.meta.tracking.create_experiment("e")
+    run = project.meta.tracking.create_run(exp.id)
+    store = project.mlflow
+    with pytest.raises(NotFound):
+        store.log_batch("no-such-run", [("loss", 1.0, 0, 1.0)])
+    store.log_batch(run.id, params={"lr": "0.1"})
+    with pytest.raises(Conflict):
+        store.log_batch(run.id, [("loss", 1.0, 0, 1.0)], params={"lr": "0.2"})
+    assert store.metric_history(run.id, "loss") == []
+
+
+def test_log_missing_adds_only_new_points(project: Project) -> None:
+    exp = project.meta.tracking.create_experiment("e")
+    run = project.meta.tracking.create_run(exp.id)
+    store = project.mlflow
+    store.log_batch(run.id, [("loss", 0.5, 0, 1.0), ("acc", math.nan, 0, 1.0)])
+    store.log_missing(run.id, [("loss", 0.5, 0, 1.0), ("acc", math.nan, 0, 1.0), ("loss", 0.4, 1, 2.0)])
+    assert len(store.metric_history(run.id, "loss")) == 2
+    assert len(store.metric_history(run.id, "acc")) == 1
+
+
+def test_logged_models_and_artifact_paths(project: Project) -> None:
+    exp = project.meta.tracking.create_experiment("e")
+    now = datetime.now(UTC)
+    model = LoggedModel("m-1", exp.id, "model", None, None, "LOGGED_MODEL_PENDING", None, {}, {}, now, now)
+    store = project.mlflow
+    store.create_logged_model(model)
+    done = store.update_logged_model("m-1", status="LOGGED_MODEL_READY", tags={"a": "1"})
+    assert (done.status, done.tags) == ("LOGGED_MODEL_READY", {"a": "1"})
+    assert [m.model_id for m in store.search_logged_models([exp.id], name="model", limit=5, offset=0)] == [
+        "m-1"
+    ]
+    with pytest.raises(NotFound):
+        store.logged_model("m-2")
+    blob = project.blobs.put_bytes(b"x")
+    for path in ("1/r_1/artifacts/a.txt", "1/r_1/artifacts/sub/b.txt", "1/rx1/artifacts/c.txt"):
+        store.put_file(path, blob, 1)
+    # `_` is a LIKE wildcard: the folder r_1 must not match rx1
+    assert [p for p, _, _ in store.files_under("1/r_1/artifacts")] == ["a.txt", "sub/b.txt"]
+    assert store.file("1/r_1/artifacts/a.txt") == (blob, 1)
+
+
+@pytest.mark.parametrize("path", ["../x", "a/../b", "/etc/passwd", "a//b", "a\\b", "./a"])
+def test_unsafe_artifact_paths_are_refused(path: str) -> None:
+    with pytest.raises(InvalidInput):
+        check_path(path)
