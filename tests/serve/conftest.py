@@ -70,15 +70,28 @@ def running(app: Any) -> Iterator[str]:
         thread.join(30)
 
 
-@pytest.fixture
-def project(store_url: str, tmp_path: Path) -> Iterator[Project]:
-    root = tmp_path / "p"
+def served_project(root: Path, store_url: str) -> Project:
+    """A project whose model iris has versions 1 and 2, production on 1."""
     root.mkdir()
-    (root / "loopline.yaml").write_text(f"project:\n  store: {store_url}\nsteps: {{}}\n")
+    (root / "loopline.yaml").write_text(f"project:\n  store: '{store_url}'\nsteps: {{}}\n")
     proj = Project.init(root)
     register(proj, "iris", 1.0)
     register(proj, "iris", 0.01)
     proj.promote("iris", 1, "production")
+    return proj
+
+
+@pytest.fixture
+def project(store_url: str, tmp_path: Path) -> Iterator[Project]:
+    proj = served_project(tmp_path / "p", store_url)
+    yield proj
+    proj.close()
+
+
+@pytest.fixture
+def sqlite_project(tmp_path: Path) -> Iterator[Project]:
+    """For what does not depend on the metadata engine (executors, the CLI's processes)."""
+    proj = served_project(tmp_path / "p", f"sqlite:///{tmp_path / 'meta.db'}")
     yield proj
     proj.close()
 
