@@ -68,7 +68,7 @@ class Setup:
     ) -> None:
         """Write the frame to the prediction log as served requests, one a second from start."""
         model = self.project.load_model("clf", self.version)
-        predictions = model.predict(frame.select(FEATURES).to_pandas())
+        predictions = model.predict(frame.select(FEATURES).fill_null(0).to_pandas())  # logs the nulls
         records = [
             {
                 "request_id": f"{prefix}{i}",

@@ -45,7 +45,7 @@ def column_quality(profile: ColumnProfile, series: pl.Series) -> dict[str, Any]:
 
 
 def quality(
-    reference: Mapping[str, ColumnProfile], frame: pl.DataFrame, *, null_margin: float = 0.05
+    reference: Mapping[str, ColumnProfile], frame: pl.DataFrame, *, null_margin: float = 0.01
 ) -> dict[str, Any]:
     """Per column figures and the issues worth a human's look (a null rate `null_margin` above
     training's, any value out of range, any unseen category, a column gone missing)."""
