@@ -304,6 +304,8 @@ def create_model_version(call: Call) -> dict[str, Any]:
     if not files:
         raise InvalidInput(f"no model files at {source!r}", hint="upload the model's artifacts first")
     run_id = text_in(call.data.get("run_id"), "run_id", required=False, limit=40) or None
+    if run_id is None and model_id is not None:  # MLflow 3 names the logged model, not the run
+        run_id = store.logged_model(model_id).source_run_id
     metrics = {}
     if run_id is not None:
         metrics = {k: v for k, v, _, _ in store.run(run_id).metrics if v is not None}
