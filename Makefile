@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# The real MLflow client for tests/mlflow (its pins clash with loopline's, so a venv of its own);
+# benchmarks/mlflow_server.py uses the same pins.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed
+MLFLOW_PINS := mlflow==3.17.2 scikit-learn==1.9.1 skops==0.16.0
+
 .PHONY: demo test lint format install clean
 
 $(STAMP): pyproject.toml
@@ -12,16 +18,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,oracle]'
 	touch $(STAMP)
 
+$(MLFLOW_STAMP): Makefile
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet $(MLFLOW_PINS)
+	touch $(MLFLOW_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf .demo
 	$(BIN)/loopline demo .demo
 
-test: $(STAMP)
+test: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q
+	LOOPLINE_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -32,4 +43,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) .demo .pytest_cache
