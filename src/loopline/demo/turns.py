@@ -102,16 +102,21 @@ def close_the_loop(
 
 def summary(console: Console, turns: list[tuple[str, dict[str, Any]]]) -> None:
     """A line per turn: labels, drift seen, the model trained and where it went."""
-    table = Table("turn", "labels", "drift", "trained (test accuracy)", "promoted", box=None)
+    table = Table("turn", "data", "labels (kappa)", "drift", "model (test acc)", "promoted", box=None)
     for name, report in turns:
         retrain = report.get("retrain") or {}
         watch = report.get("watch") or {}
+        labels = report.get("labels") or {}
         accuracy = (retrain.get("metrics") or {}).get("accuracy")
+        versions = (report.get("collect") or {}).get("versions") or {}
+        kappa = labels.get("fleiss_kappa")
         table.add_row(
             name,
-            f"{report.get('labels', {}).get('labels', 0)} ({report.get('new_labels', 0)} new)",
+            " ".join(f"{n}@{versions[n]}" for n in ("digits", "metadata") if n in versions) or "-",
+            f"{labels.get('labels', 0)} +{report.get('new_labels', 0)}"
+            + (f" ({kappa:.2f})" if kappa is not None else ""),
             ("yes" if watch.get("drifted") else "no") if watch.get("rows") else "-",
             f"v{retrain['version']} ({accuracy:.3f})" if retrain.get("version") and accuracy else "-",
-            ", ".join(retrain.get("promoted", [])) or "-",
+            "+".join(retrain.get("promoted", [])) or "-",
         )
     console.print(table)

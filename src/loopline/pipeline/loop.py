@@ -41,6 +41,7 @@ class LoopHost(Protocol):
     def annotate_prioritize(self, name: str, model: Any = None, features: Any = None, **o: Any) -> Any: ...
     def annotate_status(self, name: str) -> dict[str, Any]: ...
     def aggregate(self, name: str, method: str = ..., policy: Any = None) -> dict[str, Any]: ...
+    def agreement(self, name: str) -> dict[str, Any]: ...
     def register(self, name: str, artifact_ref: str, **details: Any) -> Any: ...
     def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]: ...
     def start_run(self, experiment: str | None = None, name: str | None = None, **o: Any) -> Any: ...
@@ -186,10 +187,15 @@ def _labels(host: LoopHost, policy: LoopPolicy) -> dict[str, Any]:
         result = host.aggregate(name, policy.method, policy.label_policy or None)
     except InvalidInput as exc:  # no answers yet
         return {"labels": 0, "note": exc.message}
+    try:
+        kappa = host.agreement(name).get("fleiss_kappa")
+    except InvalidInput:  # too few answers per item to measure
+        kappa = None
     return {
         "labels": int(result["items"]),
         "artifact": f"{result['labels']['name']}@{result['labels']['version']}",
         "flagged": result.get("flagged", []),
+        "fleiss_kappa": kappa,
     }
 
 
@@ -223,11 +229,13 @@ def turn(host: LoopHost, policy: LoopPolicy, *, since: datetime | None = None) -
     report: dict[str, Any] = {"started": started.isoformat(), "watch": _watch(host, policy, since)}
     if policy.collect:
         run = host.run(targets=policy.collect)
+        made = sorted({name for s in run.steps if s.status == "ran" for name in s.outputs})
         report["collect"] = {
             "run_id": run.id,
             "status": run.status,
             "ran": [s.name for s in run.steps if s.status == "ran"],
             "cached": sum(s.status == "cached" for s in run.steps),
+            "versions": {name: host.resolve(name).version for name in made},
         }
         if run.status != "succeeded":
             raise LooplineError(
@@ -275,6 +283,9 @@ def describe(report: Mapping[str, Any]) -> list[str]:
     if report.get("collect"):
         ran = ", ".join(report["collect"]["ran"]) or "nothing new"
         lines.append(f"collect: ran {ran}; {report['collect']['cached']} steps cached")
+        made = report["collect"].get("versions") or {}
+        if made:
+            lines.append("data: " + ", ".join(f"{name}@{v}" for name, v in made.items()))
     if report.get("queue"):
         queue = report["queue"]
         lines.append(
@@ -282,7 +293,13 @@ def describe(report: Mapping[str, Any]) -> list[str]:
             f"{queue['ranked']} ranked by uncertainty"
         )
     if report.get("labels"):
-        lines.append(f"labels: {report['labels']['labels']} items labeled, {report['new_labels']} new")
+        labels = report["labels"]
+        quality = ""
+        if labels.get("fleiss_kappa") is not None:
+            quality = f"; Fleiss' kappa {labels['fleiss_kappa']:.3f}"
+        if labels.get("flagged"):
+            quality += f"; excluded by the gold policy: {', '.join(labels['flagged'])}"
+        lines.append(f"labels: {labels['labels']} items labeled, {report['new_labels']} new{quality}")
     retrain = report.get("retrain")
     if retrain is None:
         return [*lines, f"retrain: no ({report['reason']})"]
