@@ -500,17 +500,21 @@ class Project:
         data = Path(data) if isinstance(data, str) else data
         return self.monitoring.run(model, alias=alias, since=since, until=until, data=data)
 
-    def monitor_fleet(
-        self, *, executor: str = "local", alias: str | None = "production"
-    ) -> list[dict[str, Any]]:
-        """Monitor every model in the prediction log (executor local or dask)."""
+    def monitor_fleet(self, *, executor: str = "local", **window: Any) -> list[dict[str, Any]]:
+        """Monitor every model in the prediction log (executor local or dask); window: alias,
+        since, until."""
         from functools import partial
 
         from loopline.pipeline.monitoring import fleet
 
-        return fleet(
-            self.predictions.models(), partial(Project.open, self.root), executor=executor, alias=alias
-        )
+        return fleet(self.predictions.models(), partial(Project.open, self.root), executor=executor, **window)
+
+    def monitor_reports(self, model: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        return [row.to_json() for row in self.monitoring.store.reports(model, limit)]
+
+    def monitor_report(self, report_id: str) -> dict[str, Any]:
+        """A stored monitoring report by id (or a prefix of at least 6 characters)."""
+        return self.monitoring.report(report_id)
 
     # -- clean: validation and export -------------------------------------------------------
     def validate(self, ref: str) -> dict[str, Any]:

@@ -70,7 +70,13 @@ def monitor(
             )
         if executor not in ("local", "dask"):
             raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
-        _fleet(open_project().monitor_fleet(executor=executor, alias=alias), as_json)
+        rows = open_project().monitor_fleet(
+            executor=executor,
+            alias=alias,
+            since=parse_time(since, "--since"),
+            until=parse_time(until, "--until"),
+        )
+        _fleet(rows, as_json)
         return
     if model is None:
         raise InvalidInput("name the model to monitor", hint="`loopline monitor MODEL`, or --fleet for all")

@@ -243,6 +243,8 @@ def fleet(
     workers: int = 2,
     dask_address: str | None = None,
     alias: str | None = "production",
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Monitor every model; `opener` makes a Project (picklable: it runs in Dask's workers).
     Each model's outcome is a summary, or its error: one model's trouble stops no other."""
@@ -251,7 +253,7 @@ def fleet(
     if not chunks:
         return []
     if executor == "local":
-        return monitor_chunk(opener, chunks[0], alias)
+        return monitor_chunk(opener, chunks[0], alias, since, until)
     if executor != "dask":
         raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
     from dask.distributed import Client, LocalCluster
@@ -259,7 +261,7 @@ def fleet(
     cluster = None if dask_address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
     client = Client(dask_address or cluster)
     try:
-        futures = client.map(monitor_chunk, [opener] * len(chunks), chunks, [alias] * len(chunks), pure=False)
+        futures = [client.submit(monitor_chunk, opener, c, alias, since, until, pure=False) for c in chunks]
         return [row for part in client.gather(futures) for row in part]
     finally:
         client.close()
@@ -268,14 +270,18 @@ def fleet(
 
 
 def monitor_chunk(
-    opener: Callable[[], Any], models: Sequence[str], alias: str | None
+    opener: Callable[[], Any],
+    models: Sequence[str],
+    alias: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     project = opener()
     out = []
     try:
         for model in models:
             try:
-                report = project.monitor(model, alias=alias)
+                report = project.monitor(model, alias=alias, since=since, until=until)
             except LooplineError as exc:
                 out.append({"model": model, "error": exc.message})
                 continue
