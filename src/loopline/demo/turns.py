@@ -102,7 +102,7 @@ def close_the_loop(
 
 def summary(console: Console, turns: list[tuple[str, dict[str, Any]]]) -> None:
     """A line per turn: labels, drift seen, the model trained and where it went."""
-    table = Table("turn", "data", "labels (kappa)", "drift", "model (test acc)", "promoted", box=None)
+    table = Table("turn", "images", "labels (kappa)", "drift", "model (test acc)", "promoted to", box=None)
     for name, report in turns:
         retrain = report.get("retrain") or {}
         watch = report.get("watch") or {}
@@ -112,11 +112,11 @@ def summary(console: Console, turns: list[tuple[str, dict[str, Any]]]) -> None:
         kappa = labels.get("fleiss_kappa")
         table.add_row(
             name,
-            " ".join(f"{n}@{versions[n]}" for n in ("digits", "metadata") if n in versions) or "-",
+            f"digits@{versions['digits']}" if "digits" in versions else "-",
             f"{labels.get('labels', 0)} +{report.get('new_labels', 0)}"
             + (f" ({kappa:.2f})" if kappa is not None else ""),
             ("yes" if watch.get("drifted") else "no") if watch.get("rows") else "-",
             f"v{retrain['version']} ({accuracy:.3f})" if retrain.get("version") and accuracy else "-",
-            "+".join(retrain.get("promoted", [])) or "-",
+            (retrain.get("promoted") or ["-"])[-1],
         )
     console.print(table)
