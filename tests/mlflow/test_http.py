@@ -109,6 +109,9 @@ def test_metric_values_and_runs_round_trip(api: TestClient, project: Project) ->
             json.dumps({"run_id": "RUN", "metrics": [{"key": "loss", "value": "high", "step": 1}]}).encode(),
             "number",
         ),
+        (b'{"run_id": "RUN", "metrics": [{"key": "a", "value": 1' + b"0" * 400 + b', "step": 1}]}', "number"),
+        (b'{"run_id": "RUN", "metrics": [{"key": "a", "value": 1, "step": 99999999999999999999}]}', "step"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
         (
             json.dumps({"run_id": "RUN", "metrics": [{"key": "", "value": 1, "step": 1}]}).encode(),
             "metric key",

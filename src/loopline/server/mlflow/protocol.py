@@ -95,6 +95,7 @@ def number_out(value: float | None) -> float | str:
     return value
 
 
+_INT64 = (-(2**63), 2**63 - 1)
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "nan": math.nan}
 
 
@@ -102,29 +103,30 @@ def number_in(value: Any, what: str) -> float:
     """A double as protobuf JSON reads it: a number, or "NaN" / "Infinity" / "-Infinity"."""
     if isinstance(value, bool):
         raise InvalidInput(f"{what} must be a number, not {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        if value in _SPECIAL:
-            return _SPECIAL[value]
-        try:
+    try:
+        if isinstance(value, int | float):
             return float(value)
-        except ValueError:
-            pass
-    raise InvalidInput(f"{what} must be a number, not {value!r}")
+        if isinstance(value, str):
+            return _SPECIAL[value] if value in _SPECIAL else float(value)
+    except (ValueError, OverflowError):
+        pass
+    raise InvalidInput(f"{what} must be a number (or NaN, Infinity, -Infinity), not {str(value)[:50]!r}")
 
 
 def integer_in(value: Any, what: str, default: int | None = None) -> int:
     """An int64 as protobuf JSON reads it: a whole number or its decimal string (never NaN)."""
     if value is None and default is not None:
         return default
+    number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    raise InvalidInput(f"{what} must be an integer, not {value!r}")
+        number = value
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 21
+    ):
+        number = int(value)
+    if number is None or not _INT64[0] <= number <= _INT64[1]:
+        raise InvalidInput(f"{what} must be a 64-bit integer, not {str(value)[:50]!r}")
+    return number
 
 
 def text_in(value: Any, what: str, *, required: bool = True, limit: int = 10_000) -> str:
@@ -184,7 +186,7 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
         else:
             try:
                 data = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
                 raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
             if not isinstance(data, dict):
                 raise InvalidInput("the request body must be a JSON object")
