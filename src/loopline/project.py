@@ -409,9 +409,10 @@ class Project:
         **details: Any,
     ) -> ModelVersion:
         """The model artifact as version N+1 of name. The source run defaults to the run whose
-        step made the artifact, the metrics to that run's last values; gates_passed and the gate
+        step made the artifact; gates_passed and the gate
         report come from `evaluation` (an evaluate step's report) or else from the latest
-        evaluate step that read the model (loopline.pipeline.evaluation.gate_result); details:
+        evaluate step that read the model (loopline.pipeline.evaluation.gate_result); the metrics
+        default to what the steps that made or read the model logged in that run; details:
         metrics, signature, description, gates_passed, gate_report, card, reason."""
         from loopline.pipeline.evaluation import gate_result
 
@@ -422,8 +423,11 @@ class Project:
                 details["gates_passed"], details["gate_report"] = gated
         made_by = self.meta.producers(art.id)
         run_id = self.meta.get_run(run_id).id if run_id else (made_by[0].run_id if made_by else None)
-        if "metrics" not in details and run_id:
-            details["metrics"] = {m["key"]: m["value"] for m in self.meta.metrics(run_id)}
+        if "metrics" not in details and run_id:  # what the steps that made or read the model logged
+            about = {s.name for s in made_by} | {s.name for s in self.meta.consumers(art.id)}
+            details["metrics"] = {
+                m["key"]: m["value"] for m in self.meta.metrics(run_id) if m["step_name"] in about
+            }
         if "signature" not in details and made_by:
             tables = self.meta.get_artifacts(list(made_by[0].inputs.values())).values()
             schema = {k: v for t in tables if t.kind == "table" for k, v in (t.schema or {}).items()}

@@ -109,6 +109,8 @@ def test_turns_wait_retrain_promote_and_queue_new_data(tmp_path: Path) -> None:
     assert second["retrain"]["version"] == 1 and second["retrain"]["gates_passed"] is True
     assert second["retrain"]["promoted"] == ["staging", "production"]
     assert project.model("pts", "production").version == 1
+    metrics = project.model("pts", 1).metrics  # of the steps that made or read the model only
+    assert "accuracy" in metrics and "items" not in metrics and "added" not in metrics
 
     third = project.loop_turn()  # nothing new anywhere
     assert third["retrain"] is None and third["new_labels"] == 0
