@@ -58,6 +58,7 @@ def column_figure(column: Mapping[str, Any]) -> dict[str, Any]:
                 "text": f"{column['name']}: {verdict} ({column['test']} {column['statistic'] or 0:.3g})"
             },
             "yaxis": {"title": {"text": "share of rows"}},
+            "xaxis": {"automargin": True, "tickangle": -45 if column["kind"] == "numeric" else 0},
         },
     }
 

@@ -19,7 +19,7 @@ from loopline.annotate.records import LabelProject
 from loopline.core.errors import NotFound
 from loopline.server import errors, mlflow
 from loopline.server.deps import utc_now
-from loopline.server.routers import annotate, blobs, health, pages
+from loopline.server.routers import annotate, blobs, health, monitor, pages
 
 # No inline script or style, nothing from another origin: data in a page can never run as code.
 CSP = (
@@ -77,6 +77,7 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> 
     app.include_router(health.router)
     app.include_router(annotate.router)
     app.include_router(blobs.router)
+    app.include_router(monitor.router)
     app.include_router(mlflow.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.UI / "static")), name="static")
