@@ -124,3 +124,18 @@ def test_the_project_facade_holds_one_log(tmp_path: Path):
         assert project.predictions.read("iris").height == 2
     finally:
         project.close()
+
+
+def test_aligned_feature_rows_read_back_like_named_features(log: PredictionLog):
+    import numpy as np
+
+    names = ("petal", "sepal")
+    rows = np.array([[1.0, 2.0], [3.0, 4.0]])
+    aligned = [
+        {k: v for k, v in r.items() if k != "features"} | {"feature_names": names, "feature_values": rows[i]}
+        for i, r in enumerate(records(2))
+    ]
+    log.write(aligned)
+    frame = log.read("iris")
+    assert frame.columns[-2:] == ["petal", "sepal"]
+    assert frame.select("petal", "sepal").rows() == [(1.0, 2.0), (3.0, 4.0)]

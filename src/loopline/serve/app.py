@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -102,7 +103,9 @@ class _Shadow:
             if self.recorder is not None:
                 for i, rid in enumerate(ids):
                     self.recorder.submit(
-                        _record(shadow, "shadow", rid, at, latency, predictions[i], confidence, i, rows)
+                        _record(
+                            shadow, "shadow", rid, at, latency, predictions[i], confidence, i, rows, matrix
+                        )
                     )
 
 
@@ -116,6 +119,7 @@ def _record(
     confidence: list[float] | None,
     i: int,
     rows: list[dict[str, Any]],
+    matrix: Any,
 ) -> dict[str, Any]:
     return {
         "request_id": rid,
@@ -126,8 +130,15 @@ def _record(
         "latency_ms": latency_ms,
         "prediction": prediction,
         "confidence": None if confidence is None else confidence[i],
-        "features": dep.spec.features(rows[i]),
+        **_features(dep, matrix, rows, i),
     }
+
+
+def _features(dep: Deployment, matrix: Any, rows: list[dict[str, Any]], i: int) -> dict[str, Any]:
+    """A numeric row as it reached the model (no dict per request); other rows by name."""
+    if type(matrix) is np.ndarray:
+        return {"feature_names": dep.spec.names, "feature_values": matrix[i]}
+    return {"features": dep.spec.features(rows[i])}
 
 
 def create_serving_app(
@@ -219,7 +230,7 @@ def create_serving_app(
         if recorder is not None:
             for i, row_id in enumerate(ids):
                 recorder.submit(
-                    _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows)
+                    _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows, matrix)
                 )
         if service.shadow is not None:
             shadow.submit(ids, matrix, rows, at)

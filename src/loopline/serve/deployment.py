@@ -12,13 +12,14 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from loopline.core.errors import LooplineError, NotFound
 from loopline.registry import Registry
+from loopline.serve.compiled import ARGMAX_PROBA, Predictor, compile_predictor
 from loopline.serve.inputs import InputSpec
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,26 @@ class Deployment:
     spec: InputSpec
     card: dict[str, Any] = field(repr=False)
     has_proba: bool = False
+    fast: Predictor | None = field(default=None, repr=False)
 
     def predict(self, matrix: Any) -> tuple[list[Any], list[float] | None]:
         """Outputs as plain Python values, and the top class probability when there is one."""
-        predictions = self.estimator.predict(matrix)
-        confidence = None
-        if self.has_proba:
-            confidence = np.max(self.estimator.predict_proba(matrix), axis=1).tolist()
-        return np.asarray(predictions).tolist(), confidence
+        if self.fast is not None and type(matrix) is np.ndarray:
+            return self.fast(matrix)
+        return self.model_predict(matrix)
+
+    def model_predict(self, matrix: Any) -> tuple[list[Any], list[float] | None]:
+        """Through the estimator's own methods (one predict_proba call when its argmax is the
+        prediction, as for logistic regression, trees, forests, boosting, naive Bayes, kNN)."""
+        estimator = self.estimator
+        if not self.has_proba:
+            return np.asarray(estimator.predict(matrix)).tolist(), None
+        proba = estimator.predict_proba(matrix)
+        if type(estimator).__name__ in ARGMAX_PROBA and hasattr(estimator, "classes_"):
+            predictions = estimator.classes_[np.argmax(proba, axis=1)]
+        else:
+            predictions = estimator.predict(matrix)
+        return np.asarray(predictions).tolist(), np.max(proba, axis=1).tolist()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -71,6 +84,10 @@ def load_deployment(registry: Registry, name: str, alias: str, version: int | No
         card=registry.card(name, record.version),
         has_proba=callable(getattr(estimator, "predict_proba", None)),
     )
+    if spec.numeric:
+        fast = compile_predictor(estimator, len(spec.names), deployment.model_predict)
+        if fast is not None:
+            deployment = replace(deployment, fast=fast)
     if spec.numeric:  # the first call pays for lazy imports and caches: pay it here, not a user
         try:
             deployment.predict(np.zeros((1, len(spec.names))))
