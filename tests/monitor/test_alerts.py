@@ -142,7 +142,7 @@ def test_rules_and_their_mistakes():
     with pytest.raises(ConfigError, match="webhook must be an http"):
         MonitorConfig.from_config({"alerts": [{"rule": "rows > 0", "webhook": "ftp://x"}]})
     with pytest.raises(ConfigError, match="correction"):
-        MonitorConfig.from_config({"drift": {"correction": "holm"}})
+        MonitorConfig.from_config({"drift": {"correction": "hommel"}})
     with pytest.raises(ConfigError, match="unknown key"):
         MonitorConfig.from_config({"treshold": 1})
     config = MonitorConfig.from_config({"window": "24h", "alerts": ["accuracy < 0.8"]})

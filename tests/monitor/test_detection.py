@@ -15,7 +15,7 @@ def workload():
     return build_profile(reference), current, reference
 
 
-@pytest.mark.parametrize("correction", ["bh", "bonferroni"])
+@pytest.mark.parametrize("correction", ["holm", "bh", "bonferroni"])
 def test_five_known_shifts_are_found_and_nothing_else(workload, correction):
     profile, current, _ = workload
     result = drift(profile.columns, current, correction=correction)

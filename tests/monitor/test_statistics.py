@@ -87,6 +87,9 @@ def test_corrections_match_scipy_and_bonferroni():
     assert adjust(p, "bh") == pytest.approx(stats.false_discovery_control(p, method="bh").tolist())
     assert adjust(p, "bonferroni") == pytest.approx(np.minimum(np.asarray(p) * len(p), 1).tolist())
     assert adjust(p, "none") == p
+    holm = np.asarray(adjust(p, "holm"))
+    assert np.all(holm <= np.asarray(adjust(p, "bonferroni")) + 1e-12)  # never less powerful
+    assert adjust([0.01, 0.04, 0.03, 0.2], "holm") == pytest.approx([0.04, 0.09, 0.09, 0.2])
     assert chi2_homogeneity(np.array([10.0, 0.0]), np.array([0.0, 0.0])) == (0.0, 1.0)
 
 

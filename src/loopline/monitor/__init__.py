@@ -2,7 +2,7 @@
 
 A reference profile of the training table is stored when a model is registered (profile.py);
 a production window (the prediction log, or any table) is compared with it column by column
-(drift.py: KS and chi-square tests with a Benjamini-Hochberg correction, PSI, Jensen-Shannon and
+(drift.py: KS and chi-square tests with Holm's correction, PSI, Jensen-Shannon and
 Wasserstein as effect sizes), checked for data quality (quality.py), and scored once ground
 truth arrives, or estimated from the confidences before (performance.py). Alert rules from
 loopline.yaml (config.py, alerts.py) fire on the report's figures. Everything here is pure:

@@ -5,7 +5,7 @@
       every: 1h                # time buckets of the performance figures
       drift:
         alpha: 0.05            # significance after the multiple-testing correction
-        correction: bh         # bh (Benjamini-Hochberg) | bonferroni | none
+        correction: holm       # holm (Bonferroni step-down) | bh (Benjamini-Hochberg) | bonferroni | none
         min_psi: 0.0           # a drifted column must also move this much (0: the test decides)
         share: 0.0             # the window drifted when more than this share of columns did
       alerts:
@@ -54,7 +54,7 @@ class MonitorConfig:
     window: timedelta | None = None
     every: str = "1h"
     alpha: float = 0.05
-    correction: str = "bh"
+    correction: str = "holm"
     min_psi: float = 0.0
     share: float = 0.0
     alerts: tuple[AlertRule, ...] = field(default_factory=tuple)
@@ -79,10 +79,11 @@ class MonitorConfig:
             raise ConfigError(
                 "monitor.drift must be a mapping of " + ", ".join(sorted(_DRIFT_KEYS)), where=where
             )
-        correction = drift.get("correction", "bh")
-        if correction not in ("bh", "bonferroni", "none"):
+        correction = drift.get("correction", "holm")
+        if correction not in ("holm", "bh", "bonferroni", "none"):
             raise ConfigError(
-                f"monitor.drift.correction must be bh, bonferroni or none, got {correction!r}", where=where
+                f"monitor.drift.correction must be holm, bh, bonferroni or none, got {correction!r}",
+                where=where,
             )
         min_psi = drift.get("min_psi", 0.0)
         if isinstance(min_psi, bool) or not isinstance(min_psi, int | float) or min_psi < 0:

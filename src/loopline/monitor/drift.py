@@ -7,12 +7,18 @@ sizes (and PSI can be required as well: `min_psi`). Why a test and not Evidently
 distance thresholds: a fixed Wasserstein or Jensen-Shannon cut-off of 0.1 misses a small mean
 shift in 100,000 rows that a test sees at p < 1e-10, and says nothing about how sure it is.
 
-Why Benjamini-Hochberg by default: monitoring asks "which columns moved?" across many
-features. Bonferroni keeps the chance of any false flag under alpha but divides alpha by the
-number of columns, so with hundreds of features it misses the small shifts one monitors for.
-BH keeps the expected share of false flags among the flagged columns under alpha, and when
-nothing drifted at all it still keeps the chance of any flag under alpha (a quiet model stays
-quiet). `correction: bonferroni` is there for who wants the stricter family-wise guarantee.
+Why Holm (Bonferroni step-down) by default, not Benjamini-Hochberg: a drift report is read
+column by column, and a flag sends someone to look at that column (and may trigger retraining),
+so what matters is the chance of any false flag, the family-wise error, which Holm keeps under
+alpha whatever the number of drifted columns. BH controls only the expected share of false
+flags among the flagged, and it loosens exactly when real drift is present: with 5 columns
+truly moved out of 25, its sixth threshold is 6/25 x alpha = 0.012, so an unmoved column at
+p = 0.0099 is flagged (this happened on the 100,000-row benchmark; SciPy's own KS p-value for
+that column is 0.0085). Holm tests that column at alpha/20 = 0.0025. Holm is uniformly more
+powerful than plain Bonferroni with the same guarantee, and on windows of thousands of rows the
+shifts worth a look have p-values far below alpha/m. `correction: bh` suits very wide tables
+(hundreds of features) where a few false flags are an acceptable price for power;
+`bonferroni` and `none` are there too.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from loopline.monitor.profile import (
     slice_means,
 )
 
-Correction = Literal["bh", "bonferroni", "none"]
+Correction = Literal["holm", "bh", "bonferroni", "none"]
 _EPS = 1e-4  # proportions are clipped here before PSI's logarithm
 
 
@@ -140,7 +146,8 @@ def wasserstein_sketch(profile: ColumnProfile, current: np.ndarray) -> float:
 
 
 def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:
-    """Adjusted p-values: Benjamini-Hochberg (step-up), Bonferroni, or none."""
+    """Adjusted p-values: Holm (step-down Bonferroni), Benjamini-Hochberg (step-up),
+    Bonferroni, or none. A column is flagged when its adjusted p-value is under alpha."""
     p = np.asarray(p_values, dtype=float)
     m = p.size
     if m == 0 or correction == "none":
@@ -148,6 +155,11 @@ def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:
     if correction == "bonferroni":
         return np.minimum(p * m, 1.0).tolist()
     order = np.argsort(p)
+    if correction == "holm":
+        stepped = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+        out = np.empty(m)
+        out[order] = np.minimum(stepped, 1.0)
+        return out.tolist()
     scaled = p[order] * m / np.arange(1, m + 1)
     adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
     out = np.empty(m)
@@ -202,7 +214,7 @@ def drift(
     frame: pl.DataFrame,
     *,
     alpha: float = 0.05,
-    correction: Correction = "bh",
+    correction: Correction = "holm",
     min_psi: float = 0.0,
     share: float = 0.0,
 ) -> dict[str, Any]:
