@@ -11,8 +11,10 @@ each server, started as a user starts it:
 The client is synchronous, so what is measured is the round trip of one log-batch request,
 2,000 times over, plus the runs' create / update calls. Time is the client's own, from
 set_experiment to the last end_run (imports not included); each repetition is a fresh client
-process and a fresh experiment on the same running server. Medians of --reps repetitions for
-loopline and --peer-reps for MLflow (about two minutes each here), full size for both.
+process and a fresh experiment on the same running server; both servers run throughout and the
+repetitions alternate between them, so load from elsewhere on the machine falls on both. Medians
+of --reps repetitions for loopline and --peer-reps for MLflow (about two minutes each here),
+full size for both.
 
 Run: `python benchmarks/mlflow_server.py [--reps 5] [--peer-reps 3]`; the last line is JSON.
 """
@@ -31,6 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -119,26 +122,14 @@ def client_run(python: Path, url: str, experiment: str, runs: int, steps: int, c
     return {"seconds": float(result["seconds"]), "process": wall}
 
 
-def measure(
-    name: str, cmd: list[str], work: Path, python: Path, reps: int, runs: int, steps: int
-) -> list[float]:
+def serve(name: str, cmd: list[str], work: Path, stack: ExitStack) -> str:
+    """Start a server for the whole benchmark (stopped when the stack closes); its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start([*cmd, "--port", str(port)], work, work / f"{name}.log")
-    try:
-        wait_ready(url, proc)
-        seconds = []
-        for rep in range(reps):
-            got = client_run(python, url, f"bench-{rep}", runs, steps, work)
-            seconds.append(got["seconds"])
-            print(
-                f"{name:8} rep {rep + 1}/{reps}: {got['seconds']:7.2f}s in the client "
-                f"({runs * steps / got['seconds']:6.0f} log_metrics/s; process {got['process']:.1f}s)",
-                flush=True,
-            )
-        return seconds
-    finally:
-        stop(proc)
+    stack.callback(stop, proc)
+    wait_ready(url, proc)
+    return url
 
 
 def main() -> None:
@@ -163,8 +154,27 @@ def main() -> None:
             "--host",
             "127.0.0.1",
         ]
-        ours = measure("loopline", [LOOPLINE, "server"], ours_dir, python, args.reps, args.runs, args.steps)
-        peer = measure("mlflow", peer_cmd, peer_dir, python, args.peer_reps, args.runs, args.steps)
+        times: dict[str, list[float]] = {"loopline": [], "mlflow": []}
+        wanted = {"loopline": args.reps, "mlflow": args.peer_reps}
+        with ExitStack() as stack:
+            urls = {
+                "loopline": serve("loopline", [LOOPLINE, "server"], ours_dir, stack),
+                "mlflow": serve("mlflow", peer_cmd, peer_dir, stack),
+            }
+            # Interleaved, so a busy moment of this shared machine falls on both servers alike.
+            for rep in range(max(wanted.values())):
+                for name in ("loopline", "mlflow"):
+                    if rep >= wanted[name]:
+                        continue
+                    got = client_run(python, urls[name], f"bench-{rep}", args.runs, args.steps, root)
+                    times[name].append(got["seconds"])
+                    print(
+                        f"{name:8} rep {rep + 1}/{wanted[name]}: {got['seconds']:7.2f}s in the client "
+                        f"({args.runs * args.steps / got['seconds']:6.0f} log_metrics/s; "
+                        f"process {got['process']:.1f}s)",
+                        flush=True,
+                    )
+        ours, peer = times["loopline"], times["mlflow"]
     ours_s, peer_s = statistics.median(ours), statistics.median(peer)
     calls = args.runs * args.steps
     print(f"loopline server: median {ours_s:.2f}s  ({calls / ours_s:.0f} log_metrics/s)")
