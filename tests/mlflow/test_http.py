@@ -80,6 +80,10 @@ def test_metric_values_and_runs_round_trip(api: TestClient, project: Project) ->
     run = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
     assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"loss": "NaN", "ratio": "Infinity"}
     assert run["info"]["start_time"] == 1_700_000_000_000 and run["info"]["status"] == "RUNNING"
+    dataset = {"dataset": {"name": "train", "digest": "abc", "source_type": "local", "source": "{}"}}
+    assert api.post(f"{API}/runs/log-inputs", json={"run_id": run_id, "datasets": [dataset]}).json() == {}
+    got = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["inputs"] == {"dataset_inputs": [dataset], "model_inputs": []}
     done = api.post(
         f"{API}/runs/update", json={"run_id": run_id, "status": "FINISHED", "end_time": 1_700_000_001_000}
     )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopline.server.mlflow import artifacts, models, tracking
+from loopline.server.mlflow import artifacts, experiments, models, tracking
 
 router = APIRouter()
+router.include_router(experiments.router)
 router.include_router(tracking.router)
 router.include_router(models.router)
 router.include_router(artifacts.router)

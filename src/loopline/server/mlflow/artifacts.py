@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from loopline.core.errors import InvalidInput
+from loopline.server.mlflow.experiments import mlflow_store
 from loopline.server.mlflow.protocol import API, ARTIFACTS_API, Call, endpoint, error_response, text_in
-from loopline.server.mlflow.tracking import mlflow_store
 from loopline.store.metadata.mlflow import check_path
 
 router = APIRouter()

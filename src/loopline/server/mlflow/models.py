@@ -19,6 +19,7 @@ from fastapi import APIRouter
 from loopline.core.errors import Conflict, Integrity, InvalidInput, NotFound
 from loopline.registry import Registry
 from loopline.registry.mlflow_models import model_artifact
+from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms
 from loopline.server.mlflow.protocol import (
     API,
     AlreadyExists,
@@ -29,7 +30,6 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
-from loopline.server.mlflow.tracking import experiment_id, mlflow_store, ms
 from loopline.store.metadata.mlflow import LoggedModel, VersionExtra, check_path
 from loopline.store.metadata.registry import ModelVersion, RegisteredModel
 

@@ -1,24 +1,23 @@
-"""MLflow experiments, runs, params, tags and metrics on loopline's tracking tables.
+"""MLflow runs, params, tags and metrics on loopline's tracking tables.
 
-Ids: an MLflow experiment id is loopline's experiment id as a string ("0", MLflow's default
-experiment, is loopline's "Default"); an MLflow run id is the loopline run id, so `loopline runs`,
+Ids: an MLflow run id is the loopline run id (experiments: experiments.py), so `loopline runs`,
 `loopline show` and lineage name the same run. Times cross the wire as epoch milliseconds.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 
-from loopline.core.errors import Conflict, InvalidInput
-from loopline.core.tracking import Experiment, RunFilter, parse_filter, parse_order
+from loopline.core.errors import InvalidInput
+from loopline.core.tracking import RunFilter, parse_filter, parse_order
+from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms, time_in, tracking
 from loopline.server.mlflow.protocol import (
     API,
-    AlreadyExists,
     Call,
     endpoint,
     integer_in,
@@ -28,8 +27,7 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
-from loopline.store.metadata.mlflow import Metric, MlflowStore, RunRecord
-from loopline.store.metadata.tracking import DEFAULT_EXPERIMENT, TrackingStore
+from loopline.store.metadata.mlflow import Metric, RunRecord
 
 router = APIRouter()
 
@@ -54,101 +52,6 @@ _METRIC_FIELDS = frozenset(
 _MAX_RESULTS = 50_000
 
 
-def ms(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
-
-
-def _time_in(value: Any, what: str) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(integer_in(value, what) / 1000, UTC)
-
-
-def mlflow_store(call: Call) -> MlflowStore:
-    return call.project.mlflow  # type: ignore[no-any-return]
-
-
-def tracking(call: Call) -> TrackingStore:
-    return call.project.meta.tracking  # type: ignore[no-any-return]
-
-
-# -- experiments ----------------------------------------------------------------------------
-def experiment_id(call: Call, value: Any) -> int:
-    text = text_in(value, "experiment_id", limit=20)
-    if text == "0":
-        return tracking(call).ensure_experiment(DEFAULT_EXPERIMENT).id
-    if not text.isdigit():
-        raise InvalidInput(f"experiment_id {text!r} is not a number")
-    return int(text)
-
-
-def experiment_json(exp: Experiment) -> dict[str, Any]:
-    created = ms(exp.created_at)
-    return {
-        "experiment_id": str(exp.id),
-        "name": exp.name,
-        "artifact_location": exp.artifact_location or f"mlflow-artifacts:/{exp.id}",
-        "lifecycle_stage": "active" if exp.lifecycle == "active" else "deleted",
-        "creation_time": created,
-        "last_update_time": created,
-        "tags": pairs_out(exp.tags),
-    }
-
-
-@endpoint(router, "GET", f"{API}/experiments/get-by-name", {"experiment_name"})
-def get_experiment_by_name(call: Call) -> dict[str, Any]:
-    name = text_in(call.data.get("experiment_name"), "experiment_name", limit=250)
-    return {"experiment": experiment_json(tracking(call).get_experiment_by_name(name))}
-
-
-@endpoint(router, "GET", f"{API}/experiments/get", {"experiment_id"})
-def get_experiment(call: Call) -> dict[str, Any]:
-    exp_id = experiment_id(call, call.data.get("experiment_id"))
-    return {"experiment": experiment_json(tracking(call).get_experiment(exp_id))}
-
-
-@endpoint(router, "POST", f"{API}/experiments/create", {"name", "artifact_location", "tags"})
-def create_experiment(call: Call) -> dict[str, Any]:
-    name = text_in(call.data.get("name"), "name", limit=250)
-    location = call.data.get("artifact_location") or None
-    if location is not None:
-        text_in(location, "artifact_location")
-    tags = pairs_in(call.data.get("tags"), "tags")
-    try:
-        exp = tracking(call).create_experiment(name, artifact_location=location, tags=tags)
-    except Conflict as exc:
-        raise AlreadyExists(exc.message, hint=exc.hint) from None
-    return {"experiment_id": str(exp.id)}
-
-
-@endpoint(
-    router,
-    "POST",
-    f"{API}/experiments/search",
-    {"max_results", "filter", "order_by", "view_type", "page_token"},
-)
-def search_experiments(call: Call) -> dict[str, Any]:
-    found = tracking(call).list_experiments()
-    text = (call.data.get("filter") or "").strip()
-    if text:
-        clause = parse_filter(text.replace("attributes.name", "name"))
-        if len(clause) != 1 or clause[0].key != "name" or clause[0].op != "=":
-            raise InvalidInput(f"experiment filter {text!r} is not supported", hint="use name = 'NAME'")
-        found = [e for e in found if e.name == clause[0].value]
-    limit = integer_in(call.data.get("max_results"), "max_results", 1000)
-    return {"experiments": [experiment_json(e) for e in found[:limit]]}
-
-
-@endpoint(router, "POST", f"{API}/experiments/set-experiment-tag", {"experiment_id", "key", "value"})
-def set_experiment_tag(call: Call) -> dict[str, Any]:
-    exp_id = experiment_id(call, call.data.get("experiment_id"))
-    key = text_in(call.data.get("key"), "key", limit=250)
-    mlflow_store(call).set_experiment_tag(
-        exp_id, key, text_in(call.data.get("value"), "value", required=False)
-    )
-    return {}
-
-
 # -- runs -----------------------------------------------------------------------------------
 def run_json(run: RunRecord) -> dict[str, Any]:
     root = f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts"
@@ -170,9 +73,9 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "data": {
             "metrics": [metric_json(m) for m in run.metrics],
             "params": pairs_out(run.params),
-            "tags": pairs_out(run.tags),
+            "tags": pairs_out({k: v for k, v in run.tags.items() if k != INPUTS_TAG}),
         },
-        "inputs": {},
+        "inputs": json.loads(run.tags.get(INPUTS_TAG, "{}")),
         "outputs": {},
     }
 
@@ -196,7 +99,7 @@ def create_run(call: Call) -> dict[str, Any]:
         "mlflow.runName"
     )
     user = text_in(call.data.get("user_id"), "user_id", required=False, limit=200) or None
-    started = _time_in(call.data.get("start_time"), "start_time")
+    started = time_in(call.data.get("start_time"), "start_time")
     created = tracking(call).create_run(
         exp_id, name=name, user=user, started_at=started, executor="mlflow", host="mlflow-client", pid=0
     )
@@ -218,7 +121,7 @@ def update_run(call: Call) -> dict[str, Any]:
     tracking(call).update_run(
         run_id,
         status=STATUS_IN[status] if status else None,
-        finished_at=_time_in(call.data.get("end_time"), "end_time"),
+        finished_at=time_in(call.data.get("end_time"), "end_time"),
         name=name,
     )
     if name is not None:
@@ -304,8 +207,6 @@ def delete_tag(call: Call) -> dict[str, Any]:
 @endpoint(router, "POST", f"{API}/runs/log-model", {"run_id", "model_json"})
 def log_model(call: Call) -> dict[str, Any]:
     """MLflow's record of a model logged in a run: kept, as MLflow keeps it, in a run tag."""
-    import json
-
     run_id = run_id_of(call)
     model = text_in(call.data.get("model_json"), "model_json", limit=1_000_000)
     try:
@@ -315,6 +216,25 @@ def log_model(call: Call) -> dict[str, Any]:
     history = mlflow_store(call).run(run_id).tags.get("mlflow.log-model.history", "[]")
     entries = [*json.loads(history), json.loads(model)]
     mlflow_store(call).log_batch(run_id, tags={"mlflow.log-model.history": json.dumps(entries)})
+    return {}
+
+
+INPUTS_TAG = "loopline.mlflow.inputs"
+
+
+@endpoint(router, "POST", f"{API}/runs/log-inputs", {"run_id", "datasets", "models"})
+def log_inputs(call: Call) -> dict[str, Any]:
+    """A run's input datasets and models (autolog logs them): kept as they came, in a run tag,
+    and handed back by runs/get."""
+    run_id = run_id_of(call)
+    datasets, models = call.data.get("datasets") or [], call.data.get("models") or []
+    if not isinstance(datasets, list) or not isinstance(models, list):
+        raise InvalidInput("datasets and models must be lists")
+    held = json.loads(mlflow_store(call).run(run_id).tags.get(INPUTS_TAG, "{}"))
+    held = {"dataset_inputs": [*held.get("dataset_inputs", []), *datasets]} | {
+        "model_inputs": [*held.get("model_inputs", []), *models]
+    }
+    mlflow_store(call).log_batch(run_id, tags={INPUTS_TAG: json.dumps(held)})
     return {}
 
 
