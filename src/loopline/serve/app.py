@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from loopline.core.errors import InvalidInput, LooplineError, StorageError
 from loopline.serve.deployment import Deployment, ModelService
-from loopline.serve.inputs import RowsRejected
+from loopline.serve.inputs import InputSpec, RowsRejected
 from loopline.serve.metrics import ServingMetrics
 from loopline.serve.recorder import PredictionRecorder
 
@@ -70,16 +70,18 @@ class _Shadow:
         self.service = service
         self.recorder = recorder
         self.metrics = metrics
-        self.queue: deque[tuple[list[str], Any, list[dict[str, Any]], float]] = deque()
+        self.queue: deque[tuple[list[str], Any, list[dict[str, Any]], float, InputSpec]] = deque()
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="loopline-shadow", daemon=True)
 
-    def submit(self, ids: list[str], matrix: Any, rows: list[dict[str, Any]], at: float) -> None:
+    def submit(
+        self, ids: list[str], matrix: Any, rows: list[dict[str, Any]], at: float, spec: InputSpec
+    ) -> None:
         if len(self.queue) >= _SHADOW_QUEUE:
             self.metrics.shadow_dropped.inc()
             return
-        self.queue.append((ids, matrix, rows, at))
+        self.queue.append((ids, matrix, rows, at, spec))
         self.wake.set()
 
     def _run(self) -> None:
@@ -88,12 +90,14 @@ class _Shadow:
                 self.wake.wait(0.2)
                 self.wake.clear()
                 continue
-            ids, matrix, rows, at = self.queue.popleft()
+            ids, matrix, rows, at, spec = self.queue.popleft()
             shadow = self.service.shadow
             if shadow is None:
                 continue
             try:
                 start = time.perf_counter()
+                if shadow.spec != spec:  # the candidate reads other inputs: its own matrix
+                    matrix = shadow.spec.matrix(rows)
                 predictions, confidence = shadow.predict(matrix)
                 latency = (time.perf_counter() - start) * 1000
             except Exception as exc:  # a candidate's failure never touches the callers
@@ -190,11 +194,14 @@ def create_serving_app(
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             return reject(None, 413, "too_large", f"the body has {length} bytes; the limit is {max_body}")
-        body = b""
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_body:
                 return reject(None, 413, "too_large", f"the body is over the limit of {max_body} bytes")
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -233,7 +240,7 @@ def create_serving_app(
                     _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows, matrix)
                 )
         if service.shadow is not None:
-            shadow.submit(ids, matrix, rows, at)
+            shadow.submit(ids, matrix, rows, at, dep.spec)
         metrics.observe(variant, len(rows), latency)
         out: dict[str, Any] = {
             "request_id": rid,
