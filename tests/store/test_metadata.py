@@ -630,3 +630,23 @@ def test_upgrade_keeps_existing_runs_and_step_runs(tmp_path) -> None:
         assert [s.name for s in store.get_run("r1").steps] == ["s"]
     finally:
         store.close()
+
+
+def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -> None:
+    """Five processes open the same empty store together: one migrates, the others wait for it
+    (before the migration lock, one in ~40 lost the race with `table ... already exists`)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from loopline.store.metadata import MetadataStore; MetadataStore(sys.argv[1]).close()"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, store_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(5)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 5, errors
+    store = MetadataStore(store_url)
+    try:
+        assert engines.current_revision(store._engine) == engines.HEAD_REVISION
+    finally:
+        store.close()

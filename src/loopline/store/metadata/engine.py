@@ -3,7 +3,10 @@ and schema migration on open."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from loopline.core.errors import StorageError
 HEAD_REVISION = "0008"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_MS = 60_000
+_LOCK_KEY = 0x6C6F6F70  # "loop": the advisory lock migrations take on PostgreSQL
 
 
 def normalize_url(url: str) -> str:
@@ -72,14 +76,44 @@ def current_revision(engine: sa.Engine) -> str | None:
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
+@contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """One migrator at a time, whoever else opens the store at the same moment: a file lock
+    beside a SQLite database, an advisory lock on PostgreSQL. (A transaction is not enough: on
+    SQLite Alembic's DDL is not transactional, so a second process could read the old revision
+    and then create tables the first one had just made.)"""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+                conn.commit()
+        return
+    path = engine.url.database
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to HEAD_REVISION with Alembic (imported only when there is work)."""
     from alembic import command
     from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.connect().execution_options(loopline_write=True) as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        conn.commit()
+    with _migration_lock(engine):
+        if current_revision(engine) == HEAD_REVISION:  # another process just did it
+            return
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with engine.connect().execution_options(loopline_write=True) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
