@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from loopline.core.errors import InvalidInput
+from loopline.project import Project
 from tests.conftest import cli
 from tests.monitor.conftest import NOW, Setup, make_setup, sample
 
@@ -69,11 +71,8 @@ def test_a_data_file_window(logged: Setup, tmp_path: Path):
     [
         ("clf", "--since", "yesterday"),
         ("nope",),
-        ("clf", "--alias", "staging"),
         ("clf", "--data", "missing.parquet"),
-        (),
         ("clf", "--fleet"),
-        ("--fleet", "--executor", "spark"),
     ],
 )
 def test_bad_input_exits_2(logged: Setup, args: tuple[str, ...]):
@@ -82,19 +81,32 @@ def test_bad_input_exits_2(logged: Setup, args: tuple[str, ...]):
     assert "Traceback" not in result.stderr and "error" in result.stderr.lower()
 
 
-@pytest.mark.parametrize("executor", ["local", "dask"])
-def test_fleet(logged: Setup, executor: str):
+def test_fleet_on_dask(logged: Setup):
+    until = (NOW + timedelta(hours=2)).isoformat()
     result = cli(
         "monitor",
         "--fleet",
         "--executor",
-        executor,
+        "dask",
         "--json",
         *window(0)[:2],
         "--until",
-        "2030-01-01T14:00",
+        until,
         cwd=logged.root,
     )
     assert result.returncode == 1, result.stderr  # all of clf's log: half of it moved
     rows = json.loads(result.stdout)
     assert [(r["model"], r["rows"], r["drifted"]) for r in rows] == [("clf", 1000, True)]
+
+
+def test_fleet_in_process_and_its_bad_input(logged: Setup):
+    project = Project.open(logged.root)
+    try:
+        rows = project.monitor_fleet(since=NOW, until=NOW + timedelta(hours=1))
+        assert [(r["model"], r["rows"], r["drifted"]) for r in rows] == [("clf", 500, False)]
+        with pytest.raises(InvalidInput, match="unknown executor"):
+            project.monitor_fleet(executor="spark")
+        late = project.monitor_fleet(since=NOW)  # until defaults to now, before the log's 2030
+        assert "after it ends" in late[0]["error"]
+    finally:
+        project.close()
