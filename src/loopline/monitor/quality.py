@@ -61,7 +61,7 @@ def quality(
             issues.append(f"{c['name']}: {c['out_of_range']:.1%} of values outside the training range")
         if c["unseen"]:
             issues.append(f"{c['name']}: {c['unseen']:.1%} of values are categories training never saw")
-    rates = [c[key] for c in columns for key in ("null_rate",) if c[key] is not None]
+    rates = [c["null_rate"] for c in columns if c["null_rate"] is not None]
     return {
         "columns": columns,
         "missing_columns": missing,
