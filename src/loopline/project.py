@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from loopline.core.errors import ConfigError, InvalidInput, LooplineError, NotFound
+from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
 from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
 from loopline.core.types import Artifact, Environment, Run
@@ -435,7 +435,7 @@ class Project:
         version = self.registry.register(name, art, run_id=run_id, **details)
         try:  # the reference monitoring compares with, made once from the training table
             self.monitoring.profile_registered(version, made_by[0] if made_by else None)
-        except LooplineError as exc:
+        except Exception as exc:  # the version is registered; monitoring will ask for a profile
             logging.getLogger("loopline.monitor").warning("no reference profile for %s: %s", name, exc)
         return version
 

@@ -89,6 +89,11 @@ def is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() and dtype != pl.Boolean
 
 
+def is_profiled(dtype: pl.DataType) -> bool:
+    """Numbers, booleans and text; lists, structs, binary and times are not compared."""
+    return dtype.is_numeric() or dtype in (pl.Boolean, pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum)
+
+
 def as_categories(series: pl.Series) -> pl.Series:
     """Values as category strings, so training ints and logged floats agree (1 and 1.0 are "1")."""
     if is_numeric(series.dtype):
@@ -187,10 +192,12 @@ def build_profile(
 ) -> Profile:
     """The profile of the named columns of a (training) table, and of its label or prediction
     column when given: the reference every monitoring window is compared with."""
-    names = list(columns) if columns is not None else list(frame.columns)
+    names = [n for n in (columns if columns is not None else frame.columns) if is_profiled(frame.schema[n])]
     return Profile(
         rows=frame.height,
         columns={name: profile_column(frame[name]) for name in names},
-        prediction=profile_column(prediction.alias("prediction")) if prediction is not None else None,
+        prediction=profile_column(prediction.alias("prediction"))
+        if prediction is not None and is_profiled(prediction.dtype)
+        else None,
         source=dict(source or {}),
     )
