@@ -94,4 +94,4 @@ async def not_found(request: Request) -> Response:
 
 
 for _prefix in ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/"):
-    fallback.add_api_route(_prefix + "{rest:path}", not_found, methods=_ALL_METHODS, include_in_schema=False)
+    fallback.add_route(_prefix + "{rest:path}", not_found, methods=_ALL_METHODS, include_in_schema=False)

@@ -252,7 +252,7 @@ def endpoint(
             return Response(json.dumps(result), media_type=JSON_TYPE)
 
         route.__name__ = f"mlflow_{handler.__name__}"
-        router.add_api_route(path, route, methods=[method], include_in_schema=False)
+        router.add_route(path, route, methods=[method], include_in_schema=False)
         return handler
 
     return declare
