@@ -398,3 +398,14 @@ def _local_sq_id(tmp_path: Path) -> str:
 
     frame = pl.DataFrame({"v": [1, 2, 3, 4, 5]}).with_columns(sq=pl.col("v") ** 2)
     return hash_table(frame)
+
+
+def test_two_projects_with_a_steps_module_each_in_one_process(tmp_path: Path) -> None:
+    """A server or a notebook opens one project after another: each gets its own `steps.py`."""
+    for name, value in (("a", 1), ("b", 2)):
+        steps = f"def make_{name}():\n    return {{'value': {value}}}\n"
+        yaml = f"steps:\n  make:\n    uses: steps:make_{name}\n    outputs: [out]\n"
+        project = Project.init(write_project(tmp_path / name, yaml, steps))
+        run = project.run()
+        assert run.status == "succeeded" and project.load("out") == {"value": value}
+        project.close()

@@ -139,11 +139,25 @@ def _names(value: Any, key: str, where: str) -> tuple[tuple[str, ...], dict[str,
     return bindings(_string_list(value, key, where))
 
 
+def _forget_other_projects_module(root: Path, module: str) -> None:
+    """A module this project's folder holds (`steps.py`) is imported from it, even when another
+    project's module of the same name was imported first in this process (a server, the tests)."""
+    top = module.split(".")[0]
+    loaded = sys.modules.get(top)
+    where = getattr(loaded, "__file__", None)
+    if where is None or not ((root / f"{top}.py").is_file() or (root / top).is_dir()):
+        return
+    if not Path(where).resolve().is_relative_to(root.resolve()):
+        for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
+            del sys.modules[name]
+
+
 def build_pipeline(file: ProjectFile) -> Pipeline:
     """Import each step's function (from the project folder) and check the whole DAG."""
     root = str(file.path.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)  # this project's modules first, whatever was opened before
     steps: list[Step] = [
         source_step(parse_source(name, decl, file.where(f"sources.{name}")))
         for name, decl in file.sources.items()
@@ -167,6 +181,7 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
                 f"`params` of step {name!r} must be a mapping",
                 where=file.where(f"steps.{name}.params"),
             )
+        _forget_other_projects_module(file.path.parent, decl["uses"].partition(":")[0])
         fn = resolve(decl["uses"], where=file.where(f"steps.{name}.uses"))
         inputs, args = _names(decl.get("inputs"), "inputs", where)
         outputs, keys = _names(decl.get("outputs"), "outputs", where)
