@@ -36,8 +36,8 @@ def train(table, target: str = "label", C: float = 1.0):
 """
 YAML = """
 steps:
-  data: {uses: "steps:data", outputs: [table]}
-  train: {uses: "steps:train", inputs: [table], params: {target: label}, outputs: [model]}
+  data: {uses: "monitor_steps:data", outputs: [table]}
+  train: {uses: "monitor_steps:train", inputs: [table], params: {target: label}, outputs: [model]}
 """
 FEATURES = ("x1", "x2", "x3", "x4", "segment")
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -86,7 +86,10 @@ class Setup:
 
 
 def make_setup(root: Path, yaml_extra: str = "", store: str | None = None) -> Setup:
-    write_project(root, YAML + yaml_extra, STEPS, store=store)
+    # its own module name: steps run in this process, and another test's `steps` module may be
+    # imported already (the runner reuses sys.modules)
+    write_project(root, YAML + yaml_extra, store=store)
+    (root / "monitor_steps.py").write_text(STEPS)
     project = Project.init(root)
     project.run()
     version = project.register("clf", "model")
