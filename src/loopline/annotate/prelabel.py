@@ -8,6 +8,7 @@ labels of the project (a model trained on other labels would suggest answers nob
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,7 +52,9 @@ def predict_proba(model: Any, features: np.ndarray | pl.DataFrame, label_set: Se
             f"the model expects {expected} features, the items have {matrix.shape[1]}",
             hint="pass the same feature columns the model was trained on",
         )
-    proba = np.asarray(model.predict_proba(matrix), dtype=np.float64)
+    with warnings.catch_warnings():  # columns are in the fitted order: an array is what we mean
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        proba = np.asarray(model.predict_proba(matrix), dtype=np.float64)
     out = np.zeros((matrix.shape[0], len(labels)), dtype=np.float64)
     out[:, [labels.index(c) for c in classes]] = proba
     return out

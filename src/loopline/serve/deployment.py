@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -49,13 +50,15 @@ class Deployment:
         """Through the estimator's own methods (one predict_proba call when its argmax is the
         prediction, as for logistic regression, trees, forests, boosting, naive Bayes, kNN)."""
         estimator = self.estimator
-        if not self.has_proba:
-            return np.asarray(estimator.predict(matrix)).tolist(), None
-        proba = estimator.predict_proba(matrix)
-        if type(estimator).__name__ in ARGMAX_PROBA and hasattr(estimator, "classes_"):
-            predictions = estimator.classes_[np.argmax(proba, axis=1)]
-        else:
-            predictions = estimator.predict(matrix)
+        with warnings.catch_warnings():  # the matrix is in the signature's (the fitted) order
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            if not self.has_proba:
+                return np.asarray(estimator.predict(matrix)).tolist(), None
+            proba = estimator.predict_proba(matrix)
+            if type(estimator).__name__ in ARGMAX_PROBA and hasattr(estimator, "classes_"):
+                predictions = estimator.classes_[np.argmax(proba, axis=1)]
+            else:
+                predictions = estimator.predict(matrix)
         return np.asarray(predictions).tolist(), np.max(proba, axis=1).tolist()
 
     def describe(self) -> dict[str, Any]:
