@@ -260,7 +260,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         )
     }
     assert served["scanner 1 traffic"] > 0.9 and served["scanner 2 traffic"] < 0.6
-    drift = re.search(r"drift in (\d+) of 64 features \(bh-corrected\): DRIFT", out)
+    drift = re.search(r"drift in (\d+) of 64 features \(holm-corrected\): DRIFT", out)
     assert drift is not None and int(drift.group(1)) > 20
     assert "alert fired: drift_share > 0.2" in out
     # the loop: the new images are queued least-certain first, labeled, v2 trained and promoted

@@ -16,11 +16,9 @@ from loopline.annotate import interop
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
 from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
 from loopline.core.errors import InvalidInput, LooplineError
-from loopline.core.hashing import fingerprint
 from loopline.core.ids import check_name
-from loopline.core.types import Artifact, StepRun
+from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
-from loopline.pipeline.step import code_hash
 from loopline.store.artifacts import load_value, save_table
 from loopline.store.blobs import BlobStore
 from loopline.store.files import atomic_write_text
@@ -175,29 +173,15 @@ class Labeling:
         out = save_table(self.blobs, table)
         params = {"project": name, "method": method, "policy": dict(policy or {})}
         inputs = {spec.dataset: dataset.id, f"{name}_annotations": snap.id}
-        outputs = {f"{name}_labels": out.id}
-        run_id = self.runner.start_run("local")
-        status = "failed"
-        try:
-            self.meta.record_step_run(
-                StepRun(
-                    id=None,
-                    run_id=run_id,
-                    name=f"annotate.{name}",
-                    status="ran",
-                    fingerprint=fingerprint({"uses": AGGREGATE_USES, "params": params, "inputs": inputs}),
-                    code_hash=code_hash(aggregate),
-                    params=params,
-                    uses=AGGREGATE_USES,
-                    inputs=inputs,
-                    outputs=outputs,
-                    seconds=time.perf_counter() - started,
-                ),
-                [out],
-            )
-            status = "succeeded"
-        finally:
-            self.meta.finish_run(run_id, status)
+        run_id = self.runner.record_step(
+            f"annotate.{name}",
+            AGGREGATE_USES,
+            aggregate,
+            params,
+            inputs,
+            {f"{name}_labels": out},
+            time.perf_counter() - started,
+        )
         label = self.meta.get_version(f"{name}_labels")
         return {
             "run_id": run_id,

@@ -152,6 +152,43 @@ class Runner:
         )
         return run_id
 
+    def record_step(
+        self,
+        name: str,
+        uses: str,
+        code: Callable[..., Any],
+        params: dict[str, Any],
+        inputs: dict[str, str],
+        outputs: dict[str, Artifact],
+        seconds: float,
+        executor: str = "local",
+    ) -> str:
+        """A run of one step that ran outside a pipeline (aggregating labels, batch scoring):
+        recorded like any step run, so lineage, `show` and `runs` see it. Returns the run id."""
+        run_id = self.start_run(executor)
+        status = "failed"
+        try:
+            self.meta.record_step_run(
+                StepRun(
+                    id=None,
+                    run_id=run_id,
+                    name=name,
+                    status="ran",
+                    fingerprint=fingerprint({"uses": uses, "params": params, "inputs": inputs}),
+                    code_hash=code_hash(code),
+                    params=params,
+                    uses=uses,
+                    inputs=inputs,
+                    outputs={slot: art.id for slot, art in outputs.items()},
+                    seconds=seconds,
+                ),
+                list(outputs.values()),
+            )
+            status = "succeeded"
+        finally:
+            self.meta.finish_run(run_id, status)
+        return run_id
+
     def mark_interrupted(self) -> int:
         """Mark this host's runs whose process died (SIGKILL, power cut) as interrupted."""
         return self.meta.mark_interrupted(socket.gethostname(), _alive)

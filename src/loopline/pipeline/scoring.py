@@ -7,10 +7,8 @@ import time
 from typing import Any
 
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.core.hashing import fingerprint
-from loopline.core.types import Artifact, StepRun
+from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
-from loopline.pipeline.step import code_hash
 from loopline.registry import Registry
 from loopline.serve.batch import key_columns, partition_bounds, score_frame
 from loopline.serve.inputs import InputSpec
@@ -97,28 +95,16 @@ def score_dataset(
     name = output or f"{model}_scores"
     params = {"model": model, "version": version.version, "keys": keys_used}
     step_inputs = {dataset.name or "dataset": dataset.id, f"{model}_model": model_art.id}
-    run_id = runner.start_run(executor)
-    status = "failed"
-    try:
-        runner.meta.record_step_run(
-            StepRun(
-                id=None,
-                run_id=run_id,
-                name=f"score.{model}",
-                status="ran",
-                fingerprint=fingerprint({"uses": USES, "params": params, "inputs": step_inputs}),
-                code_hash=code_hash(score_frame),
-                params=params,
-                uses=USES,
-                inputs=step_inputs,
-                outputs={name: out.id},
-                seconds=time.perf_counter() - started,
-            ),
-            [out],
-        )
-        status = "succeeded"
-    finally:
-        runner.meta.finish_run(run_id, status)
+    run_id = runner.record_step(
+        f"score.{model}",
+        USES,
+        score_frame,
+        params,
+        step_inputs,
+        {name: out},
+        time.perf_counter() - started,
+        executor,
+    )
     stored = runner.meta.get_version(name)
     return {
         "run_id": run_id,

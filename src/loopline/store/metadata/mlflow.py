@@ -21,8 +21,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -38,7 +36,7 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_model_versions,
 )
 from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
-from loopline.store.metadata.tracking import TrackingStore, _insert
+from loopline.store.metadata.tracking import TrackingStore, _insert, _upsert_latest
 
 __all__ = [
     "LoggedModel",
@@ -77,24 +75,6 @@ class RunRecord:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: list[Metric] = field(default_factory=list)
-
-
-@lru_cache(maxsize=4)
-def _upsert_latest(dialect: str) -> Any:
-    """Keep the highest step (then the latest time), as MLflow's latest metric; NULL is NaN."""
-    stmt = _insert(dialect, metrics_latest)
-    newer = sa.or_(
-        stmt.excluded.step > metrics_latest.c.step,
-        sa.and_(
-            stmt.excluded.step == metrics_latest.c.step,
-            stmt.excluded.timestamp >= metrics_latest.c.timestamp,
-        ),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[metrics_latest.c.run_id, metrics_latest.c.key],
-        set_={"value": stmt.excluded.value, "step": stmt.excluded.step, "timestamp": stmt.excluded.timestamp},
-        where=newer,
-    )
 
 
 def _metric_value(value: float | None) -> float | None:

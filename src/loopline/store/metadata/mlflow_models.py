@@ -17,7 +17,6 @@ from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.core.types import Artifact
 from loopline.store.metadata.registry import check_model_name
 from loopline.store.metadata.tables import (
-    artifacts,
     experiments,
     metadata,
     model_versions,
@@ -207,23 +206,7 @@ class MlflowModelRecords:
 
     def record_artifact(self, art: Artifact) -> None:
         """The artifacts row of a model made from an MLflow model folder (once per id)."""
-
-        def work(conn: sa.Connection) -> None:
-            if conn.execute(sa.select(artifacts.c.id).where(artifacts.c.id == art.id)).first():
-                return
-            conn.execute(
-                artifacts.insert().values(
-                    id=art.id,
-                    kind=art.kind,
-                    blob=art.blob,
-                    size=art.size,
-                    rows=art.rows,
-                    schema_json=json.dumps(art.schema) if art.schema is not None else None,
-                    created_at=_now(),
-                )
-            )
-
-        self._store._write(work)
+        self._store._write(lambda conn: self._store._insert_artifact(conn, art))
 
     # -- logged models (MLflow 3) ----------------------------------------------------------
     @staticmethod
