@@ -101,4 +101,6 @@ def test_cli_score_and_serve_as_a_user_runs_them(sqlite_project: Project):
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert "serving iris@production" in out
-    assert project.predictions.read("iris")["request_id"].to_list() == ["cli-1"]  # flushed on stop
+    logged = project.predictions.read("iris")["request_id"].to_list()
+    spooled = sorted(p.name for p in (project.root / ".loopline" / "spool").rglob("*.json"))
+    assert logged == ["cli-1"], f"flushed on stop? spooled: {spooled}\n{out}\n{err}"

@@ -171,12 +171,14 @@ def create_serving_app(
         try:
             yield
         finally:
-            service.close()
-            shadow.stop.set()
-            shadow.wake.set()
-            shadow.thread.join(10)
-            if recorder is not None:
-                await run_in_threadpool(recorder.close)
+            try:
+                service.close()
+                shadow.stop.set()
+                shadow.wake.set()
+                shadow.thread.join(10)
+            finally:  # whatever else failed, the queued predictions are written or spooled
+                if recorder is not None:
+                    await run_in_threadpool(recorder.close)
 
     app = FastAPI(title=f"loopline serve: {service.name}", lifespan=lifespan)
     max_body = options.max_body_bytes

@@ -1,0 +1,182 @@
+"""The Project facade's labeling side: projects, the queue, crowd consensus, label errors,
+pre-labels and active learning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.core.errors import InvalidInput, NotFound
+from loopline.core.settings import Settings
+from loopline.core.types import Artifact
+from loopline.pipeline.config import ProjectFile
+from loopline.pipeline.runner import Runner
+from loopline.store.blobs import FsspecBlobStore
+from loopline.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
+    from loopline.pipeline.label_automation import LabelAutomation
+    from loopline.pipeline.labeling import Labeling
+    from loopline.registry import VersionRef
+
+
+class AnnotateFacade:
+    """Mixed into Project (loopline.project), whose stores it uses."""
+
+    file: ProjectFile
+    root: Path
+    settings: Settings
+    meta: MetadataStore
+    blobs: FsspecBlobStore
+    runner: Runner
+
+    if TYPE_CHECKING:  # defined by another facade of Project
+
+        def resolve(self, ref: str) -> Artifact: ...
+        def load(self, ref: str) -> Any: ...
+        def load_model(self, name: str, ref: VersionRef = "production") -> Any: ...
+
+    # -- annotate: labeling projects (the queue's contract: annotate/records.py) ---------------
+    @cached_property
+    def labeling(self) -> Labeling:
+        from loopline.pipeline.labeling import Labeling
+
+        return Labeling(self.meta, self.blobs, self.runner)
+
+    def annotate_create(
+        self, name: str, dataset_ref: str, labels: Sequence[str], **options: Any
+    ) -> tuple[LabelProject, int]:
+        """A labeling project on a dataset version, one task per item; options: task_type,
+        overlap, gold_share, instructions, annotator_limit, lease_seconds, text_field."""
+        return self.labeling.create(name, self.resolve(dataset_ref), labels=list(labels), **options)
+
+    def annotate_extend(self, name: str, dataset_ref: str) -> int:
+        """Queue the items of a newer dataset version that have no task yet."""
+        return self.labeling.extend(name, self.resolve(dataset_ref))
+
+    def annotate_projects(self) -> list[LabelProject]:
+        return self.meta.annotations.list_projects()
+
+    def annotator_add(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
+        """The annotator and its token: shown once, only its hash is stored."""
+        return self.labeling.add_annotator(name, role)  # type: ignore[arg-type]
+
+    def annotator_for_token(self, token: str) -> Annotator:
+        from loopline.pipeline.labeling import token_hash
+
+        return self.meta.annotations.annotator_by_token(token_hash(token))
+
+    def next_task(self, project: str, annotator: str, now: datetime | None = None) -> Lease | None:
+        return self.meta.annotations.next_task(project, annotator, now or _utcnow())
+
+    def submit(
+        self,
+        project: str,
+        task_id: int,
+        annotator: str,
+        label: Any,
+        seconds: float = 0.0,
+        *,
+        source: Source = "human",
+        now: datetime | None = None,
+    ) -> Annotation:
+        repo = self.meta.annotations
+        return repo.submit(project, task_id, annotator, label, seconds, now or _utcnow(), source)
+
+    def skip(self, project: str, task_id: int, annotator: str, now: datetime | None = None) -> None:
+        self.meta.annotations.skip(project, task_id, annotator, now or _utcnow())
+
+    def annotate_status(self, name: str) -> dict[str, Any]:
+        return self.labeling.status(name)
+
+    def annotate_gold(self, name: str, path: Path, fmt: str | None = None) -> int:
+        return self.labeling.gold_file(name, path, fmt)
+
+    def annotate_import(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
+        return self.labeling.import_file(name, path, fmt)
+
+    def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
+        return self.labeling.export_file(name, path, fmt)
+
+    def aggregate(
+        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot)."""
+        return self.labeling.aggregate(name, method, policy)
+
+    def agreement(self, name: str) -> dict[str, Any]:
+        return self.labeling.agreement(name)
+
+    # -- annotate: label errors, pre-labels, active learning (pipeline/label_automation.py) ----
+    def annotate_review(self, name: str, features: Any = None, **options: Any) -> dict[str, Any]:
+        """Likely label errors (cleanlab, cross-validated) first in the queue, the model's label
+        as their suggestion. features: a table ref, a table or an array (None: the task rows);
+        options: columns, method, model, cv, seed, suggest."""
+        return self._automation.review(name, self._features(features), **options)
+
+    def annotate_prelabel(
+        self, name: str, model: Any, features: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """A model's labels as suggestions (source "model"). model: an estimator, a registered
+        model `NAME[@VERSION|ALIAS]`, or a .skops file; options: columns, min_confidence."""
+        return self._automation.prelabel(name, self._model(model), self._features(features), **options)
+
+    def annotate_prioritize(
+        self, name: str, model: Any = None, features: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """Active learning: the open tasks ranked by uncertainty (options: proba, strategy,
+        diversity, k, seed, columns) so the queue serves the most useful first."""
+        model = None if model is None else self._model(model)
+        return self._automation.prioritize(name, model, self._features(features), **options)
+
+    @cached_property
+    def _automation(self) -> LabelAutomation:
+        from loopline.pipeline.label_automation import LabelAutomation
+
+        meta = self.meta
+        return LabelAutomation(meta.annotations, lambda aid: list(meta.get_artifact(aid).schema or {}))
+
+    def _features(self, features: Any) -> Any:
+        return self.load(features) if isinstance(features, str) else features
+
+    def _model(self, model: Any) -> Any:
+        if not isinstance(model, str | Path):
+            return model
+        if str(model).endswith(".skops"):  # a file, for now: loaded safely (no pickle)
+            from loopline.store.models import load_model
+
+            if not Path(model).is_file():
+                raise NotFound(f"no model file {model}")
+            return load_model(Path(model).read_bytes())
+        name, _, ref = str(model).partition("@")  # a registered model, its latest version by default
+        return self.load_model(name, ref or None)
+
+    # -- for the server: one call per page ----------------------------------------------------
+    def annotate_overview(self) -> list[tuple[LabelProject, dict[str, Any]]]:
+        """Every labeling project with its progress (the managers' list)."""
+        repo = self.meta.annotations
+        return [(spec, repo.progress(spec.name)) for spec in repo.list_projects()]
+
+    def annotate_report(self, name: str) -> dict[str, Any]:
+        """Status (progress, gold accuracy) and agreement of one project (a manager's page)."""
+        status = self.annotate_status(name)
+        try:
+            agreement: dict[str, Any] | None = self.agreement(name)
+        except InvalidInput as exc:  # too few answers to measure yet
+            agreement = {"note": exc.message}
+        return {"status": status, "agreement": agreement}
+
+    def blob(self, digest: str) -> bytes:
+        """A blob's bytes, verified against their hash (Integrity if they were changed)."""
+        return self.blobs.get_bytes(digest)
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,211 @@
+"""The Project facade's data side: artifacts, lineage, cards and sealed reads, data versioning,
+validation and export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopline.core.errors import ConfigError, InvalidInput, NotFound
+from loopline.core.ids import ArtifactRef
+from loopline.core.settings import Settings
+from loopline.core.types import Artifact, Run
+from loopline.datasets.snapshot import AddResult
+from loopline.pipeline.config import ProjectFile
+from loopline.pipeline.lineage import Node
+from loopline.pipeline.runner import Runner
+from loopline.store.blobs import FsspecBlobStore
+from loopline.store.fsck import FsckReport
+from loopline.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    pass
+
+
+class DataFacade:
+    """Mixed into Project (loopline.project), whose stores it uses."""
+
+    file: ProjectFile
+    root: Path
+    settings: Settings
+    meta: MetadataStore
+    blobs: FsspecBlobStore
+    runner: Runner
+
+    # -- artifacts ----------------------------------------------------------------------------
+    def resolve(self, ref: str) -> Artifact:
+        parsed = ArtifactRef.parse(ref)
+        if parsed.id_prefix:
+            try:
+                return self.meta.get_artifact(parsed.id_prefix)
+            except NotFound:
+                if self.meta.latest_version(parsed.id_prefix) is None:
+                    raise
+                return self.meta.get_version(parsed.id_prefix)
+        assert parsed.name is not None
+        return self.meta.get_version(parsed.name, parsed.version)
+
+    def load(self, ref: str) -> Any:
+        from loopline.store.artifacts import load_value
+
+        return load_value(self.blobs, self.resolve(ref))
+
+    def lineage(self, ref: str) -> tuple[Artifact, Node, Node]:
+        from loopline.pipeline.lineage import lineage
+
+        artifact = self.resolve(ref)
+        ancestors, descendants = lineage(self.meta, artifact)
+        return artifact, ancestors, descendants
+
+    # -- evaluate: model cards and sealed test sets (pipeline/evaluation.py) --------------------
+    def model_card(self, ref: str) -> dict[str, Any]:
+        """The card of a model artifact (its latest evaluation) or of an evaluation report."""
+        from loopline.pipeline.evaluation import gather_card
+
+        return gather_card(self.meta, self.blobs, self.resolve(ref))
+
+    def sealed_reads(self, run: Run) -> list[dict[str, Any]]:
+        """The sealed test sets a run's steps read, each with its read count in all runs."""
+        from loopline.pipeline.evaluation import sealed_reads
+
+        return sealed_reads(self.meta, run.steps)
+
+    def test_reads(self, ref: str) -> int:
+        return self.meta.test_reads(self.resolve(ref).id)
+
+    # -- data versioning ----------------------------------------------------------------------
+    def add(self, path: Path, name: str) -> AddResult:
+        from loopline.datasets.snapshot import add_path
+        from loopline.store.statcache import StatCache
+
+        cache = StatCache(self.settings.stat_cache)
+        try:
+            return add_path(path, name, self.meta, self.blobs, cache)
+        finally:
+            cache.close()
+
+    def datasets(self) -> list[tuple[Artifact, int]]:
+        return self.meta.datasets()
+
+    def versions(self, name: str) -> list[Artifact]:
+        found = self.meta.versions(name)
+        if not found:
+            raise NotFound(f"no dataset named {name!r}", hint="`loopline datasets` lists them")
+        return found
+
+    def diff(self, a: str, b: str, key: Sequence[str] = ()) -> dict[str, Any]:
+        from loopline.datasets.compare import diff_blobsets, diff_tables
+        from loopline.store.artifacts import load_manifest, load_table
+
+        old, new = self.resolve(a), self.resolve(b)
+        if old.name != new.name:
+            raise InvalidInput(
+                f"{a} and {b} are versions of different datasets ({old.name} and {new.name})",
+                hint=f"compare two versions of one name, e.g. {old.name}@1 {old.name}@2",
+            )
+        if old.kind != new.kind or old.kind == "json":
+            raise InvalidInput(
+                f"cannot diff a {old.kind} with a {new.kind}",
+                hint="diff works on tables and blob sets",
+            )
+        header = {
+            "name": old.name,
+            "old": {"version": old.version, "id": old.id},
+            "new": {"version": new.version, "id": new.id},
+        }
+        if old.kind == "blobs":
+            return header | diff_blobsets(load_manifest(self.blobs, old), load_manifest(self.blobs, new))
+        return header | diff_tables(
+            load_table(self.blobs, old), load_table(self.blobs, new), list(key) or None
+        )
+
+    def checkout(self, ref: str, directory: Path) -> list[Path]:
+        """Write a version out: the bytes as added for a file, every file for a folder."""
+        from loopline.store.artifacts import load_manifest
+
+        art = self.resolve(ref)
+        directory = directory.absolute()
+        written: list[Path] = []
+        if art.kind == "blobs":
+            for entry in load_manifest(self.blobs, art):
+                target = (directory / entry.path).resolve()
+                if not target.is_relative_to(directory.resolve()):
+                    raise InvalidInput(f"manifest path {entry.path!r} escapes the target folder")
+                self.blobs.export(entry.blob, target)
+                written.append(target)
+        elif art.original_blob and art.original_name:
+            target = directory / art.original_name
+            self.blobs.export(art.original_blob, target)
+            written.append(target)
+        else:
+            suffix = {"table": ".parquet", "model": ".skops"}.get(art.kind, ".json")
+            target = directory / f"{art.name or art.id[:12]}{suffix}"
+            self.blobs.export(art.blob, target)
+            written.append(target)
+        return written
+
+    def fsck(self, *, repair: bool = False) -> FsckReport:
+        from loopline.store.fsck import fsck
+
+        return fsck(self.meta, self.blobs, repair=repair)
+
+    # -- clean: validation and export -------------------------------------------------------
+    def validate(self, ref: str) -> dict[str, Any]:
+        """Check a table against its `expectations:` in loopline.yaml; the report says if it
+        passed. Mistakes in the expectations are found on the recorded schema, before any read."""
+        from loopline.clean import evaluate, parse_expectations
+
+        art = self.resolve(ref)
+        name = art.name or ArtifactRef.parse(ref).name or ref
+        where = self.file.where(f"expectations.{name}")
+        spec = self.file.expectations.get(name)
+        if spec is None:
+            raise ConfigError(
+                f"no expectations for dataset {name!r}",
+                where=str(self.file.path),
+                hint=f"add `expectations: {{{name}: {{threshold: 0.0, checks: [...]}}}}` (see README)",
+            )
+        if not isinstance(spec, dict) or not set(spec) <= {"threshold", "checks"} or "checks" not in spec:
+            raise ConfigError(
+                f"expectations of {name!r} must be {{threshold: SHARE, checks: [...]}}", where=where
+            )
+        if art.kind != "table":
+            raise InvalidInput(f"{ref} is a {art.kind}, not a table", hint="expectations check tables")
+        threshold = spec.get("threshold", 0.0)
+        try:
+            parse_expectations(spec["checks"], art.schema)
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, int | float)
+                or not 0 <= threshold <= 1
+            ):
+                raise ConfigError(f"threshold must be a share between 0 and 1, got {threshold!r}")
+        except ConfigError as exc:
+            raise ConfigError(f"expectations of {name!r}: {exc.message}", where=where, hint=exc.hint) from exc
+        report = evaluate(self.load(art.id), spec["checks"], threshold)
+        return {"dataset": name, "version": art.version, "id": art.id} | report
+
+    def export(self, ref: str, path: Path, fmt: str | None = None) -> tuple[Artifact, Path]:
+        """Write a table to Parquet, CSV or JSON Lines (from the suffix unless `fmt` says),
+        atomically: a temp file beside the target, fsync, rename."""
+        from loopline.store.files import atomic_write
+
+        formats = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+        fmt = fmt or formats.get(path.suffix.lower())
+        if fmt not in ("parquet", "csv", "jsonl"):
+            raise InvalidInput(
+                f"cannot tell the format of {path}", hint="use a .parquet, .csv or .jsonl name, or --format"
+            )
+        art = self.resolve(ref)
+        if art.kind != "table":
+            raise InvalidInput(
+                f"{ref} is a {art.kind}, not a table", hint="`loopline checkout` writes blob sets"
+            )
+        frame = self.load(art.id)
+        writers = {
+            "parquet": lambda handle: frame.write_parquet(handle, compression="zstd"),
+            "csv": frame.write_csv,
+            "jsonl": frame.write_ndjson,
+        }
+        return art, atomic_write(path, writers[fmt])
