@@ -137,6 +137,26 @@ def test_turns_wait_retrain_promote_and_queue_new_data(tmp_path: Path) -> None:
     assert [r.metrics["labels"] for r in turns] == [0, 200, 200, 200, 300]
 
 
+def test_without_labeling_each_turn_retrains_but_registers_only_a_new_model(tmp_path: Path) -> None:
+    yaml = YAML.replace("  labeling: {project: pts, features: keyed, method: majority}\n", "")
+    yaml = yaml.replace("inputs: {labels: pts_labels, keyed: keyed}", "inputs: {labels: given, keyed: keyed}")
+    root = write_project(tmp_path / "p", yaml, STEPS)
+    truth = write_points(root / "inbox" / "a.csv", 120, seed=4)
+    project = Project.init(root)
+    project.run(targets=["keyed"])
+    keyed = project.load("keyed")
+    labels = [truth[(a, b)] for a, b in zip(keyed["x1"], keyed["x2"], strict=True)]
+    given = pl.DataFrame({"item_id": keyed["_item_id"], "label": labels})
+    given.write_parquet(root / "given.parquet")
+    project.add(root / "given.parquet", "given")
+    first = project.loop_turn()
+    assert first["reason"] == "scheduled retraining (no labeling in the loop)"
+    assert first["retrain"]["version"] == 1
+    second = project.loop_turn()  # nothing changed: the pipeline is cached, the model the same
+    assert second["retrain"]["unchanged"] == 1 and "version" not in second["retrain"]
+    assert [v.version for v in project.registry.model("pts")[1]] == [1]
+
+
 def test_the_cli_runs_a_turn_and_refuses_a_bad_policy(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p", YAML, STEPS)
     truth = write_points(root / "inbox" / "a.csv", 120, seed=3)

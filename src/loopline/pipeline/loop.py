@@ -135,6 +135,13 @@ def _labels_at_last_retrain(host: LoopHost) -> int:
     return int(last.metrics.get("labels", 0)) if last else 0
 
 
+def _latest(host: LoopHost, model: str) -> Any:
+    try:
+        return host.model(model)
+    except NotFound:
+        return None
+
+
 def _deployed(host: LoopHost, model: str) -> Any:
     try:
         return host.model(model, "production")
@@ -204,6 +211,10 @@ def _retrain(host: LoopHost, policy: LoopPolicy, reason: str) -> dict[str, Any]:
     out: dict[str, Any] = {"run_id": run.id, "status": run.status, "promoted": []}
     if run.status != "succeeded":
         out["error"] = next((s.error for s in run.steps if s.error), None)
+        return out
+    latest = _latest(host, policy.model)
+    if latest is not None and latest.artifact_id == host.resolve(policy.artifact).id:
+        out["unchanged"] = latest.version  # the same model again: nothing to register or promote
         return out
     version = host.register(policy.model, policy.artifact, reason=reason)
     out |= {"version": version.version, "gates_passed": version.gates_passed, "metrics": version.metrics}
@@ -305,6 +316,8 @@ def describe(report: Mapping[str, Any]) -> list[str]:
         return [*lines, f"retrain: no ({report['reason']})"]
     if retrain["status"] != "succeeded":
         return [*lines, f"retrain: FAILED in run {retrain['run_id']}: {retrain.get('error')}"]
+    if "unchanged" in retrain:
+        return [*lines, f"retrain: {report['reason']} -> the same model as version {retrain['unchanged']}"]
     lines.append(
         f"retrain: {report['reason']} -> version {retrain['version']} "
         f"(gates passed: {retrain['gates_passed']})"
