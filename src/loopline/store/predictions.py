@@ -33,6 +33,7 @@ from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_text
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata.predictions import BatchRow, SqlPredictionIndex
+from loopline.store.metadata.times import as_utc
 
 if TYPE_CHECKING:
     import polars as pl
@@ -206,9 +207,9 @@ class PredictionLog:
         frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         conditions = [pl.col("variant").is_in(list(variants))]
         if since is not None:
-            conditions.append(pl.col("at") >= _aware(since))
+            conditions.append(pl.col("at") >= as_utc(since))
         if until is not None:
-            conditions.append(pl.col("at") < _aware(until))
+            conditions.append(pl.col("at") < as_utc(until))
         if version is not None:
             conditions.append(pl.col("version") == version)
         frame = frame.filter(*conditions).sort("at", maintain_order=True)
@@ -243,10 +244,6 @@ class PredictionLog:
                 "at": pl.Series([r[2] for r in rows], dtype=pl.Datetime("us", "UTC")),
             }
         )
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _plain(value: Any) -> Any:

@@ -38,6 +38,7 @@ from loopline.store.metadata.tables import (
     label_skips,
     label_tasks,
 )
+from loopline.store.metadata.times import as_aware, as_utc
 
 if TYPE_CHECKING:
     from loopline.store.metadata.repository import MetadataStore
@@ -46,14 +47,6 @@ _TASK_TYPES = ("classification", "multilabel", "spans", "boxes")
 _SOURCES = ("human", "rule", "model")
 _ROLES = ("annotator", "manager", "admin")
 _CHUNK = 500
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _dump(value: Any) -> str:
@@ -176,7 +169,7 @@ class SqlAnnotationRepository:
                     annotator_limit=project.annotator_limit,
                     lease_seconds=project.lease_seconds,
                     text_field=project.text_field,
-                    created_at=_utc(project.created_at or datetime.now(UTC)),
+                    created_at=as_utc(project.created_at or datetime.now(UTC)),
                 )
             )
             return self._insert_tasks(conn, project.name, items, set())
@@ -246,7 +239,7 @@ class SqlAnnotationRepository:
             annotator_limit=row.annotator_limit,
             lease_seconds=row.lease_seconds,
             text_field=row.text_field,
-            created_at=_aware(row.created_at),
+            created_at=as_aware(row.created_at),
         )
 
     def _project(self, conn: sa.Connection, name: str) -> LabelProject:
@@ -269,7 +262,7 @@ class SqlAnnotationRepository:
     # -- annotators ---------------------------------------------------------------------------
     @staticmethod
     def _to_annotator(row: Any) -> Annotator:
-        return Annotator(row.name, row.role, bool(row.active), _aware(row.created_at))
+        return Annotator(row.name, row.role, bool(row.active), as_aware(row.created_at))
 
     def add_annotator(self, name: str, role: Role, token_hash: str) -> Annotator:
         if role not in _ROLES:
@@ -469,7 +462,7 @@ class SqlAnnotationRepository:
             tried.append(int(task_id))
 
     def next_task(self, project: str, annotator: str, now: datetime) -> Lease | None:
-        now = _utc(now)
+        now = as_utc(now)
 
         def work(conn: sa.Connection) -> Lease | None:
             spec = self._project(conn, project)
@@ -480,7 +473,7 @@ class SqlAnnotationRepository:
                 )
             ).all()
             for lease in mine:
-                expires = _aware(lease.expires_at)
+                expires = as_aware(lease.expires_at)
                 assert expires is not None
                 if expires > now:  # resumable: the task this annotator already holds
                     row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == lease.task_id)).one()
@@ -536,7 +529,7 @@ class SqlAnnotationRepository:
         now: datetime,
         source: Source = "human",
     ) -> Annotation:
-        now = _utc(now)
+        now = as_utc(now)
         if source not in _SOURCES:
             raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
         if not isinstance(seconds, int | float) or seconds < 0:
@@ -567,7 +560,7 @@ class SqlAnnotationRepository:
                     raise Conflict(
                         f"{annotator} holds no lease on task {task_id}", hint="ask for the next task first"
                     )
-                if _aware(lease.expires_at) <= now:  # type: ignore[operator]
+                if as_aware(lease.expires_at) <= now:  # type: ignore[operator]
                     raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
             if not task.is_gold and task.done >= spec.overlap + task.extra:
                 raise Conflict(f"task {task_id} has all {spec.overlap + task.extra} answers it needs")
@@ -600,7 +593,7 @@ class SqlAnnotationRepository:
         return self._store._write(work)
 
     def skip(self, project: str, task_id: int, annotator: str, now: datetime) -> None:
-        now = _utc(now)
+        now = as_utc(now)
 
         def work(conn: sa.Connection) -> None:
             self._project(conn, project)
@@ -630,7 +623,7 @@ class SqlAnnotationRepository:
         """Answers made elsewhere (item_id, annotator, label, seconds, source), all or none: an
         answer already stored with the same label is left alone, with another label a Conflict.
         The queue's overlap does not bound them: they were not handed out by it."""
-        now = _utc(now)
+        now = as_utc(now)
 
         def work(conn: sa.Connection) -> dict[str, int]:
             spec = self._project(conn, project)
@@ -709,7 +702,7 @@ class SqlAnnotationRepository:
                     json.loads(r.label_json),
                     r.seconds,
                     r.source,
-                    _aware(r.created_at),
+                    as_aware(r.created_at),
                     r.item_id,
                     json.loads(r.suggestion_json) if r.suggestion_json is not None else None,
                 )

@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -36,6 +36,7 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_model_versions,
 )
 from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
+from loopline.store.metadata.times import as_aware
 from loopline.store.metadata.tracking import TrackingStore, _insert, _upsert_latest
 
 __all__ = [
@@ -51,14 +52,6 @@ __all__ = [
 ]
 
 Metric = tuple[str, float | None, int, float]  # key, value (None: NaN), step, time in seconds
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -174,8 +167,8 @@ class MlflowStore(MlflowModelRecords):
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=_aware(found[i].started_at),  # type: ignore[arg-type]
-                finished_at=_aware(found[i].finished_at),
+                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                finished_at=as_aware(found[i].finished_at),
                 params=params[i],
                 tags=tags[i],
                 metrics=sorted(latest[i]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from loopline.store.metadata.tables import (
     registered_models,
     runs,
 )
+from loopline.store.metadata.times import as_aware, utc_now
 from loopline.store.metadata.tracking import _insert
 
 if TYPE_CHECKING:
@@ -68,14 +69,6 @@ mlflow_model_versions = sa.Table(
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 @dataclass(frozen=True)
 class LoggedModel:
     model_id: str
@@ -114,7 +107,7 @@ class MlflowModelRecords:
                 sa.select(registered_models.c.name).where(registered_models.c.name == name)
             ).first():
                 raise Conflict(f"registered model {name!r} exists already")
-            now = _now()
+            now = utc_now()
             conn.execute(
                 registered_models.insert().values(
                     name=name,
@@ -139,7 +132,7 @@ class MlflowModelRecords:
             conn.execute(
                 registered_models.update()
                 .where(registered_models.c.name == name)
-                .values(tags_json=json.dumps(tags, sort_keys=True), updated_at=_now())
+                .values(tags_json=json.dumps(tags, sort_keys=True), updated_at=utc_now())
             )
 
         self._store._write(work)
@@ -221,8 +214,8 @@ class MlflowModelRecords:
             status_message=row.status_message,
             tags=json.loads(row.tags_json),
             params=json.loads(row.params_json),
-            created_at=_aware(row.created_at),  # type: ignore[arg-type]
-            updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
+            updated_at=as_aware(row.updated_at),  # type: ignore[arg-type]
         )
 
     def create_logged_model(self, model: LoggedModel) -> None:
@@ -279,7 +272,7 @@ class MlflowModelRecords:
             ).first()
             if row is None:
                 raise NotFound(f"no logged model {model_id!r}")
-            values: dict[str, Any] = {"updated_at": _now()}
+            values: dict[str, Any] = {"updated_at": utc_now()}
             if status is not None:
                 values["status"] = status
             if tags:
@@ -326,9 +319,9 @@ class MlflowModelRecords:
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[mlflow_artifacts.c.path],
-                    set_={"blob": stmt.excluded.blob, "size": stmt.excluded.size, "updated_at": _now()},
+                    set_={"blob": stmt.excluded.blob, "size": stmt.excluded.size, "updated_at": utc_now()},
                 ),
-                {"path": path, "blob": blob, "size": size, "updated_at": _now()},
+                {"path": path, "blob": blob, "size": size, "updated_at": utc_now()},
             )
 
         self._store._write(work)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from loopline.core.errors import NotFound
 from loopline.core.types import Artifact
 from loopline.store.metadata.tables import metadata
+from loopline.store.metadata.times import as_utc
 
 if TYPE_CHECKING:
     from loopline.store.metadata.repository import MetadataStore
@@ -89,12 +90,6 @@ class ReportRow:
         }
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class MonitoringStore:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
@@ -168,9 +163,9 @@ class MonitoringStore:
                 model=r.model,
                 version=r.version,
                 artifact_id=r.artifact_id,
-                created_at=_aware(r.created_at),  # type: ignore[arg-type]
-                since=_aware(r.since),
-                until=_aware(r.until),
+                created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+                since=as_utc(r.since),
+                until=as_utc(r.until),
                 rows=r.rows,
                 drift_share=r.drift_share,
                 drifted=r.drifted,
@@ -233,7 +228,7 @@ class MonitoringStore:
                 "rule": r.rule,
                 "state": r.state,
                 "value": r.value,
-                "changed_at": _aware(r.changed_at).isoformat(),  # type: ignore[union-attr]
+                "changed_at": as_utc(r.changed_at).isoformat(),  # type: ignore[union-attr]
             }
             for r in rows
         ]

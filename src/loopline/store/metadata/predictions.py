@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from loopline.store.metadata.tables import metadata
+from loopline.store.metadata.times import as_aware, as_utc
 
 if TYPE_CHECKING:
     from loopline.store.metadata.repository import MetadataStore
@@ -61,14 +62,6 @@ class BatchRow:
     last_at: datetime
     rows: int
     blob: str
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _insert_ignore(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
@@ -116,8 +109,8 @@ class SqlPredictionIndex:
                 "key": b.key,
                 "model": b.model,
                 "version": b.version,
-                "first_at": _utc(b.first_at),
-                "last_at": _utc(b.last_at),
+                "first_at": as_utc(b.first_at),
+                "last_at": as_utc(b.last_at),
                 "rows": b.rows,
                 "blob": b.blob,
                 "written_at": now,
@@ -146,15 +139,15 @@ class SqlPredictionIndex:
             t.c.key, t.c.model, t.c.version, t.c.first_at, t.c.last_at, t.c.rows, t.c.blob
         ).where(t.c.model == model)
         if since is not None:
-            query = query.where(t.c.last_at >= _utc(since))
+            query = query.where(t.c.last_at >= as_utc(since))
         if until is not None:
-            query = query.where(t.c.first_at < _utc(until))
+            query = query.where(t.c.first_at < as_utc(until))
         if version is not None:
             query = query.where(t.c.version == version)
         with self._store._read() as conn:
             rows = conn.execute(query.order_by(t.c.first_at, t.c.id)).all()
         return [
-            BatchRow(r.key, r.model, r.version, _aware(r.first_at), _aware(r.last_at), r.rows, r.blob)
+            BatchRow(r.key, r.model, r.version, as_aware(r.first_at), as_aware(r.last_at), r.rows, r.blob)
             for r in rows
         ]
 
@@ -168,7 +161,7 @@ class SqlPredictionIndex:
         if not truths:
             return 0
         values = [
-            {"model": model, "request_id": rid, "truth_json": text, "at": _utc(at)}
+            {"model": model, "request_id": rid, "truth_json": text, "at": as_utc(at)}
             for rid, text in truths.items()
         ]
         stmt = _upsert(self._dialect, prediction_truths, ["model", "request_id"], ["truth_json", "at"])
@@ -186,9 +179,9 @@ class SqlPredictionIndex:
         t = prediction_truths
         query = sa.select(t.c.request_id, t.c.truth_json, t.c.at).where(t.c.model == model)
         if since is not None:
-            query = query.where(t.c.at >= _utc(since))
+            query = query.where(t.c.at >= as_utc(since))
         if until is not None:
-            query = query.where(t.c.at < _utc(until))
+            query = query.where(t.c.at < as_utc(until))
         with self._store._read() as conn:
             rows = conn.execute(query.order_by(t.c.at, t.c.request_id)).all()
-        return [(r.request_id, r.truth_json, _aware(r.at)) for r in rows]
+        return [(r.request_id, r.truth_json, as_aware(r.at)) for r in rows]

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from loopline.store.metadata.tables import (
     registered_models,
     runs,
 )
+from loopline.store.metadata.times import as_aware, utc_now
 
 if TYPE_CHECKING:
     from loopline.store.metadata.repository import MetadataStore
@@ -141,14 +142,6 @@ class ModelEvent:
         return data
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _load(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -185,7 +178,7 @@ def _to_version(row: Any, aliases: Sequence[str] = ()) -> ModelVersion:
         signature=_load(row.signature_json),
         card=_load(row.card_json),
         description=row.description,
-        created_at=_aware(row.created_at),
+        created_at=as_aware(row.created_at),
         aliases=tuple(sorted(aliases)),
     )
 
@@ -200,7 +193,7 @@ def _to_event(row: Any) -> ModelEvent:
         from_version=row.from_version,
         actor=row.actor,
         reason=row.reason,
-        at=_aware(row.at),
+        at=as_aware(row.at),
     )
 
 
@@ -238,7 +231,7 @@ class SqlRegistryRepository:
     def _event(conn: sa.Connection, name: str, kind: str, actor: str, reason: str, **values: Any) -> None:
         conn.execute(
             model_events.insert().values(
-                name=name, kind=kind, actor=actor, reason=reason, at=_now(), **values
+                name=name, kind=kind, actor=actor, reason=reason, at=utc_now(), **values
             )
         )
 
@@ -265,7 +258,7 @@ class SqlRegistryRepository:
         """Record artifact_id as version N+1 of name (the model is created on first use)."""
         check_model_name(name)
         metrics_json = json.dumps(dict(metrics or {}), sort_keys=True)
-        created = _now()
+        created = utc_now()
 
         def work(conn: sa.Connection) -> int:
             art = conn.execute(sa.select(artifacts.c.kind).where(artifacts.c.id == artifact_id)).first()
@@ -397,14 +390,14 @@ class SqlRegistryRepository:
                 if current is None:
                     conn.execute(
                         model_aliases.insert().values(
-                            name=name, alias=alias, version=version, updated_at=_now()
+                            name=name, alias=alias, version=version, updated_at=utc_now()
                         )
                     )
                 else:
                     conn.execute(
                         model_aliases.update()
                         .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
-                        .values(version=version, updated_at=_now())
+                        .values(version=version, updated_at=utc_now())
                     )
             self._event(conn, name, kind, actor, reason, version=version, alias=alias, from_version=current)
             return current
@@ -444,7 +437,7 @@ class SqlRegistryRepository:
             conn.execute(
                 model_aliases.update()
                 .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
-                .values(version=previous, updated_at=_now())
+                .values(version=previous, updated_at=utc_now())
             )
             self._event(
                 conn, name, "rollback", actor, reason, version=previous, alias=alias, from_version=current
@@ -564,14 +557,14 @@ class SqlRegistryRepository:
             latest = None
             if version is not None:
                 metrics = loads(metrics) if metrics else {}
-                latest = VersionSummary(version, art, run, status, gates, metrics, _aware(at))
+                latest = VersionSummary(version, art, run, status, gates, metrics, as_aware(at))
             mine = aliases.get(name_, no_aliases)
             found.append(
                 RegisteredModel(
                     name=name_,
                     description=description,
-                    created_at=_aware(created),
-                    updated_at=_aware(updated),
+                    created_at=as_aware(created),
+                    updated_at=as_aware(updated),
                     latest=latest,
                     versions=n or 0,
                     aliases=dict(sorted(mine.items())) if mine else {},

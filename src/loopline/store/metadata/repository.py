@@ -11,7 +11,6 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from loopline.store.metadata.tables import (
     step_runs,
 )
 from loopline.store.metadata.tables import source_state as source_states
+from loopline.store.metadata.times import as_aware, as_utc, utc_now
 
 if TYPE_CHECKING:
     from loopline.store.metadata.annotations import SqlAnnotationRepository
@@ -36,19 +36,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _RETRIES = 12
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
-def _utc(value: datetime) -> datetime:
-    """A time to write: in UTC, since SQLite keeps the wall time and drops the offset."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _is_contention(exc: sa.exc.DBAPIError) -> bool:
@@ -145,7 +132,7 @@ class MetadataStore:
                 size=art.size,
                 rows=art.rows,
                 schema_json=json.dumps(art.schema) if art.schema is not None else None,
-                created_at=_now(),
+                created_at=utc_now(),
             )
         )
 
@@ -163,7 +150,7 @@ class MetadataStore:
         version = 1 if latest is None else latest.version + 1
         conn.execute(
             artifact_versions.insert().values(
-                name=name, version=version, artifact_id=artifact_id, created_at=_now(), **extra
+                name=name, version=version, artifact_id=artifact_id, created_at=utc_now(), **extra
             )
         )
         return version
@@ -213,7 +200,7 @@ class MetadataStore:
             schema=json.loads(row.schema_json) if row.schema_json else None,
             name=row.name if versioned else None,
             version=row.version if versioned else None,
-            created_at=_aware(row.version_created_at if versioned else row.created_at),
+            created_at=as_aware(row.version_created_at if versioned else row.created_at),
             source=row.source if versioned else None,
             original_blob=row.original_blob if versioned else None,
             original_name=row.original_name if versioned else None,
@@ -377,7 +364,7 @@ class MetadataStore:
                 runs.insert().values(
                     id=run.id,
                     status=run.status,
-                    started_at=_utc(run.started_at),
+                    started_at=as_utc(run.started_at),
                     executor=run.executor,
                     environment_id=run.environment_id,
                     git_commit=run.git_commit,
@@ -401,7 +388,7 @@ class MetadataStore:
                 lambda conn: conn.execute(
                     runs.update()
                     .where(runs.c.id.in_(dead), runs.c.status == "running")
-                    .values(status="interrupted", finished_at=_now())
+                    .values(status="interrupted", finished_at=utc_now())
                 )
             )
         return len(dead)
@@ -409,7 +396,7 @@ class MetadataStore:
     def finish_run(self, run_id: str, status: str) -> None:
         self._write(
             lambda conn: conn.execute(
-                runs.update().where(runs.c.id == run_id).values(status=status, finished_at=_now())
+                runs.update().where(runs.c.id == run_id).values(status=status, finished_at=utc_now())
             )
         )
 
@@ -439,7 +426,7 @@ class MetadataStore:
                     bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
                     seconds=step.seconds,
                     error=step.error,
-                    finished_at=_now(),
+                    finished_at=utc_now(),
                 )
             ).inserted_primary_key[0]
             edges = [
@@ -461,7 +448,7 @@ class MetadataStore:
                     source_states.insert().values(
                         name=name,
                         state_json=json.dumps(state, sort_keys=True, default=str),
-                        updated_at=_now(),
+                        updated_at=utc_now(),
                         step_run_id=step_id,
                     )
                 )
@@ -547,8 +534,8 @@ class MetadataStore:
         return Run(
             id=row.id,
             status=row.status,
-            started_at=_aware(row.started_at),  # type: ignore[arg-type]
-            finished_at=_aware(row.finished_at),
+            started_at=as_aware(row.started_at),  # type: ignore[arg-type]
+            finished_at=as_aware(row.finished_at),
             executor=row.executor,
             environment_id=row.environment_id,
             git_commit=row.git_commit,

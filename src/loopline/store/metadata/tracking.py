@@ -38,6 +38,7 @@ from loopline.store.metadata.tables import (
     runs,
 )
 from loopline.store.metadata.tables import metrics as metrics_table
+from loopline.store.metadata.times import as_aware, as_utc, utc_now
 
 if TYPE_CHECKING:
     from loopline.store.metadata.repository import MetadataStore
@@ -53,18 +54,6 @@ _OPS = {
     ">": lambda c, v: c > v,
     ">=": lambda c, v: c >= v,
 }
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -124,7 +113,7 @@ class TrackingStore:
             id=row.id,
             name=row.name,
             lifecycle=row.lifecycle,
-            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
             artifact_location=row.artifact_location,
             tags=json.loads(row.tags_json) if row.tags_json else {},
             runs=count,
@@ -154,7 +143,7 @@ class TrackingStore:
                         tags_json=json.dumps({k: param_text(v) for k, v in (tags or {}).items()})
                         if tags
                         else None,
-                        created_at=_now(),
+                        created_at=utc_now(),
                     )
                 ).inserted_primary_key[0]
             )
@@ -215,7 +204,7 @@ class TrackingStore:
         pid: int | None = None,
     ) -> TrackedRun:
         run_id = run_id or new_run_id()
-        started_at = _utc(started_at or _now())
+        started_at = as_utc(started_at or utc_now())
         if name is not None and len(name) > 250:
             raise InvalidInput(f"run name is {len(name)} characters long", hint="250 at most")
 
@@ -270,9 +259,9 @@ class TrackingStore:
                 )
             values["status"] = status
             if status not in ("running", "scheduled") and finished_at is None:
-                finished_at = _now()
+                finished_at = utc_now()
         if finished_at is not None:
-            values["finished_at"] = _utc(finished_at)
+            values["finished_at"] = as_utc(finished_at)
         if name is not None:
             values["name"] = name
         if not values:
@@ -390,7 +379,7 @@ class TrackingStore:
         if not children:
             return []
         experiment_ids = {c.experiment: self.ensure_experiment(c.experiment).id for c in children}
-        now = _now()
+        now = utc_now()
         prepared = []
         for child in children:
             run_id = new_run_id()
@@ -512,8 +501,8 @@ class TrackingStore:
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=_aware(found[i].started_at),  # type: ignore[arg-type]
-                finished_at=_aware(found[i].finished_at),
+                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                finished_at=as_aware(found[i].finished_at),
                 params=dict(sorted(params[i].items())),
                 tags=dict(sorted(tags[i].items())),
                 metrics=dict(sorted(latest[i].items())),
