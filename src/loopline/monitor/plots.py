@@ -63,44 +63,28 @@ def column_figure(column: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _line(windows: list[Mapping[str, Any]], key: str, name: str, **style: Any) -> dict[str, Any]:
+    """One figure per time window, as a line with markers."""
+    return {
+        "type": "scatter",
+        "mode": "lines+markers",
+        "x": [w["start"] for w in windows],
+        "y": [w[key] for w in windows],
+        "name": name,
+        **style,
+    }
+
+
 def performance_figure(
     performance: Mapping[str, Any] | None, estimate: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     traces = []
     if performance and performance.get("task") == "classification":
-        w = performance["windows"]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": [x["start"] for x in w],
-                "y": [x["accuracy"] for x in w],
-                "name": "accuracy (ground truth)",
-            }
-        )
+        traces.append(_line(performance["windows"], "accuracy", "accuracy (ground truth)"))
     if estimate:
-        w = estimate["windows"]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": [x["start"] for x in w],
-                "y": [x["accuracy"] for x in w],
-                "name": "estimated accuracy",
-                "line": {"dash": "dot"},
-            }
-        )
+        traces.append(_line(estimate["windows"], "accuracy", "estimated accuracy", line={"dash": "dot"}))
     if performance and performance.get("task") == "regression":
-        w = performance["windows"]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": [x["start"] for x in w],
-                "y": [x["mae"] for x in w],
-                "name": "MAE",
-            }
-        )
+        traces.append(_line(performance["windows"], "mae", "MAE"))
     if not traces:
         return None
     return {"data": traces, "layout": {**_LAYOUT, "title": {"text": "Performance per window"}}}
