@@ -64,15 +64,9 @@ def scan_files(
 def hash_files(files: list[FileInfo], cache: StatCache, root: str) -> tuple[list[str], int]:
     """Digests of files, in order, hashing only those the stat cache cannot vouch for; returns
     (digests, how many files were read)."""
-    known = cache.lookup_under(root)
-    digests: list[str] = [""] * len(files)
-    todo: list[int] = []
-    for i, (_, full, key) in enumerate(files):
-        hit = known.get(full)
-        if hit is not None and hit[0] == key:
-            digests[i] = hit[1]
-        else:
-            todo.append(i)
+    vouched = cache.vouched(files, root)
+    digests = [digest or "" for digest in vouched]
+    todo = [i for i, digest in enumerate(vouched) if digest is None]
     if todo:
 
         def work(part: list[int]) -> list[tuple[int, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS stat (
@@ -28,14 +28,20 @@ class StatCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
 
-    def lookup_under(self, root: str) -> dict[str, tuple[Key, str]]:
-        """Cached entries for every path under root (a folder) or equal to it (a file)."""
+    def vouched(self, files: Sequence[tuple[str, str, Key]], root: str) -> list[str | None]:
+        """For each (relative path, absolute path, stat key) under root (a folder, or the file
+        itself): its cached digest while the file keeps the inode, size and mtime it was hashed
+        with, else None (it must be read). One query for the whole of root."""
         prefix = root.rstrip("/") + "/"
         rows = self._db.execute(
             "SELECT path, inode, size, mtime_ns, digest FROM stat WHERE path = ? OR (path >= ? AND path < ?)",
             (root, prefix, prefix[:-1] + "0"),  # "0" sorts right after "/"
         )
-        return {path: ((ino, size, mtime), digest) for path, ino, size, mtime, digest in rows}
+        known = {path: ((ino, size, mtime), digest) for path, ino, size, mtime, digest in rows}
+        return [
+            hit[1] if (hit := known.get(full)) is not None and hit[0] == key else None
+            for _, full, key in files
+        ]
 
     def update(self, entries: Iterable[tuple[str, Key, str]]) -> None:
         rows = [(path, *key, digest) for path, key, digest in entries]
