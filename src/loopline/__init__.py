@@ -18,11 +18,11 @@ from loopline.core.errors import (
     StepFailed,
     StorageError,
 )
-from loopline.core.tracking import log_metric, log_metrics, log_params, set_tags
-from loopline.pipeline.step import Step, StepContext, step
 
 if TYPE_CHECKING:
+    from loopline.core.tracking import log_metric, log_metrics, log_params, set_tags
     from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.step import Step, StepContext, step
     from loopline.pipeline.tracking import ActiveRun
     from loopline.project import Project
     from loopline.store.artifacts import BlobSet
@@ -53,10 +53,19 @@ __all__ = [
     "step",
 ]
 
+# Loaded on first use, so that `import loopline` (which every `loopline.*` import runs first)
+# costs only the error classes: a CLI fast path answers before these could even be imported.
 _LAZY = {
     "Pipeline": "loopline.pipeline.dag",
     "Project": "loopline.project",
     "BlobSet": "loopline.store.artifacts",
+    "Step": "loopline.pipeline.step",
+    "StepContext": "loopline.pipeline.step",
+    "step": "loopline.pipeline.step",
+    "log_metric": "loopline.core.tracking",
+    "log_metrics": "loopline.core.tracking",
+    "log_params": "loopline.core.tracking",
+    "set_tags": "loopline.core.tracking",
 }
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from loopline.collect.spec import parse_source
 from loopline.core.errors import ConfigError
 from loopline.core.settings import PROJECT_FILE
-from loopline.pipeline.dag import Pipeline
-from loopline.pipeline.sources import source_step
-from loopline.pipeline.step import Step, bindings, resolve
+
+if TYPE_CHECKING:  # the pipeline's modules load in build_pipeline: reading the file needs none
+    from loopline.pipeline.dag import Pipeline
 
 TOP_KEYS = {"project", "sources", "steps", "expectations", "registry", "loop", "monitor"}
 PROJECT_KEYS = {"name", "store", "blobs"}
@@ -130,6 +129,8 @@ def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
 
 def _names(value: Any, key: str, where: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """A list of artifact names, or a mapping {function side: artifact name}."""
+    from loopline.pipeline.step import bindings
+
     if isinstance(value, dict):
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(
@@ -154,6 +155,11 @@ def _forget_other_projects_module(root: Path, module: str) -> None:
 
 def build_pipeline(file: ProjectFile) -> Pipeline:
     """Import each step's function (from the project folder) and check the whole DAG."""
+    from loopline.collect.spec import parse_source
+    from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.sources import source_step
+    from loopline.pipeline.step import Step, resolve
+
     root = str(file.path.parent)
     if root in sys.path:
         sys.path.remove(root)
