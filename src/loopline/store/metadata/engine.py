@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from loopline.core.errors import StorageError
+from loopline.store.metadata.migrations import HEAD_REVISION
 
-HEAD_REVISION = "0008"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_MS = 60_000
 _LOCK_KEY = 0x6C6F6F70  # "loop": the advisory lock migrations take on PostgreSQL

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from loopline.core.errors import Conflict, NotFound, StorageError
 from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import engine as engines
+from loopline.store.metadata.peek import to_artifact
 from loopline.store.metadata.tables import (
     artifact_versions,
     artifacts,
@@ -189,22 +190,7 @@ class MetadataStore:
         artifact_versions.c.original_name,
     )
 
-    @staticmethod
-    def _to_artifact(row: Any, versioned: bool = True) -> Artifact:
-        return Artifact(
-            id=row.id,
-            kind=row.kind,
-            blob=row.blob,
-            size=row.size,
-            rows=row.rows,
-            schema=json.loads(row.schema_json) if row.schema_json else None,
-            name=row.name if versioned else None,
-            version=row.version if versioned else None,
-            created_at=as_aware(row.version_created_at if versioned else row.created_at),
-            source=row.source if versioned else None,
-            original_blob=row.original_blob if versioned else None,
-            original_name=row.original_name if versioned else None,
-        )
+    _to_artifact = staticmethod(to_artifact)
 
     def _versions_query(self) -> sa.Select[Any]:
         return sa.select(*self._VERSION_COLUMNS).join(
