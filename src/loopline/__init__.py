@@ -21,6 +21,7 @@ from loopline.core.errors import (
 
 if TYPE_CHECKING:
     from loopline.core.tracking import log_metric, log_metrics, log_params, set_tags
+    from loopline.core.types import TableFile
     from loopline.pipeline.dag import Pipeline
     from loopline.pipeline.step import Step, StepContext, step
     from loopline.pipeline.tracking import ActiveRun
@@ -44,6 +45,7 @@ __all__ = [
     "StepContext",
     "StepFailed",
     "StorageError",
+    "TableFile",
     "__version__",
     "log_metric",
     "log_metrics",
@@ -62,6 +64,7 @@ _LAZY = {
     "Step": "loopline.pipeline.step",
     "StepContext": "loopline.pipeline.step",
     "step": "loopline.pipeline.step",
+    "TableFile": "loopline.core.types",
     "log_metric": "loopline.core.tracking",
     "log_metrics": "loopline.core.tracking",
     "log_params": "loopline.core.tracking",

@@ -1,13 +1,19 @@
 """Properties of clean on random frames and random rule lists: no row is ever lost or doubled,
-the quarantine holds rows exactly as they came in, and partitioning never changes the result."""
+the quarantine holds rows exactly as they came in, and neither partitioning nor streaming from a
+file changes the result."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loopline.clean import apply
+from loopline.core.hashing import hash_parquet, hash_table
+from loopline.core.types import TableFile
 
 WORDS = ["", " a ", "b", "B", "1", "2.5", "x@y", "\uff46\uff55\uff4c\uff4c", "a  b", "-3"]
 TEXT = st.one_of(st.none(), st.sampled_from(WORDS))
@@ -85,3 +91,17 @@ def test_rows_in_equal_rows_clean_plus_quarantined(
     split = apply(frame, rules, partition_rows=size)
     assert split["clean"].equals(clean)
     assert split["quarantine"].equals(quarantine)
+
+    # and so does streaming from a Parquet file to another, partition by partition
+    with tempfile.TemporaryDirectory() as folder:
+        frame.write_parquet(Path(folder) / "in.parquet")
+        streamed = apply(
+            pl.scan_parquet(Path(folder) / "in.parquet"), rules, partition_rows=size, out=Path(folder) / "o"
+        )
+        assert isinstance(streamed["clean"], TableFile)
+        assert streamed["clean"].scan().collect().equals(clean)
+        assert hash_parquet(streamed["clean"].path) == hash_table(clean)
+    assert streamed["quarantine"].equals(quarantine)
+    assert {k: v for k, v in streamed["report"].items() if k != "timings"} == {
+        k: v for k, v in report.items() if k != "timings"
+    }

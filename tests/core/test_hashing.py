@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
 from decimal import Decimal
 
 import polars as pl
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loopline.core import hashing
 from loopline.core.hashing import (
     canonical_json,
     fingerprint,
@@ -25,6 +27,7 @@ from loopline.core.hashing import (
     hash_file,
     hash_json,
     hash_manifest,
+    hash_parquet,
     hash_table,
     item_ids,
 )
@@ -309,6 +312,41 @@ def test_property_parquet_round_trip_keeps_the_id(frame: pl.DataFrame, compressi
     expected = hash_table(frame)
     assert hash_table(by_polars) == expected
     assert hash_table(by_pyarrow) == expected
+
+
+def test_the_id_of_a_known_table_never_changes():
+    # Ids are stored: a change of how they are computed must not change them (this one was taken
+    # from the column-at-a-time implementation before hashing went slice by slice).
+    assert hash_table(sample_frame()) == "cc6e6b4fcdba68166c97e158e0537c9b2ee0fd5877a00299c78a1960613849b9"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=frames(), slice_rows=st.integers(1, 9))
+def test_property_slice_by_slice_and_from_a_parquet_file_give_the_frames_id(
+    frame: pl.DataFrame, slice_rows: int
+):
+    """Columns are hashed a slice at a time (a Parquet file a batch at a time, several passes):
+    wherever the slices fall, the id is the one of the whole frame."""
+    expected = hash_table(frame)
+    saved = hashing._HASH_SLICE, hashing._PARQUET_BATCH
+    hashing._HASH_SLICE = hashing._PARQUET_BATCH = slice_rows
+    try:
+        assert hash_table(frame) == expected
+        assert hash_table(pl.concat([frame.head(2), frame.tail(-2)], rechunk=False)) == expected
+        with tempfile.TemporaryDirectory() as folder:
+            path = f"{folder}/t.parquet"
+            frame.write_parquet(path, row_group_size=max(1, slice_rows + 1))
+            assert hash_parquet(path) == expected
+            pq.write_table(frame.to_arrow(), path, write_statistics=False)  # null counts by a pass
+            assert hash_parquet(path) == expected
+    finally:
+        hashing._HASH_SLICE, hashing._PARQUET_BATCH = saved
+
+
+def test_hash_parquet_of_nested_and_categorical_columns(tmp_path):
+    path = tmp_path / "t.parquet"
+    sample_frame().write_parquet(path)
+    assert hash_parquet(path) == hash_table(sample_frame())
 
 
 @settings(max_examples=60, deadline=None)

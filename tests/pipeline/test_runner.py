@@ -409,3 +409,39 @@ def test_two_projects_with_a_steps_module_each_in_one_process(tmp_path: Path) ->
         run = project.run()
         assert run.status == "succeeded" and project.load("out") == {"value": value}
         project.close()
+
+
+STREAMING_STEPS = """
+import polars as pl
+
+from loopline import TableFile
+
+
+def lazy(table: pl.LazyFrame, ctx):
+    assert isinstance(table, pl.LazyFrame), type(table)
+    path = ctx.scratch / "out.parquet"
+    table.with_columns(sq=pl.col("v") ** 2).sink_parquet(path)
+    return TableFile(path)
+
+
+def eager(table):
+    assert isinstance(table, pl.DataFrame), type(table)
+    return table.with_columns(sq=pl.col("v") ** 2)
+"""
+
+
+def test_a_lazyframe_argument_gets_a_scan_and_a_tablefile_output_is_stored_as_is(tmp_path: Path) -> None:
+    yaml = "steps:\n" + "".join(
+        f"  {name}:\n    uses: steps:{name}\n    inputs: {{table: data}}\n    outputs: [{name}_out]\n"
+        for name in ("lazy", "eager")
+    )
+    write_project(tmp_path, yaml, STREAMING_STEPS)
+    (tmp_path / "data.csv").write_text("v\n1\n2\n3\n4\n5\n")
+    project = Project.init(tmp_path)
+    project.add(tmp_path / "data.csv", "data")
+    run = project.run()
+    assert run.status == "succeeded", [s.error for s in run.steps]
+    outputs = {name: out for s in run.steps for name, out in s.outputs.items()}
+    # the streamed file and the frame in memory are one table, so one artifact
+    assert outputs["lazy_out"] == outputs["eager_out"] == _local_sq_id(tmp_path)
+    assert project.load("lazy_out")["sq"].to_list() == [1.0, 4.0, 9.0, 16.0, 25.0]

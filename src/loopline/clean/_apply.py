@@ -11,9 +11,12 @@ executors, and any `partition_rows`, give the same tables and so the same artifa
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
@@ -24,6 +27,7 @@ from loopline.clean._dtypes import schema_of
 from loopline.clean._spec import Spec
 from loopline.clean._transforms import Cast, Lowercase, Missing, Normalize, Trim, Uppercase
 from loopline.core.errors import ConfigError, Integrity
+from loopline.core.types import TableFile
 
 RULES: dict[str, type[Rule]] = {
     cls.kind: cls
@@ -43,7 +47,8 @@ RULES: dict[str, type[Rule]] = {
         Expression,
     )
 }
-PARTITION_ROWS = 1_000_000
+PARTITION_ROWS = 1_000_000  # a partition in memory
+STREAM_ROWS = 250_000  # a partition read from a file: what bounds the memory of a streamed clean
 
 
 class Mapper(Protocol):
@@ -122,9 +127,11 @@ def _lengths(table: pl.DataFrame) -> list[int]:
     return [len(c) for c in table.to_series(0).get_chunks()] if table.width else [table.height]
 
 
-def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = None) -> list[pl.DataFrame]:
-    """Zero-copy slices of `columns` (default all), each with its input row numbers (`__ll_row`)
-    and no rejection yet, those two chunked as the data is."""
+def partitions(
+    table: pl.DataFrame, size: int, columns: Sequence[str] | None = None, start: int = 0
+) -> list[pl.DataFrame]:
+    """Zero-copy slices of `columns` (default all), each with its input row numbers (`__ll_row`,
+    counted from `start`) and no rejection yet, those two chunked as the data is."""
     offsets = range(0, table.height, size) if table.height else range(1)
     parts = []
     for offset in offsets:
@@ -132,7 +139,8 @@ def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = N
         n = part.height
         part = part.select(columns) if columns is not None else part
         lengths = _lengths(part) if part.width else [n]
-        row = pl.int_range(offset, offset + n, dtype=pl.Int64, eager=True).alias(ROW)
+        first = start + offset
+        row = pl.int_range(first, first + n, dtype=pl.Int64, eager=True).alias(ROW)
         fail = pl.repeat(None, n, dtype=pl.Int32, eager=True).alias(FAIL)
         parts.append(pl.DataFrame([*part.get_columns(), _chunked(row, lengths), _chunked(fail, lengths)]))
     return parts
@@ -141,6 +149,12 @@ def partitions(table: pl.DataFrame, size: int, columns: Sequence[str] | None = N
 def _take(frame: pl.DataFrame, columns: Sequence[str], mask: pl.Series) -> pl.DataFrame:
     """Column by column (a frame-level filter may first copy a frame chunked unevenly)."""
     return pl.DataFrame([frame.get_column(c).filter(mask) for c in columns])
+
+
+def _alive_stats(rule: Rule, done: pl.DataFrame) -> pl.DataFrame:
+    """What `rule` needs for its global figures, of the rows of a partition still clean."""
+    data = [c for c in done.columns if not c.startswith(PREFIX)]
+    return _take(done, rule.stat_columns(data), done.get_column(FAIL).is_null())
 
 
 def _run(rules: tuple[Rule, ...], part: pl.DataFrame) -> pl.DataFrame:
@@ -163,70 +177,76 @@ def _finish(
     return alive_rows, _take(done, data, alive_rows), _take(done, prefixed, ~alive_rows)
 
 
-def _carried(table: pl.DataFrame, rules: list[Rule]) -> tuple[list[str], tuple[str, ...]]:
+def _assemble(table: pl.DataFrame, alive_rows: pl.Series, kept: pl.DataFrame) -> pl.DataFrame:
+    """The clean rows: the rules' columns as they left them, every other one from the input."""
+    others = [c for c in table.columns if c not in kept.columns]
+    passed = table.select(others).filter(alive_rows) if others else kept
+    order = [*table.columns, *(c for c in kept.columns if c not in table.columns)]
+    return pl.DataFrame([passed[c] if c in others else kept.get_column(c) for c in order])
+
+
+def _carried(columns: Sequence[str], rules: list[Rule]) -> tuple[list[str], tuple[str, ...]]:
     """The input columns some rule reads or rewrites, and those it may rewrite, in table order."""
     used: set[str] = set()
     changed: set[str] = set()
     for rule in rules:
-        columns, rewrites = rule.uses(), rule.rewrites()
-        used.update(table.columns if columns is None else columns)
-        changed.update(table.columns if rewrites is None else rewrites)
-    return [c for c in table.columns if c in used], tuple(c for c in table.columns if c in changed)
+        uses, rewrites = rule.uses(), rule.rewrites()
+        used.update(columns if uses is None else uses)
+        changed.update(columns if rewrites is None else rewrites)
+    return [c for c in columns if c in used], tuple(c for c in columns if c in changed)
+
+
+def _scratch_file(ctx: Mapper | None) -> Path | None:
+    """Where a step streams its clean table: its scratch folder, unless it runs on a Dask worker
+    (there the table is collected and its partitions spread over the cluster instead)."""
+    scratch = getattr(ctx, "scratch", None)
+    if scratch is None or getattr(ctx, "distributed", False):
+        return None
+    return Path(scratch) / "clean.parquet"
 
 
 def apply(
-    table: pl.DataFrame,
+    table: pl.DataFrame | pl.LazyFrame,
     rules: Sequence[Mapping[str, Any] | Rule],
     ctx: Mapper | None = None,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
+    out: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Clean `table` by `rules`, in order. Returns {"clean", "quarantine", "report"}; every input
     row is in exactly one of the two tables.
 
     Only the columns the rules use pass through them; the clean table takes every other column
-    from the input, filtered by the rows that lived (the same values, so the same artifact)."""
+    from the input, filtered by the rows that lived (the same values, so the same artifact).
+
+    A LazyFrame with somewhere to write (`out`, or the step's scratch folder: a step's input
+    reaches `apply` as a lazy scan of its Parquet blob) is read one partition at a time and the
+    clean table streamed to Parquet, returned as a TableFile: memory stays bounded by a
+    partition, and the table is the same, so is its id."""
     started = time.perf_counter()
-    if isinstance(table, pl.LazyFrame):
-        table = table.collect()
+    target = Path(out) if out is not None else None
+    if isinstance(table, pl.LazyFrame) and target is None:
+        target = _scratch_file(ctx)
+        if target is None:
+            table = table.collect()
     parsed = parse_rules(rules, schema_of(table))
-    mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
-    carried, rewritten = _carried(table, parsed)
-    parts = partitions(table, _partition_rows(partition_rows), carried)
-    extras: dict[int, dict[str, Any]] = {}
-    segment: list[Rule] = []
-    ordered: list[Rule] = []  # the rules with their global figures bound
-    for rule in parsed:
-        if rule.needs_stats():
-            if segment:
-                parts = mapper(partial(_run, tuple(segment)), parts)
-                segment = []
-            data = [c for c in parts[0].columns if not c.startswith(PREFIX)]
-            columns = rule.stat_columns(data)
-            # one chunk: a float sum over several chunks depends on where they were cut
-            rows = pl.concat([_take(p, columns, p.get_column(FAIL).is_null()) for p in parts]).rechunk()
-            rule, extras[rule.index] = rule.bind(rows)
-            del rows
-        segment.append(rule)
-        ordered.append(rule)
-    untouched = tuple(c for c in carried if c not in rewritten)
-    finished = mapper(partial(_finish, tuple(segment), untouched), parts)
-    del parts
-    alive_rows = _chunked(pl.concat([a for a, _, _ in finished]), _lengths(table))
-    kept = pl.concat([k for _, k, _ in finished], rechunk=False)
-    rejected = pl.concat([r for _, _, r in finished])
-    del finished
-    others = [c for c in table.columns if c not in kept.columns]
-    passed = table.select(others).filter(alive_rows) if others else kept
-    order = [*table.columns, *(c for c in kept.columns if c not in table.columns)]
-    clean = pl.DataFrame([passed[c] if c in others else kept.get_column(c) for c in order])
-    del kept, passed
+    streamed = isinstance(table, pl.LazyFrame)
+    size = _partition_rows(
+        partition_rows if partition_rows is not None else STREAM_ROWS if streamed else PARTITION_ROWS
+    )
+    if isinstance(table, pl.LazyFrame):
+        assert target is not None
+        clean, rows, rejected, ordered, extras, counted = _stream(table, parsed, size, target)
+    else:
+        mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
+        frame, rows, rejected, ordered, extras = _in_memory(table, parsed, size, mapper)
+        counted = (table.height, frame.height)
+        clean = frame if target is None else _write(frame, target)
     rules_done = time.perf_counter()
-    quarantine = _quarantine(table.filter(~alive_rows), rejected, ordered)
-    del alive_rows
+    quarantine = _quarantine(rows, rejected, ordered)
     counts = dict(rejected.group_by(FAIL).len().iter_rows()) if rejected.height else {}
     report: dict[str, Any] = {
-        "rows_in": table.height,
-        "rows_clean": clean.height,
+        "rows_in": counted[0],
+        "rows_clean": counted[1],
         "rows_quarantined": quarantine.height,
         "rules": [
             {
@@ -252,6 +272,117 @@ def apply(
     else:
         report["timings"] = timings
     return {"clean": clean, "quarantine": quarantine, "report": report}
+
+
+def _in_memory(
+    table: pl.DataFrame, parsed: list[Rule], size: int, mapper: Callable[..., list[Any]]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Rule], dict[int, dict[str, Any]]]:
+    """The clean table, the rejected input rows, what their reasons need, the rules with their
+    figures bound and those figures: partitions held in memory, each pass of rules between two
+    global figures run once, through `mapper` (spread over Dask as a step on a worker)."""
+    carried, rewritten = _carried(table.columns, parsed)
+    parts = partitions(table, size, carried)
+    extras: dict[int, dict[str, Any]] = {}
+    segment: list[Rule] = []
+    ordered: list[Rule] = []  # the rules with their global figures bound
+    for rule in parsed:
+        if rule.needs_stats():
+            if segment:
+                parts = mapper(partial(_run, tuple(segment)), parts)
+                segment = []
+            # one chunk: a float sum over several chunks depends on where they were cut
+            rows = pl.concat([_alive_stats(rule, p) for p in parts]).rechunk()
+            rule, extras[rule.index] = rule.bind(rows)
+            del rows
+        segment.append(rule)
+        ordered.append(rule)
+    untouched = tuple(c for c in carried if c not in rewritten)
+    finished = mapper(partial(_finish, tuple(segment), untouched), parts)
+    del parts
+    alive_rows = _chunked(pl.concat([a for a, _, _ in finished]), _lengths(table))
+    kept = pl.concat([k for _, k, _ in finished], rechunk=False)
+    rejected = pl.concat([r for _, _, r in finished])
+    del finished
+    clean = _assemble(table, alive_rows, kept)
+    return clean, table.filter(~alive_rows), rejected, ordered, extras
+
+
+def _stream(
+    scan: pl.LazyFrame, parsed: list[Rule], size: int, target: Path
+) -> tuple[TableFile, pl.DataFrame, pl.DataFrame, list[Rule], dict[int, dict[str, Any]], tuple[int, int]]:
+    """As `_in_memory`, reading `scan` one partition at a time and streaming the clean table to
+    `target`. A rule needing global figures gets them from a pass over the columns the rules
+    use; the last pass runs every rule from the input again (each row's fate depends only on the
+    row and those figures, so running the passes apart or together gives the same rows)."""
+    height = scan.select(pl.len()).collect().item()
+    columns = scan.collect_schema().names()
+    carried, rewritten = _carried(columns, parsed)
+    offsets = range(0, height, size) if height else range(1)
+
+    def read(offset: int, names: Sequence[str] | None = None) -> pl.DataFrame:
+        part = scan.slice(offset, size)
+        return (part.select(names) if names is not None else part).collect()
+
+    extras: dict[int, dict[str, Any]] = {}
+    ordered: list[Rule] = []
+    for rule in parsed:
+        if rule.needs_stats():
+            done = (_run(tuple(ordered), partitions(read(o, carried), size, start=o)[0]) for o in offsets)
+            rows = pl.concat([_alive_stats(rule, d) for d in done]).rechunk()
+            rule, extras[rule.index] = rule.bind(rows)
+            del rows
+        ordered.append(rule)
+    untouched = tuple(c for c in carried if c not in rewritten)
+    rows: list[pl.DataFrame] = []
+    rejected: list[pl.DataFrame] = []
+    written = 0
+
+    def clean_parts() -> Iterator[pl.DataFrame]:
+        nonlocal written
+        for offset in offsets:
+            whole = read(offset)
+            part = partitions(whole, size, carried, start=offset)[0]
+            alive_rows, kept, dropped = _finish(tuple(ordered), untouched, part)
+            rows.append(whole.filter(~alive_rows))
+            rejected.append(dropped)
+            clean = _assemble(whole, alive_rows, kept)
+            written += clean.height
+            yield clean
+
+    _sink(clean_parts(), target)
+    return TableFile(target), pl.concat(rows), pl.concat(rejected), ordered, extras, (height, written)
+
+
+def _sink(frames: Iterator[pl.DataFrame], target: Path) -> None:
+    """Write frames one after another as one Parquet file (Polars' streaming writer, so no more
+    than a few are held), atomically: a temp file beside the target, then a rename."""
+    from polars.io.plugins import register_io_source
+
+    first = next(frames)
+
+    def source(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        left = n_rows
+        for frame in itertools.chain([first], frames):  # a plain sink pushes nothing down
+            frame = frame if predicate is None else frame.filter(predicate)
+            frame = frame if with_columns is None else frame.select(with_columns)
+            if left is not None:
+                frame, left = frame.head(left), left - min(left, frame.height)
+            yield frame
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    register_io_source(source, schema=first.schema).sink_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, target)
+
+
+def _write(frame: pl.DataFrame, target: Path) -> TableFile:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, target)
+    return TableFile(target)
 
 
 def _quarantine(rows: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import blake3
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 _MMAP_THRESHOLD = 4 * 1024 * 1024
 _TABLE_TAG = b"loopline-table-v2\0"
 _ITEM_CHUNK = 65_536
+_HASH_SLICE = 1 << 20  # rows of a column exported to Arrow at a time while hashing a frame
+_PARQUET_BATCH = 1 << 18  # rows of a column decoded at a time while hashing a Parquet file
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
@@ -122,8 +124,8 @@ def _update_array(hasher: Any, array: pa.Array) -> None:
 
 
 def hash_table(table: pa.Table | pl.DataFrame) -> str:
-    """Hash of schema and values, column by column, over defined bytes only. A frame is exported
-    to Arrow one column at a time, so hashing holds at most one column's copy."""
+    """Hash of schema and values, column by column, over defined bytes only. A column is
+    exported to Arrow a slice at a time, so hashing holds no whole-column copy."""
     import polars as pl
 
     if not isinstance(table, pl.DataFrame):
@@ -131,14 +133,143 @@ def hash_table(table: pa.Table | pl.DataFrame) -> str:
         assert isinstance(frame, pl.DataFrame)
     else:
         frame = table
-    schema = _canonical_arrow(frame.head(0)).schema
+
+    def column(name: str) -> Column:
+        series = frame.get_column(name)
+        starts = range(0, frame.height, _HASH_SLICE) if frame.height else range(1)
+        return series.null_count(), lambda: (series.slice(s, _HASH_SLICE).to_arrow() for s in starts)
+
+    return _hash_columns(frame.head(0), frame.height, column, lambda name: frame.select(name))
+
+
+def hash_parquet(path: str | os.PathLike[str]) -> str:
+    """`hash_table` of the table in a Parquet file, each column read a batch at a time (and read
+    again for each pass over it): memory bounded by a batch, whatever the table's size. The id
+    of a table a step streamed to a file."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    meta = parquet.metadata
+
+    def column(name: str) -> Column:
+        j = parquet.schema_arrow.get_field_index(name)
+        stats = [meta.row_group(g).column(j).statistics for g in range(meta.num_row_groups)]
+        if all(s is not None and s.has_null_count for s in stats):
+            nulls = sum(s.null_count for s in stats if s is not None)
+        else:
+            nulls = sum(b.column(0).null_count for b in _batches(parquet, name))
+        return nulls, lambda: (b.column(0) for b in _batches(parquet, name))
+
+    return _hash_columns(
+        pl.read_parquet(path, n_rows=0),
+        meta.num_rows,
+        column,
+        lambda name: pl.read_parquet(path, columns=[name]),
+    )
+
+
+def _batches(parquet: Any, name: str) -> Iterator[pa.RecordBatch]:
+    yield from parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=[name], use_threads=False)
+
+
+# A column to hash: its null count, and a way to go over its Arrow slices (as often as needed).
+Column = tuple[int, Callable[[], Iterator["pa.Array"]]]
+
+
+def _hash_columns(
+    empty: pl.DataFrame,
+    height: int,
+    column: Callable[[str], Column],
+    whole: Callable[[str], pl.DataFrame],
+) -> str:
+    schema = _canonical_arrow(empty).schema
     hasher = blake3.blake3(_TABLE_TAG, max_threads=blake3.blake3.AUTO)
     hasher.update(str(schema).encode())
-    hasher.update(frame.height.to_bytes(8, "little"))
-    for name in frame.columns:
-        column = frame.select(name).rechunk().to_arrow().column(0)
-        _update_array(hasher, column.combine_chunks())
+    hasher.update(height.to_bytes(8, "little"))
+    for name, kind in zip(empty.columns, schema.types, strict=True):
+        if _flat(kind):
+            _update_sliced(hasher, height, *column(name), kind)
+        else:  # nested or dictionary columns: exported whole
+            _update_array(hasher, whole(name).rechunk().to_arrow().column(0).combine_chunks())
     return hasher.hexdigest()
+
+
+def _flat(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(kind) or _is_bytes(kind) or pa.types.is_null(kind):
+        return True
+    if pa.types.is_nested(kind) or pa.types.is_dictionary(kind) or kind.num_buffers != 2:
+        return False
+    return kind.bit_width % 8 == 0  # ints, floats, temporal, decimal
+
+
+def _is_bytes(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary_view(kind)
+    )
+
+
+def _update_sliced(
+    hasher: Any, n: int, nulls: int, slices: Callable[[], Iterator[pa.Array]], kind: pa.DataType
+) -> None:
+    """`_update_array` of a flat column of n rows, fed a slice at a time: the same bytes in the
+    same order, without whole-column Arrow copies (a string column's would be several times its
+    size). Each pass goes over the slices again: the null mask, the values (for strings, all the
+    offsets first, then all the bytes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def valid() -> Iterator[pa.Array]:
+        for array in slices():
+            yield array.filter(array.is_valid()) if nulls else array
+
+    hasher.update(n.to_bytes(8, "little"))
+    hasher.update(b"\1" if nulls else b"\0")
+    if nulls:
+        for array in slices():
+            _update_values(hasher, array.is_valid().cast(pa.uint8()))
+    if pa.types.is_null(kind):
+        return
+    if pa.types.is_boolean(kind):
+        for array in valid():
+            _update_values(hasher, array.cast(pa.uint8()))
+    elif _is_bytes(kind):
+        total = 0  # the offsets as one array's would be: from 0, running on across slices
+        hasher.update(bytes(8))  # the first offset, 0 (an empty column has only that one)
+        for array in valid():
+            offsets, _ = _offsets(array)
+            base = offsets[0].as_py()
+            shifted = pc.add(pc.subtract(offsets, base), total) if base != total else offsets
+            _update_values(hasher, shifted.slice(1))
+            total += offsets[-1].as_py() - base
+        for array in valid():
+            offsets, data = _offsets(array)
+            start, end = offsets[0].as_py(), offsets[-1].as_py()
+            if data is not None and end > start:
+                hasher.update(memoryview(data)[start:end])
+    else:
+        for array in valid():
+            _update_values(hasher, array)
+
+
+def _offsets(array: pa.Array) -> tuple[pa.Array, Any]:
+    """The int64 offsets of a string or binary array and its data buffer."""
+    import pyarrow as pa
+
+    array = array.cast(pa.large_binary())
+    _validity, offsets_buffer, data = array.buffers()
+    return pa.Array.from_buffers(
+        pa.int64(), len(array) + 1, [None, offsets_buffer], offset=array.offset
+    ), data
 
 
 def hash_manifest(entries: Iterable[tuple[str, int, str]]) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import polars as pl
 
 ArtifactKind = Literal["table", "blobs", "json", "model"]
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
@@ -32,6 +36,20 @@ class Artifact:
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat() if self.created_at else None
         return data
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A table already written to a Parquet file, e.g. streamed there by a step whose output is
+    too big to hold in memory. Returned as a step output, it is stored as it is (never loaded
+    whole), under the id the same table would have in memory."""
+
+    path: Path
+
+    def scan(self) -> pl.LazyFrame:
+        import polars as pl
+
+        return pl.scan_parquet(self.path)
 
 
 @dataclass(frozen=True)

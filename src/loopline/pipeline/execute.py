@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -72,6 +73,20 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
+def lazy_arguments(fn: Callable[..., Any]) -> set[str]:
+    """The arguments whose annotation admits a `pl.LazyFrame`: a table input reaches them as a
+    lazy scan of its Parquet blob, so a step that streams never holds the whole table."""
+    import polars as pl
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an annotation that does not resolve: the step gets frames, as always
+        return set()
+    return {
+        name for name, hint in hints.items() if hint is pl.LazyFrame or pl.LazyFrame in typing.get_args(hint)
+    }
+
+
 def _outputs_of(task: StepTask, value: Any) -> dict[str, Any]:
     if len(task.outputs) == 1 and not task.keys:
         return {task.outputs[0]: value}
@@ -106,9 +121,11 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
                     hint="run again: the new code gets its own fingerprint",
                 )
         store = _blob_store(task.blobs_url)
-        kwargs: dict[str, Any] = {
-            task.args.get(name, name): load_value(store, art) for name, art in task.inputs.items()
-        }
+        lazy = lazy_arguments(fn)
+        kwargs: dict[str, Any] = {}
+        for name, art in task.inputs.items():
+            argument = task.args.get(name, name)
+            kwargs[argument] = load_value(store, art, lazy=argument in lazy)
         kwargs.update(task.params)
         seed = seed_from(task.fingerprint)
         ctx = StepContext(

@@ -270,15 +270,24 @@ class StepContext:
         self.children.append(child)
         return child
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """fn over items, results in order: spread over the Dask cluster when this step runs on a
-        Dask worker (`--executor dask`), one after another here otherwise."""
+    @property
+    def distributed(self) -> bool:
+        """True when this step runs on a Dask worker (`--executor dask`)."""
         try:
-            from distributed import get_worker, worker_client
+            from distributed import get_worker
 
             get_worker()
         except (ImportError, ValueError):
+            return False
+        return True
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """fn over items, results in order: spread over the Dask cluster when this step runs on a
+        Dask worker (`--executor dask`), one after another here otherwise."""
+        if not self.distributed:
             return [fn(item) for item in items]
+        from distributed import worker_client
+
         with worker_client() as client:
             return list(client.gather(client.map(fn, list(items), pure=False)))
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput
-from loopline.core.hashing import canonical_json, hash_bytes, hash_manifest, hash_table
-from loopline.core.types import Artifact
+from loopline.core.hashing import canonical_json, hash_bytes, hash_manifest, hash_parquet, hash_table
+from loopline.core.types import Artifact, TableFile
 from loopline.store.blobs import BlobStore
 from loopline.store.models import is_model, read_model, save_model
 
@@ -143,6 +143,20 @@ def save_table(store: BlobStore, frame: pl.DataFrame) -> Artifact:
     )
 
 
+def save_table_file(store: BlobStore, table: TableFile) -> Artifact:
+    """Store a Parquet file a step wrote, as it is: hashed and described one column at a time."""
+    import polars as pl
+
+    return Artifact(
+        id=hash_parquet(table.path),
+        kind="table",
+        blob=store.put_file(table.path),
+        size=os.path.getsize(table.path),
+        rows=table.scan().select(pl.len()).collect().item(),
+        schema=_schema(pl.read_parquet(table.path, n_rows=0)),
+    )
+
+
 def save_blobset(store: BlobStore, blobset: BlobSet) -> Artifact:
     for entry in blobset.entries:
         if entry.blob in blobset._staged:
@@ -180,6 +194,8 @@ def save_value(store: BlobStore, value: Any, *, output: str) -> Artifact:
         value = value.collect()
     if isinstance(value, pl.DataFrame):
         return save_table(store, value)
+    if isinstance(value, TableFile):
+        return save_table_file(store, value)
     if isinstance(value, BlobSet):
         return save_blobset(store, value)
     if is_model(value):
@@ -192,7 +208,7 @@ def save_value(store: BlobStore, value: Any, *, output: str) -> Artifact:
         return save_json(store, value)
     raise InvalidInput(
         f"output {output!r} is a {type(value).__name__}, which loopline cannot store",
-        hint="return a Polars DataFrame, a pyarrow Table, a loopline.BlobSet, a scikit-learn "
+        hint="return a Polars DataFrame, a pyarrow Table, a TableFile, a loopline.BlobSet, a scikit-learn "
         "estimator or JSON-like data",
     )
 
@@ -224,9 +240,19 @@ def load_table(store: BlobStore, artifact: Artifact) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(store.get_bytes(artifact.blob)))
 
 
-def load_value(store: BlobStore, artifact: Artifact) -> Any:
+def scan_table(store: BlobStore, artifact: Artifact) -> pl.LazyFrame:
+    """A lazy scan of a table artifact: read partition by partition by whoever collects it."""
+    import polars as pl
+
+    if store.local_path(artifact.blob) is not None:
+        return pl.scan_parquet(store.checked_path(artifact.blob))
+    return load_table(store, artifact).lazy()
+
+
+def load_value(store: BlobStore, artifact: Artifact, *, lazy: bool = False) -> Any:
+    """The artifact as a step receives it; a table as a lazy scan when `lazy`."""
     if artifact.kind == "table":
-        return load_table(store, artifact)
+        return scan_table(store, artifact) if lazy else load_table(store, artifact)
     if artifact.kind == "blobs":
         return load_blobset(store, artifact)
     if artifact.kind == "model":
