@@ -101,6 +101,7 @@ def test_rows_in_equal_rows_clean_plus_quarantined(
         assert isinstance(streamed["clean"], TableFile)
         assert streamed["clean"].scan().collect().equals(clean)
         assert hash_parquet(streamed["clean"].path) == hash_table(clean)
+        assert streamed["clean"].known_id == hash_table(clean)  # computed while writing
     assert streamed["quarantine"].equals(quarantine)
     assert {k: v for k, v in streamed["report"].items() if k != "timings"} == {
         k: v for k, v in report.items() if k != "timings"

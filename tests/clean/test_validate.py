@@ -132,3 +132,24 @@ def test_same_report_whatever_the_partitions() -> None:
     ]
     whole = evaluate(FRAME, checks)
     assert all(evaluate(FRAME, checks, partition_rows=n) == whole for n in (1, 2, 3, 7))
+
+
+def test_a_scan_gives_the_report_of_the_frame(tmp_path) -> None:
+    """Streaming from a Parquet file, a partition at a time, changes nothing in the report."""
+    path = tmp_path / "frame.parquet"
+    FRAME.write_parquet(path)
+    checks = [
+        {"expect": "not_null", "columns": ["age", "email"]},
+        {"expect": "range", "column": "age", "min": 0, "max": 120},
+        {"expect": "allowed", "column": "country", "values": ["FR", "DE"]},
+        {"expect": "regex", "column": "email", "pattern": "@"},
+        {"expect": "unique", "column": "id"},
+        {"expect": "expression", "fail": "age > 100"},
+        {"expect": "schema", "columns": {"id": "Int64", "zip": "String"}},
+        {"expect": "row_count", "min": 5},
+        {"expect": "quantile", "column": "age", "q": 0.5, "max": 40},
+        {"expect": "mean", "column": "age", "min": 55, "max": 65},
+    ]
+    whole = evaluate(FRAME, checks)
+    assert all(evaluate(pl.scan_parquet(path), checks, partition_rows=n) == whole for n in (1, 3, 7, 100))
+    assert evaluate(pl.scan_parquet(path), checks) == whole

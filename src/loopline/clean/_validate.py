@@ -18,7 +18,15 @@ from typing import Any
 
 import polars as pl
 
-from loopline.clean._apply import PARTITION_ROWS, Mapper, _chunked, _lengths, _partition_rows, _serial
+from loopline.clean._apply import (
+    PARTITION_ROWS,
+    STREAM_ROWS,
+    Mapper,
+    _chunked,
+    _lengths,
+    _partition_rows,
+    _serial,
+)
 from loopline.clean._base import ROW, jsonable
 from loopline.clean._checks import duplicates
 from loopline.clean._dtypes import parse_dtype, schema_of
@@ -183,10 +191,13 @@ def _threshold(value: Any) -> float:
     return float(value)
 
 
-def _count(rowwise: tuple[Expectation, ...], item: tuple[int, pl.DataFrame]) -> dict[int, dict[str, Any]]:
-    """Per partition: violations of every row expectation in one lazy pass, and a few examples."""
+def _count(
+    rowwise: tuple[Expectation, ...], item: tuple[int, pl.DataFrame | pl.LazyFrame]
+) -> dict[int, dict[str, Any]]:
+    """Per partition: violations of every row expectation in one lazy pass, and a few examples
+    (a partition of a scan reads only the columns these need)."""
     offset, part = item
-    schema = part.schema
+    schema = part.collect_schema()
     masks = [e.violation(schema).alias(f"b{e.index}") for e in rowwise]
     frame = part.lazy().with_row_index("__ll_row", offset=offset).with_columns(masks)
     exprs: list[pl.Expr] = []
@@ -216,23 +227,30 @@ def _count(rowwise: tuple[Expectation, ...], item: tuple[int, pl.DataFrame]) -> 
 
 
 def evaluate(
-    table: pl.DataFrame,
+    table: pl.DataFrame | pl.LazyFrame,
     expectations: Sequence[Mapping[str, Any]],
     threshold: float = 0.0,
     ctx: Mapper | None = None,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> dict[str, Any]:
-    """The validation report of `table`; `report["passed"]` says whether it holds."""
-    if isinstance(table, pl.LazyFrame):
+    """The validation report of `table`; `report["passed"]` says whether it holds.
+
+    A LazyFrame (a step's input reaches `validate` as a lazy scan of its Parquet blob) is read
+    a partition at a time, and a whole-table expectation reads only its columns: memory stays
+    bounded by a partition and the columns of one expectation. On a Dask worker the table is
+    collected and its partitions spread over the cluster instead."""
+    if isinstance(table, pl.LazyFrame) and getattr(ctx, "distributed", False):
         table = table.collect()
     parsed = parse_expectations(expectations, schema_of(table))
     tolerance = _threshold(threshold)
-    size = _partition_rows(partition_rows)
+    streamed = isinstance(table, pl.LazyFrame)
+    default = STREAM_ROWS if streamed else PARTITION_ROWS
+    size = _partition_rows(partition_rows if partition_rows is not None else default)
     rowwise = tuple(e for e in parsed if e.kind in ROWWISE)
-    mapper = ctx.map if ctx is not None and hasattr(ctx, "map") else _serial
-    items = [(o, table.slice(o, size)) for o in range(0, table.height, size)] or [(0, table)]
+    n = table.select(pl.len()).collect().item() if isinstance(table, pl.LazyFrame) else table.height
+    items = [(o, table.slice(o, size)) for o in range(0, n, size)] or [(0, table)]
+    mapper = ctx.map if ctx is not None and hasattr(ctx, "map") and not streamed else _serial
     partials = mapper(partial(_count, rowwise), items) if rowwise else []
-    n = table.height
     results = []
     for e in parsed:
         allowed = 1 - e.mostly if e.mostly is not None else tolerance
@@ -252,7 +270,7 @@ def evaluate(
             result = {"violations": bad, "share": share, "observed": observed, "examples": examples}
             passed = share <= allowed + 1e-12
         else:
-            result, verdict = _whole(table, e)
+            result, verdict = _whole(table, n, e)
             passed = result["share"] <= allowed + 1e-12 if verdict is None else verdict
         results.append(
             {"expectation": e.label, "kind": e.kind, "passed": passed, "allowed_share": allowed, **result}
@@ -267,12 +285,14 @@ def evaluate(
     }
 
 
-def _whole(table: pl.DataFrame, e: Expectation) -> tuple[dict[str, Any], bool | None]:
-    """A whole-table expectation; the verdict is None when the tolerance decides (unique)."""
-    n = table.height
+def _whole(table: pl.DataFrame | pl.LazyFrame, n: int, e: Expectation) -> tuple[dict[str, Any], bool | None]:
+    """A whole-table expectation over the columns it names (only those are read from a scan);
+    the verdict is None when the tolerance decides (unique)."""
     if e.kind == "unique":
         numbers = pl.int_range(0, n, dtype=pl.Int64, eager=True).alias(ROW)
-        rows = table.select(*e.columns).hstack([_chunked(numbers, _lengths(table))])  # chunked alike
+        keys = table.select(*e.columns)
+        keys = keys.collect() if isinstance(keys, pl.LazyFrame) else keys
+        rows = keys.hstack([_chunked(numbers, _lengths(keys))])  # chunked alike
         dups = duplicates(rows, list(e.columns), "first")
         shown = pl.concat_str(
             [pl.col(c).cast(pl.String).fill_null("null") for c in e.columns], separator=", "
@@ -312,7 +332,11 @@ def _whole(table: pl.DataFrame, e: Expectation) -> tuple[dict[str, Any], bool | 
             "max": col.max(),
             "quantile": col.quantile(e.q or 0.0, "linear"),
         }[e.kind]
-        observed = table.select(stat).item()
+        observed = (
+            table.select(stat).collect().item()
+            if isinstance(table, pl.LazyFrame)
+            else table.select(stat).item()
+        )
     ok = observed is not None
     if ok and e.min is not None:
         ok = observed >= _comparable(e.min, observed)
@@ -370,11 +394,11 @@ def render_validation(report: Mapping[str, Any], *, summary_last: bool = False) 
 
 
 def validate(
-    table: pl.DataFrame,
+    table: pl.DataFrame | pl.LazyFrame,
     expectations: Sequence[Mapping[str, Any]],
     threshold: float = 0.0,
     ctx: Mapper | None = None,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> dict[str, Any]:
     """The step: the report when the table holds, CheckFailed (the step fails) when it does not."""
     report = evaluate(table, expectations, threshold, ctx, partition_rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ _TABLE_TAG = b"loopline-table-v2\0"
 _ITEM_CHUNK = 65_536
 _HASH_SLICE = 1 << 20  # rows of a column exported to Arrow at a time while hashing a frame
 _PARQUET_BATCH = 1 << 18  # rows of a column decoded at a time while hashing a Parquet file
+_SPOOL_CHUNK = 8 << 20  # bytes of a spooled column part read back at a time
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
@@ -149,7 +151,7 @@ def hash_parquet(path: str | os.PathLike[str]) -> str:
     import polars as pl
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering would read ahead: ~100 MB more
     meta = parquet.metadata
 
     def column(name: str) -> Column:
@@ -205,6 +207,12 @@ def _flat(kind: pa.DataType) -> bool:
     return kind.bit_width % 8 == 0  # ints, floats, temporal, decimal
 
 
+def _is_null(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_null(kind))
+
+
 def _is_bytes(kind: pa.DataType) -> bool:
     import pyarrow as pa
 
@@ -226,39 +234,158 @@ def _update_sliced(
     size). Each pass goes over the slices again: the null mask, the values (for strings, all the
     offsets first, then all the bytes)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def valid() -> Iterator[pa.Array]:
-        for array in slices():
-            yield array.filter(array.is_valid()) if nulls else array
 
     hasher.update(n.to_bytes(8, "little"))
     hasher.update(b"\1" if nulls else b"\0")
     if nulls:
         for array in slices():
-            _update_values(hasher, array.is_valid().cast(pa.uint8()))
+            _feed_mask(hasher, array)
     if pa.types.is_null(kind):
         return
-    if pa.types.is_boolean(kind):
-        for array in valid():
-            _update_values(hasher, array.cast(pa.uint8()))
-    elif _is_bytes(kind):
-        total = 0  # the offsets as one array's would be: from 0, running on across slices
+    if _is_bytes(kind):
         hasher.update(bytes(8))  # the first offset, 0 (an empty column has only that one)
-        for array in valid():
-            offsets, _ = _offsets(array)
-            base = offsets[0].as_py()
-            shifted = pc.add(pc.subtract(offsets, base), total) if base != total else offsets
-            _update_values(hasher, shifted.slice(1))
-            total += offsets[-1].as_py() - base
-        for array in valid():
-            offsets, data = _offsets(array)
-            start, end = offsets[0].as_py(), offsets[-1].as_py()
-            if data is not None and end > start:
-                hasher.update(memoryview(data)[start:end])
+        total = 0
+        for array in slices():
+            total = _feed_offsets(hasher, array, total)
+        for array in slices():
+            _feed_bytes(hasher, array)
     else:
-        for array in valid():
-            _update_values(hasher, array)
+        for array in slices():
+            _feed_values(hasher, array)
+
+
+# What one slice of a flat column adds to each part of the column's hash (the parts follow one
+# another: mask, then values; for strings offsets, then bytes). Nulls are left out of the values.
+
+
+def _valid(array: pa.Array) -> pa.Array:
+    return array.filter(array.is_valid()) if array.null_count else array
+
+
+def _feed_mask(sink: Any, array: pa.Array) -> None:
+    import pyarrow as pa
+
+    _update_values(sink, array.is_valid().cast(pa.uint8()))
+
+
+def _feed_values(sink: Any, array: pa.Array) -> None:
+    """A fixed-width or boolean slice's valid values (booleans as one byte each)."""
+    import pyarrow as pa
+
+    array = _valid(array)
+    _update_values(sink, array.cast(pa.uint8()) if pa.types.is_boolean(array.type) else array)
+
+
+def _feed_offsets(sink: Any, array: pa.Array, total: int) -> int:
+    """A string slice's offsets after the first, as one array's would run on from `total` (the
+    bytes so far); returns the new total."""
+    import pyarrow.compute as pc
+
+    offsets, _ = _offsets(_valid(array))
+    base = offsets[0].as_py()
+    _update_values(sink, (pc.add(pc.subtract(offsets, base), total) if base != total else offsets).slice(1))
+    return total + offsets[-1].as_py() - base
+
+
+def _feed_bytes(sink: Any, array: pa.Array) -> None:
+    offsets, data = _offsets(_valid(array))
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    if data is not None and end > start:
+        sink.update(memoryview(data)[start:end])
+
+
+class TableHasher:
+    """`hash_table` of a table that arrives a partition at a time, in row order, and is never
+    held whole (a step streaming its output to a file feeds it what it writes).
+
+    The id takes the columns one after another, so each part of each column's hash (its null
+    mask, its values; a string column's offsets and bytes) is spooled to a file in `folder` as
+    the partitions arrive, and the files are fed in order at the end: memory is one partition,
+    the files go through the page cache. Only flat columns (`supports`)."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self._folder = tempfile.TemporaryDirectory(dir=folder, prefix=".hash-")
+        self._empty: pl.DataFrame | None = None
+        self._spools: list[dict[str, Any]] = []
+        self._nulls: list[int] = []
+        self._totals: list[int] = []
+        self._height = 0
+
+    @property
+    def height(self) -> int:
+        """Rows fed so far."""
+        return self._height
+
+    @staticmethod
+    def supports(schema: pa.Schema) -> bool:
+        return all(_flat(kind) for kind in schema.types)
+
+    def update(self, part: pl.DataFrame) -> None:
+        if self._empty is None:
+            self._empty = part.head(0)
+            for j, kind in enumerate(_canonical_arrow(self._empty).schema.types):
+                parts = ["mask"] + (
+                    [] if _is_null(kind) else ["offsets", "bytes"] if _is_bytes(kind) else ["values"]
+                )
+                self._spools.append({k: _Spool(os.path.join(self._folder.name, f"{j}.{k}")) for k in parts})
+            self._nulls = [0] * part.width
+            self._totals = [0] * part.width
+        self._height += part.height
+        for j, series in enumerate(part.get_columns()):
+            spool = self._spools[j]
+            for array in (
+                series.slice(s, _HASH_SLICE).to_arrow() for s in range(0, len(series), _HASH_SLICE)
+            ):
+                self._nulls[j] += array.null_count
+                _feed_mask(spool["mask"], array)
+                if "values" in spool:
+                    _feed_values(spool["values"], array)
+                elif "offsets" in spool:
+                    self._totals[j] = _feed_offsets(spool["offsets"], array, self._totals[j])
+                    _feed_bytes(spool["bytes"], array)
+
+    def hexdigest(self) -> str:
+        assert self._empty is not None, "a table has at least one partition, if empty"
+        try:
+            hasher = blake3.blake3(_TABLE_TAG, max_threads=blake3.blake3.AUTO)
+            hasher.update(str(_canonical_arrow(self._empty).schema).encode())
+            hasher.update(self._height.to_bytes(8, "little"))
+            for spool, nulls in zip(self._spools, self._nulls, strict=True):
+                hasher.update(self._height.to_bytes(8, "little"))
+                hasher.update(b"\1" if nulls else b"\0")
+                if nulls:
+                    spool["mask"].into(hasher)
+                if "offsets" in spool:
+                    hasher.update(bytes(8))
+                for part in ("values", "offsets", "bytes"):
+                    if part in spool:
+                        spool[part].into(hasher)
+            return hasher.hexdigest()
+        finally:
+            for spool in self._spools:
+                for file in spool.values():
+                    file.close()
+            self._folder.cleanup()
+
+
+class _Spool:
+    """An append-only file with a hasher's `update`, fed back to a hasher once complete."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "w+b")  # noqa: SIM115 - closed by the TableHasher
+
+    def update(self, data: Any) -> None:
+        self._file.write(data)
+
+    def into(self, hasher: Any) -> None:
+        self._file.flush()
+        self._file.seek(0)
+        buffer = bytearray(_SPOOL_CHUNK)
+        while n := self._file.readinto(buffer):
+            hasher.update(memoryview(buffer)[:n])
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _offsets(array: pa.Array) -> tuple[pa.Array, Any]:

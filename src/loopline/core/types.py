@@ -45,6 +45,9 @@ class TableFile:
     whole), under the id the same table would have in memory."""
 
     path: Path
+    # The table's id, when loopline's own streaming writer computed it while writing (else the
+    # file is read back to hash it). Never set it by hand: a wrong id breaks content addressing.
+    known_id: str | None = None
 
     def scan(self) -> pl.LazyFrame:
         import polars as pl

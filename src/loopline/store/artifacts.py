@@ -148,7 +148,7 @@ def save_table_file(store: BlobStore, table: TableFile) -> Artifact:
     import polars as pl
 
     return Artifact(
-        id=hash_parquet(table.path),
+        id=table.known_id or hash_parquet(table.path),
         kind="table",
         blob=store.put_file(table.path),
         size=os.path.getsize(table.path),
