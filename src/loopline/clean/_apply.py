@@ -49,7 +49,7 @@ RULES: dict[str, type[Rule]] = {
     )
 }
 PARTITION_ROWS = 1_000_000  # a partition in memory
-STREAM_ROWS = 250_000  # a partition read from a file: what bounds the memory of a streamed clean
+STREAM_ROWS = 125_000  # a partition read from a file: what bounds the memory of a streamed clean
 
 
 class Mapper(Protocol):
