@@ -291,8 +291,7 @@ def _in_memory(
             if segment:
                 parts = mapper(partial(_run, tuple(segment)), parts)
                 segment = []
-            # one chunk: a float sum over several chunks depends on where they were cut
-            rows = pl.concat([_alive_stats(rule, p) for p in parts]).rechunk()
+            rows = pl.concat([_alive_stats(rule, p) for p in parts], rechunk=False)
             rule, extras[rule.index] = rule.bind(rows)
             del rows
         segment.append(rule)
@@ -329,7 +328,7 @@ def _stream(
     for rule in parsed:
         if rule.needs_stats():
             done = (_run(tuple(ordered), partitions(read(o, carried), size, start=o)[0]) for o in offsets)
-            rows = pl.concat([_alive_stats(rule, d) for d in done]).rechunk()
+            rows = pl.concat([_alive_stats(rule, d) for d in done], rechunk=False)
             rule, extras[rule.index] = rule.bind(rows)
             del rows
         ordered.append(rule)

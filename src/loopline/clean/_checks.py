@@ -206,7 +206,7 @@ class Outliers(_OneColumn):
         return [self.column]
 
     def bind(self, rows: pl.DataFrame) -> tuple[Rule, dict[str, Any]]:
-        values = rows[self.column].drop_nulls().cast(pl.Float64)
+        values = rows[self.column].drop_nulls().cast(pl.Float64).rechunk()  # one chunk, as for a sum
         if self.method == "iqr":
             q1, q3 = values.quantile(0.25, "linear"), values.quantile(0.75, "linear")
             bounds = (

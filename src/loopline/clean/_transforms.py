@@ -339,7 +339,7 @@ def _constant(spec: Spec, value: Any, dtype: str, column: str) -> None:
 
 
 def _statistic(series: pl.Series, how: str) -> Any:
-    values = series.drop_nulls()
+    values = series.drop_nulls().rechunk()  # one chunk: a float sum over several depends on the cuts
     if values.is_empty():
         return None
     if how == "mode":  # the most frequent value; ties go to the smallest, so it is deterministic
