@@ -248,44 +248,35 @@ def test_add_killed_mid_blob_write_leaves_no_half_blob(tmp_path: Path) -> None:
 
     proc = start_cli("add", str(data), "--name", "docs", cwd=project)
 
-    def feed(data_bytes: bytes, keep_open: threading.Event | None = None) -> None:
+    # The store reads each file once, hashing and copying it in one pass: give it 2 MB of 3 and
+    # hold the pipe open, so the copy blocks with a partly written temp file.
+    release = threading.Event()
+
+    def feed() -> None:
         try:
             with open(pipe, "wb") as writer:  # blocks until loopline opens the pipe to read
-                writer.write(data_bytes)
+                writer.write(payload[: 2 * 1024 * 1024])
                 writer.flush()
-                if keep_open is not None:
-                    keep_open.wait(DEADLINE_S)
+                release.wait(DEADLINE_S)
         except BrokenPipeError:
             pass
 
-    # First read of the pipe: loopline hashes it.
-    stream_digest = blake3.blake3(payload).hexdigest()
-    hasher = threading.Thread(target=feed, args=(payload,), daemon=True)
-    hasher.start()
-    hasher.join(DEADLINE_S)
-
-    def stream_temp() -> Path | None:
-        # The store names its temp file after the digest, and creates it before opening the source:
-        # once it exists, the hashing reader has closed the pipe and the copying reader is next.
-        return next(tmp_dir.glob(f"{stream_digest[:16]}*"), None)
-
-    temp = wait_for(stream_temp, "the blob temp file of the pipe", proc)
-    assert isinstance(temp, Path)
-    # Second read: loopline copies it into the store. Give it 2 MB of 3 and hold the pipe open.
-    release = threading.Event()
-    copier = threading.Thread(target=feed, args=(payload[: 2 * 1024 * 1024], release), daemon=True)
+    copier = threading.Thread(target=feed, daemon=True)
     copier.start()
 
-    def partial_temp() -> bool:
-        return temp.stat().st_size >= 1024 * 1024
+    def partial_temp() -> Path | None:
+        return next((p for p in tmp_dir.iterdir() if p.stat().st_size >= 1024 * 1024), None)
 
-    wait_for(partial_temp, "a partly written blob temp file", proc)
+    temp = wait_for(partial_temp, "a partly written blob temp file", proc)
+    assert isinstance(temp, Path)
     sigkill(proc)
     release.set()
     copier.join(DEADLINE_S)
 
     assert temp.exists(), "the killed write left its temp file, never a blob"
-    assert not blob_path(project, stream_digest).exists(), "a half blob was renamed into place"
+    stream_digest = blake3.blake3(payload).hexdigest()
+    for digest in (stream_digest, blake3.blake3(payload[: 2 << 20]).hexdigest()):
+        assert not blob_path(project, digest).exists(), "a half blob was renamed into place"
     for path in blob_files(project):
         assert blake3.blake3(path.read_bytes()).hexdigest() == path.name
     assert json.loads(cli("datasets", "--json", cwd=project, check=True).stdout) == []

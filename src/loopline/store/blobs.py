@@ -8,15 +8,22 @@ half blob; reads verify the hash, so a blob changed on disk is detected and neve
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
+import mmap
 import os
 import shutil
-import tempfile
+import stat
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
+
+import blake3
 
 from loopline.core.errors import Integrity, NotFound, StorageError
 from loopline.core.hashing import hash_bytes, hash_file
@@ -24,12 +31,24 @@ from loopline.core.hashing import hash_bytes, hash_file
 _TMP = "tmp"
 _HEX = frozenset("0123456789abcdef")
 _BATCH_MIN = 32  # from this many new blobs, one filesystem sync beats an fsync per file
-_STAGE_WORKERS = 4
-_COPY_CHUNK = 1024 * 1024
+_STREAMS = 2  # threads copying large files (beside the caller's, which copies the small ones)
+_WHOLE = 1 << 20  # a file up to this size is read, hashed and written whole
+_CHUNK = 4 << 20  # a larger one streams through a buffer this size
+_BLOCK = 4096  # O_DIRECT writes whole blocks from block-aligned memory
+_DIRECT = getattr(os, "O_DIRECT", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_SEQUENCE = itertools.count()  # temp file names: pid and this number
 _REPAIR_HINT = (
     "write its original bytes back (storing them again, or re-running the step that made it with"
     " --no-cache, replaces the damaged file); `loopline fsck` lists every such blob"
 )
+
+
+StatKey = tuple[int, int, int]  # inode, size, mtime_ns: what a stat cache keys a file on
+
+
+def _stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class BlobStore(Protocol):
@@ -38,6 +57,7 @@ class BlobStore(Protocol):
     def put_bytes(self, data: bytes) -> str: ...
     def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> str: ...
     def put_files(self, items: Iterable[tuple[str, str]]) -> int: ...
+    def ingest(self, items: Sequence[tuple[str, StatKey]]) -> list[str]: ...
     def get_bytes(self, digest: str) -> bytes: ...
     def local_path(self, digest: str) -> str | None: ...
     def checked_path(self, digest: str) -> str: ...
@@ -47,7 +67,8 @@ class BlobStore(Protocol):
     def export(self, digest: str, target: str | os.PathLike[str]) -> None: ...
 
 
-def _fsync_dir(path: str) -> None:
+def _fsync(path: str) -> None:
+    """fsync a file or folder by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -86,36 +107,45 @@ def _sync_filesystem(path: str, syncfs: Callable[[int], int]) -> None:
         os.close(fd)
 
 
-def _copy_to_fd(source: str, out: int) -> None:
-    """Copy a file's bytes into an open descriptor, in the kernel where it can."""
-    with open(source, "rb", buffering=0) as src:
-        fd = src.fileno()
-        size = os.fstat(fd).st_size
-        copied = 0
-        if size > _COPY_CHUNK and hasattr(os, "copy_file_range"):
-            try:
-                while n := os.copy_file_range(fd, out, _COPY_CHUNK * 64):
-                    copied += n
-            except OSError:
-                pass  # not across these filesystems: both offsets moved together, go on below
-            if copied >= size:
-                return
-        while chunk := os.read(fd, _COPY_CHUNK):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(out, view) :]
+def _create_temp(tmp_dir: str, prefix: str, flags: int = 0) -> tuple[int, str]:
+    """A new temp file, mode 0600 as mkstemp makes, under a name no other writer holds (O_EXCL);
+    a counter, not mkstemp's random names, as this runs once per stored file."""
+    while True:
+        path = f"{tmp_dir}/{prefix}.{os.getpid()}.{next(_SEQUENCE)}"
+        try:
+            return os.open(path, _CREATE | flags, 0o600), path
+        except FileExistsError:
+            continue
 
 
-def _check_copy(tmp: str, digest: str, source: str) -> None:
-    """Refuse a copy whose bytes do not hash to the key the caller gave: the source changed after
-    it was hashed (or a stat cache vouched for it wrongly). Keeping it would store a blob under
-    another blob's name; the temp copy is in the page cache, so this check costs no disk read."""
-    if hash_file(tmp) != digest:
-        raise Integrity(
-            f"{source} changed while it was being stored: its bytes no longer hash to {digest[:12]}",
-            where=source,
-            hint="store it again once nothing is writing to it",
-        )
+def _without_direct(fd: int) -> bool:
+    """Turn O_DIRECT off on fd (for an unaligned tail, or a filesystem that refuses it); False."""
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_DIRECT)
+    return False
+
+
+def _write_all(fd: int, data: memoryview, direct: bool) -> bool:
+    """Write every byte of data; returns whether fd still writes with O_DIRECT."""
+    while data:
+        if direct and len(data) % _BLOCK:
+            direct = _without_direct(fd)
+        try:
+            data = data[os.write(fd, data) :]
+        except OSError as exc:
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            direct = _without_direct(fd)
+    return direct
+
+
+def _changed(source: str, detail: str) -> Integrity:
+    return Integrity(
+        f"{source} changed while it was being stored: {detail}",
+        where=source,
+        hint="store it again once nothing is writing to it",
+    )
 
 
 def _local_root(url: str) -> str | None:
@@ -166,33 +196,13 @@ class FsspecBlobStore:
         return os.path.exists(path) if self._local else bool(self._fs.exists(path))
 
     # -- writes ----------------------------------------------------------------------------
-    def _write_local(self, digest: str, source: str | None, data: bytes | None) -> None:
-        final = self._path(digest)
-        if os.path.exists(final) and self.verify(digest):
-            return  # a damaged blob of that name is replaced below, atomically
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.join(self._root, _TMP), prefix=digest[:16])
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if data is not None:
-                    out.write(data)
-                else:
-                    assert source is not None
-                    _copy_to_fd(source, out.fileno())
-                    _check_copy(tmp, digest, source)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
         try:
             if self._local:
-                self._write_local(digest, None, data)
+                batch = _Batch(self, repair=True)
+                batch.stage_bytes(digest, data)
+                batch.commit()
             elif not self._fs.exists(self._path(digest)):
                 self._fs.pipe_file(self._path(digest), data)
         except OSError as exc:
@@ -200,72 +210,59 @@ class FsspecBlobStore:
         return digest
 
     def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> str:
-        digest = digest or hash_file(path)
         try:
             if self._local:
-                self._write_local(digest, os.fspath(path), None)
-            elif not self._fs.exists(self._path(digest)):
+                if digest is not None:
+                    self._path(digest)  # a malformed key is refused before anything is read
+                batch = _Batch(self, repair=True)
+                digest = batch.stage(os.fspath(path), digest, None)
+                batch.commit()
+                return digest
+            digest = digest or hash_file(path)
+            if not self._fs.exists(self._path(digest)):
                 self._fs.put_file(os.fspath(path), self._path(digest))
         except OSError as exc:
             raise StorageError(f"cannot store {path}: {exc}", where=self.url) from exc
         return digest
 
     def put_files(self, items: Iterable[tuple[str, str]]) -> int:
-        """Store many (path, digest) pairs; returns how many were new."""
-        todo = [(path, digest) for path, digest in items if not self.exists(digest)]
-        unique = list({digest: path for path, digest in todo}.items())
-        if not unique:
-            return 0
-        syncfs = _syncfs() if self._local and len(unique) >= _BATCH_MIN else None
-        if syncfs is not None:
-            try:
-                self._put_batch(unique, syncfs)
-            except OSError as exc:
-                raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
-            return len(unique)
-        # Elsewhere, an fsync per file (threads overlap them) and one per folder.
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda pair: self.put_file(pair[1], pair[0]), unique))
-        if self._local:
-            for directory in {os.path.dirname(self._path(digest)) for digest, _ in unique}:
-                _fsync_dir(directory)
-        return len(unique)
-
-    def _put_batch(self, unique: list[tuple[str, str]], syncfs: Callable[[int], int]) -> None:
-        """Stage every blob as a temp file, sync the filesystem, rename them all, sync again.
-
-        Each blob is durable before its rename and each rename is durable on return; a killed
-        process leaves only temp files, never a half blob under its key.
-        """
-        tmp_dir = os.path.join(self._root, _TMP)
-        staged: list[tuple[str, str]] = []  # (temp, final), appended before the temp is written
-
-        def stage(part: list[tuple[str, str]]) -> None:
-            for digest, source in part:
-                fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=digest[:16])
-                staged.append((tmp, self._path(digest)))
-                try:
-                    _copy_to_fd(source, fd)
-                finally:
-                    os.close(fd)
-                _check_copy(tmp, digest, source)
-
+        """Store many (path, digest) pairs; returns how many were new. A file whose bytes do not
+        hash to its digest (it changed after it was hashed) is refused with Integrity."""
+        unique = {digest: path for path, digest in items}
+        if not self._local:
+            todo = [(path, digest) for digest, path in unique.items() if not self.exists(digest)]
+            with ThreadPoolExecutor(max_workers=16) as pool:  # threads overlap the round trips
+                list(pool.map(lambda pair: self.put_file(*pair), todo))
+            return len(todo)
+        for digest in unique:
+            self._path(digest)  # every key well formed before any is written
         try:
-            for folder in {final.rsplit("/", 1)[0] for final in map(self._path, dict(unique))}:
-                os.makedirs(folder, exist_ok=True)
-            parts = [unique[i::_STAGE_WORKERS] for i in range(_STAGE_WORKERS)]
-            with ThreadPoolExecutor(max_workers=_STAGE_WORKERS) as pool:
-                list(pool.map(stage, parts))
-            _sync_filesystem(tmp_dir, syncfs)  # every temp's bytes (and new folders) on disk
-            while staged:
-                tmp, final = staged[-1]
-                os.replace(tmp, final)
-                staged.pop()
-            _sync_filesystem(self._root, syncfs)  # every rename on disk
-        finally:
-            for tmp, _ in staged:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            batch = _Batch(self)
+            batch.run([(path, digest, None) for digest, path in unique.items()])
+            return batch.commit()
+        except OSError as exc:
+            raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
+
+    def ingest(self, items: Sequence[tuple[str, StatKey]]) -> list[str]:
+        """Store files whose keys are not known yet; returns their keys, in order.
+
+        items are (path, (inode, size, mtime_ns) the caller saw when it listed the file). Each
+        file is read once and its key is the hash of exactly the bytes stored. A file whose stat
+        once read is not the one given is refused with Integrity: it changed while being stored,
+        and a key recorded against the stat the caller saw (a stat cache) could otherwise
+        describe other bytes. Every blob is durable on return.
+        """
+        if not self._local:
+            keys = [hash_file(path) for path, _ in items]
+            self.put_files(zip((path for path, _ in items), keys, strict=True))
+            return keys
+        try:
+            batch = _Batch(self)
+            keys = batch.run([(path, None, seen) for path, seen in items])
+            batch.commit()
+        except OSError as exc:
+            raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
+        return keys
 
     # -- reads -----------------------------------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
@@ -339,6 +336,201 @@ class FsspecBlobStore:
         else:
             tmp.write_bytes(self.get_bytes(digest))
         os.replace(tmp, target)
+
+
+class _Batch:
+    """Local writes of one call: each file is read once into a buffer of this process, hashed and
+    written to a temp file from that same buffer, so a key is the hash of exactly the bytes
+    stored whatever the source does meanwhile (no second hash of the copy is needed). Then the
+    temps are made durable, renamed under their keys, and the renames made durable: a killed
+    process leaves only temp files, never a half blob under its key.
+
+    Files up to _WHOLE bytes take one read and one write; larger ones stream through a buffer of
+    _CHUNK bytes, written with O_DIRECT where the filesystem takes it (the bytes go to the disk as
+    they are copied, not at the sync, and the page cache is left alone). Worker threads overlap
+    the system calls; the biggest files go first.
+    """
+
+    def __init__(self, store: FsspecBlobStore, *, repair: bool = False) -> None:
+        self._root = store._root
+        self._tmp_dir = os.path.join(store._root, _TMP)
+        self._verify = store.verify
+        self._repair = repair  # a stored blob that fails verification is written again
+        self._claimed: set[str] = set()
+        self._staged: dict[str, str] = {}  # key -> its temp file, complete
+        self._temps: list[str] = []  # every temp made (removed again on failure)
+        self._lock = threading.Lock()
+        self._buffers = threading.local()
+
+    # -- staging -------------------------------------------------------------------------------
+    def _claim(self, digest: str) -> bool:
+        """True when this batch is the one to write digest: no other file of the batch has it and
+        the store does not hold it (or holds it damaged, when repairing)."""
+        with self._lock:
+            if digest in self._claimed:
+                return False
+            self._claimed.add(digest)
+        final = f"{self._root}/{digest[:2]}/{digest}"
+        return not os.path.exists(final) or (self._repair and not self._verify(digest))
+
+    def _temp(self, prefix: str, flags: int = 0) -> tuple[int, str]:
+        fd, tmp = _create_temp(self._tmp_dir, prefix, flags)
+        self._temps.append(tmp)
+        return fd, tmp
+
+    def _keep(self, digest: str, tmp: str) -> None:
+        with self._lock:
+            self._staged[digest] = tmp
+
+    def stage_bytes(self, digest: str, data: bytes) -> None:
+        if self._claim(digest):
+            self._write_temp(digest, data)
+
+    def _write_temp(self, digest: str, data: bytes) -> None:
+        fd, tmp = self._temp(digest[:16])
+        try:
+            _write_all(fd, memoryview(data), False)
+        finally:
+            os.close(fd)
+        self._keep(digest, tmp)
+
+    def stage(self, source: str, digest: str | None, seen: StatKey | None) -> str:
+        """Store one file: its bytes must hash to digest when one is given, and its stat after the
+        read must still be seen when that is given. Returns its key."""
+        if digest is not None and not self._claim(digest):
+            return digest  # already stored (or being stored by this batch): nothing to read
+        src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(src)
+            if stat.S_ISREG(info.st_mode) and info.st_size <= _WHOLE:
+                data = os.read(src, info.st_size + 1)
+                while len(data) > info.st_size and (more := os.read(src, _CHUNK)):
+                    data += more  # it grew since the fstat: refused below if seen or digest
+                key, length, tmp = hash_bytes(data), len(data), None
+            else:  # large, or a pipe or device: its bytes as they come
+                key, length, tmp = self._stream(src)
+            after = os.fstat(src) if seen is not None else None
+        finally:
+            os.close(src)
+        try:
+            if digest is not None and key != digest:
+                raise _changed(source, f"its bytes no longer hash to {digest[:12]}")
+            if after is not None and (length != after.st_size or _stat_key(after) != seen):
+                raise _changed(source, "it is not the file that was listed, or was written since")
+            if tmp is None:
+                if digest is not None or self._claim(key):
+                    self._write_temp(key, data)
+            elif digest is not None or self._claim(key):
+                self._keep(key, tmp)
+                tmp = None
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+        return key
+
+    def _stream(self, src: int) -> tuple[str, int, str]:
+        """Copy src into a new temp file through this thread's buffer, hashing what is written."""
+        buffer = getattr(self._buffers, "view", None)
+        if buffer is None:
+            # An anonymous map: page-aligned, as O_DIRECT wants, and private to this process.
+            buffer = self._buffers.view = memoryview(mmap.mmap(-1, _CHUNK))
+        try:
+            out, tmp = self._temp("stream", _DIRECT)
+            direct = bool(_DIRECT)
+        except OSError as exc:  # a filesystem without O_DIRECT (tmpfs, some network mounts)
+            if exc.errno != errno.EINVAL:
+                raise
+            out, tmp = self._temp("stream")
+            direct = False
+        hasher = blake3.blake3()
+        length = 0
+        try:
+            # A regular file fills the buffer but for its last chunk; a short read elsewhere (a
+            # pipe) leaves the next write unaligned, and _write_all then turns O_DIRECT off.
+            while n := os.readv(src, [buffer]):
+                chunk = buffer[:n]
+                hasher.update(chunk)
+                direct = _write_all(out, chunk, direct)
+                length += n
+        except BaseException:
+            os.close(out)
+            os.unlink(tmp)
+            raise
+        os.close(out)
+        return hasher.hexdigest(), length, tmp
+
+    def run(self, items: Sequence[tuple[str, str | None, StatKey | None]]) -> list[str]:
+        """stage() every (path, digest, seen); returns the keys, in order.
+
+        Large files go to _STREAMS threads (their time is the disk's and BLAKE3's, both outside
+        the GIL) while this thread takes the small ones, then joins in: more threads on small
+        files only contend for the GIL and the temp folder's lock.
+        """
+        keys = [""] * len(items)
+        sizes = [seen[1] if seen is not None else os.stat(path).st_size for path, _, seen in items]
+        large = sorted((i for i, size in enumerate(sizes) if size > _WHOLE), key=lambda i: -sizes[i])
+        queue = iter(large)  # biggest first; next() on a list iterator is atomic
+        failed = threading.Event()
+
+        def work(indexes: Iterator[int]) -> None:
+            try:
+                for i in indexes:
+                    if failed.is_set():
+                        return
+                    keys[i] = self.stage(*items[i])
+            except BaseException:
+                failed.set()
+                raise
+
+        try:
+            with ThreadPoolExecutor(max_workers=_STREAMS) as pool:
+                helpers = [pool.submit(work, queue) for _ in range(min(_STREAMS, len(large)))]
+                work(i for i, size in enumerate(sizes) if size <= _WHOLE)
+                work(queue)
+                for helper in helpers:
+                    helper.result()
+        except BaseException:
+            failed.set()
+            self.discard()
+            raise
+        return keys
+
+    # -- making it durable ---------------------------------------------------------------------
+    def commit(self) -> int:
+        """Make every staged blob durable under its key; returns how many were written."""
+        staged = self._staged
+        try:
+            if not staged:
+                return 0
+            folders = {f"{self._root}/{digest[:2]}" for digest in staged}
+            new_folders = [folder for folder in folders if not os.path.isdir(folder)]
+            for folder in new_folders:
+                os.makedirs(folder, exist_ok=True)
+            syncfs = _syncfs() if len(staged) >= _BATCH_MIN else None
+            if syncfs is not None:
+                _sync_filesystem(self._tmp_dir, syncfs)  # every temp's bytes (and new folders)
+            elif len(staged) == 1:
+                _fsync(next(iter(staged.values())))
+            else:
+                with ThreadPoolExecutor(max_workers=16) as pool:  # threads overlap the fsyncs
+                    list(pool.map(_fsync, staged.values()))
+            for digest, tmp in staged.items():
+                os.replace(tmp, f"{self._root}/{digest[:2]}/{digest}")
+            if syncfs is not None:
+                _sync_filesystem(self._root, syncfs)  # every rename
+            else:  # the renames, and the entries of new folders
+                for folder in [*folders, *([self._root] if new_folders else [])]:
+                    _fsync(folder)
+            return len(staged)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Remove every temp file this batch made and did not rename."""
+        for tmp in self._temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def open_blob_store(url: str) -> FsspecBlobStore:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from loopline.core.hashing import hash_file
 from loopline.store.statcache import Key, StatCache, stat_key
+
+if TYPE_CHECKING:
+    from loopline.store.blobs import BlobStore
 
 _HASH_WORKERS = 4
 
@@ -61,13 +65,19 @@ def scan_files(
     return found
 
 
-def hash_files(files: list[FileInfo], cache: StatCache, root: str) -> tuple[list[str], int]:
+def hash_files(
+    files: list[FileInfo], cache: StatCache, root: str, *, store: BlobStore | None = None
+) -> tuple[list[str], int]:
     """Digests of files, in order, hashing only those the stat cache cannot vouch for; returns
-    (digests, how many files were read)."""
+    (digests, how many files were read). With a store, the files read are stored by that same
+    read (BlobStore.ingest: no second pass over them), durable on return; the others are not."""
     vouched = cache.vouched(files, root)
     digests = [digest or "" for digest in vouched]
     todo = [i for i, digest in enumerate(vouched) if digest is None]
-    if todo:
+    if todo and store is not None:
+        for i, digest in zip(todo, store.ingest([files[i][1:] for i in todo]), strict=True):
+            digests[i] = digest
+    elif todo:
 
         def work(part: list[int]) -> list[tuple[int, str]]:
             return [(i, hash_file(files[i][1])) for i in part]
@@ -77,5 +87,6 @@ def hash_files(files: list[FileInfo], cache: StatCache, root: str) -> tuple[list
             for done in pool.map(work, parts):
                 for i, digest in done:
                     digests[i] = digest
+    if todo:
         cache.update((files[i][1], files[i][2], digests[i]) for i in todo)
     return digests, len(todo)

@@ -1,0 +1,125 @@
+"""`add_path` of a folder, on every metadata engine: the blobs written by the one-pass copy check
+out byte-equal, fsck finds nothing wrong, the stat cache learns every digest, and files the
+stat cache already vouched for are stored too."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import blake3
+import pytest
+
+from loopline.core.errors import Integrity
+from loopline.datasets.snapshot import add_path
+from loopline.store import blobs as blobs_module
+from loopline.store.artifacts import load_manifest
+from loopline.store.blobs import FsspecBlobStore
+from loopline.store.filescan import hash_files, scan_files
+from loopline.store.fsck import fsck
+from loopline.store.metadata import MetadataStore
+from loopline.store.statcache import StatCache
+
+CHUNK = 64 * 1024
+
+
+@pytest.fixture
+def meta(store_url: str) -> Iterator[MetadataStore]:
+    opened = MetadataStore(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[StatCache]:
+    opened = StatCache(tmp_path / "statcache.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Small files, duplicates, an empty file and files streamed in several chunks."""
+    monkeypatch.setattr(blobs_module, "_WHOLE", 16 * 1024)
+    monkeypatch.setattr(blobs_module, "_CHUNK", CHUNK)
+    root = tmp_path / "data"
+    for i in range(60):
+        path = root / f"small/{i // 20}/item-{i:03d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"item {i % 45}\n".encode() * (i + 1))  # some contents repeat
+    (root / "big").mkdir()
+    for i, size in enumerate([3 * CHUNK + 17, 5 * CHUNK, 16 * 1024 + 1]):
+        (root / "big" / f"big-{i}.bin").write_bytes(os.urandom(size))
+    (root / "empty.txt").write_bytes(b"")
+    return root
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _check_out(meta: MetadataStore, blobs: FsspecBlobStore, name: str, out: Path) -> dict[str, bytes]:
+    art = meta.latest_version(name)
+    assert art is not None
+    for entry in load_manifest(blobs, art):
+        blobs.export(entry.blob, out / entry.path)
+        assert entry.size == (out / entry.path).stat().st_size
+    return _contents(out)
+
+
+def test_a_first_add_checks_out_byte_equal_and_fsck_is_clean(
+    meta: MetadataStore, cache: StatCache, folder: Path, tmp_path: Path
+) -> None:
+    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+
+    result = add_path(folder, "data", meta, blobs, cache)
+
+    assert result.created and result.files == 64 and result.hashed == 64
+    assert _check_out(meta, blobs, "data", tmp_path / "out") == _contents(folder)
+    report = fsck(meta, blobs)
+    assert report.ok and report.temp_files == [], report.to_json()
+    for path in (tmp_path / "blobs").glob("??/*"):
+        assert blake3.blake3(path.read_bytes()).hexdigest() == path.name
+    # The stat cache learnt every digest from the copying pass: nothing is read again.
+    again = add_path(folder, "data", meta, blobs, cache)
+    assert (again.created, again.hashed, again.version) == (False, 0, 1)
+
+
+def test_files_the_stat_cache_vouches_for_are_stored_too(
+    meta: MetadataStore, cache: StatCache, folder: Path, tmp_path: Path
+) -> None:
+    """A folder source may have hashed the files without storing them in this store."""
+    hash_files(scan_files(str(folder)), cache, str(folder))  # cache filled, store empty
+    (folder / "new.txt").write_bytes(b"one file the cache does not know")
+    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+
+    result = add_path(folder, "data", meta, blobs, cache)
+
+    assert result.created and result.hashed == 1
+    assert _check_out(meta, blobs, "data", tmp_path / "out") == _contents(folder)
+    assert fsck(meta, blobs).ok
+
+
+def test_a_file_changed_after_the_listing_fails_the_add_and_stores_nothing(
+    meta: MetadataStore, cache: StatCache, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopline.datasets import snapshot
+
+    def scan_then_change(root: str) -> list[tuple[str, str, tuple[int, int, int]]]:
+        found = scan_files(root)
+        (folder / "big" / "big-1.bin").write_bytes(os.urandom(5 * CHUNK + 1))
+        return found
+
+    monkeypatch.setattr(snapshot, "scan_files", scan_then_change)
+    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+
+    with pytest.raises(Integrity, match="changed while it was being stored"):
+        add_path(folder, "data", meta, blobs, cache)
+    assert meta.latest_version("data") is None
+    assert list((tmp_path / "blobs").glob("??/*")) == []
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+    # The stat cache learnt nothing from the failed add: the next one reads every file again.
+    monkeypatch.undo()
+    again = add_path(folder, "data", meta, blobs, cache)
+    assert (again.created, again.hashed, again.files) == (True, 64, 64)
