@@ -55,7 +55,10 @@ Validation (``loopline.clean:validate``; ``evaluate`` returns the report without
 A rule or expectation naming a missing column, a bad regex or SQL, or a malformed entry is a
 ConfigError before any data is read (each step function carries a ``check`` the runner calls on
 the inputs' recorded schemas). On the Dask executor both run partition by partition through
-``ctx.map`` and give the same artifact ids as locally.
+``ctx.map`` and give the same artifact ids as locally. Run locally, a step's table arrives as a
+lazy scan and both stream it, a partition at a time: ``apply`` writes the clean table to the
+step's scratch folder as it goes and returns it as a ``TableFile`` (``out=PATH`` does the same
+when called directly with a LazyFrame), so memory is bounded by a partition.
 """
 
 from __future__ import annotations
