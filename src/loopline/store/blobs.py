@@ -347,8 +347,7 @@ class _Batch:
 
     Files up to _WHOLE bytes take one read and one write; larger ones stream through a buffer of
     _CHUNK bytes, written with O_DIRECT where the filesystem takes it (the bytes go to the disk as
-    they are copied, not at the sync, and the page cache is left alone). Worker threads overlap
-    the system calls; the biggest files go first.
+    they are copied, not at the sync, and the page cache is left alone). See run() for threads.
     """
 
     def __init__(self, store: FsspecBlobStore, *, repair: bool = False) -> None:
@@ -357,7 +356,7 @@ class _Batch:
         self._verify = store.verify
         self._repair = repair  # a stored blob that fails verification is written again
         self._claimed: set[str] = set()
-        self._staged: dict[str, str] = {}  # key -> its temp file, complete
+        self._staged: dict[str, str] = {}  # key -> its complete temp file (set by one thread)
         self._temps: list[str] = []  # every temp made (removed again on failure)
         self._lock = threading.Lock()
         self._buffers = threading.local()
@@ -370,29 +369,25 @@ class _Batch:
             if digest in self._claimed:
                 return False
             self._claimed.add(digest)
-        final = f"{self._root}/{digest[:2]}/{digest}"
-        return not os.path.exists(final) or (self._repair and not self._verify(digest))
-
-    def _temp(self, prefix: str, flags: int = 0) -> tuple[int, str]:
-        fd, tmp = _create_temp(self._tmp_dir, prefix, flags)
-        self._temps.append(tmp)
-        return fd, tmp
-
-    def _keep(self, digest: str, tmp: str) -> None:
-        with self._lock:
-            self._staged[digest] = tmp
+        try:
+            os.stat(f"{self._root}/{digest[:2]}/{digest}")
+        except FileNotFoundError:
+            return True
+        return self._repair and not self._verify(digest)
 
     def stage_bytes(self, digest: str, data: bytes) -> None:
         if self._claim(digest):
-            self._write_temp(digest, data)
+            self._staged[digest] = self._write_temp(digest, data)
 
-    def _write_temp(self, digest: str, data: bytes) -> None:
-        fd, tmp = self._temp(digest[:16])
+    def _write_temp(self, digest: str, data: bytes) -> str:
+        fd, tmp = _create_temp(self._tmp_dir, digest[:16])
+        self._temps.append(tmp)
         try:
-            _write_all(fd, memoryview(data), False)
+            if (n := os.write(fd, data)) < len(data):
+                _write_all(fd, memoryview(data)[n:], False)
         finally:
             os.close(fd)
-        self._keep(digest, tmp)
+        return tmp
 
     def stage(self, source: str, digest: str | None, seen: StatKey | None) -> str:
         """Store one file: its bytes must hash to digest when one is given, and its stat after the
@@ -406,7 +401,7 @@ class _Batch:
                 data = os.read(src, info.st_size + 1)
                 while len(data) > info.st_size and (more := os.read(src, _CHUNK)):
                     data += more  # it grew since the fstat: refused below if seen or digest
-                key, length, tmp = hash_bytes(data), len(data), None
+                key, length, tmp = blake3.blake3(data).hexdigest(), len(data), None
             else:  # large, or a pipe or device: its bytes as they come
                 key, length, tmp = self._stream(src)
             after = os.fstat(src) if seen is not None else None
@@ -417,12 +412,10 @@ class _Batch:
                 raise _changed(source, f"its bytes no longer hash to {digest[:12]}")
             if after is not None and (length != after.st_size or _stat_key(after) != seen):
                 raise _changed(source, "it is not the file that was listed, or was written since")
-            if tmp is None:
-                if digest is not None or self._claim(key):
-                    self._write_temp(key, data)
-            elif digest is not None or self._claim(key):
-                self._keep(key, tmp)
-                tmp = None
+            if digest is None and not self._claim(key):
+                return key  # stored already, or by another file of this batch
+            self._staged[key] = tmp if tmp is not None else self._write_temp(key, data)
+            tmp = None
         finally:
             if tmp is not None:
                 os.unlink(tmp)
@@ -435,13 +428,14 @@ class _Batch:
             # An anonymous map: page-aligned, as O_DIRECT wants, and private to this process.
             buffer = self._buffers.view = memoryview(mmap.mmap(-1, _CHUNK))
         try:
-            out, tmp = self._temp("stream", _DIRECT)
+            out, tmp = _create_temp(self._tmp_dir, "stream", _DIRECT)
             direct = bool(_DIRECT)
         except OSError as exc:  # a filesystem without O_DIRECT (tmpfs, some network mounts)
             if exc.errno != errno.EINVAL:
                 raise
-            out, tmp = self._temp("stream")
+            out, tmp = _create_temp(self._tmp_dir, "stream")
             direct = False
+        self._temps.append(tmp)
         hasher = blake3.blake3()
         length = 0
         try:
