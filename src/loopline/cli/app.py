@@ -1,61 +1,89 @@
-"""Entry point: the Typer app, its command groups and the one table from errors to exit codes.
+"""Entry point of the `loopline` command.
 
-Exit codes: 0 ok, 1 a check failed (or a step failed, or the store is damaged), 2 bad usage or
-bad input. A user mistake never shows a traceback.
+`loopline add PATH --name NAME [--json]` on a path that still holds the latest version of NAME
+is answered here, before Typer, Rich or SQLAlchemy are imported (datasets/unchanged.py does the
+check): re-adding an unchanged folder then costs about what starting Python costs. Every other
+command, and any add this cannot answer for sure, runs the full command line (cli/commands.py),
+which prints its usual messages. LOOPLINE_FAST_PATH=0 turns the shortcut off.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-
-import typer
-from rich.markup import escape
-
-from loopline.cli import (
-    annotate_automation,
-    annotate_commands,
-    clean_commands,
-    data_commands,
-    evaluate_commands,
-    loop_commands,
-    monitor_commands,
-    pipeline_commands,
-    registry_commands,
-    serve_commands,
-    server_commands,
-    tracking_commands,
-)
-from loopline.cli.render import errors
-from loopline.core.errors import LooplineError
-
-app = typer.Typer(
-    name="loopline",
-    help="The ML data pipeline as a continuous, versioned loop.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-pipeline_commands.register(app)
-data_commands.register(app)
-clean_commands.register(app)
-annotate_commands.register(app)
-annotate_automation.register(annotate_commands.app)  # errors, prelabel, prioritize
-evaluate_commands.register(app)
-registry_commands.register(app)
-serve_commands.register(app)
-server_commands.register(app)
-tracking_commands.register(app)
-loop_commands.register(app)
-monitor_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; Typer handles usage errors (exit 2), this maps loopline's own errors."""
+    args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("LOOPLINE_FAST_PATH") != "0" and _add_unchanged(args):
+        return
+    from loopline.cli.commands import run
+
+    run(args)
+
+
+def _add_options(args: list[str]) -> tuple[str, str, bool] | None:
+    """(PATH, NAME, --json) of `add PATH --name NAME [--json]` in any order click accepts, or
+    None for anything else (other commands, other options, --help, a repeated option)."""
+    if not args or args[0] != "add":
+        return None
+    path: str | None = None
+    name: str | None = None
+    as_json = False
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg == "--json" and not as_json:
+            as_json = True
+        elif arg in ("--name", "-n") and name is None:
+            name = next(rest, None)
+        elif arg.startswith("--name=") and name is None:
+            name = arg.removeprefix("--name=")
+        elif not arg.startswith("-") and path is None:
+            path = arg
+        else:
+            return None
+    return (path, name, as_json) if path and name else None
+
+
+def _add_unchanged(args: list[str]) -> bool:
+    """Print what `add` prints when nothing changed and return True; False (having printed
+    nothing) when that cannot be said for sure, e.g. on a PostgreSQL store."""
+    options = _add_options(args)
+    if options is None:
+        return False
+    path, name, as_json = options
     try:
-        app(args=argv, prog_name="loopline")
-    except LooplineError as exc:
-        errors.print(f"[red]error:[/] {escape(exc.render())}", soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        errors.print("interrupted")
-        sys.exit(130)
+        from pathlib import Path
+
+        from loopline.core.settings import PROJECT_FILE, Settings
+        from loopline.datasets.unchanged import unchanged
+        from loopline.pipeline.config import read_project_file
+        from loopline.store.metadata.peek import latest_version
+        from loopline.store.statcache import StatCache
+
+        start = Path.cwd()  # found as Project.open finds it
+        found = next((d / PROJECT_FILE for d in (start, *start.parents) if (d / PROJECT_FILE).exists()), None)
+        if found is None:
+            return False
+        file = read_project_file(found)
+        settings = Settings.build(file.path.parent, file.project, dict(os.environ))
+        latest = latest_version(settings.store_url, name)  # None on PostgreSQL
+        blobs = settings.blobs_url.removeprefix("file://")
+        if latest is None or not settings.stat_cache.exists() or not os.path.isdir(f"{blobs}/tmp"):
+            return False  # the full path creates what is missing, or says what is wrong
+        cache = StatCache(settings.stat_cache)
+        try:
+            result = unchanged(Path(path), name, latest, cache)
+        finally:
+            cache.close()
+    except Exception:  # whatever went wrong, the full command meets it and explains it
+        return False
+    if result is None:
+        return False
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(result.summary() + "\n")
+    return True

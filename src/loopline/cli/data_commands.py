@@ -20,16 +20,8 @@ def add(
     result = open_project().add(path, name)
     if as_json:
         emit_json(result.to_json())
-    elif result.created:
-        console.print(
-            f"added {result.name}@{result.version}: {result.artifact.kind} "
-            f"{result.artifact.id[:12]}, {result.files} file(s), {result.hashed} hashed"
-        )
     else:
-        console.print(
-            f"nothing changed: {result.name}@{result.version} is current "
-            f"({result.files} file(s), {result.hashed} hashed)"
-        )
+        console.print(result.summary(), markup=False)  # also printed by cli/app.py's shortcut
 
 
 def datasets(as_json: JSON = False) -> None:

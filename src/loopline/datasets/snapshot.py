@@ -15,14 +15,14 @@ from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_manifest
 from loopline.core.ids import check_name
 from loopline.core.types import Artifact
-from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset, save_table
-from loopline.store.blobs import BlobStore
-from loopline.store.filescan import hash_files, scan_files
-from loopline.store.metadata import MetadataStore
+from loopline.store.filescan import FileInfo, hash_files, scan_files
 from loopline.store.statcache import StatCache, stat_key
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from loopline.store.blobs import BlobStore
+    from loopline.store.metadata import MetadataStore
 
 TABLE_SUFFIXES = {
     ".csv": "csv",
@@ -53,6 +53,23 @@ class AddResult:
             "hashed": self.hashed,
         }
 
+    def summary(self) -> str:
+        """The line `loopline add` prints."""
+        if self.created:
+            return (
+                f"added {self.name}@{self.version}: {self.artifact.kind} {self.artifact.id[:12]}, "
+                f"{self.files} file(s), {self.hashed} hashed"
+            )
+        return (
+            f"nothing changed: {self.name}@{self.version} is current "
+            f"({self.files} file(s), {self.hashed} hashed)"
+        )
+
+
+def manifest_id(files: list[FileInfo], digests: list[str]) -> str:
+    """The id a folder of these files with these digests has as a blob set."""
+    return hash_manifest((rel, key[1], digest) for (rel, _, key), digest in zip(files, digests, strict=True))
+
 
 def _media_type(path: str) -> str | None:
     import mimetypes
@@ -79,6 +96,9 @@ def read_table(path: Path) -> pl.DataFrame:
 
 
 def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
+    # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
+    from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset, save_table
+
     check_name(name, "dataset name")
     path = path.absolute()
     if not path.exists():
@@ -88,19 +108,14 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
         files = scan_files(str(path))
         if not files:
             raise InvalidInput(f"folder {path} holds no files", hint="add a folder with files in it")
-        # Files read are stored by that same read (once only), even if nothing turns out changed.
-        digests, hashed = hash_files(files, cache, str(path), store=blobs)
-        manifest_id = hash_manifest(
-            (rel, key[1], digest) for (rel, _, key), digest in zip(files, digests, strict=True)
-        )
-        if latest is not None and latest.id == manifest_id:
+        digests, hashed = hash_files(files, cache, str(path))
+        if latest is not None and latest.id == manifest_id(files, digests):
             return AddResult(name, latest.version or 0, False, latest, len(files), hashed)
         entries = [
             BlobEntry(rel, key[1], digest, _media_type(rel))
             for (rel, _, key), digest in zip(files, digests, strict=True)
         ]
-        if hashed < len(files):  # the stat cache vouched for some: their blobs may be elsewhere
-            blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
+        blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
         artifact = save_blobset(blobs, BlobSet(entries, store=blobs))
         version = meta.add_version(name, artifact, source=str(path))
         return _result(name, version, latest, artifact, len(files), hashed)

@@ -1,0 +1,174 @@
+"""The shortcut of `loopline add` on an unchanged path (cli/app.py, datasets/unchanged.py): it
+prints exactly what the full command prints, and leaves every other case to the full command.
+
+Each run goes through the real entry point in a subprocess that reports afterwards whether the
+full command line was loaded (Typer, SQLAlchemy), so a test sees which path answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli, write_project
+
+_PROBE = """
+import atexit, os, sys
+from pathlib import Path
+from loopline.cli.app import main
+atexit.register(lambda: Path(os.environ["PROBE_OUT"]).write_text(str("typer" in sys.modules)))
+main(sys.argv[1:])
+"""
+
+
+def run_add(*args: str, cwd: Path, shortcut: bool = True) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """`loopline add ARGS`, as the console script runs it; also whether the full CLI was loaded."""
+    probe = cwd / ".probe"
+    env = {**os.environ, "LOOPLINE_FAST_PATH": "1" if shortcut else "0", "PROBE_OUT": str(probe)}
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, "add", *args], cwd=cwd, capture_output=True, text=True, env=env
+    )
+    full = probe.read_text() == "True"
+    probe.unlink()
+    return result, full
+
+
+def same_as_full_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Runs the shortcut and then the full command; both must answer alike, the shortcut alone."""
+    fast, fast_full = run_add(*args, cwd=cwd)
+    slow, slow_full = run_add(*args, cwd=cwd, shortcut=False)
+    assert slow_full and not fast_full, fast.stderr
+    assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    return fast
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = write_project(tmp_path / "proj", "steps: {}\n")
+    cli("init", cwd=root, check=True)
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    for name, content in {"a.png": os.urandom(3000), "sub/b.txt": b"hello\n", "sub/c.bin": b""}.items():
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(content)
+    return data
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_unchanged_folder_prints_what_the_full_command_prints(
+    project: Path, folder: Path, as_json: bool
+) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    extra = ("--json",) if as_json else ()
+    result = same_as_full_command(str(folder), "--name", "imgs", *extra, cwd=project)
+    if as_json:
+        assert json.loads(result.stdout) | {"artifact_id": ""} == {
+            "name": "imgs",
+            "version": 1,
+            "created": False,
+            "artifact_id": "",
+            "kind": "blobs",
+            "files": 3,
+            "hashed": 0,
+        }
+    else:
+        assert result.stdout == "nothing changed: imgs@1 is current (3 file(s), 0 hashed)\n"
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_unchanged_table_file_prints_what_the_full_command_prints(project: Path, as_json: bool) -> None:
+    (project / "people.csv").write_text("id,name\n1,ann\n2,bob\n")
+    cli("add", "people.csv", "--name", "people", cwd=project, check=True)
+    (project / "people.csv").write_text("id,name\n1,ann\n2,bo\n")
+    cli("add", "people.csv", "--name", "people", cwd=project, check=True)  # version 2
+    extra = ("--json",) if as_json else ()
+    result = same_as_full_command("people.csv", "--name", "people", *extra, cwd=project)
+    expected = "nothing changed: people@2 is current (1 file(s), 0 hashed)\n"
+    assert json.loads(result.stdout)["kind"] == "table" if as_json else result.stdout == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-n", "imgs", "DATA"), ("--name=imgs", "DATA", "--json"), ("--json", "DATA", "--name", "imgs")],
+)
+def test_options_in_any_order_click_accepts(project: Path, folder: Path, args: tuple[str, ...]) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    same_as_full_command(*(str(folder) if a == "DATA" else a for a in args), cwd=project)
+
+
+def test_a_changed_file_is_added_by_the_full_command(project: Path, folder: Path) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    (folder / "sub" / "b.txt").write_bytes(b"changed\n")
+    result, full = run_add(str(folder), "--name", "imgs", "--json", cwd=project)
+    assert full and result.returncode == 0, result.stderr
+    added = json.loads(result.stdout)
+    assert (added["version"], added["created"], added["files"], added["hashed"]) == (2, True, 3, 1)
+
+
+def test_a_touched_file_is_hashed_again_by_the_full_command(project: Path, folder: Path) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    os.utime(folder / "a.png", ns=(1, 1))  # same bytes: the stat cache can no longer vouch for it
+    result, full = run_add(str(folder), "--name", "imgs", cwd=project)
+    assert full and result.stdout == "nothing changed: imgs@1 is current (3 file(s), 1 hashed)\n"
+
+
+def test_a_first_version_and_another_name_go_the_full_way(project: Path, folder: Path) -> None:
+    result, full = run_add(str(folder), "--name", "imgs", cwd=project)
+    assert full and result.stdout.startswith("added imgs@1: blobs ")
+    result, full = run_add(str(folder), "--name", "copy", cwd=project)
+    assert full and result.stdout.startswith("added copy@1: blobs ")
+
+
+def test_the_same_files_under_a_name_holding_a_table(project: Path, folder: Path) -> None:
+    """A name whose latest version is a table file: re-adding a folder is a change."""
+    (project / "people.csv").write_text("id\n1\n")
+    cli("add", "people.csv", "--name", "x", cwd=project, check=True)
+    result, full = run_add(str(folder), "--name", "x", cwd=project)
+    assert full and result.stdout.startswith("added x@2: blobs ")
+
+
+def test_missing_path_is_the_usual_clear_error(project: Path, folder: Path) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    result, full = run_add("no/such/folder", "--name", "imgs", cwd=project)
+    assert full and result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_broken_loopline_yaml_is_reported_even_when_nothing_changed(project: Path, folder: Path) -> None:
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    (project / "loopline.yaml").write_text("steps: {}\nstepz: {}\n")
+    result, full = run_add(str(folder), "--name", "imgs", cwd=project)
+    assert full and result.returncode == 2 and "unknown section 'stepz'" in result.stderr
+
+
+def test_a_store_at_another_revision_goes_the_full_way(project: Path, folder: Path) -> None:
+    """Mid-migration, or older than this code: the full command migrates or says what is wrong."""
+    cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    with sqlite3.connect(project / ".loopline" / "metadata.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'elsewhere'")
+    assert run_add(str(folder), "--name", "imgs", cwd=project)[1]
+
+
+def test_help_goes_the_full_way(project: Path) -> None:
+    result, full = run_add("--help", cwd=project)
+    assert full and result.returncode == 0 and "--name" in result.stdout
+
+
+def test_a_store_named_in_loopline_yaml(tmp_path: Path, store_url: str, folder: Path) -> None:
+    """SQLite anywhere: the shortcut reads it; PostgreSQL: the full command answers."""
+    root = write_project(tmp_path / "proj", "steps: {}\n", store=store_url)
+    cli("init", cwd=root, check=True)
+    cli("add", str(folder), "--name", "imgs", cwd=root, check=True)
+    result, full = run_add(str(folder), "--name", "imgs", cwd=root)
+    assert full == store_url.startswith("postgresql")
+    assert result.stdout == "nothing changed: imgs@1 is current (3 file(s), 0 hashed)\n"
