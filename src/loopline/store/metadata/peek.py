@@ -62,8 +62,8 @@ def latest_version(url: str, name: str) -> Artifact | None:
     """MetadataStore(url).latest_version(name) for a SQLite URL at HEAD_REVISION; None when name
     has no version or this cannot tell (then the full store must answer)."""
     path = url.removeprefix(_SQLITE)
-    if path == url or not path or path.startswith(":memory:") or "?" in path:
-        return None
+    if path == url or not path or path.startswith(":memory:") or "?" in path or "%" in path:
+        return None  # not SQLite, or a URL whose query or escapes SQLAlchemy would read
     try:
         # Read-only: no journal mode change, no checkpoint on close; a WAL database is read as is.
         db = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None)
