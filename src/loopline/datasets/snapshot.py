@@ -108,14 +108,16 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
         files = scan_files(str(path))
         if not files:
             raise InvalidInput(f"folder {path} holds no files", hint="add a folder with files in it")
-        digests, hashed = hash_files(files, cache, str(path))
+        # Files read are stored by that same read (once only), even if nothing turns out changed.
+        digests, hashed = hash_files(files, cache, str(path), store=blobs)
         if latest is not None and latest.id == manifest_id(files, digests):
             return AddResult(name, latest.version or 0, False, latest, len(files), hashed)
         entries = [
             BlobEntry(rel, key[1], digest, _media_type(rel))
             for (rel, _, key), digest in zip(files, digests, strict=True)
         ]
-        blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
+        if hashed < len(files):  # the stat cache vouched for some: their blobs may be elsewhere
+            blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
         artifact = save_blobset(blobs, BlobSet(entries, store=blobs))
         version = meta.add_version(name, artifact, source=str(path))
         return _result(name, version, latest, artifact, len(files), hashed)
