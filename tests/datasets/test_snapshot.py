@@ -4,15 +4,18 @@ stat cache already vouched for are stored too."""
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopline.core.errors import Integrity
-from loopline.datasets.snapshot import add_path
+from loopline.datasets.snapshot import _media_type, add_path
 from loopline.store import blobs as blobs_module
 from loopline.store.artifacts import load_manifest
 from loopline.store.blobs import FsspecBlobStore
@@ -123,3 +126,16 @@ def test_a_file_changed_after_the_listing_fails_the_add_and_stores_nothing(
     monkeypatch.undo()
     again = add_path(folder, "data", meta, blobs, cache)
     assert (again.created, again.hashed, again.files) == (True, 64, 64)
+
+
+_EXTENSIONS = [*mimetypes.types_map, *mimetypes.suffix_map, *mimetypes.encodings_map, ".", ".PNG", ".Gz"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    stem=st.text(alphabet="ab.-_/:", max_size=6),
+    extensions=st.lists(st.sampled_from(_EXTENSIONS), max_size=3),
+)
+def test_media_types_are_mimetypes_guesses(stem: str, extensions: list[str]) -> None:
+    path = stem + "".join(extensions)
+    assert _media_type(path) == mimetypes.guess_type(path)[0]
