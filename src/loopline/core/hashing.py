@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -311,6 +310,8 @@ class TableHasher:
     the files go through the page cache. Only flat columns (`supports`)."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
+        import tempfile  # not at the top: every command imports this module, few stream tables
+
         self._folder = tempfile.TemporaryDirectory(dir=folder, prefix=".hash-")
         self._empty: pl.DataFrame | None = None
         self._spools: list[dict[str, Any]] = []

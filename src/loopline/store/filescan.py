@@ -8,7 +8,6 @@ on 10,000 files these are most of what a no-change pass costs.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from loopline.core.hashing import hash_file
@@ -78,6 +77,7 @@ def hash_files(
         for i, digest in zip(todo, store.ingest([files[i][1:] for i in todo]), strict=True):
             digests[i] = digest
     elif todo:
+        from concurrent.futures import ThreadPoolExecutor  # (with logging, threading) only to hash
 
         def work(part: list[int]) -> list[tuple[int, str]]:
             return [(i, hash_file(files[i][1])) for i in part]
