@@ -225,3 +225,25 @@ def test_a_filesystem_refusing_o_direct_gets_the_same_bytes(
         assert key == blake3.blake3(path.read_bytes()).hexdigest()
         assert store.get_bytes(key) == path.read_bytes()
     assert _temps(Path(store.url)) == []
+
+
+def test_a_batch_big_enough_for_every_shard_folder(store: FsspecBlobStore, tmp_path: Path) -> None:
+    """From _ALL_FOLDERS files the shard folders are made beside the copy; a few new blobs among
+    many stored ones still land in place."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    paths = []
+    for i in range(blobs_module._ALL_FOLDERS + 5):
+        path = folder / f"f{i}"
+        path.write_bytes(f"file {i}\n".encode())
+        paths.append(path)
+    keys = store.ingest([(str(p), _key(p)) for p in paths[:-3]])
+    assert len(_blob_files(Path(store.url))) == len(keys)
+
+    again = store.ingest([(str(p), _key(p)) for p in paths])  # three new, fsynced one by one
+
+    assert again[:-3] == keys
+    for path, key in zip(paths, again, strict=True):
+        assert store.get_bytes(key) == path.read_bytes()
+    assert {p.parent.name for p in _blob_files(Path(store.url))} <= {f"{i:02x}" for i in range(256)}
+    assert _temps(Path(store.url)) == []

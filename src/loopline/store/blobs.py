@@ -32,6 +32,7 @@ _TMP = "tmp"
 _HEX = frozenset("0123456789abcdef")
 _BATCH_MIN = 32  # from this many new blobs, one filesystem sync beats an fsync per file
 _STREAMS = 2  # threads copying large files (beside the caller's, which copies the small ones)
+_ALL_FOLDERS = 2048  # a batch this big uses every shard folder but one in 3,000 (1 - 1/256)^2048
 _WHOLE = 1 << 20  # a file up to this size is read, hashed and written whole
 _CHUNK = 4 << 20  # a larger one streams through a buffer this size
 _BLOCK = 4096  # O_DIRECT writes whole blocks from block-aligned memory
@@ -358,6 +359,7 @@ class _Batch:
         self._claimed: set[str] = set()
         self._staged: dict[str, str] = {}  # key -> its complete temp file (set by one thread)
         self._temps: list[str] = []  # every temp made (removed again on failure)
+        self._new_folders = False  # whether this batch made shard folders (their entries to sync)
         self._lock = threading.Lock()
         self._buffers = threading.local()
 
@@ -479,6 +481,8 @@ class _Batch:
         try:
             with ThreadPoolExecutor(max_workers=_STREAMS) as pool:
                 helpers = [pool.submit(work, queue) for _ in range(min(_STREAMS, len(large)))]
+                if len(items) >= _ALL_FOLDERS:  # meanwhile, every shard folder the batch will need
+                    helpers.append(pool.submit(self._make_folders, [f"{i:02x}" for i in range(256)]))
                 work(i for i, size in enumerate(sizes) if size <= _WHOLE)
                 work(queue)
                 for helper in helpers:
@@ -490,6 +494,14 @@ class _Batch:
         return keys
 
     # -- making it durable ---------------------------------------------------------------------
+    def _make_folders(self, shards: Iterable[str]) -> None:
+        for shard in set(shards):
+            folder = f"{self._root}/{shard}"
+            if not os.path.isdir(folder):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder)
+                    self._new_folders = True
+
     def commit(self) -> int:
         """Make every staged blob durable under its key; returns how many were written."""
         staged = self._staged
@@ -497,9 +509,7 @@ class _Batch:
             if not staged:
                 return 0
             folders = {f"{self._root}/{digest[:2]}" for digest in staged}
-            new_folders = [folder for folder in folders if not os.path.isdir(folder)]
-            for folder in new_folders:
-                os.makedirs(folder, exist_ok=True)
+            self._make_folders([digest[:2] for digest in staged])
             syncfs = _syncfs() if len(staged) >= _BATCH_MIN else None
             if syncfs is not None:
                 _sync_filesystem(self._tmp_dir, syncfs)  # every temp's bytes (and new folders)
@@ -513,7 +523,7 @@ class _Batch:
             if syncfs is not None:
                 _sync_filesystem(self._root, syncfs)  # every rename
             else:  # the renames, and the entries of new folders
-                for folder in [*folders, *([self._root] if new_folders else [])]:
+                for folder in [*folders, *([self._root] if self._new_folders else [])]:
                     _fsync(folder)
             return len(staged)
         except BaseException:
