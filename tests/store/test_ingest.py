@@ -12,7 +12,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from loopline.core.errors import Integrity
+from loopline.core.errors import Integrity, StorageError
 from loopline.store import blobs as blobs_module
 from loopline.store.blobs import FsspecBlobStore, StatKey
 
@@ -247,3 +247,30 @@ def test_a_batch_big_enough_for_every_shard_folder(store: FsspecBlobStore, tmp_p
         assert store.get_bytes(key) == path.read_bytes()
     assert {p.parent.name for p in _blob_files(Path(store.url))} <= {f"{i:02x}" for i in range(256)}
     assert _temps(Path(store.url)) == []
+
+
+@pytest.mark.parametrize("how", ["put_file", "put_bytes", "ingest"])
+def test_a_failed_write_leaves_no_temp_file(
+    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    paths = _write_files(tmp_path / "src", SIZES * 5)
+    real_write = os.write
+    calls: list[int] = []
+
+    def write(fd: int, data: memoryview) -> int:
+        calls.append(fd)
+        if len(calls) == (3 if how == "put_file" else 7):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(blobs_module.os, "write", write)
+    with pytest.raises(StorageError, match="No space left"):
+        if how == "put_file":
+            store.put_file(paths[-1])  # streamed: its third chunk fails
+        elif how == "put_bytes":
+            for path in paths:
+                store.put_bytes(path.read_bytes())
+        else:
+            store.ingest([(str(p), _key(p)) for p in paths])
+    assert _temps(Path(store.url)) == []
+    _assert_every_blob_hashes_to_its_name(Path(store.url))

@@ -201,9 +201,8 @@ class FsspecBlobStore:
         digest = hash_bytes(data)
         try:
             if self._local:
-                batch = _Batch(self, repair=True)
-                batch.stage_bytes(digest, data)
-                batch.commit()
+                with _Batch(self, repair=True) as batch:
+                    batch.stage_bytes(digest, data)
             elif not self._fs.exists(self._path(digest)):
                 self._fs.pipe_file(self._path(digest), data)
         except OSError as exc:
@@ -215,10 +214,8 @@ class FsspecBlobStore:
             if self._local:
                 if digest is not None:
                     self._path(digest)  # a malformed key is refused before anything is read
-                batch = _Batch(self, repair=True)
-                digest = batch.stage(os.fspath(path), digest, None)
-                batch.commit()
-                return digest
+                with _Batch(self, repair=True) as batch:
+                    return batch.stage(os.fspath(path), digest, None)
             digest = digest or hash_file(path)
             if not self._fs.exists(self._path(digest)):
                 self._fs.put_file(os.fspath(path), self._path(digest))
@@ -238,9 +235,9 @@ class FsspecBlobStore:
         for digest in unique:
             self._path(digest)  # every key well formed before any is written
         try:
-            batch = _Batch(self)
-            batch.run([(path, digest, None) for digest, path in unique.items()])
-            return batch.commit()
+            with _Batch(self) as batch:
+                batch.run([(path, digest, None) for digest, path in unique.items()])
+            return batch.written
         except OSError as exc:
             raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
 
@@ -258,9 +255,8 @@ class FsspecBlobStore:
             self.put_files(zip((path for path, _ in items), keys, strict=True))
             return keys
         try:
-            batch = _Batch(self)
-            keys = batch.run([(path, None, seen) for path, seen in items])
-            batch.commit()
+            with _Batch(self) as batch:
+                keys = batch.run([(path, None, seen) for path, seen in items])
         except OSError as exc:
             raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
         return keys
@@ -360,6 +356,7 @@ class _Batch:
         self._staged: dict[str, str] = {}  # key -> its complete temp file (set by one thread)
         self._temps: list[str] = []  # every temp made (removed again on failure)
         self._new_folders = False  # whether this batch made shard folders (their entries to sync)
+        self.written = 0  # blobs written, once committed
         self._lock = threading.Lock()
         self._buffers = threading.local()
 
@@ -489,7 +486,6 @@ class _Batch:
                     helper.result()
         except BaseException:
             failed.set()
-            self.discard()
             raise
         return keys
 
@@ -502,35 +498,45 @@ class _Batch:
                     os.mkdir(folder)
                     self._new_folders = True
 
-    def commit(self) -> int:
-        """Make every staged blob durable under its key; returns how many were written."""
-        staged = self._staged
-        try:
-            if not staged:
-                return 0
-            folders = {f"{self._root}/{digest[:2]}" for digest in staged}
-            self._make_folders([digest[:2] for digest in staged])
-            syncfs = _syncfs() if len(staged) >= _BATCH_MIN else None
-            if syncfs is not None:
-                _sync_filesystem(self._tmp_dir, syncfs)  # every temp's bytes (and new folders)
-            elif len(staged) == 1:
-                _fsync(next(iter(staged.values())))
-            else:
-                with ThreadPoolExecutor(max_workers=16) as pool:  # threads overlap the fsyncs
-                    list(pool.map(_fsync, staged.values()))
-            for digest, tmp in staged.items():
-                os.replace(tmp, f"{self._root}/{digest[:2]}/{digest}")
-            if syncfs is not None:
-                _sync_filesystem(self._root, syncfs)  # every rename
-            else:  # the renames, and the entries of new folders
-                for folder in [*folders, *([self._root] if self._new_folders else [])]:
-                    _fsync(folder)
-            return len(staged)
-        except BaseException:
-            self.discard()
-            raise
+    def __enter__(self) -> _Batch:
+        return self
 
-    def discard(self) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """Commit what was staged; on any error (staging or committing) remove every temp made."""
+        try:
+            if kind is None:
+                self._commit()
+        except BaseException:
+            self._discard()
+            raise
+        if kind is not None:
+            self._discard()
+
+    def _commit(self) -> None:
+        """Make every staged blob durable under its key."""
+        staged = self._staged
+        if not staged:
+            return
+        folders = {f"{self._root}/{digest[:2]}" for digest in staged}
+        self._make_folders([digest[:2] for digest in staged])
+        syncfs = _syncfs() if len(staged) >= _BATCH_MIN else None
+        if syncfs is not None:
+            _sync_filesystem(self._tmp_dir, syncfs)  # every temp's bytes (and new folders)
+        elif len(staged) == 1:
+            _fsync(next(iter(staged.values())))
+        else:
+            with ThreadPoolExecutor(max_workers=16) as pool:  # threads overlap the fsyncs
+                list(pool.map(_fsync, staged.values()))
+        for digest, tmp in staged.items():
+            os.replace(tmp, f"{self._root}/{digest[:2]}/{digest}")
+        if syncfs is not None:
+            _sync_filesystem(self._root, syncfs)  # every rename
+        else:  # the renames, and the entries of new folders
+            for folder in [*folders, *([self._root] if self._new_folders else [])]:
+                _fsync(folder)
+        self.written = len(staged)
+
+    def _discard(self) -> None:
         """Remove every temp file this batch made and did not rename."""
         for tmp in self._temps:
             with contextlib.suppress(FileNotFoundError):
