@@ -144,11 +144,18 @@ def test_missing_path_is_the_usual_clear_error(project: Path, folder: Path) -> N
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_broken_loopline_yaml_is_reported_even_when_nothing_changed(project: Path, folder: Path) -> None:
+def test_an_edited_loopline_yaml_is_read_again(project: Path, folder: Path, tmp_path: Path) -> None:
+    """The shortcut keeps loopline.yaml's settings while the file keeps its stat key."""
     cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
+    assert not run_add(str(folder), "--name", "imgs", cwd=project)[1]  # settings now remembered
     (project / "loopline.yaml").write_text("steps: {}\nstepz: {}\n")
     result, full = run_add(str(folder), "--name", "imgs", cwd=project)
     assert full and result.returncode == 2 and "unknown section 'stepz'" in result.stderr
+    elsewhere = f"sqlite:///{tmp_path / 'other.db'}"
+    (project / "loopline.yaml").write_text(f"project:\n  store: {elsewhere}\nsteps: {{}}\n")
+    result, full = run_add(str(folder), "--name", "imgs", cwd=project)  # a store without imgs
+    assert full and result.stdout.startswith("added imgs@1: blobs ")
+    assert not run_add(str(folder), "--name", "imgs", cwd=project)[1]
 
 
 def test_a_store_at_another_revision_goes_the_full_way(project: Path, folder: Path) -> None:

@@ -33,9 +33,14 @@ class Settings:
             root=root,
             store_url=str(store),
             blobs_url=str(blobs),
-            stat_cache=state / "statcache.db",
+            stat_cache=stat_cache_path(root),
             user=environ.get("LOOPLINE_USER") or _os_user(),
         )
+
+
+def stat_cache_path(root: Path) -> Path:
+    """A project's stat cache: always beside it (inodes mean nothing on another machine)."""
+    return root / STATE_DIR / "statcache.db"
 
 
 def _os_user() -> str:
