@@ -349,6 +349,22 @@ def test_property_slice_by_slice_and_from_a_parquet_file_give_the_frames_id(
         hashing._HASH_SLICE, hashing._PARQUET_BATCH = saved
 
 
+def test_hash_parquet_gives_the_id_of_what_polars_reads(tmp_path):
+    """Types another writer stored and pyarrow reads otherwise than Polars (time32, unsigned,
+    32-bit strings, timestamps in ms) hash as the frame `pl.read_parquet` gives."""
+    path = tmp_path / "t.parquet"
+    table = pa.table(
+        {
+            "t": pa.array([dt.time(1, 2, 3), None, dt.time(23, 59)], pa.time32("ms")),
+            "u": pa.array([1, 2**31, None], pa.uint32()),
+            "s": pa.array(["a", None, "ccc"], pa.string()),
+            "ts": pa.array([dt.datetime(2020, 1, 1), None, dt.datetime(1999, 1, 1)], pa.timestamp("ms")),
+        }
+    )
+    pq.write_table(table, path)
+    assert hash_parquet(path) == hash_table(pl.read_parquet(path))
+
+
 def test_hash_parquet_of_nested_and_categorical_columns(tmp_path):
     path = tmp_path / "t.parquet"
     sample_frame().write_parquet(path)
