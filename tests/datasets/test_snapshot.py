@@ -139,3 +139,32 @@ _EXTENSIONS = [*mimetypes.types_map, *mimetypes.suffix_map, *mimetypes.encodings
 def test_media_types_are_mimetypes_guesses(stem: str, extensions: list[str]) -> None:
     path = stem + "".join(extensions)
     assert _media_type(path) == mimetypes.guess_type(path)[0]
+
+
+def test_a_parquet_file_is_stored_as_it_is_under_its_tables_id(
+    meta: MetadataStore, cache: StatCache, tmp_path: Path
+) -> None:
+    """Its own bytes are the table's blob (never loaded whole to rewrite them); the id is the
+    frame's, as if added as CSV; a file that is not Parquet is refused and stores nothing."""
+    import polars as pl
+
+    from loopline.core.errors import InvalidInput
+    from loopline.core.hashing import hash_table
+
+    frame = pl.DataFrame({"id": [1, 2, 3], "name": ["a", None, "c"]})
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path, compression="snappy")
+    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+
+    result = add_path(path, "t", meta, blobs, cache)
+
+    art = result.artifact
+    assert art.id == hash_table(frame) and art.rows == 3 and art.schema == {"id": "Int64", "name": "String"}
+    assert art.blob == blake3.blake3(path.read_bytes()).hexdigest()
+    assert fsck(meta, blobs).ok
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(InvalidInput, match=r"cannot read bad\.parquet as parquet"):
+        add_path(bad, "bad", meta, blobs, cache)
+    assert meta.latest_version("bad") is None
+    assert sorted(p.name for p in (tmp_path / "blobs").glob("??/*")) == [art.blob]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_manifest
 from loopline.core.ids import check_name
-from loopline.core.types import Artifact
+from loopline.core.types import Artifact, TableFile
 from loopline.store.filescan import FileInfo, hash_files, scan_files
 from loopline.store.statcache import StatCache, stat_key
 
@@ -109,6 +109,23 @@ def read_table(path: Path) -> pl.DataFrame:
         ) from exc
 
 
+def _save_parquet(blobs: BlobStore, path: Path) -> Artifact:
+    """A Parquet file's table, its own bytes as the stored blob (which `checkout` gives back)."""
+    import polars as pl
+    import pyarrow as pa
+
+    from loopline.store.artifacts import save_table_file
+
+    try:
+        return save_table_file(blobs, TableFile(path))
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
+        raise InvalidInput(
+            f"cannot read {path.name} as parquet: {exc}",
+            where=str(path),
+            hint="fix the file or give it the right extension",
+        ) from exc
+
+
 def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
     # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
     from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset, save_table
@@ -144,8 +161,11 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
     (digest,), hashed = hash_files([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
     if latest is not None and latest.original_blob == digest:
         return AddResult(name, latest.version or 0, False, latest, 1, hashed)
-    artifact = save_table(blobs, read_table(path))
-    blobs.put_file(path, digest)
+    if TABLE_SUFFIXES[path.suffix.lower()] == "parquet":
+        artifact = _save_parquet(blobs, path)  # stored as it is: hashed a batch at a time, not loaded
+    else:
+        artifact = save_table(blobs, read_table(path))
+        blobs.put_file(path, digest)
     version = meta.add_version(
         name, artifact, source=str(path), original_blob=digest, original_name=path.name
     )
