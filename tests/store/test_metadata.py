@@ -143,6 +143,19 @@ def test_reopening_does_not_migrate_again_and_keeps_data(store_url: str, monkeyp
         again.close()
 
 
+def test_a_store_at_a_revision_this_loopline_does_not_know_is_a_clear_error(store_url: str):
+    first = MetadataStore(store_url)
+    first.add_version("raw", art("a"), source="data.csv")
+    first.close()
+    engine = engines.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    engine.dispose()
+    with pytest.raises(StorageError, match="revision '0099', which this loopline does not know") as info:
+        MetadataStore(store_url)
+    assert "upgrade loopline" in (info.value.hint or "")
+
+
 def test_create_false_on_an_empty_database_is_not_found(store_url: str):
     with pytest.raises(NotFound, match="no loopline metadata database") as info:
         MetadataStore(store_url, create=False)

@@ -109,8 +109,17 @@ def upgrade(engine: sa.Engine) -> None:
     from alembic.config import Config
 
     with _migration_lock(engine):
-        if current_revision(engine) == HEAD_REVISION:  # another process just did it
+        revision = current_revision(engine)
+        if revision == HEAD_REVISION:  # another process just did it
             return
+        known = {p.name.split("_", 1)[0] for p in (_MIGRATIONS / "versions").glob("*.py")}
+        if revision is not None and revision not in known:
+            raise StorageError(
+                f"the metadata store is at schema revision {revision!r}, which this loopline "
+                f"does not know (it knows up to {HEAD_REVISION!r})",
+                where=engine.url.render_as_string(hide_password=True),
+                hint="a newer loopline wrote it: upgrade loopline to use this store",
+            )
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with engine.connect().execution_options(loopline_write=True) as conn:
