@@ -197,7 +197,7 @@ def test_a_filesystem_refusing_o_direct_gets_the_same_bytes(
     if refusal == "open":
         real_create = blobs_module._create_temp
 
-        def create(tmp_dir: str, prefix: str, flags: int = 0) -> tuple[int, str]:
+        def create(tmp_dir: int, prefix: str, flags: int = 0) -> tuple[int, str]:
             if flags & direct:
                 refused.append(flags)
                 raise OSError(errno.EINVAL, "O_DIRECT not supported")
