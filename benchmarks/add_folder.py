@@ -9,7 +9,9 @@ whole process, as a user runs it.
 What a repetition wrote is moved aside and deleted only after the last one: ext4 skips inodes
 freed in the last minutes when it allocates new ones, so creating 10,000 files just after
 deleting 10,000 costs several times more in the kernel (for both tools). A user's first add
-does not follow such a deletion.
+does not follow such a deletion. Before each timed add, the page cache is written back (sync,
+untimed): DVC leaves its cache files unsynced, and loopline's syncfs would otherwise write the
+previous repetition's 500 MB for it.
 
 Usage: .venv/bin/python benchmarks/add_folder.py [--reps N] [--keep]
 """
@@ -17,6 +19,7 @@ Usage: .venv/bin/python benchmarks/add_folder.py [--reps N] [--keep]
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -40,6 +43,7 @@ from _bench import (
 def loopline_once(folder: Path, work: Path, rep: int) -> float:
     project = fresh_dir(work / f"loopline-{rep}")
     run([LOOPLINE, "init", "."], project)
+    os.sync()
     seconds, out = timed([LOOPLINE, "add", str(folder), "--name", "data"], project)
     assert "added data@1" in out, out
     return seconds
@@ -47,6 +51,7 @@ def loopline_once(folder: Path, work: Path, rep: int) -> float:
 
 def dvc_once(dvc: str, repo: Path, work: Path, rep: int) -> float:
     env = init_dvc_repo(dvc, repo)
+    os.sync()
     seconds, _ = timed([dvc, "add", "-q", "data"], repo, env)
     assert (repo / "data.dvc").exists()
     aside = fresh_dir(work / f"dvc-{rep}")
