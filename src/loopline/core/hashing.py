@@ -106,23 +106,10 @@ def _update_array(hasher: Any, array: pa.Array) -> None:
         _update_array(hasher, array.flatten())
     elif pa.types.is_boolean(kind):
         _update_values(hasher, array.cast(pa.uint8()))
-    elif (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_binary_view(kind)
-    ):
-        array = array.cast(pa.large_binary())
-        _validity, offsets_buffer, data = array.buffers()
-        offsets = pa.Array.from_buffers(
-            pa.int64(), len(array) + 1, [None, offsets_buffer], offset=array.offset
-        )
-        start, end = offsets[0].as_py(), offsets[-1].as_py()
-        _update_values(hasher, pc.subtract(offsets, start) if start else offsets)
-        if data is not None and end > start:
-            hasher.update(memoryview(data)[start:end])
+    elif _is_bytes(kind):  # offsets from 0, then the bytes: a one-slice `_update_sliced`
+        hasher.update(bytes(8))
+        _feed_offsets(hasher, array, 0)
+        _feed_bytes(hasher, array)
     elif pa.types.is_null(kind):
         pass
     elif kind.num_buffers == 2 and kind.bit_width % 8 == 0:  # ints, floats, temporal, decimal
