@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.core.settings import Settings
-from loopline.core.types import Artifact
-from loopline.pipeline.config import ProjectFile
-from loopline.pipeline.runner import Runner
-from loopline.store.blobs import FsspecBlobStore
-from loopline.store.metadata import MetadataStore
+from loopline.project._stores import Stores
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,20 +20,11 @@ if TYPE_CHECKING:
     from loopline.registry import VersionRef
 
 
-class AnnotateFacade:
+class AnnotateFacade(Stores):
     """Mixed into Project (loopline.project), whose stores it uses."""
 
-    file: ProjectFile
-    root: Path
-    settings: Settings
-    meta: MetadataStore
-    blobs: FsspecBlobStore
-    runner: Runner
+    if TYPE_CHECKING:  # defined by ModelsFacade
 
-    if TYPE_CHECKING:  # defined by another facade of Project
-
-        def resolve(self, ref: str) -> Artifact: ...
-        def load(self, ref: str) -> Any: ...
         def load_model(self, name: str, ref: VersionRef = "production") -> Any: ...
 
     # -- annotate: labeling projects (the queue's contract: annotate/records.py) ---------------

@@ -5,33 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.core.settings import Settings
 from loopline.core.types import Artifact, Run
 from loopline.datasets.snapshot import AddResult
-from loopline.pipeline.config import ProjectFile
 from loopline.pipeline.lineage import Node
-from loopline.pipeline.runner import Runner
-from loopline.store.blobs import FsspecBlobStore
+from loopline.project._stores import Stores
 from loopline.store.fsck import FsckReport
-from loopline.store.metadata import MetadataStore
-
-if TYPE_CHECKING:
-    pass
 
 
-class DataFacade:
+class DataFacade(Stores):
     """Mixed into Project (loopline.project), whose stores it uses."""
-
-    file: ProjectFile
-    root: Path
-    settings: Settings
-    meta: MetadataStore
-    blobs: FsspecBlobStore
-    runner: Runner
 
     # -- artifacts ----------------------------------------------------------------------------
     def resolve(self, ref: str) -> Artifact:

@@ -7,12 +7,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.core.settings import STATE_DIR, Settings
-from loopline.core.types import Artifact
-from loopline.pipeline.config import ProjectFile
-from loopline.pipeline.runner import Runner
-from loopline.store.blobs import FsspecBlobStore
-from loopline.store.metadata import MetadataStore
+from loopline.core.settings import STATE_DIR
+from loopline.project._stores import Stores
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -23,20 +19,8 @@ if TYPE_CHECKING:
     from loopline.store.predictions import PredictionLog
 
 
-class ModelsFacade:
+class ModelsFacade(Stores):
     """Mixed into Project (loopline.project), whose stores it uses."""
-
-    file: ProjectFile
-    root: Path
-    settings: Settings
-    meta: MetadataStore
-    blobs: FsspecBlobStore
-    runner: Runner
-
-    if TYPE_CHECKING:  # defined by another facade of Project
-
-        def resolve(self, ref: str) -> Artifact: ...
-        def load(self, ref: str) -> Any: ...
 
     # -- serve: the prediction log and serving (loopline.serve) ---------------------------------
     @cached_property
