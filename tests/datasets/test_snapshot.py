@@ -168,3 +168,40 @@ def test_a_parquet_file_is_stored_as_it_is_under_its_tables_id(
         add_path(bad, "bad", meta, blobs, cache)
     assert meta.latest_version("bad") is None
     assert sorted(p.name for p in (tmp_path / "blobs").glob("??/*")) == [art.blob]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "read"),
+    [
+        (".csv", "id,name,score\n1,ann,0.5\n2,,1.5\n3,cy,\n", "read_csv"),
+        (".jsonl", '{"id": 1, "name": "ann"}\n{"id": 2, "name": null, "tags": ["x"]}\n', "read_ndjson"),
+    ],
+)
+def test_a_text_table_is_streamed_to_the_id_of_its_eager_read(
+    meta: MetadataStore, cache: StatCache, tmp_path: Path, suffix: str, text: str, read: str
+) -> None:
+    """CSV and JSON Lines are converted to Parquet by a streaming sink, never loaded whole: the id
+    is the one an eager read of the file gives; the file's own bytes are kept for checkout;
+    a file that does not parse is refused and stores nothing."""
+    import polars as pl
+
+    from loopline.core.errors import InvalidInput
+    from loopline.core.hashing import hash_table
+
+    path = tmp_path / f"t{suffix}"
+    path.write_text(text)
+    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+
+    art = add_path(path, "t", meta, blobs, cache).artifact
+
+    frame = getattr(pl, read)(path)
+    assert art.id == hash_table(frame) and art.rows == frame.height
+    assert blobs.get_bytes(blake3.blake3(path.read_bytes()).hexdigest()) == path.read_bytes()
+    assert fsck(meta, blobs).ok
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_text('id,name\n1,"open\n' if suffix == ".csv" else '{"id": 1\n')
+    stored = sorted(p.name for p in (tmp_path / "blobs").glob("??/*"))
+    with pytest.raises(InvalidInput, match=rf"cannot read bad\{suffix} as"):
+        add_path(bad, "bad", meta, blobs, cache)
+    assert meta.latest_version("bad") is None
+    assert sorted(p.name for p in (tmp_path / "blobs").glob("??/*")) == stored

@@ -7,6 +7,7 @@ and media types are looked up only when a new version is written.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,8 +21,6 @@ from loopline.store.filescan import FileInfo, hash_files, scan_files
 from loopline.store.statcache import StatCache, stat_key
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
 
@@ -91,17 +90,25 @@ def _media_type_of(extensions: str) -> str | None:
     return mimetypes.guess_type(f"x{extensions}")[0]
 
 
-def read_table(path: Path) -> pl.DataFrame:
+def _save_table(blobs: BlobStore, path: Path) -> Artifact:
+    """A table file as a table artifact, never loaded whole: a Parquet file is stored as it is
+    (its bytes are what `checkout` gives back); CSV and JSON Lines are streamed to a Parquet
+    file first. Either is hashed a batch at a time."""
     import polars as pl
+    import pyarrow as pa
+
+    from loopline.store.artifacts import save_table_file
 
     fmt = TABLE_SUFFIXES[path.suffix.lower()]
     try:
-        if fmt == "csv":
-            return pl.read_csv(path, infer_schema_length=10_000)
         if fmt == "parquet":
-            return pl.read_parquet(path)
-        return pl.read_ndjson(path)
-    except (pl.exceptions.PolarsError, OSError) as exc:
+            return save_table_file(blobs, TableFile(path))
+        scan = pl.scan_csv(path, infer_schema_length=10_000) if fmt == "csv" else pl.scan_ndjson(path)
+        with tempfile.TemporaryDirectory(prefix="loopline-add-") as tmp:
+            converted = Path(tmp) / "table.parquet"
+            scan.sink_parquet(converted, compression="zstd", statistics=True)
+            return save_table_file(blobs, TableFile(converted))
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
         raise InvalidInput(
             f"cannot read {path.name} as {fmt}: {exc}",
             where=str(path),
@@ -109,26 +116,9 @@ def read_table(path: Path) -> pl.DataFrame:
         ) from exc
 
 
-def _save_parquet(blobs: BlobStore, path: Path) -> Artifact:
-    """A Parquet file's table, its own bytes as the stored blob (which `checkout` gives back)."""
-    import polars as pl
-    import pyarrow as pa
-
-    from loopline.store.artifacts import save_table_file
-
-    try:
-        return save_table_file(blobs, TableFile(path))
-    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
-        raise InvalidInput(
-            f"cannot read {path.name} as parquet: {exc}",
-            where=str(path),
-            hint="fix the file or give it the right extension",
-        ) from exc
-
-
 def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
     # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
-    from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset, save_table
+    from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
 
     check_name(name, "dataset name")
     path = path.absolute()
@@ -161,11 +151,9 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
     (digest,), hashed = hash_files([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
     if latest is not None and latest.original_blob == digest:
         return AddResult(name, latest.version or 0, False, latest, 1, hashed)
-    if TABLE_SUFFIXES[path.suffix.lower()] == "parquet":
-        artifact = _save_parquet(blobs, path)  # stored as it is: hashed a batch at a time, not loaded
-    else:
-        artifact = save_table(blobs, read_table(path))
-        blobs.put_file(path, digest)
+    artifact = _save_table(blobs, path)
+    if artifact.blob != digest:
+        blobs.put_file(path, digest)  # the file as added, for `checkout`
     version = meta.add_version(
         name, artifact, source=str(path), original_blob=digest, original_name=path.name
     )
