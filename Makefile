@@ -29,10 +29,11 @@ demo: $(STAMP)
 	rm -rf .demo
 	$(BIN)/loopline demo .demo
 
+# pytest -n auto: one worker per core (xdist); many tests wait on subprocesses, servers and disks.
 test: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports --no-cache
-	LOOPLINE_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(BIN)/python -m pytest -q
+	LOOPLINE_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
