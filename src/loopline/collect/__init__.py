@@ -1,9 +1,10 @@
 """Collect: sources that bring new data into versioned artifacts, incrementally, with provenance.
 
 A reader turns a SourceSpec and the source's saved state into a Batch of *new* items; the
-pipeline layer merges it into the previous version (each item once), stores it and saves the
-state in one transaction. Readers: files (CSV, Parquet, JSON Lines by glob), folder (one item
-per file), http (JSON APIs), sql (a query with a watermark).
+pipeline layer merges it into the previous version (each item once; a table is streamed, neither
+version held whole), stores it and saves the state in one transaction. Readers: files (CSV,
+Parquet, JSON Lines by glob), folder (one item per file), http (JSON APIs), sql (a query with a
+watermark).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopline.collect.spec import SourceSpec, parse_source
+from loopline.core.types import TableFile
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,15 +36,18 @@ class CollectContext:
     stat_cache: StatCache
     run_id: str
     collected_at: datetime
-    seen: set[str] = field(default_factory=set)  # item ids already in the dataset
+    seen: set[str] = field(default_factory=set)  # blob digests already in a folder source's set
+    previous: pl.LazyFrame | None = None  # a table source's current version, scanned (never loaded whole)
+    scratch: Path | None = None  # a folder a reader may stream to, for as long as the collection runs
 
 
 @dataclass
 class Batch:
-    """What one collection found. `table` for table sources, `blobs` for folder sources; only
-    new items are required, already-seen ones are dropped by the merge."""
+    """What one collection found. `table` for table sources (a TableFile when the reader
+    streamed it to its scratch folder), `blobs` for folder sources; only new items are required,
+    already-seen ones are dropped by the merge."""
 
-    table: pl.DataFrame | None = None
+    table: pl.DataFrame | TableFile | None = None
     blobs: BlobSet | None = None
     quarantine: pl.DataFrame | None = None  # rejected raw records with `_origin`, `_line`, `_reason`
     state: dict[str, Any] = field(default_factory=dict)

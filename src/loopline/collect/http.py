@@ -25,7 +25,7 @@ import polars as pl
 
 from loopline.collect import Batch, CollectContext
 from loopline.collect.httpfetch import MISSING, Fetcher, allowed, dig, pages, pagination
-from loopline.collect.merge import ITEM_ID, with_provenance
+from loopline.collect.merge import ITEM_ID, unseen, with_provenance
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_json
@@ -231,7 +231,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
                 raw.append(record)
                 origins.append(origin)
     table = _table(spec, ctx, rows, raw, origins)
-    fresh = table.filter(~pl.col(ITEM_ID).is_in(list(ctx.seen))).height if ctx.seen else table.height
+    fresh = unseen(table, ctx.previous)
     quarantine = (
         pl.DataFrame(
             rejected,

@@ -1,15 +1,20 @@
 """Incremental collection: a new version holds every item seen so far, each exactly once.
 
-Pure functions on frames; the readers add provenance, the runner stores the result.
+Functions on frames (and, for tables, the scratch folder the merged table streams to); the
+readers add provenance, the runner stores the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loopline.core.errors import Integrity
 from loopline.core.hashing import item_ids
+from loopline.core.types import TableFile
+from loopline.store.tablefile import slices, write_frames
 
 if TYPE_CHECKING:
     import polars as pl
@@ -18,6 +23,8 @@ if TYPE_CHECKING:
 
 ITEM_ID = "_item_id"
 PROVENANCE = ("_source", "_origin", "_collected_at", "_run_id")
+_SLICE = 65_536  # rows read and written at a time: what bounds a merge's memory
+_IDS_PER_PASS = 1 << 19  # ids grouped at a time to find the new ones (Polars: ~80 MB)
 
 
 def with_provenance(
@@ -44,20 +51,101 @@ def with_provenance(
     )
 
 
-def merge_new(previous: pl.DataFrame | None, batch: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """previous + the items of batch not seen before (by `_item_id`, first occurrence wins)."""
+def unseen(table: pl.DataFrame, previous: pl.LazyFrame | None) -> int:
+    """Rows of table whose item is not in previous (a reader's `new` figure)."""
+    if previous is None:
+        return table.height
+    return table.join(previous.select(ITEM_ID).collect(), on=ITEM_ID, how="anti").height
+
+
+def merge_table(
+    previous: pl.LazyFrame | None, batch: pl.DataFrame | TableFile, scratch: Path, name: str
+) -> tuple[TableFile | None, int, int]:
+    """previous + the rows of batch whose item is new (in neither previous nor an earlier row
+    of batch), written to `scratch/NAME.parquet`: (that table, rows added, rows in all). The
+    table is None when nothing is added to a previous version, which stays as it is; it is the
+    batch's own file when every row is new and there was none before (hashed when stored, one
+    read of the file: cheaper than writing it again and hashing the rows on the way).
+
+    Neither table is held whole: the rows stream to the new table a slice at a time, columns
+    missing on one side null on it, types relaxed to a common one (as `pl.concat(how=
+    "diagonal_relaxed")`); which rows are new is found from the `_item_id` columns alone."""
     import polars as pl
 
-    fresh = batch  # most batches hold each item once: no copy for them
-    if batch.height and batch.select(pl.col(ITEM_ID).n_unique()).item() < batch.height:
-        fresh = batch.unique(subset=[ITEM_ID], keep="first", maintain_order=True)
-    if previous is not None and previous.height:
-        fresh = fresh.join(previous.select(ITEM_ID), on=ITEM_ID, how="anti")
-    if not fresh.height:
-        return (previous if previous is not None else batch.head(0)), 0
-    if previous is None or not previous.height:
-        return fresh, fresh.height
-    return pl.concat([previous, fresh], how="diagonal_relaxed"), fresh.height
+    rows_of = batch.scan() if isinstance(batch, TableFile) else batch.lazy()
+    rows = _height(rows_of)
+    before = _height(previous) if previous is not None else 0
+    keep = _new_rows(previous, rows_of, rows, scratch / f"{name}.ids.parquet")
+    added = int(keep.sum())
+    if previous is not None and not added:
+        return None, 0, before
+    if isinstance(batch, TableFile) and not before and added == rows:
+        return batch, added, added
+    empty = pl.DataFrame(schema=rows_of.collect_schema())
+    if previous is not None and before:
+        empty = pl.concat([pl.DataFrame(schema=previous.collect_schema()), empty], how="diagonal_relaxed")
+
+    def relaxed(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame if frame.schema == empty.schema else pl.concat([empty, frame], how="diagonal_relaxed")
+
+    def frames() -> Iterator[pl.DataFrame]:
+        if previous is not None and before:
+            yield from map(relaxed, slices(previous, before, _SLICE))
+        offset = 0
+        for frame in slices(rows_of, rows, _SLICE):
+            yield relaxed(frame.filter(keep.slice(offset, frame.height)))
+            offset += frame.height
+
+    return write_frames(frames(), scratch / f"{name}.parquet", empty.schema), added, before + added
+
+
+def _height(table: pl.LazyFrame) -> int:
+    import polars as pl
+
+    return int(table.select(pl.len()).collect().item())
+
+
+def _new_rows(previous: pl.LazyFrame | None, batch: pl.LazyFrame, rows: int, spill: Path) -> pl.Series:
+    """Which rows of batch hold a new item: the first row of each id not in previous.
+
+    Every id, previous ones first, is spilled to a file as its 128 bits (two integers) and its
+    row (-1 for previous), then the ids are grouped a share of them at a time (by `hi` modulo the
+    number of passes): each group's smallest row is new when it is not -1. Memory is one share
+    and one bit per row, however many ids there are."""
+    import polars as pl
+
+    def keys(ids: pl.DataFrame, first: int | None) -> pl.DataFrame:
+        if (ids.get_column(ITEM_ID).str.len_bytes().fill_null(0) != 32).any():
+            raise Integrity(f"an {ITEM_ID} is not 32 hex digits", hint="the table was not made by loopline")
+        half = {"base": 16, "dtype": pl.UInt64}
+        return ids.select(
+            pl.col(ITEM_ID).str.slice(0, 16).str.to_integer(**half).alias("hi"),
+            pl.col(ITEM_ID).str.slice(16, 16).str.to_integer(**half).alias("lo"),
+            pl.int_range(first, first + ids.height, dtype=pl.Int64).alias("row")
+            if first is not None
+            else pl.repeat(-1, ids.height, dtype=pl.Int64).alias("row"),
+        )
+
+    def spilled() -> Iterator[pl.DataFrame]:
+        if previous is not None:
+            for ids in slices(previous.select(ITEM_ID), _height(previous), _SLICE):
+                yield keys(ids, None)
+        for offset in range(0, rows, _SLICE):
+            yield keys(batch.select(ITEM_ID).slice(offset, _SLICE).collect(), offset)
+
+    schema = pl.Schema({"hi": pl.UInt64, "lo": pl.UInt64, "row": pl.Int64})
+    total = _height(write_frames(spilled(), spill, schema, hashed=False).scan())
+    passes = max(1, -(-total // _IDS_PER_PASS))
+    keep = pl.repeat(False, rows, dtype=pl.Boolean, eager=True)
+    for share in range(passes):
+        ids = pl.scan_parquet(spill)
+        if passes > 1:
+            ids = ids.filter(pl.col("hi") % passes == share)
+        first = ids.group_by("hi", "lo").agg(pl.col("row").min()).filter(pl.col("row") >= 0)
+        new = first.select("row").collect(engine="streaming").get_column("row")
+        if new.len():
+            keep.scatter(new, True)  # in place: the rows found are dropped before the next pass
+    return keep
 
 
 def merge_blobsets(previous: BlobSet | None, batch: BlobSet) -> tuple[BlobSet, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from loopline.collect import Batch, CollectContext
-from loopline.collect.merge import ITEM_ID, with_provenance
+from loopline.collect.merge import unseen, with_provenance
 from loopline.collect.spec import SourceSpec
 from loopline.store import sqlsource
 
@@ -23,5 +23,4 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
         run_id=ctx.run_id,
         key=spec.key,
     )
-    new = table.filter(~pl.col(ITEM_ID).is_in(list(ctx.seen))).height if ctx.seen else table.height
-    return Batch(table=table, state=rows.state, report={**rows.report, "new": new})
+    return Batch(table=table, state=rows.state, report={**rows.report, "new": unseen(table, ctx.previous)})

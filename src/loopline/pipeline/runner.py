@@ -18,6 +18,7 @@ from typing import Any
 from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
 from loopline.core.ids import new_run_id
+from loopline.core.settings import STATE_DIR
 from loopline.core.types import Artifact, Run, StepRun
 from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
@@ -292,7 +293,11 @@ class Runner:
         return None
 
     def _collect(self, run_id: str, item: Step) -> StepResult:
-        """Run a collect source here and record it; a failure leaves the previous version current."""
+        """Run a collect source here and record it; a failure leaves the previous version current.
+        What the source streams (its new version among it) goes to a scratch folder under the
+        project's state folder, removed once the version is stored."""
+        import shutil
+        import tempfile
         import time
 
         from loopline.pipeline.sources import run_source
@@ -300,9 +305,12 @@ class Runner:
 
         assert item.collects is not None
         started = time.perf_counter()
+        scratch: Path | None = None
         try:
+            (self.root / STATE_DIR / "tmp").mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix=f"{item.name}-", dir=self.root / STATE_DIR / "tmp"))
             values, state, report = run_source(
-                item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id
+                item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id, scratch
             )
             outputs = {
                 name: value if isinstance(value, Artifact) else save_value(self.blobs, value, output=name)
@@ -315,6 +323,9 @@ class Runner:
             result.seconds = time.perf_counter() - started
             self._record(run_id, item, "", {}, result, "failed")
             return result
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         result = StepResult(item.name, outputs=outputs, seconds=time.perf_counter() - started)
         fp = fingerprint(
             {"collect": item.collects.to_json(), "outputs": {k: v.id for k, v in outputs.items()}}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline import collect
-from loopline.collect.merge import merge_blobsets, merge_new
+from loopline.collect.merge import merge_blobsets, merge_table
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import LooplineError
 from loopline.core.hashing import item_ids
@@ -19,6 +19,7 @@ from loopline.pipeline.step import Step
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopline.store.artifacts import BlobSet
     from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
 
@@ -49,41 +50,54 @@ def _quarantine(frame: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def run_source(
-    spec: SourceSpec, meta: MetadataStore, blobs: BlobStore, root: Path, stat_cache: Path, run_id: str
+    spec: SourceSpec,
+    meta: MetadataStore,
+    blobs: BlobStore,
+    root: Path,
+    stat_cache: Path,
+    run_id: str,
+    scratch: Path,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
-    """Collect once: (values per output name, new source state, report figures)."""
-    from loopline.store.artifacts import load_value
+    """Collect once: (values per output name, new source state, report figures). A table
+    value is a TableFile in `scratch`, which must live until it is stored."""
+    from loopline.store.artifacts import load_value, scan_table
     from loopline.store.statcache import StatCache
 
     previous_art = meta.latest_version(spec.name)
-    previous = load_value(blobs, previous_art) if previous_art is not None else None
+    previous: pl.LazyFrame | None = None  # the current version: a table scanned, never loaded whole
+    blobset: BlobSet | None = None
+    if previous_art is not None and previous_art.kind == "table":
+        previous = scan_table(blobs, previous_art)
+    elif previous_art is not None:
+        blobset = load_value(blobs, previous_art)
     old_quarantine_art = meta.latest_version(spec.quarantine_name)
-    old_quarantine = load_value(blobs, old_quarantine_art) if old_quarantine_art is not None else None
+    old_quarantine = scan_table(blobs, old_quarantine_art) if old_quarantine_art is not None else None
     cache = StatCache(stat_cache)
     started = time.perf_counter()
     try:
-        seen: set[str] = set()
-        if previous is not None and previous_art is not None and previous_art.kind == "table":
-            seen = set(previous["_item_id"].to_list()) if "_item_id" in previous.columns else set()
-        elif previous is not None:
-            seen = {e.blob for e in previous.entries}
+        seen = {e.blob for e in blobset.entries} if blobset is not None else set()
+        state, now = meta.source_state(spec.name), datetime.now(UTC)
         ctx = collect.CollectContext(
-            root, meta.source_state(spec.name), blobs, cache, run_id, datetime.now(UTC), seen
+            root, state, blobs, cache, run_id, now, seen, previous=previous, scratch=scratch
         )
         batch = collect.read(spec, ctx)
     finally:
         cache.close()
+    merged: Any
     if batch.table is not None:
-        merged, added = merge_new(previous, batch.table)
+        merged, added, items = merge_table(previous, batch.table, scratch, spec.name)
     elif batch.blobs is not None:
-        merged, added = merge_blobsets(previous, batch.blobs)
+        merged, added = merge_blobsets(blobset, batch.blobs)
+        items = len(merged)
     else:
         raise LooplineError(f"source {spec.name!r}: its reader returned neither a table nor files")
-    quarantine, rejected = merge_new(old_quarantine, _quarantine(batch.quarantine))
+    quarantine, rejected, _ = merge_table(
+        old_quarantine, _quarantine(batch.quarantine), scratch, spec.quarantine_name
+    )
     report = {
         **{k: float(v) for k, v in batch.report.items() if isinstance(v, int | float)},
         "added": float(added),
-        "items": float(merged.height if batch.table is not None else len(merged)),
+        "items": float(items),
         "quarantined": float(rejected),
         "seconds": time.perf_counter() - started,
     }
