@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+import numpy as np
 import polars as pl
 
 from loopline.clean._base import PREFIX, ROW, Rule, Schema, reject, snap
@@ -255,20 +256,32 @@ def _fingerprint(rows: pl.DataFrame, keys: list[str]) -> pl.Expr:
     return (pl.col(keys[0]) if len(keys) == 1 else pl.struct(keys)).hash(seed=0)
 
 
+def _repeated(hashes: pl.Series) -> pl.Series:
+    """The positions of the fingerprints (never null) that occur more than once. Integers
+    spanning fewer than twice as many values as there are rows (serial ids) are counted in one
+    pass, which takes a fraction of the time of a sort; others are sorted."""
+    low, high = hashes.min(), hashes.max()
+    if hashes.dtype == pl.Int64 and low is not None and high - low < 2 * len(hashes):  # type: ignore[operator]
+        offsets = hashes.to_numpy(writable=True)
+        offsets -= low
+        return pl.Series(np.flatnonzero((np.bincount(offsets) > 1)[offsets]))
+    ordered = hashes.sort()
+    return hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode()).arg_true()
+
+
 def duplicates(rows: pl.DataFrame, keys: list[str], first: str) -> pl.DataFrame:
     """Each row (`__ll_row`) whose key appeared in an earlier row, and that earlier row.
 
-    A hash of the key finds the candidates: sorting 8-byte hashes and comparing neighbours is
-    much faster than sorting the keys themselves (strings above all) or hashing into a table
-    (`is_duplicated`, `is_first_distinct`: 3 to 5 times slower here).
+    A fingerprint of the key finds the candidates: counting dense integers, or sorting 8-byte
+    hashes and comparing neighbours, is much faster than sorting the keys themselves (strings
+    above all) or hashing into a table (`is_duplicated`, `is_first_distinct`: 3 to 5 times slower
+    than the sort here).
     Equal keys always hash alike (Polars folds -0.0 into 0.0 and every NaN into one), so no
     duplicate is missed; the verdict on the few candidates is then taken on the real values
     (a stable sort brings equal keys together in row order, each run points at its head), so a
     hash collision never makes a duplicate."""
     hashes = rows.select(_fingerprint(rows, keys)).to_series()
-    ordered = hashes.sort()
-    repeated = ordered.filter(ordered == ordered.shift(1))
-    candidates = rows.select(*keys, ROW).filter(hashes.is_in(repeated.implode()))
+    candidates = rows.select(*keys, ROW)[_repeated(hashes)]
     same = pl.all_horizontal(
         pl.int_range(pl.len()) > 0, *(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys)
     )
