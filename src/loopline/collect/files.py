@@ -1,16 +1,25 @@
 """`type: files`: CSV, Parquet and JSON Lines files under a root, by glob, read incrementally.
 
 The state remembers each file's (size, mtime_ns, content hash): an unchanged file is not read
-again, a touched but identical one is hashed and skipped, a new or changed one is read whole
-(rows seen before are dropped by item id). Each file is read with Polars' lazy scans; a CSV
-or JSON Lines file takes the careful path (tablerows.py) only when the strict one fails or
-cannot vouch for every row, so a clean file costs one Polars pass and two byte counts.
+again, a touched but identical one is hashed and skipped, a new or changed one is read again
+(rows seen before are dropped by item id when the merge writes the new version).
+
+A clean file is never held whole. Its strict read is sunk by Polars' streaming engine (a few
+chunks of the file at a time) to a Parquet file in the collection's scratch folder, with each
+row's line; schema overrides the read did not cast are cast there a slice at a time. Once every
+file's columns are known, the rows are read back a slice at a time, given the columns of all (as
+`pl.concat(how="diagonal_relaxed")` would), their item ids and provenance, and written to the
+batch's table, which the merge reads. A CSV or JSON Lines file takes the careful path
+(tablerows.py, which holds the file) only when the strict read fails or cannot vouch for every
+row, so a clean file costs one Polars pass and two byte counts.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +35,14 @@ from loopline.collect.tablerows import (
     count_bytes,
     dtype_name,
     make_dtype,
+    overridden,
     quarantine_frame,
+    with_raw_lines,
 )
+from loopline.core.errors import LooplineError
 from loopline.core.hashing import hash_file
+from loopline.core.types import TableFile
+from loopline.store.tablefile import slices, write_frames
 
 if TYPE_CHECKING:
     import polars as pl
@@ -39,6 +53,8 @@ FORMATS = ("csv", "parquet", "jsonl")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 OPTIONS = ("root", "glob", "format", "schema", "separator", "has_header", "encoding")
 _INFER_ROWS = 10_000
+_SLICE = 65_536  # rows read, identified and written at a time: what bounds a collection's memory
+_LINE = "__loopline_line"  # each row's line in its file, beside the rows of a file read
 
 
 def validate(spec: SourceSpec) -> None:
@@ -84,6 +100,9 @@ def validate(spec: SourceSpec) -> None:
 def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     import polars as pl
 
+    if ctx.scratch is None:
+        raise LooplineError(f"source {spec.name!r}: the files reader needs a scratch folder to stream to")
+    ctx.scratch.mkdir(parents=True, exist_ok=True)
     root = resolve_root(spec, ctx.root)
     project = Path(os.path.realpath(ctx.root))
     prefix = "" if root == project else root.relative_to(project).as_posix() + "/"
@@ -91,15 +110,14 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     previous: dict[str, list[Any]] = dict(ctx.state.get("files", {}))
     state: dict[str, list[Any]] = {}
     types = {c: make_dtype(dtype_name(t) or "String") for c, t in (spec.option("schema") or {}).items()}
-    frames: list[pl.DataFrame] = []
-    origins: list[pl.Series] = []
+    kept: list[tuple[str, Path]] = []  # (origin, the rows read) of each file with rows
     rejected: list[pl.DataFrame] = []
     report = {"files_seen": len(selection.files), "files_read": 0, "rows_read": 0, "rows_quarantined": 0}
     for rel, reason in selection.refused:
         log.warning("source %s: %s%s: %s", spec.name, prefix, rel, reason)
         rejected.append(quarantine_frame(f"{prefix}{rel}", [None], [f"refused: {reason}"], [""]))
     report["files_refused"] = len(selection.refused)
-    for rel, full, (_, size, mtime_ns) in selection.files:
+    for index, (rel, full, (_, size, mtime_ns)) in enumerate(selection.files):
         old = previous.get(rel)
         if old is not None and old[0] == size and old[1] == mtime_ns:
             state[rel] = old
@@ -115,118 +133,205 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
             rejected.append(quarantine_frame(origin, [None], [reason], [""]))
             report["files_refused"] += 1
             continue
-        part = _read_file(spec, full, fmt, types)
+        result = _read_file(spec, full, fmt, types, ctx.scratch / f"file-{index}.parquet")
         report["files_read"] += 1
-        report["rows_read"] += part.rows_in
-        if part.rejected is not None and part.rejected.height:
-            rejected.append(part.rejected.with_columns(pl.lit(origin).alias("_origin")))
-            report["rows_quarantined"] += part.rejected.height
-        if part.frame is not None and part.frame.height:
-            frames.append(part.frame)
-            lines = part.line_numbers().cast(pl.String)
-            origins.append(pl.select(pl.lit(f"{origin}:") + lines).to_series())
-    table = _provenance(spec, ctx, frames, origins)
+        report["rows_read"] += result.rows_in
+        if result.rejected is not None and result.rejected.height:
+            rejected.append(result.rejected.with_columns(pl.lit(origin).alias("_origin")))
+            report["rows_quarantined"] += result.rejected.height
+        if result.table is not None:
+            kept.append((origin, result.table))
+    table = _provenance(spec, ctx, kept, ctx.scratch / "batch.parquet")
     quarantine = pl.concat(rejected, how="vertical_relaxed") if rejected else None
     return Batch(table=table, quarantine=quarantine, state={"files": state}, report=report)
 
 
-def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataType]) -> Part:
-    """One file's rows (with their line numbers) and rejected records; never raises for bad data."""
+@dataclass
+class _Read:
+    """What one file gave: its kept rows (a Parquet file with each row's line, `_LINE`), its
+    rejected records, and how many records it held."""
+
+    table: Path | None
+    rejected: pl.DataFrame | None
+    rows_in: int
+
+
+def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataType], target: Path) -> _Read:
+    """One file's rows, written to target, and rejected records; never raises for bad data."""
     import polars as pl
 
     try:
         if fmt == "csv":
-            part = _fast_csv(spec, path, types) or careful_csv(
-                path, spec.option("separator", ","), spec.option("has_header", True), types
+            separator, has_header = spec.option("separator", ","), spec.option("has_header", True)
+            return _strict_csv(path, separator, has_header, types, target) or _careful(
+                careful_csv(path, separator, has_header, types), path, types, target
             )
-        elif fmt == "jsonl":
-            part = _fast_jsonl(path) or careful_jsonl(path)
-        else:
-            frame = pl.scan_parquet(path).collect()
-            part = Part(frame, pl.int_range(1, frame.height + 1, eager=True), None, frame.height)
+        if fmt == "jsonl":
+            return _strict_jsonl(path, types, target) or _careful(careful_jsonl(path), path, types, target)
+        rows = _sink(pl.scan_parquet(path).with_row_index(_LINE, offset=1), target)
+        return _cast(target, rows, types, text=False)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # unreadable as a whole
         log.warning("source %s: cannot read %s as %s: %s", spec.name, path, fmt, exc)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         reason = f"cannot read the file as {fmt}: {first}"
-        return Part(None, [], quarantine_frame("", [None], [reason], [""]), 1)
-    return apply_overrides(part, types, path, text=fmt != "parquet")
+        return _Read(None, quarantine_frame("", [None], [reason], [""]), 1)
 
 
-def _fast_csv(spec: SourceSpec, path: str, types: dict[str, pl.DataType]) -> Part | None:
+def _sink(scan: pl.LazyFrame, target: Path) -> int:
+    """Write a strict read (rows with their line, `_LINE`) to target with Polars' streaming
+    engine, which reads a few chunks of the file at a time; its rows. Raises if the read fails."""
+    import polars as pl
+
+    scan.sink_parquet(target, row_group_size=_SLICE)
+    return int(pl.scan_parquet(target).select(pl.len()).collect().item())
+
+
+def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool) -> _Read:
+    """Cast the schema overrides of the rows in target, a slice at a time: those that parse
+    are kept (in a file beside it), the others rejected. A read that cast them already (CSV's
+    strict read, or no override to cast) is kept as it is."""
+    import polars as pl
+
+    scan = pl.scan_parquet(target)
+    schema = scan.collect_schema()
+    data = pl.Schema({c: t for c, t in schema.items() if c != _LINE})
+    out = overridden(data, types)
+    if out == data:
+        return _Read(target if rows else None, None, rows)
+    rejected: list[pl.DataFrame] = []
+    kept = 0
+
+    def parts() -> Iterator[pl.DataFrame]:
+        nonlocal kept
+        for frame in slices(scan, rows, _SLICE):
+            part = apply_overrides(
+                Part(frame.drop(_LINE), frame.get_column(_LINE), None, 0), types, text=text
+            )
+            if part.rejected is not None:
+                rejected.append(part.rejected)
+            assert part.frame is not None
+            kept += part.frame.height
+            yield part.frame.with_columns(part.line_numbers().alias(_LINE))
+
+    columns = pl.Schema({**out, _LINE: schema[_LINE]})
+    cast = write_frames(parts(), target.with_name(f"cast-{target.name}"), columns, hashed=False)
+    return _Read(cast.path if kept else None, pl.concat(rejected) if rejected else None, rows)
+
+
+def _strict_csv(
+    path: str, separator: str, has_header: bool, types: dict[str, pl.DataType], target: Path
+) -> _Read | None:
     """A strict Polars read, kept only when every record is provably one line with the right
     number of fields (so row i is line i + header); None sends the file to the careful path."""
     import polars as pl
 
-    separator = spec.option("separator", ",")
-    has_header = bool(spec.option("has_header", True))
     counts = count_bytes(path, separator.encode(), b'"')
     if counts.size == 0:
-        return Part(pl.DataFrame(), [], None, 0)
+        return _Read(None, None, 0)
+    header = 1 if has_header else 0
+    options: dict[str, Any] = {
+        "separator": separator,
+        "has_header": has_header,
+        "infer_schema_length": _INFER_ROWS,
+        "encoding": "utf8",
+        "raise_if_empty": False,
+    }
     try:
-        options: dict[str, Any] = {
-            "separator": separator,
-            "has_header": has_header,
-            "infer_schema_length": _INFER_ROWS,
-            "encoding": "utf8",
-            "raise_if_empty": False,
-        }
         names = pl.scan_csv(path, **options).collect_schema().names()
         overrides = {c: t for c, t in types.items() if c in names}
-        frame = pl.scan_csv(path, **options, schema_overrides=overrides).collect(engine="streaming")
+        scan = pl.scan_csv(path, **options, schema_overrides=overrides)
+        rows = _sink(scan.with_row_index(_LINE, offset=header + 1), target)
     except pl.exceptions.PolarsError:
         return None
-    header = 1 if has_header else 0
-    if frame.height + header != counts.lines:
+    if rows + header != counts.lines:
         return None  # blank lines, or records spanning lines: line numbers need the careful path
-    if frame.width > 1 and frame.height:
+    if len(names) > 1 and rows:
         if counts.quotes == 0:
-            if counts.separators != counts.lines * (frame.width - 1):
+            if counts.separators != counts.lines * (len(names) - 1):
                 return None  # a short row (Polars pads it with nulls) or a blank line
-        elif frame[frame.columns[-1]].null_count():
+        elif (
+            pl.scan_parquet(target).select(pl.col(names[-1]).null_count()).collect(engine="streaming").item()
+        ):
             return None  # quoted text: a null last field may be a short row, look closer
-    return Part(frame, pl.int_range(header + 1, header + 1 + frame.height, eager=True), None, frame.height)
+    return _with_raws(_cast(target, rows, types, text=True), path)
 
 
-def _fast_jsonl(path: str) -> Part | None:
+def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Read | None:
     import polars as pl
 
     counts = count_bytes(path, b"", b"")
     if counts.size == 0:
-        return Part(pl.DataFrame(), [], None, 0)
+        return _Read(None, None, 0)
     try:
-        frame = pl.scan_ndjson(path, infer_schema_length=_INFER_ROWS).collect(engine="streaming")
+        rows = _sink(
+            pl.scan_ndjson(path, infer_schema_length=_INFER_ROWS).with_row_index(_LINE, offset=1), target
+        )
     except pl.exceptions.PolarsError:
         return None
-    if frame.height != counts.lines:
+    if rows != counts.lines:
         return None  # blank lines (skipped by Polars): find each row's line the careful way
-    return Part(frame, pl.int_range(1, frame.height + 1, eager=True), None, frame.height)
+    return _with_raws(_cast(target, rows, types, text=True), path)
+
+
+def _careful(part: Part, path: str, types: dict[str, pl.DataType], target: Path) -> _Read:
+    """What the careful path read (held whole), its overrides cast, written to target."""
+    import polars as pl
+
+    cast = apply_overrides(Part(part.frame, part.lines, None, part.rows_in), types, text=True)
+    bad = [r for r in (part.rejected, cast.rejected) if r is not None and r.height]
+    rejected = with_raw_lines(pl.concat(bad).sort("_line"), path) if bad else None
+    if cast.frame is None or not cast.frame.height:
+        return _Read(None, rejected, part.rows_in)
+    cast.frame.with_columns(cast.line_numbers().alias(_LINE)).write_parquet(target, row_group_size=_SLICE)
+    return _Read(target, rejected, part.rows_in)
+
+
+def _with_raws(result: _Read, path: str) -> _Read:
+    if result.rejected is None or not result.rejected.height:
+        return result
+    return _Read(result.table, with_raw_lines(result.rejected, path), result.rows_in)
 
 
 def _provenance(
-    spec: SourceSpec, ctx: CollectContext, frames: list[pl.DataFrame], origins: list[pl.Series]
-) -> pl.DataFrame:
+    spec: SourceSpec, ctx: CollectContext, kept: list[tuple[str, Path]], target: Path
+) -> pl.DataFrame | TableFile:
+    """The rows of every file read, in one table with item ids and provenance: each file's
+    rows are read back a slice at a time, given the columns of all (missing ones null, types
+    relaxed as `pl.concat(how="diagonal_relaxed")` would), their ids and origins, and written
+    to target."""
     import polars as pl
 
-    if not frames:
+    if not kept:
         return pl.DataFrame(schema={ITEM_ID: pl.String, **dict.fromkeys(PROVENANCE, pl.String)}).with_columns(
             pl.col("_collected_at").cast(pl.Datetime("us", "UTC"))
         )
-    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    missing = [k for k in spec.key if k not in frame.columns]
+    scans = [(origin, pl.scan_parquet(path)) for origin, path in kept]
+    empties = [pl.DataFrame(schema=scan.collect_schema()).drop(_LINE) for _, scan in scans]
+    columns = empties[0] if len(empties) == 1 else pl.concat(empties, how="diagonal_relaxed")
+    missing = [k for k in spec.key if k not in columns.columns]
     if missing:
         raise spec.fail(
             f"key column {missing[0]!r} is not in the files read",
-            hint=f"columns: {', '.join(frame.columns)}",
+            hint=f"columns: {', '.join(columns.columns)}",
         )
-    table = with_provenance(
-        frame,
-        source=spec.name,
-        origins=pl.concat(origins) if len(origins) > 1 else origins[0],
-        collected_at=ctx.collected_at,
-        run_id=ctx.run_id,
-        key=spec.key,
-    )
-    if ctx.seen:
-        seen = pl.DataFrame({ITEM_ID: list(ctx.seen)}, schema={ITEM_ID: pl.String})
-        table = table.join(seen, on=ITEM_ID, how="anti", maintain_order="left")
-    return table
+
+    def provenance(frame: pl.DataFrame, origins: pl.Series | str) -> pl.DataFrame:
+        return with_provenance(
+            frame,
+            source=spec.name,
+            origins=origins,
+            collected_at=ctx.collected_at,
+            run_id=ctx.run_id,
+            key=spec.key,
+        )
+
+    def rows() -> Iterator[pl.DataFrame]:
+        for origin, scan in scans:
+            for part in slices(scan, scan.select(pl.len()).collect().item(), _SLICE):
+                frame = part.drop(_LINE)
+                if frame.schema != columns.schema:
+                    frame = pl.concat([columns, frame], how="diagonal_relaxed")
+                lines = part.get_column(_LINE).cast(pl.String)
+                yield provenance(frame, pl.select(pl.lit(f"{origin}:") + lines).to_series())
+
+    return write_frames(rows(), target, provenance(columns, "").schema, hashed=False)

@@ -87,7 +87,7 @@ def count_bytes(path: str, separator: bytes, quote: bytes) -> Counts:
 
 
 def quarantine_frame(
-    origin: str, lines: list[int | None], reasons: list[str], raws: list[str]
+    origin: str, lines: list[int | None], reasons: list[str], raws: list[str | None] | list[str]
 ) -> pl.DataFrame:
     import polars as pl
 
@@ -239,24 +239,34 @@ def _parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     return expr.str.strip_chars().cast(target, strict=False)
 
 
-def apply_overrides(part: Part, types: dict[str, pl.DataType], path: str, *, text: bool = True) -> Part:
-    """Cast the override columns; a value that does not parse sends its row to quarantine with
-    the column, the value and the type named. `text`: raw records are lines of the file (else
-    the row itself, as JSON)."""
+def _casts(schema: pl.Schema, types: dict[str, pl.DataType]) -> dict[str, pl.Expr]:
+    return {c: _parse(c, schema[c], t) for c, t in types.items() if c in schema and schema[c] != t}
+
+
+def overridden(schema: pl.Schema, types: dict[str, pl.DataType]) -> pl.Schema:
+    """The columns of a table of `schema` once apply_overrides has cast them."""
+    import polars as pl
+
+    return pl.DataFrame(schema=schema).with_columns(**_casts(schema, types)).schema
+
+
+def apply_overrides(part: Part, types: dict[str, pl.DataType], *, text: bool = True) -> Part:
+    """Cast the override columns; a value that does not parse sends its row to the rejected
+    records with the column, the value and the type named. `text`: raw records are lines of the
+    file, left null for `with_raw_lines` (else the row itself, as JSON)."""
     import polars as pl
 
     frame = part.frame
     if frame is None or not frame.height:
         return part
-    todo = {c: t for c, t in types.items() if c in frame.columns and frame.schema[c] != t}
-    if not todo:
+    casts = _casts(frame.schema, types)
+    if not casts:
         return part
-    casts = {c: _parse(c, frame.schema[c], t) for c, t in todo.items()}
     reasons = [
-        pl.when(pl.col(c).is_not_null() & casts[c].is_null()).then(
-            pl.format("column {}: {} is not {}", pl.lit(c), pl.col(c).cast(pl.String), pl.lit(str(t)))
+        pl.when(pl.col(c).is_not_null() & expr.is_null()).then(
+            pl.format("column {}: {} is not {}", pl.lit(c), pl.col(c).cast(pl.String), pl.lit(str(types[c])))
         )
-        for c, t in todo.items()
+        for c, expr in casts.items()
     ]
     checked = frame.with_columns(pl.coalesce(reasons).alias("__reason"), part.line_numbers().alias("__line"))
     bad = checked.filter(pl.col("__reason").is_not_null())
@@ -266,14 +276,26 @@ def apply_overrides(part: Part, types: dict[str, pl.DataType], path: str, *, tex
         return Part(result, part.lines, part.rejected, part.rows_in)
     numbers = bad["__line"].to_list()
     if text:
-        found = raw_lines(path, set(numbers))
-        raws = [found.get(n, "") for n in numbers]
+        raws: list[str | None] = [None] * len(numbers)
     else:
         raws = [json.dumps(row, default=str) for row in bad.drop("__reason", "__line").iter_rows(named=True)]
     rejected = quarantine_frame("", numbers, bad["__reason"].to_list(), raws)
-    if part.rejected is not None and part.rejected.height:
-        rejected = pl.concat([part.rejected, rejected]).sort("_line")
     return Part(result, kept["__line"], rejected, part.rows_in)
+
+
+def with_raw_lines(rejected: pl.DataFrame, path: str) -> pl.DataFrame:
+    """Fill the null `_raw` of rejected records with their lines of the file (one read)."""
+    import polars as pl
+
+    missing = rejected.filter(pl.col("_raw").is_null())["_line"].to_list()
+    if not missing:
+        return rejected
+    found = raw_lines(path, set(missing))
+    raws = [
+        raw if raw is not None else found.get(line, "")
+        for line, raw in rejected.select("_line", "_raw").iter_rows()
+    ]
+    return rejected.with_columns(pl.Series("_raw", raws, dtype=pl.String))
 
 
 def raw_lines(path: str, wanted: set[int]) -> dict[int, str]:
