@@ -130,8 +130,10 @@ def _new_rows(previous: pl.LazyFrame | None, batch: pl.LazyFrame, rows: int, spi
         if previous is not None:
             for ids in slices(previous.select(ITEM_ID), _height(previous), _SLICE):
                 yield keys(ids, None)
-        for offset in range(0, rows, _SLICE):
-            yield keys(batch.select(ITEM_ID).slice(offset, _SLICE).collect(), offset)
+        for offset, ids in zip(
+            range(0, rows, _SLICE), slices(batch.select(ITEM_ID), rows, _SLICE), strict=True
+        ):
+            yield keys(ids, offset)
 
     schema = pl.Schema({"hi": pl.UInt64, "lo": pl.UInt64, "row": pl.Int64})
     total = _height(write_frames(spilled(), spill, schema, hashed=False).scan())
