@@ -2,11 +2,13 @@
 
 The table is cut into fixed-size partitions (`partition_rows`); consecutive rules that need no
 global figure run as one lazy chain per partition, through `ctx.map`, so on the Dask executor the
-partitions spread over the cluster and here they run one after another. A rule that needs a
-figure over all rows still clean (a median, an IQR fence, the first of each duplicate group) gets
-it computed over the whole table between two such passes. Every value a row ends with depends only
-on that row and on those global figures, never on where the partition boundaries fell: the
-executors, and any `partition_rows`, give the same tables and so the same artifact ids.
+partitions spread over the cluster. Here, unless `partition_rows` says otherwise, a table in
+memory is one partition (Polars spreads a chain over the cores itself) and a streamed one is read
+a partition at a time. A rule that needs a figure over all rows still clean (a median, an IQR
+fence, the first of each duplicate group) gets it computed over the whole table between two such
+passes. Every value a row ends with depends only on that row and on those global figures, never
+on where the partition boundaries fell: the executors, and any `partition_rows`, give the same
+tables and so the same artifact ids.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ RULES: dict[str, type[Rule]] = {
         Expression,
     )
 }
-PARTITION_ROWS = 1_000_000  # a partition in memory
+PARTITION_ROWS = 1_000_000  # a partition in memory, on a Dask cluster
 STREAM_ROWS = 125_000  # a partition read from a file: what bounds the memory of a streamed clean
 
 
@@ -230,10 +232,10 @@ def apply(
         if target is None:
             table = table.collect()
     parsed = parse_rules(rules, schema_of(table))
-    streamed = isinstance(table, pl.LazyFrame)
-    size = _partition_rows(
-        partition_rows if partition_rows is not None else STREAM_ROWS if streamed else PARTITION_ROWS
-    )
+    if partition_rows is None and isinstance(table, pl.DataFrame):
+        distributed = getattr(ctx, "distributed", False)
+        partition_rows = PARTITION_ROWS if distributed else max(table.height, 1)
+    size = _partition_rows(partition_rows if partition_rows is not None else STREAM_ROWS)
     if isinstance(table, pl.LazyFrame):
         assert target is not None
         clean, rows, rejected, ordered, extras, counted = _stream(table, parsed, size, target)
