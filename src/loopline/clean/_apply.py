@@ -406,7 +406,7 @@ def _write(frame: pl.DataFrame, target: Path) -> TableFile:
 
 def _quarantine(rows: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -> pl.DataFrame:
     """The rejected input rows (in row order, as `rejected`), with `_row`, `_rule` and `_reason`
-    (one `when` chain, built on the rejected rows only)."""
+    (each rule's reason built on the rows it rejected only, then put back in row order)."""
     empty = {"_row": pl.Int64, "_rule": pl.String, "_reason": pl.String}
     if rejected.height == 0:
         return rows.clear().with_columns(pl.lit(None, t).alias(c) for c, t in empty.items())
@@ -414,15 +414,12 @@ def _quarantine(rows: pl.DataFrame, rejected: pl.DataFrame, rules: list[Rule]) -
         lookup = rule.lookup()
         if lookup is not None:
             rejected = rejected.join(lookup, on=ROW, how="left", maintain_order="left")
-    schema = rejected.schema
-    chain: Any = pl
-    for rule in rules:
-        if rule.rejects():
-            chain = chain.when(pl.col(FAIL) == rule.index).then(rule.reason(schema))
-    labels = {r.index: r.label for r in rules}
-    extra = rejected.select(
-        pl.col(ROW).alias("_row"),
-        pl.col(FAIL).replace_strict(labels, return_dtype=pl.String).alias("_rule"),
-        chain.otherwise(pl.lit("rejected")).alias("_reason"),
-    )
-    return rows.hstack(extra)
+    schema, failed = rejected.schema, rejected.lazy()
+    reasons = [
+        failed.filter(pl.col(FAIL) == r.index).select(
+            pl.col(ROW).alias("_row"), pl.lit(r.label).alias("_rule"), r.reason(schema).alias("_reason")
+        )
+        for r in rules
+        if r.rejects()
+    ]
+    return rows.hstack(pl.concat(reasons).sort("_row").collect())
