@@ -29,8 +29,8 @@ from loopline.clean._dtypes import schema_of
 from loopline.clean._spec import Spec
 from loopline.clean._transforms import Cast, Lowercase, Missing, Normalize, Trim, Uppercase
 from loopline.core.errors import ConfigError, Integrity
-from loopline.core.hashing import TableHasher
 from loopline.core.types import TableFile
+from loopline.store.tablefile import write_frames
 
 RULES: dict[str, type[Rule]] = {
     cls.kind: cls
@@ -352,7 +352,9 @@ def _stream(
             del whole, part, alive_rows, kept, dropped  # not held while the writer has `clean`
             yield clean
 
-    clean = _sink(clean_parts(), target)
+    parts = clean_parts()
+    first = next(parts)  # the clean table's schema
+    clean = write_frames(itertools.chain([first], parts), target, first.schema)
     return clean, pl.concat(rows), pl.concat(rejected), ordered, extras, (height, written)
 
 
@@ -360,40 +362,6 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
     """A copy holding only its own bytes: a few rows filtered out of a partition would keep
     the partition's whole string buffers alive (string views point into them)."""
     return pl.DataFrame([pl.Series(c.name, c.to_arrow(), dtype=c.dtype) for c in frame.get_columns()])
-
-
-def _sink(frames: Iterator[pl.DataFrame], target: Path) -> TableFile:
-    """Write frames one after another as one Parquet file (Polars' streaming writer, so no more
-    than a few are held), atomically: a temp file beside the target, then a rename. The table's
-    id is computed from the frames on the way, when its columns allow (no reading back)."""
-    from polars.io.plugins import register_io_source
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    first = next(frames)
-    hasher = TableHasher(target.parent) if TableHasher.supports(first.head(0).to_arrow().schema) else None
-
-    def source(
-        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        left = n_rows
-        for frame in itertools.chain([first], frames):  # a plain sink pushes nothing down
-            frame = frame if predicate is None else frame.filter(predicate)
-            frame = frame if with_columns is None else frame.select(with_columns)
-            if left is not None:
-                frame, left = frame.head(left), left - min(left, frame.height)
-            if hasher is not None:  # what is written, as it is written
-                hasher.update(frame)
-            yield frame
-
-    tmp = target.with_name(f".{target.name}.tmp")
-    register_io_source(source, schema=first.schema).sink_parquet(tmp, compression="zstd", statistics=True)
-    os.replace(tmp, target)
-    if hasher is None:
-        return TableFile(target)
-    written = pl.scan_parquet(target).select(pl.len()).collect().item()
-    if written != hasher.height:  # every frame written was hashed once: cannot happen
-        raise Integrity(f"clean wrote {written} rows but hashed {hasher.height}")
-    return TableFile(target, hasher.hexdigest())
 
 
 def _write(frame: pl.DataFrame, target: Path) -> TableFile:
