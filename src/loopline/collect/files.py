@@ -28,6 +28,8 @@ from loopline.collect.merge import ITEM_ID, PROVENANCE, with_provenance
 from loopline.collect.roots import check_declaration, resolve_root, select_files
 from loopline.collect.spec import SourceSpec
 from loopline.collect.tablerows import (
+    LINE,
+    Careful,
     Part,
     apply_overrides,
     careful_csv,
@@ -54,7 +56,6 @@ SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "j
 OPTIONS = ("root", "glob", "format", "schema", "separator", "has_header", "encoding")
 _INFER_ROWS = 10_000
 _SLICE = 65_536  # rows read, identified and written at a time: what bounds a collection's memory
-_LINE = "__loopline_line"  # each row's line in its file, beside the rows of a file read
 
 
 def validate(spec: SourceSpec) -> None:
@@ -148,7 +149,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
 
 @dataclass
 class _Read:
-    """What one file gave: its kept rows (a Parquet file with each row's line, `_LINE`), its
+    """What one file gave: its kept rows (a Parquet file with each row's line, `LINE`), its
     rejected records, and how many records it held."""
 
     table: Path | None
@@ -164,11 +165,13 @@ def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataTy
         if fmt == "csv":
             separator, has_header = spec.option("separator", ","), spec.option("has_header", True)
             return _strict_csv(path, separator, has_header, types, target) or _careful(
-                careful_csv(path, separator, has_header, types), path, types, target
+                careful_csv(path, separator, has_header, types, target), path, types, target
             )
         if fmt == "jsonl":
-            return _strict_jsonl(path, types, target) or _careful(careful_jsonl(path), path, types, target)
-        rows = _sink(pl.scan_parquet(path).with_row_index(_LINE, offset=1), target)
+            return _strict_jsonl(path, types, target) or _careful(
+                careful_jsonl(path, target), path, types, target
+            )
+        rows = _sink(pl.scan_parquet(path).with_row_index(LINE, offset=1), target)
         return _cast(target, rows, types, text=False)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # unreadable as a whole
         log.warning("source %s: cannot read %s as %s: %s", spec.name, path, fmt, exc)
@@ -178,7 +181,7 @@ def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataTy
 
 
 def _sink(scan: pl.LazyFrame, target: Path) -> int:
-    """Write a strict read (rows with their line, `_LINE`) to target with Polars' streaming
+    """Write a strict read (rows with their line, `LINE`) to target with Polars' streaming
     engine, which reads a few chunks of the file at a time; its rows. Raises if the read fails."""
     import polars as pl
 
@@ -194,7 +197,7 @@ def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool)
 
     scan = pl.scan_parquet(target)
     schema = scan.collect_schema()
-    data = pl.Schema({c: t for c, t in schema.items() if c != _LINE})
+    data = pl.Schema({c: t for c, t in schema.items() if c != LINE})
     out = overridden(data, types)
     if out == data:
         return _Read(target if rows else None, None, rows)
@@ -204,16 +207,14 @@ def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool)
     def parts() -> Iterator[pl.DataFrame]:
         nonlocal kept
         for frame in slices(scan, rows, _SLICE):
-            part = apply_overrides(
-                Part(frame.drop(_LINE), frame.get_column(_LINE), None, 0), types, text=text
-            )
+            part = apply_overrides(Part(frame.drop(LINE), frame.get_column(LINE), None, 0), types, text=text)
             if part.rejected is not None:
                 rejected.append(part.rejected)
             assert part.frame is not None
             kept += part.frame.height
-            yield part.frame.with_columns(part.line_numbers().alias(_LINE))
+            yield part.frame.with_columns(part.line_numbers().alias(LINE))
 
-    columns = pl.Schema({**out, _LINE: schema[_LINE]})
+    columns = pl.Schema({**out, LINE: schema[LINE]})
     cast = write_frames(parts(), target.with_name(f"cast-{target.name}"), columns, hashed=False)
     return _Read(cast.path if kept else None, pl.concat(rejected) if rejected else None, rows)
 
@@ -240,7 +241,7 @@ def _strict_csv(
         names = pl.scan_csv(path, **options).collect_schema().names()
         overrides = {c: t for c, t in types.items() if c in names}
         scan = pl.scan_csv(path, **options, schema_overrides=overrides)
-        rows = _sink(scan.with_row_index(_LINE, offset=header + 1), target)
+        rows = _sink(scan.with_row_index(LINE, offset=header + 1), target)
     except pl.exceptions.PolarsError:
         return None
     if rows + header != counts.lines:
@@ -264,7 +265,7 @@ def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Re
         return _Read(None, None, 0)
     try:
         rows = _sink(
-            pl.scan_ndjson(path, infer_schema_length=_INFER_ROWS).with_row_index(_LINE, offset=1), target
+            pl.scan_ndjson(path, infer_schema_length=_INFER_ROWS).with_row_index(LINE, offset=1), target
         )
     except pl.exceptions.PolarsError:
         return None
@@ -273,17 +274,17 @@ def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Re
     return _with_raws(_cast(target, rows, types, text=True), path)
 
 
-def _careful(part: Part, path: str, types: dict[str, pl.DataType], target: Path) -> _Read:
-    """What the careful path read (held whole), its overrides cast, written to target."""
+def _careful(careful: Careful, path: str, types: dict[str, pl.DataType], target: Path) -> _Read:
+    """What the careful path wrote to target, its overrides cast a slice at a time; its
+    rejected records and the cast's, in line order, with their lines of the file."""
     import polars as pl
 
-    cast = apply_overrides(Part(part.frame, part.lines, None, part.rows_in), types, text=True)
-    bad = [r for r in (part.rejected, cast.rejected) if r is not None and r.height]
+    if not careful.rows:
+        return _Read(None, with_raw_lines(careful.rejected, path), careful.rows_in)
+    cast = _cast(target, careful.rows, types, text=True)
+    bad = [r for r in (careful.rejected, cast.rejected) if r is not None and r.height]
     rejected = with_raw_lines(pl.concat(bad).sort("_line"), path) if bad else None
-    if cast.frame is None or not cast.frame.height:
-        return _Read(None, rejected, part.rows_in)
-    cast.frame.with_columns(cast.line_numbers().alias(_LINE)).write_parquet(target, row_group_size=_SLICE)
-    return _Read(target, rejected, part.rows_in)
+    return _Read(cast.table, rejected, careful.rows_in)
 
 
 def _with_raws(result: _Read, path: str) -> _Read:
@@ -306,7 +307,7 @@ def _provenance(
             pl.col("_collected_at").cast(pl.Datetime("us", "UTC"))
         )
     scans = [(origin, pl.scan_parquet(path)) for origin, path in kept]
-    empties = [pl.DataFrame(schema=scan.collect_schema()).drop(_LINE) for _, scan in scans]
+    empties = [pl.DataFrame(schema=scan.collect_schema()).drop(LINE) for _, scan in scans]
     columns = empties[0] if len(empties) == 1 else pl.concat(empties, how="diagonal_relaxed")
     missing = [k for k in spec.key if k not in columns.columns]
     if missing:
@@ -328,10 +329,10 @@ def _provenance(
     def rows() -> Iterator[pl.DataFrame]:
         for origin, scan in scans:
             for part in slices(scan, scan.select(pl.len()).collect().item(), _SLICE):
-                frame = part.drop(_LINE)
+                frame = part.drop(LINE)
                 if frame.schema != columns.schema:
                     frame = pl.concat([columns, frame], how="diagonal_relaxed")
-                lines = part.get_column(_LINE).cast(pl.String)
+                lines = part.get_column(LINE).cast(pl.String)
                 yield provenance(frame, pl.select(pl.lit(f"{origin}:") + lines).to_series())
 
     return write_frames(rows(), target, provenance(columns, "").schema, hashed=False)

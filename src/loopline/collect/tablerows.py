@@ -3,24 +3,27 @@ line number, keep every good one, and let no record vanish (rows in = rows kept 
 
 It runs only on files the strict Polars read refused or could not vouch for: the Python csv
 module (or json) walks the lines once to separate the bad records (wrong field count, invalid
-UTF-8, invalid JSON); the good ones are written back out and parsed by Polars with schema
-inference over every row, so they get the types a clean file would. Values that do not parse as
+UTF-8, invalid JSON); the good ones are written back out to a file, each with its line, and
+parsed by Polars' streaming engine with schema inference over every row, so they get the types a
+clean file would and no file is held whole. Values that do not parse as
 the declared schema overrides are found afterwards, per column, with a non-strict cast.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
 
 _CHUNK = 1 << 22
+_ROW_GROUP = 65_536
+LINE = "__loopline_line"  # each row's line in its file, beside the rows of a file read
 
 DTYPES = (
     "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64",
@@ -58,6 +61,16 @@ class Part:
         import polars as pl
 
         return self.lines if isinstance(self.lines, pl.Series) else pl.Series(self.lines, dtype=pl.Int64)
+
+
+@dataclass
+class Careful:
+    """What the careful path kept of a file (rows in its target file, with their `LINE`), what
+    it rejected, and how many records the file held."""
+
+    rows: int
+    rejected: pl.DataFrame
+    rows_in: int
 
 
 @dataclass
@@ -128,71 +141,71 @@ class _Lines:
         return start, raw
 
 
-def careful_csv(path: str, separator: str, has_header: bool, types: dict[str, pl.DataType]) -> Part:
-    import polars as pl
-
+def careful_csv(
+    path: str, separator: str, has_header: bool, types: dict[str, pl.DataType], target: Path
+) -> Careful:
+    """The good records of a CSV file, each with its line (`LINE`), parsed into the Parquet file
+    target; the bad ones rejected with their line and reason. The good records go to a CSV file
+    beside target, their line as the first field, which Polars' streaming engine then reads
+    (types inferred over every row): the file is never held whole."""
     source = _Lines(path)
     reader = csv.reader(source, delimiter=separator)
     names: list[str] | None = None
-    good = io.StringIO()
-    writer = csv.writer(good, delimiter=separator, lineterminator="\n")
-    lines: list[int] = []
     bad: list[tuple[int, str, str]] = []
-    records = 0
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            line, raw = source.take()
-            records += 1
-            bad.append((line, f"malformed CSV: {exc}", raw))
-            continue
-        line, raw = source.take()
-        if not record:
-            continue  # a blank line holds no record
-        if names is None:
-            if has_header:
-                names = record
+    records = kept = 0
+    good = target.with_name(f"{target.stem}.good.csv")
+    with open(good, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=separator, lineterminator="\n")
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                line, raw = source.take()
+                records += 1
+                bad.append((line, f"malformed CSV: {exc}", raw))
                 continue
-            names = [f"column_{i + 1}" for i in range(len(record))]
-        records += 1
-        if len(record) != len(names):
-            bad.append((line, f"expected {len(names)} fields, found {len(record)}", raw))
-            continue
-        writer.writerow(record)
-        lines.append(line)
+            line, raw = source.take()
+            if not record:
+                continue  # a blank line holds no record
+            if names is None:
+                if has_header:
+                    names = record
+                    continue
+                names = [f"column_{i + 1}" for i in range(len(record))]
+            records += 1
+            if len(record) != len(names):
+                bad.append((line, f"expected {len(names)} fields, found {len(record)}", raw))
+                continue
+            writer.writerow([line, *record])
+            kept += 1
     bad.extend(source.bad)
-    rows_in = records + len(source.bad)
-    bad.sort()
-    rejected = quarantine_frame("", [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
-    if names is None:
-        return Part(pl.DataFrame(), [], rejected, rows_in)
-    text = good.getvalue().encode()
-    good.close()
-    strings = {c: pl.String for c in types if c in names}
-    if text:
-        frame = pl.read_csv(
-            text,
+    if names is not None and kept:
+        import polars as pl
+
+        strings = {c: pl.String for c in types if c in names}
+        schema = pl.scan_csv(  # inferred alone first: Polars' inferring sink holds far more
+            good,
             separator=separator,
             has_header=False,
-            new_columns=names,
-            schema_overrides=strings,
+            new_columns=[LINE, *names],
+            schema_overrides={LINE: pl.Int64, **strings},
             infer_schema_length=None,
-        )
-    else:
-        frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
-    return Part(frame, lines, rejected, rows_in)
+        ).collect_schema()
+        scan = pl.scan_csv(good, separator=separator, has_header=False, schema=schema)
+        scan.sink_parquet(target, row_group_size=_ROW_GROUP)
+    good.unlink()
+    return Careful(kept, _rejected(bad), records + len(source.bad))
 
 
-def careful_jsonl(path: str) -> Part:
-    import polars as pl
-
-    good = io.BytesIO()
-    lines: list[int] = []
+def careful_jsonl(path: str, target: Path) -> Careful:
+    """As careful_csv, for JSON Lines: each good object is written nested beside its line
+    (`{"LINE": n, "row": {...}}`), and Polars unnests it again as it streams to target."""
     bad: list[tuple[int, str, str]] = []
-    with open(path, "rb") as fh:
+    kept = 0
+    good = target.with_name(f"{target.stem}.good.jsonl")
+    with open(path, "rb") as fh, open(good, "wb") as out:
         for number, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
@@ -208,15 +221,21 @@ def careful_jsonl(path: str) -> Part:
             if not isinstance(value, dict):
                 bad.append((number, f"not a JSON object but {type(value).__name__}", shown))
                 continue
-            good.write(raw.rstrip(b"\r\n") + b"\n")
-            lines.append(number)
-    rejected = quarantine_frame("", [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
-    rows_in = len(lines) + len(bad)
-    if not lines:
-        return Part(pl.DataFrame(), [], rejected, rows_in)
-    good.seek(0)
-    frame = pl.read_ndjson(good, infer_schema_length=None)
-    return Part(frame, lines, rejected, rows_in)
+            out.write(b'{"%s": %d, "row": %s}\n' % (LINE.encode(), number, raw.strip()))
+            kept += 1
+    if kept:
+        import polars as pl
+
+        schema = pl.scan_ndjson(good, infer_schema_length=None).collect_schema()  # as for CSV
+        rows = pl.scan_ndjson(good, schema=schema).select(pl.col(LINE), pl.col("row").struct.unnest())
+        rows.sink_parquet(target, row_group_size=_ROW_GROUP)
+    good.unlink()
+    return Careful(kept, _rejected(bad), kept + len(bad))
+
+
+def _rejected(bad: list[tuple[int, str, str]]) -> pl.DataFrame:
+    bad.sort()
+    return quarantine_frame("", [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
 
 
 def _parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
