@@ -10,7 +10,7 @@ row's line; schema overrides the read did not cast are cast there a slice at a t
 file's columns are known, the rows are read back a slice at a time, given the columns of all (as
 `pl.concat(how="diagonal_relaxed")` would), their item ids and provenance, and written to the
 batch's table, which the merge reads. A CSV or JSON Lines file takes the careful path
-(tablerows.py, which holds the file) only when the strict read fails or cannot vouch for every
+(tablerows.py, which streams too) only when the strict read fails or cannot vouch for every
 row, so a clean file costs one Polars pass and two byte counts.
 """
 
@@ -275,22 +275,19 @@ def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Re
 
 
 def _careful(careful: Careful, path: str, types: dict[str, pl.DataType], target: Path) -> _Read:
-    """What the careful path wrote to target, its overrides cast a slice at a time; its
-    rejected records and the cast's, in line order, with their lines of the file."""
+    """What the careful path wrote to target, its overrides cast a slice at a time."""
+    cast = _cast(target, careful.rows, types, text=True) if careful.rows else _Read(None, None, 0)
+    return _with_raws(_Read(cast.table, cast.rejected, careful.rows_in), path, careful.rejected)
+
+
+def _with_raws(result: _Read, path: str, earlier: pl.DataFrame | None = None) -> _Read:
+    """result, its rejected records (after `earlier` ones) in line order, each with its line of
+    the file."""
     import polars as pl
 
-    if not careful.rows:
-        return _Read(None, with_raw_lines(careful.rejected, path), careful.rows_in)
-    cast = _cast(target, careful.rows, types, text=True)
-    bad = [r for r in (careful.rejected, cast.rejected) if r is not None and r.height]
+    bad = [r for r in (earlier, result.rejected) if r is not None and r.height]
     rejected = with_raw_lines(pl.concat(bad).sort("_line"), path) if bad else None
-    return _Read(cast.table, rejected, careful.rows_in)
-
-
-def _with_raws(result: _Read, path: str) -> _Read:
-    if result.rejected is None or not result.rejected.height:
-        return result
-    return _Read(result.table, with_raw_lines(result.rejected, path), result.rows_in)
+    return _Read(result.table, rejected, result.rows_in)
 
 
 def _provenance(
