@@ -51,7 +51,9 @@ class Batch:
     blobs: BlobSet | None = None
     quarantine: pl.DataFrame | None = None  # rejected raw records with `_origin`, `_line`, `_reason`
     state: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # figures, recorded as the step's metrics
+    details: dict[str, Any] = field(default_factory=dict)  # per file: rows read, kept, schema changes
+    replaces: tuple[str, ...] = ()  # origins (files) whose rows in the previous version are dropped
 
 
 class Reader(Protocol):

@@ -16,25 +16,35 @@ row, so a clean file costs one Polars pass and two byte counts.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.collect import Batch, CollectContext
 from loopline.collect.merge import ITEM_ID, PROVENANCE, with_provenance
 from loopline.collect.roots import check_declaration, resolve_root, select_files
+from loopline.collect.schema import (
+    EVOLUTIONS,
+    SourceSchema,
+    digest_changed,
+    plan_file,
+    read_options_digest,
+)
 from loopline.collect.spec import SourceSpec
 from loopline.collect.tablerows import (
     LINE,
     Careful,
+    Dialect,
     Part,
     apply_overrides,
     careful_csv,
     careful_jsonl,
     count_bytes,
+    default_names,
     dtype_name,
     make_dtype,
     overridden,
@@ -53,7 +63,11 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "parquet", "jsonl")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-OPTIONS = ("root", "glob", "format", "schema", "separator", "has_header", "encoding")
+OPTIONS = (
+    "root", "glob", "format", "schema", "separator", "has_header", "columns", "encoding", "quote_char",
+    "null_values", "evolve", "versions",
+)  # fmt: skip
+VERSIONS = ("append", "mirror")
 _INFER_ROWS = 10_000
 _SLICE = 65_536  # rows read, identified and written at a time: what bounds a collection's memory
 
@@ -89,13 +103,71 @@ def validate(spec: SourceSpec) -> None:
         raise spec.fail(f"separator {separator!r} must be one character (not a quote or newline)")
     if not isinstance(spec.option("has_header", True), bool):
         raise spec.fail("has_header must be true or false")
-    if str(spec.option("encoding", "utf8")).lower().replace("-", "") != "utf8":
-        raise spec.fail(
-            f"encoding {spec.option('encoding')!r} is not supported",
-            hint="files are read as UTF-8; convert the file (iconv -t utf-8) first",
-        )
+    _validate_text_options(spec)
     if spec.key and not all(isinstance(k, str) for k in spec.key):
         raise spec.fail("`key` must be a list of column names")
+
+
+def _validate_text_options(spec: SourceSpec) -> None:
+    """columns, encoding, quote_char, null_values, evolve and versions."""
+    columns = spec.option("columns")
+    if columns is not None:
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
+            raise spec.fail("`columns` must be a list of column names", hint="e.g. columns: [date, price]")
+        if len(set(columns)) != len(columns):
+            twice = next(c for c in columns if columns.count(c) > 1)
+            raise spec.fail(f"columns: {twice!r} is named twice")
+        if spec.option("has_header", True):
+            raise spec.fail(
+                "`columns` names the fields of headerless files",
+                hint="add has_header: false, or rename a header's columns with the clean rule `rename`",
+            )
+    encoding = spec.option("encoding", "utf8")
+    try:
+        codecs.lookup(str(encoding))
+    except LookupError:
+        raise spec.fail(
+            f"unknown encoding {encoding!r}", hint="e.g. encoding: utf-8, latin-1, cp1252, utf-16"
+        ) from None
+    quote = spec.option("quote_char", '"')
+    if quote is not None and (not isinstance(quote, str) or len(quote) != 1 or quote in "\r\n"):
+        raise spec.fail(f"quote_char {quote!r} must be one character, or null for none")
+    nulls = spec.option("null_values", [])
+    if isinstance(nulls, str):
+        nulls = [nulls]
+    if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+        raise spec.fail("`null_values` must be a list of strings", hint='e.g. null_values: ["", "NA", "?"]')
+    evolve = spec.option("evolve", [])
+    if not isinstance(evolve, list) or any(e not in EVOLUTIONS for e in evolve):
+        raise spec.fail(f"evolve {evolve!r} must be a list of {', '.join(EVOLUTIONS)}")
+    if spec.option("versions", "append") not in VERSIONS:
+        raise spec.fail(
+            f"versions {spec.option('versions')!r} is not one of {', '.join(VERSIONS)}",
+            hint="append: rows are only ever added; mirror: a version holds the files as they are now",
+        )
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How a file is read (the read options of the source)."""
+
+    separator: str
+    has_header: bool
+    quote: str | None
+    nulls: list[str]
+    encoding: str
+
+    @classmethod
+    def of(cls, spec: SourceSpec) -> _Options:
+        nulls = spec.option("null_values", [])
+        encoding = codecs.lookup(str(spec.option("encoding", "utf8"))).name
+        return cls(
+            spec.option("separator", ","),
+            spec.option("has_header", True),
+            spec.option("quote_char", '"'),
+            [nulls] if isinstance(nulls, str) else list(nulls),
+            encoding,
+        )
 
 
 def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
@@ -109,23 +181,39 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     prefix = "" if root == project else root.relative_to(project).as_posix() + "/"
     selection = select_files(root, str(spec.option("glob")))
     previous: dict[str, list[Any]] = dict(ctx.state.get("files", {}))
+    options = read_options_digest(spec.options)
+    rebuild = any(digest_changed(old, options) for old in previous.values())
+    mirror = spec.option("versions", "append") == "mirror"
+    present = {rel for rel, _, _ in selection.files}
+    removed = sorted(set(previous) - present)
+    if rebuild and removed and not mirror:
+        raise spec.fail(
+            f"the read options changed, but {len(removed)} file(s) read before are gone "
+            f"({prefix}{removed[0]}): their rows cannot be read again with the new options",
+            hint="restore the files, or set `versions: mirror` (a version is the folder as it is now)",
+        )
+    source = _source_schema(spec, None if rebuild else ctx.previous)
+    opts = _Options.of(spec)
     state: dict[str, list[Any]] = {}
-    types = {c: make_dtype(dtype_name(t) or "String") for c, t in (spec.option("schema") or {}).items()}
     kept: list[tuple[str, Path]] = []  # (origin, the rows read) of each file with rows
     rejected: list[pl.DataFrame] = []
+    replaced: list[str] = [f"{prefix}{rel}" for rel in removed] if mirror else []
+    per_file: list[dict[str, Any]] = []
     report = {"files_seen": len(selection.files), "files_read": 0, "rows_read": 0, "rows_quarantined": 0}
+    report["files_removed"] = len(removed)
     for rel, reason in selection.refused:
         log.warning("source %s: %s%s: %s", spec.name, prefix, rel, reason)
         rejected.append(quarantine_frame(f"{prefix}{rel}", [None], [f"refused: {reason}"], [""]))
     report["files_refused"] = len(selection.refused)
+    report["files_rejected"] = 0
     for index, (rel, full, (_, size, mtime_ns)) in enumerate(selection.files):
         old = previous.get(rel)
-        if old is not None and old[0] == size and old[1] == mtime_ns:
+        if old is not None and old[0] == size and old[1] == mtime_ns and not rebuild:
             state[rel] = old
             continue
         digest = hash_file(full)
-        state[rel] = [size, mtime_ns, digest]
-        if old is not None and old[2] == digest:
+        if old is not None and old[2] == digest and not rebuild:
+            state[rel] = [size, mtime_ns, digest, *old[3:]]
             continue
         origin = f"{prefix}{rel}"
         fmt = spec.option("format") or SUFFIXES.get(os.path.splitext(rel)[1].lower())
@@ -134,50 +222,135 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
             rejected.append(quarantine_frame(origin, [None], [reason], [""]))
             report["files_refused"] += 1
             continue
-        result = _read_file(spec, full, fmt, types, ctx.scratch / f"file-{index}.parquet")
+        result = _read_file(spec, full, fmt, source, opts, ctx.scratch / f"file-{index}.parquet")
         report["files_read"] += 1
         report["rows_read"] += result.rows_in
-        if result.rejected is not None and result.rejected.height:
+        entry: dict[str, Any] = {"file": origin, "rows_read": result.rows_in, "rows_kept": 0}
+        per_file.append(entry)
+        if result.error is not None:  # the whole file: none of it stored, read again next time
+            log.warning("source %s: %s rejected: %s", spec.name, origin, result.error)
+            rejected.append(quarantine_frame(origin, [None], [f"file rejected: {result.error}"], [""]))
+            report["files_rejected"] += 1
+            entry |= {"rejected": result.error, "rows_quarantined": 0}
+            if old is not None:
+                state[rel] = old
+            continue
+        state[rel] = [size, mtime_ns, digest, options]
+        quarantined = result.rejected.height if result.rejected is not None else 0
+        entry |= {"rows_kept": result.rows_in - quarantined, "rows_quarantined": quarantined}
+        if result.changes:
+            entry["schema_changes"] = result.changes
+        if quarantined:
+            assert result.rejected is not None
             rejected.append(result.rejected.with_columns(pl.lit(origin).alias("_origin")))
-            report["rows_quarantined"] += result.rejected.height
+            report["rows_quarantined"] += quarantined
         if result.table is not None:
             kept.append((origin, result.table))
-    table = _provenance(spec, ctx, kept, ctx.scratch / "batch.parquet")
+        if old is not None and (mirror or rebuild):
+            replaced.append(origin)
+    table = _provenance(spec, ctx, kept, source, ctx.scratch / "batch.parquet")
     quarantine = pl.concat(rejected, how="vertical_relaxed") if rejected else None
-    return Batch(table=table, quarantine=quarantine, state={"files": state}, report=report)
+    details = {
+        "files": per_file,
+        "removed": [f"{prefix}{r}" for r in removed],
+        "schema_changes": source.changes,
+    }
+    if rebuild:
+        details["reread"] = "the read options changed: every file was read again"
+    return Batch(
+        table=table,
+        quarantine=quarantine,
+        state={"files": state},
+        report=report,
+        details=details,
+        replaces=tuple(replaced),
+    )
+
+
+def _source_schema(spec: SourceSpec, previous: pl.LazyFrame | None) -> SourceSchema:
+    """What this collection reads files against: the declaration, then the current version."""
+    declared = {c: make_dtype(dtype_name(t) or "String") for c, t in (spec.option("schema") or {}).items()}
+    names: list[str] | None = spec.option("columns")
+    columns = None
+    if previous is not None:
+        held = previous.collect_schema()
+        columns = {c: t for c, t in held.items() if c != ITEM_ID and c not in PROVENANCE}
+        if names is None and not spec.option("has_header", True):
+            names = list(columns)
+    return SourceSchema(columns, names, declared, frozenset(spec.option("evolve", [])))
 
 
 @dataclass
 class _Read:
     """What one file gave: its kept rows (a Parquet file with each row's line, `LINE`), its
-    rejected records, and how many records it held."""
+    rejected records, how many records it held, the evolutions it took, or why it was refused
+    as a whole (`error`: nothing of it is kept)."""
 
     table: Path | None
     rejected: pl.DataFrame | None
     rows_in: int
+    changes: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
-def _read_file(spec: SourceSpec, path: str, fmt: str, types: dict[str, pl.DataType], target: Path) -> _Read:
-    """One file's rows, written to target, and rejected records; never raises for bad data."""
+def _read_file(
+    spec: SourceSpec, path: str, fmt: str, source: SourceSchema, opts: _Options, target: Path
+) -> _Read:
+    """One file's rows, read against the source's schema and written to target, and its
+    rejected records; never raises for bad data."""
     import polars as pl
 
     try:
+        if fmt != "parquet" and opts.encoding != "utf-8":
+            path = _transcoded(path, opts.encoding, target.with_suffix(".utf8"))
         if fmt == "csv":
-            separator, has_header = spec.option("separator", ","), spec.option("has_header", True)
-            return _strict_csv(path, separator, has_header, types, target) or _careful(
-                careful_csv(path, separator, has_header, types, target), path, types, target
+            read = _strict_csv(path, opts, source, target) or _careful(
+                careful_csv(path, _csv_dialect(opts, source), target), path
             )
-        if fmt == "jsonl":
-            return _strict_jsonl(path, types, target) or _careful(
-                careful_jsonl(path, target), path, types, target
-            )
-        rows = _sink(pl.scan_parquet(path).with_row_index(LINE, offset=1), target)
-        return _cast(target, rows, types, text=False)
+        elif fmt == "jsonl":
+            read = _strict_jsonl(path, target) or _careful(careful_jsonl(path, target), path)
+        else:
+            read = _Read(target, None, _sink(pl.scan_parquet(path).with_row_index(LINE, offset=1), target))
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # unreadable as a whole
         log.warning("source %s: cannot read %s as %s: %s", spec.name, path, fmt, exc)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         reason = f"cannot read the file as {fmt}: {first}"
         return _Read(None, quarantine_frame("", [None], [reason], [""]), 1)
+    if read.table is None or read.error is not None:
+        return read
+    return _fit(read, source, path, text=fmt != "parquet")
+
+
+def _transcoded(path: str, encoding: str, target: Path) -> str:
+    """The file as UTF-8 in target, decoded a chunk at a time (bytes the codec cannot decode
+    become U+FFFD, so a line stays a line and its bad value is visible in the quarantine)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as out:
+        while chunk := src.read(1 << 22):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    return str(target)
+
+
+def _fit(read: _Read, source: SourceSchema, path: str, *, text: bool) -> _Read:
+    """The rows read, cast to the source's types (values that do not parse quarantined by row)
+    once plan_file has checked the file's columns against the source."""
+    import polars as pl
+
+    assert read.table is not None
+    scan = pl.scan_parquet(read.table)
+    plan = plan_file(scan.drop(LINE), source)
+    if plan.error is not None:
+        return _Read(None, None, read.rows_in, error=plan.error)
+    cast = _cast(read.table, read.rows_in - _height(read.rejected), plan.types, text=text)
+    changes = plan.changes if cast.table is not None else []  # no row kept: nothing to evolve for
+    if cast.table is not None:
+        source.take(plan.schema, changes)
+    return _with_raws(_Read(cast.table, cast.rejected, read.rows_in, changes), path, read.rejected)
+
+
+def _height(frame: pl.DataFrame | None) -> int:
+    return frame.height if frame is not None else 0
 
 
 def _sink(scan: pl.LazyFrame, target: Path) -> int:
@@ -190,9 +363,8 @@ def _sink(scan: pl.LazyFrame, target: Path) -> int:
 
 
 def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool) -> _Read:
-    """Cast the schema overrides of the rows in target, a slice at a time: those that parse
-    are kept (in a file beside it), the others rejected. A read that cast them already (CSV's
-    strict read, or no override to cast) is kept as it is."""
+    """Cast the rows in target to types, a slice at a time: those that parse are kept (in a file
+    beside it), the others rejected. Rows that need no cast are kept as they are."""
     import polars as pl
 
     scan = pl.scan_parquet(target)
@@ -219,29 +391,57 @@ def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool)
     return _Read(cast.path if kept else None, pl.concat(rejected) if rejected else None, rows)
 
 
-def _strict_csv(
-    path: str, separator: str, has_header: bool, types: dict[str, pl.DataType], target: Path
-) -> _Read | None:
-    """A strict Polars read, kept only when every record is provably one line with the right
-    number of fields (so row i is line i + header); None sends the file to the careful path."""
+def _csv_dialect(opts: _Options, source: SourceSchema) -> Dialect:
+    return Dialect(
+        separator=opts.separator,
+        has_header=opts.has_header,
+        quote=opts.quote,
+        nulls=opts.nulls,
+        names=None if opts.has_header else source.names,
+        strings=list(source.types()),
+    )
+
+
+def _strict_csv(path: str, opts: _Options, source: SourceSchema, target: Path) -> _Read | None:
+    """A strict Polars read against the source's columns and types, kept only when every
+    record is provably one line with the right number of fields (so row i is line i + header);
+    None sends the file to the careful path. Columns whose values do not all parse as their
+    type are read as text, and cast (by row) afterwards."""
     import polars as pl
 
-    counts = count_bytes(path, separator.encode(), b'"')
+    counts = count_bytes(path, opts.separator.encode(), (opts.quote or "").encode())
     if counts.size == 0:
         return _Read(None, None, 0)
-    header = 1 if has_header else 0
+    header = 1 if opts.has_header else 0
     options: dict[str, Any] = {
-        "separator": separator,
-        "has_header": has_header,
+        "separator": opts.separator,
+        "has_header": opts.has_header,
         "infer_schema_length": _INFER_ROWS,
         "encoding": "utf8",
         "raise_if_empty": False,
+        "quote_char": opts.quote,
+        "null_values": opts.nulls or None,
     }
+    types = source.types()
     try:
+        if not opts.has_header:
+            count = len(pl.scan_csv(path, **options).collect_schema())
+            options["new_columns"] = source.names or default_names(count)
         names = pl.scan_csv(path, **options).collect_schema().names()
-        overrides = {c: t for c, t in types.items() if c in names}
-        scan = pl.scan_csv(path, **options, schema_overrides=overrides)
-        rows = _sink(scan.with_row_index(LINE, offset=header + 1), target)
+        if len(names) != len(set(names)):
+            return None
+        known = {c: t for c, t in types.items() if c in names}
+        try:
+            rows = _sink(
+                pl.scan_csv(path, **options, schema_overrides=known).with_row_index(LINE, offset=header + 1),
+                target,
+            )
+        except pl.exceptions.ComputeError:  # a value that is not of its column's type: cast by row
+            texts = dict.fromkeys(known, pl.String())
+            rows = _sink(
+                pl.scan_csv(path, **options, schema_overrides=texts).with_row_index(LINE, offset=header + 1),
+                target,
+            )
     except pl.exceptions.PolarsError:
         return None
     if rows + header != counts.lines:
@@ -249,15 +449,15 @@ def _strict_csv(
     if len(names) > 1 and rows:
         if counts.quotes == 0:
             if counts.separators != counts.lines * (len(names) - 1):
-                return None  # a short row (Polars pads it with nulls) or a blank line
+                return None  # a short or long row (Polars pads it with nulls) or a blank line
         elif (
             pl.scan_parquet(target).select(pl.col(names[-1]).null_count()).collect(engine="streaming").item()
         ):
             return None  # quoted text: a null last field may be a short row, look closer
-    return _with_raws(_cast(target, rows, types, text=True), path)
+    return _Read(target if rows else None, None, rows)
 
 
-def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Read | None:
+def _strict_jsonl(path: str, target: Path) -> _Read | None:
     import polars as pl
 
     counts = count_bytes(path, b"", b"")
@@ -271,13 +471,17 @@ def _strict_jsonl(path: str, types: dict[str, pl.DataType], target: Path) -> _Re
         return None
     if rows != counts.lines:
         return None  # blank lines (skipped by Polars): find each row's line the careful way
-    return _with_raws(_cast(target, rows, types, text=True), path)
+    return _Read(target if rows else None, None, rows)
 
 
-def _careful(careful: Careful, path: str, types: dict[str, pl.DataType], target: Path) -> _Read:
-    """What the careful path wrote to target, its overrides cast a slice at a time."""
-    cast = _cast(target, careful.rows, types, text=True) if careful.rows else _Read(None, None, 0)
-    return _with_raws(_Read(cast.table, cast.rejected, careful.rows_in), path, careful.rejected)
+def _careful(careful: Careful, path: str) -> _Read:
+    """What the careful path wrote to target (cast by _fit), and what it rejected."""
+    if careful.error is not None:
+        return _Read(None, None, careful.rows_in, error=careful.error)
+    rejected = careful.rejected if careful.rejected.height else None
+    if not careful.rows:
+        return _with_raws(_Read(None, rejected, careful.rows_in), path)
+    return _Read(careful.target, rejected, careful.rows_in)
 
 
 def _with_raws(result: _Read, path: str, earlier: pl.DataFrame | None = None) -> _Read:
@@ -287,25 +491,23 @@ def _with_raws(result: _Read, path: str, earlier: pl.DataFrame | None = None) ->
 
     bad = [r for r in (earlier, result.rejected) if r is not None and r.height]
     rejected = with_raw_lines(pl.concat(bad).sort("_line"), path) if bad else None
-    return _Read(result.table, rejected, result.rows_in)
+    return _Read(result.table, rejected, result.rows_in, result.changes, result.error)
 
 
 def _provenance(
-    spec: SourceSpec, ctx: CollectContext, kept: list[tuple[str, Path]], target: Path
+    spec: SourceSpec, ctx: CollectContext, kept: list[tuple[str, Path]], source: SourceSchema, target: Path
 ) -> pl.DataFrame | TableFile:
     """The rows of every file read, in one table with item ids and provenance: each file's
-    rows are read back a slice at a time, given the columns of all (missing ones null, types
-    relaxed as `pl.concat(how="diagonal_relaxed")` would), their ids and origins, and written
-    to target."""
+    rows are read back a slice at a time, given the source's columns (those a file lacks null,
+    by a declared evolution), their ids and origins, and written to target."""
     import polars as pl
 
     if not kept:
         return pl.DataFrame(schema={ITEM_ID: pl.String, **dict.fromkeys(PROVENANCE, pl.String)}).with_columns(
             pl.col("_collected_at").cast(pl.Datetime("us", "UTC"))
         )
-    scans = [(origin, pl.scan_parquet(path)) for origin, path in kept]
-    empties = [pl.DataFrame(schema=scan.collect_schema()).drop(LINE) for _, scan in scans]
-    columns = empties[0] if len(empties) == 1 else pl.concat(empties, how="diagonal_relaxed")
+    assert source.columns is not None
+    columns = pl.DataFrame(schema=source.columns)
     missing = [k for k in spec.key if k not in columns.columns]
     if missing:
         raise spec.fail(
@@ -324,11 +526,15 @@ def _provenance(
         )
 
     def rows() -> Iterator[pl.DataFrame]:
-        for origin, scan in scans:
+        for origin, path in kept:
+            scan = pl.scan_parquet(path)
             for part in slices(scan, scan.select(pl.len()).collect().item(), _SLICE):
                 frame = part.drop(LINE)
-                if frame.schema != columns.schema:
-                    frame = pl.concat([columns, frame], how="diagonal_relaxed")
+                if frame.schema != columns.schema:  # widened by a later file, or a column it lacks
+                    frame = frame.select(
+                        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+                        for c, t in columns.schema.items()
+                    )
                 lines = part.get_column(LINE).cast(pl.String)
                 yield provenance(frame, pl.select(pl.lit(f"{origin}:") + lines).to_series())
 

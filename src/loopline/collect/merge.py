@@ -59,11 +59,17 @@ def unseen(table: pl.DataFrame, previous: pl.LazyFrame | None) -> int:
 
 
 def merge_table(
-    previous: pl.LazyFrame | None, batch: pl.DataFrame | TableFile, scratch: Path, name: str
+    previous: pl.LazyFrame | None,
+    batch: pl.DataFrame | TableFile,
+    scratch: Path,
+    name: str,
+    *,
+    rewrite: bool = False,
 ) -> tuple[TableFile | None, int, int]:
     """previous + the rows of batch whose item is new (in neither previous nor an earlier row
     of batch), written to `scratch/NAME.parquet`: (that table, rows added, rows in all). The
-    table is None when nothing is added to a previous version, which stays as it is; it is the
+    table is None when nothing is added to a previous version (unless `rewrite`: previous had
+    rows dropped), which stays as it is; it is the
     batch's own file when every row is new and there was none before (hashed when stored, one
     read of the file: cheaper than writing it again and hashing the rows on the way).
 
@@ -77,7 +83,7 @@ def merge_table(
     before = _height(previous) if previous is not None else 0
     keep = _new_rows(previous, rows_of, rows, scratch / f"{name}.ids.parquet")
     added = int(keep.sum())
-    if previous is not None and not added:
+    if previous is not None and not added and not rewrite:
         return None, 0, before
     if isinstance(batch, TableFile) and not before and added == rows:
         return batch, added, added

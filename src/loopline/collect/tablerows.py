@@ -12,9 +12,11 @@ the declared schema overrides are found afterwards, per column, with a non-stric
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,11 +68,27 @@ class Part:
 @dataclass
 class Careful:
     """What the careful path kept of a file (rows in its target file, with their `LINE`), what
-    it rejected, and how many records the file held."""
+    it rejected, how many records the file held, or why the file cannot be read as a whole."""
 
     rows: int
     rejected: pl.DataFrame
     rows_in: int
+    target: Path | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the careful path reads a CSV file: its read options, the source's column names for
+    headerless files (None: the most common field count of its first records decides), and the
+    columns read as text because the source gives them a type (cast afterwards, by row)."""
+
+    separator: str = ","
+    has_header: bool = True
+    quote: str | None = '"'
+    nulls: list[str] = field(default_factory=list)
+    names: list[str] | None = None
+    strings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +147,8 @@ class _Lines:
                     shown = raw.decode("utf-8", "replace").rstrip("\r\n")
                     self.bad.append((number, f"invalid UTF-8 (byte {exc.start + 1} of the line)", shown))
                     continue
+                if number == 1:
+                    text = text.removeprefix("\ufeff")  # a byte order mark is not data
                 if self.start is None:
                     self.start = number
                 self.text.append(text)
@@ -141,39 +161,51 @@ class _Lines:
         return start, raw
 
 
-def careful_csv(
-    path: str, separator: str, has_header: bool, types: dict[str, pl.DataType], target: Path
-) -> Careful:
+def default_names(count: int) -> list[str]:
+    """loopline's names for the fields of a headerless file without `columns:` (1-based, whatever
+    the Polars version: Polars 2 counts from 0, Polars 1 from 1)."""
+    return [f"column_{i + 1}" for i in range(count)]
+
+
+_PROBE = 1000  # records of a headerless file whose most common field count names its columns
+
+
+def careful_csv(path: str, dialect: Dialect, target: Path) -> Careful:
     """The good records of a CSV file, each with its line (`LINE`), parsed into the Parquet file
-    target; the bad ones rejected with their line and reason. The good records go to a CSV file
-    beside target, their line as the first field, which Polars' streaming engine then reads
-    (types inferred over every row): the file is never held whole."""
+    target; the bad ones rejected with their line and reason. A record is good when it has the
+    source's number of fields (the header's, the declared names', or, for the first headerless
+    file, the most common count): a malformed line never changes how the others are read. The
+    good records go to a CSV file beside target, their line as the first field, which Polars'
+    streaming engine then reads (types inferred over every row): the file is never held whole."""
     source = _Lines(path)
-    reader = csv.reader(source, delimiter=separator)
-    names: list[str] | None = None
+    quoting = {"quotechar": dialect.quote} if dialect.quote else {"quoting": csv.QUOTE_NONE}
+    reader = _records(csv.reader(source, delimiter=dialect.separator, **quoting), source)
+    names = dialect.names
+    probe: list[tuple[int, str, list[str] | str]] = []
+    if names is None and not dialect.has_header:
+        for item in reader:
+            probe.append(item)
+            if len(probe) >= _PROBE:
+                break
+        counts = Counter(len(r) for _, _, r in probe if isinstance(r, list))
+        names = default_names(counts.most_common(1)[0][0]) if counts else None
     bad: list[tuple[int, str, str]] = []
     records = kept = 0
     good = target.with_name(f"{target.stem}.good.csv")
     with open(good, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, delimiter=separator, lineterminator="\n")
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                line, raw = source.take()
+        writer = csv.writer(out, delimiter=dialect.separator, lineterminator="\n")
+        for line, raw, record in itertools.chain(probe, reader):
+            if isinstance(record, str):
                 records += 1
-                bad.append((line, f"malformed CSV: {exc}", raw))
+                bad.append((line, record, raw))
                 continue
-            line, raw = source.take()
-            if not record:
-                continue  # a blank line holds no record
             if names is None:
-                if has_header:
-                    names = record
-                    continue
-                names = [f"column_{i + 1}" for i in range(len(record))]
+                if len(set(record)) != len(record):
+                    twice = next(c for c in record if record.count(c) > 1)
+                    good.unlink()
+                    return Careful(0, _rejected([]), 0, error=f"its header names {twice!r} twice")
+                names = record
+                continue
             records += 1
             if len(record) != len(names):
                 bad.append((line, f"expected {len(names)} fields, found {len(record)}", raw))
@@ -181,22 +213,46 @@ def careful_csv(
             writer.writerow([line, *record])
             kept += 1
     bad.extend(source.bad)
+    if not kept and records and not dialect.has_header and names is not None:
+        good.unlink()
+        return Careful(
+            0, _rejected([]), records + len(source.bad),
+            error=f"no record has the source's {len(names)} fields ({bad[0][1]} on line {bad[0][0]})",
+        )  # fmt: skip
     if names is not None and kept:
         import polars as pl
 
-        strings = {c: pl.String for c in types if c in names}
+        strings = {c: pl.String for c in dialect.strings if c in names}
+        options = {"separator": dialect.separator, "has_header": False, "quote_char": '"'}
+        options["null_values"] = dialect.nulls or None
         schema = pl.scan_csv(  # inferred alone first: Polars' inferring sink holds far more
             good,
-            separator=separator,
-            has_header=False,
+            **options,
             new_columns=[LINE, *names],
             schema_overrides={LINE: pl.Int64, **strings},
             infer_schema_length=None,
         ).collect_schema()
-        scan = pl.scan_csv(good, separator=separator, has_header=False, schema=schema)
+        scan = pl.scan_csv(good, **options, schema=schema)
         scan.sink_parquet(target, row_group_size=_ROW_GROUP)
     good.unlink()
-    return Careful(kept, _rejected(bad), records + len(source.bad))
+    return Careful(kept, _rejected(bad), records + len(source.bad), target if kept else None)
+
+
+def _records(reader: Iterator[list[str]], source: _Lines) -> Iterator[tuple[int, str, list[str] | str]]:
+    """(line, raw text, fields) of each record, or (line, raw text, reason) of a malformed one;
+    blank lines hold no record and are skipped."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line, raw = source.take()
+            yield line, raw, f"malformed CSV: {exc}"
+            continue
+        line, raw = source.take()
+        if record:
+            yield line, raw, record
 
 
 def careful_jsonl(path: str, target: Path) -> Careful:
@@ -230,7 +286,7 @@ def careful_jsonl(path: str, target: Path) -> Careful:
         rows = pl.scan_ndjson(good, schema=schema).select(pl.col(LINE), pl.col("row").struct.unnest())
         rows.sink_parquet(target, row_group_size=_ROW_GROUP)
     good.unlink()
-    return Careful(kept, _rejected(bad), kept + len(bad))
+    return Careful(kept, _rejected(bad), kept + len(bad), target if kept else None)
 
 
 def _rejected(bad: list[tuple[int, str, str]]) -> pl.DataFrame:
@@ -242,6 +298,8 @@ def _parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     import polars as pl
 
     expr = pl.col(column)
+    if source.is_float() and target.is_integer():  # 1.5 is no integer (a plain cast truncates it)
+        return pl.when(expr == expr.round(0)).then(expr.cast(target, strict=False))
     if source != pl.String:
         return expr.cast(target, strict=False)
     if target == pl.Date:
@@ -256,6 +314,11 @@ def _parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
     if target == pl.String:
         return expr
     return expr.str.strip_chars().cast(target, strict=False)
+
+
+def parse(column: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """column as target; null where a value does not parse as one (blanks around it allowed)."""
+    return _parse(column, source, target)
 
 
 def _casts(schema: pl.Schema, types: dict[str, pl.DataType]) -> dict[str, pl.Expr]:

@@ -56,6 +56,7 @@ class StepResult:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     children: list[ChildRun] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # a collection's per-file report
 
 
 @lru_cache(maxsize=4)

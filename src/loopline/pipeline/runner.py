@@ -7,6 +7,7 @@ the next run resumes from the cache.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -300,7 +301,7 @@ class Runner:
         import tempfile
         import time
 
-        from loopline.pipeline.sources import run_source
+        from loopline.pipeline.sources import collect_details_tag, run_source
         from loopline.store.artifacts import save_value
 
         assert item.collects is not None
@@ -309,7 +310,7 @@ class Runner:
         try:
             (self.root / STATE_DIR / "tmp").mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{item.name}-", dir=self.root / STATE_DIR / "tmp"))
-            values, state, report = run_source(
+            values, state, report, details = run_source(
                 item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id, scratch
             )
             outputs = {
@@ -333,6 +334,10 @@ class Runner:
         self._record(run_id, item, fp, {}, result, "ran", source_state=(item.collects.name, state))
         now = time.time()
         self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
+        if details:
+            tag = {collect_details_tag(item.collects.name): json.dumps(details, sort_keys=True, default=str)}
+            self.meta.tracking.log_batch(run_id, [], {}, tag, step_name=item.name)
+        result.details = details
         return result
 
     def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:

@@ -5,12 +5,14 @@ arrived, so the steps downstream stay cache hits when nothing did."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline import collect
 from loopline.collect.merge import merge_blobsets, merge_table
+from loopline.collect.schema import version_changes
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import LooplineError
 from loopline.core.hashing import item_ids
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
     from loopline.store.metadata import MetadataStore
 
 QUARANTINE_COLUMNS = ("_origin", "_line", "_reason", "_raw")
+
+
+def collect_details_tag(source: str) -> str:
+    """The run tag a collection's per-file report is kept under (JSON)."""
+    return f"loopline.collect.{source}"
 
 
 def source_step(spec: SourceSpec) -> Step:
@@ -57,9 +64,13 @@ def run_source(
     stat_cache: Path,
     run_id: str,
     scratch: Path,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, float]]:
-    """Collect once: (values per output name, new source state, report figures). A table
-    value is a TableFile in `scratch`, which must live until it is stored."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Collect once: (values per output name, new source state, report figures, details: per
+    file what was read, and every change to the columns). A table value is a TableFile in
+    `scratch`, which must live until it is stored. Rows of the files the batch replaces are
+    dropped from the previous version (and its quarantine) first."""
+    import polars as pl
+
     from loopline.store.artifacts import load_value, scan_table
     from loopline.store.statcache import StatCache
 
@@ -84,8 +95,16 @@ def run_source(
     finally:
         cache.close()
     merged: Any
+    dropped = 0
+    changes: list[str] = []
     if batch.table is not None:
-        merged, added, items = merge_table(previous, batch.table, scratch, spec.name)
+        if previous is not None and batch.replaces:
+            previous, dropped = _without(previous, batch.replaces, file_of_origin)
+            old_quarantine, _ = _without(old_quarantine, batch.replaces, pl.col("_origin"))
+        merged, added, items = merge_table(previous, batch.table, scratch, spec.name, rewrite=dropped > 0)
+        if merged is not None and previous_art is not None:
+            before = scan_table(blobs, previous_art).collect_schema()
+            changes = version_changes(before, merged.scan().collect_schema())
     elif batch.blobs is not None:
         merged, added = merge_blobsets(blobset, batch.blobs)
         items = len(merged)
@@ -97,14 +116,39 @@ def run_source(
     report = {
         **{k: float(v) for k, v in batch.report.items() if isinstance(v, int | float)},
         "added": float(added),
+        "dropped": float(dropped),
         "items": float(items),
         "quarantined": float(rejected),
         "seconds": time.perf_counter() - started,
     }
     # Nothing new: hand back the current versions as they are, not re-written and re-hashed.
-    unchanged = not added and previous_art is not None
+    unchanged = not added and not dropped and previous_art is not None
     values = {
         spec.name: previous_art if unchanged else merged,
-        spec.quarantine_name: old_quarantine_art if not rejected and old_quarantine_art else quarantine,
+        spec.quarantine_name: old_quarantine_art
+        if not rejected and not dropped and old_quarantine_art
+        else quarantine,
     }
-    return values, batch.state, report
+    details = {**batch.details, "version_changes": changes} if changes else dict(batch.details)
+    return values, batch.state, report, details
+
+
+def file_of_origin() -> pl.Expr:
+    """The file part of a row's `_origin` (`path:line`)."""
+    import polars as pl
+
+    return pl.col("_origin").str.replace(r":\d+$", "")
+
+
+def _without(
+    table: pl.LazyFrame | None, origins: tuple[str, ...], file: pl.Expr | Callable[[], pl.Expr]
+) -> tuple[pl.LazyFrame | None, int]:
+    """table without the rows of the files named, and how many rows that drops."""
+    import polars as pl
+
+    if table is None:
+        return None, 0
+    expr = file() if callable(file) else file
+    kept = table.filter(~expr.is_in(list(origins)))
+    count = table.select(pl.len()).collect().item() - kept.select(pl.len()).collect().item()
+    return kept, int(count)
