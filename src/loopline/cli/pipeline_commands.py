@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loopline.cli import tracking_commands
+from loopline.cli.collect_report import collect_report
 from loopline.cli.render import console, emit_json, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
@@ -121,8 +122,9 @@ def collect(
     """Collect what is new from the declared sources; nothing new, no new version."""
     project = open_project()
     result = project.collect(sources or [])
+    details = project.collect_details(result.id)
     if as_json:
-        emit_json(result.to_json() | {"metrics": project.metrics(result.id)})
+        emit_json(result.to_json() | {"metrics": project.metrics(result.id), "sources": details})
     else:
         figures: dict[str, dict[str, float]] = {}
         for metric in project.metrics(result.id):
@@ -133,13 +135,17 @@ def collect(
                 console.print(f"{styled(item.status)} {name}: {_last_error(item.error or '')}", markup=False)
                 continue
             got = figures.get(item.name, {})
+            dropped = f", {int(got['dropped'])} dropped" if got.get("dropped") else ""
             console.print(
-                f"{styled('ran')} {name}: {int(got.get('added', 0))} new item(s), "
+                f"{styled('ran')} {name}: {int(got.get('added', 0))} new item(s){dropped}, "
                 f"{int(got.get('items', 0))} in all, {int(got.get('quarantined', 0))} quarantined "
                 f"({got.get('seconds', 0):.2f}s)"
             )
+            collect_report(details.get(name, {}))
     if result.status != "succeeded":
         raise typer.Exit(1)
+    if any(f.get("rejected") for d in details.values() for f in d.get("files", [])):
+        raise typer.Exit(2)  # bad input: a file was refused whole (the others are stored)
 
 
 def _last_error(error: str) -> str:

@@ -228,7 +228,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
         entry: dict[str, Any] = {"file": origin, "rows_read": result.rows_in, "rows_kept": 0}
         per_file.append(entry)
         if result.error is not None:  # the whole file: none of it stored, read again next time
-            log.warning("source %s: %s rejected: %s", spec.name, origin, result.error)
+            log.info("source %s: %s refused: %s", spec.name, origin, result.error)
             rejected.append(quarantine_frame(origin, [None], [f"file rejected: {result.error}"], [""]))
             report["files_rejected"] += 1
             entry |= {"rejected": result.error, "rows_quarantined": 0}
@@ -255,6 +255,8 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
         "removed": [f"{prefix}{r}" for r in removed],
         "schema_changes": source.changes,
     }
+    if mirror:
+        details["mirror"] = True
     if rebuild:
         details["reread"] = "the read options changed: every file was read again"
     return Batch(
@@ -274,8 +276,8 @@ def _source_schema(spec: SourceSpec, previous: pl.LazyFrame | None) -> SourceSch
     columns = None
     if previous is not None:
         held = previous.collect_schema()
-        columns = {c: t for c, t in held.items() if c != ITEM_ID and c not in PROVENANCE}
-        if names is None and not spec.option("has_header", True):
+        columns = {c: t for c, t in held.items() if c != ITEM_ID and c not in PROVENANCE} or None
+        if names is None and columns and not spec.option("has_header", True):
             names = list(columns)
     return SourceSchema(columns, names, declared, frozenset(spec.option("evolve", [])))
 
@@ -358,6 +360,7 @@ def _sink(scan: pl.LazyFrame, target: Path) -> int:
     engine, which reads a few chunks of the file at a time; its rows. Raises if the read fails."""
     import polars as pl
 
+    target.unlink(missing_ok=True)  # a failed attempt's file may still be mapped: a new one
     scan.sink_parquet(target, row_group_size=_SLICE)
     return int(pl.scan_parquet(target).select(pl.len()).collect().item())
 

@@ -213,12 +213,6 @@ def careful_csv(path: str, dialect: Dialect, target: Path) -> Careful:
             writer.writerow([line, *record])
             kept += 1
     bad.extend(source.bad)
-    if not kept and records and not dialect.has_header and names is not None:
-        good.unlink()
-        return Careful(
-            0, _rejected([]), records + len(source.bad),
-            error=f"no record has the source's {len(names)} fields ({bad[0][1]} on line {bad[0][0]})",
-        )  # fmt: skip
     if names is not None and kept:
         import polars as pl
 
@@ -233,6 +227,7 @@ def careful_csv(path: str, dialect: Dialect, target: Path) -> Careful:
             infer_schema_length=None,
         ).collect_schema()
         scan = pl.scan_csv(good, **options, schema=schema)
+        target.unlink(missing_ok=True)  # the strict read's attempt may still be mapped
         scan.sink_parquet(target, row_group_size=_ROW_GROUP)
     good.unlink()
     return Careful(kept, _rejected(bad), records + len(source.bad), target if kept else None)
@@ -284,6 +279,7 @@ def careful_jsonl(path: str, target: Path) -> Careful:
 
         schema = pl.scan_ndjson(good, infer_schema_length=None).collect_schema()  # as for CSV
         rows = pl.scan_ndjson(good, schema=schema).select(pl.col(LINE), pl.col("row").struct.unnest())
+        target.unlink(missing_ok=True)
         rows.sink_parquet(target, row_group_size=_ROW_GROUP)
     good.unlink()
     return Careful(kept, _rejected(bad), kept + len(bad), target if kept else None)

@@ -95,12 +95,12 @@ def run_source(
     finally:
         cache.close()
     merged: Any
-    dropped = 0
+    dropped = cleared = 0
     changes: list[str] = []
     if batch.table is not None:
         if previous is not None and batch.replaces:
             previous, dropped = _without(previous, batch.replaces, file_of_origin)
-            old_quarantine, _ = _without(old_quarantine, batch.replaces, pl.col("_origin"))
+            old_quarantine, cleared = _without(old_quarantine, batch.replaces, pl.col("_origin"))
         merged, added, items = merge_table(previous, batch.table, scratch, spec.name, rewrite=dropped > 0)
         if merged is not None and previous_art is not None:
             before = scan_table(blobs, previous_art).collect_schema()
@@ -111,7 +111,7 @@ def run_source(
     else:
         raise LooplineError(f"source {spec.name!r}: its reader returned neither a table nor files")
     quarantine, rejected, _ = merge_table(
-        old_quarantine, _quarantine(batch.quarantine), scratch, spec.quarantine_name
+        old_quarantine, _quarantine(batch.quarantine), scratch, spec.quarantine_name, rewrite=cleared > 0
     )
     report = {
         **{k: float(v) for k, v in batch.report.items() if isinstance(v, int | float)},
@@ -126,7 +126,7 @@ def run_source(
     values = {
         spec.name: previous_art if unchanged else merged,
         spec.quarantine_name: old_quarantine_art
-        if not rejected and not dropped and old_quarantine_art
+        if not rejected and not cleared and old_quarantine_art
         else quarantine,
     }
     details = {**batch.details, "version_changes": changes} if changes else dict(batch.details)

@@ -196,6 +196,15 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
         return self.meta.metrics(run_id)
 
+    def collect_details(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Per source collected in the run: each file read (rows read, kept, quarantined, schema
+        changes, or why it was refused), files removed, and changes to the columns."""
+        import json
+
+        prefix = "loopline.collect."
+        tags = self.meta.tracking.get_run(run_id).tags
+        return {k.removeprefix(prefix): json.loads(v) for k, v in tags.items() if k.startswith(prefix)}
+
     # -- experiment tracking (store/metadata/tracking.py) -------------------------------------
     def start_run(self, experiment: str | None = None, name: str | None = None, **options: Any) -> ActiveRun:
         """A tracked run to log to: `with project.start_run("exp", "name") as run:`; options:
