@@ -335,3 +335,18 @@ def test_every_good_row_is_stored_under_its_names_and_every_bad_line_quarantined
     quarantine = lp.load("t_quarantine") if bad else pl.DataFrame({"_origin": [], "_line": []})
     assert sorted(quarantine.select("_origin", "_line").rows()) == sorted(bad)
     assert read == table.height + quarantine.height
+
+
+@pytest.mark.parametrize("mode", ["append", "mirror"])
+def test_a_file_removed_from_a_folder_source(local_project, mode: str) -> None:  # type: ignore[no-untyped-def]
+    lp = local_project(f"  docs:\n    type: folder\n    root: docs\n    versions: {mode}\n")
+    _write(lp.root / "docs" / "a.txt", "first")
+    _write(lp.root / "docs" / "b.txt", "second")
+    lp.collect()
+    (lp.root / "docs" / "b.txt").unlink()
+    out = _cli(lp.root, "collect")
+    assert "removed docs/b.txt" in out
+    paths = [e.path for e in lp.load("docs").entries]
+    assert paths == (["a.txt", "b.txt"] if mode == "append" else ["a.txt"])
+    assert lp.versions("docs") == (1 if mode == "append" else 2)
+    assert "removed" not in _cli(lp.root, "collect")  # reported once

@@ -37,6 +37,7 @@ class CollectContext:
     run_id: str
     collected_at: datetime
     seen: set[str] = field(default_factory=set)  # blob digests already in a folder source's set
+    paths: set[str] = field(default_factory=set)  # the paths in a folder source's current set
     previous: pl.LazyFrame | None = None  # a table source's current version, scanned (never loaded whole)
     scratch: Path | None = None  # a folder a reader may stream to, for as long as the collection runs
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("root", "glob", "media")
+OPTIONS = ("root", "glob", "media", "versions")
+VERSIONS = ("append", "mirror")
 MEDIA = ("image", "text", "audio", "video", "application", "font", "model")
 DEFAULT_GLOB = "**"
 _IMAGE_WORKERS = 4
@@ -39,6 +40,11 @@ def validate(spec: SourceSpec) -> None:
     if unknown:
         raise spec.fail(f"unknown option {unknown[0]!r}", hint=f"folder sources take {', '.join(OPTIONS)}")
     check_declaration(spec, DEFAULT_GLOB)
+    if spec.option("versions", "append") not in VERSIONS:
+        raise spec.fail(
+            f"versions {spec.option('versions')!r} is not one of {', '.join(VERSIONS)}",
+            hint="append: files are only ever added; mirror: a version holds the folder as it is now",
+        )
     media = spec.option("media")
     kinds = [media] if isinstance(media, str) else media
     if media is not None and (not isinstance(kinds, list) or not kinds or any(k not in MEDIA for k in kinds)):
@@ -88,7 +94,19 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     report["images_unreadable"] = len(unreadable)
     attributes = _attributes(spec, ctx, prefix, entries, sizes)
     blobs = BlobSet(entries, store=ctx.blobs, attributes=attributes)
-    return Batch(blobs=blobs, quarantine=quarantine, state={"files_seen": len(files)}, report=report)
+    absent = sorted(ctx.paths - {rel for rel, _, _ in files})  # in the version, gone from the folder
+    removed = sorted(set(absent) - set(ctx.state.get("absent", [])))  # reported once
+    report["files_removed"] = len(removed)
+    mirror = spec.option("versions", "append") == "mirror"
+    details = {"removed": [f"{prefix}{r}" for r in removed[:100]], "mirror": mirror} if removed else {}
+    return Batch(
+        blobs=blobs,
+        quarantine=quarantine,
+        state={"files_seen": len(files), "absent": [] if mirror else absent},
+        report=report,
+        details=details,
+        replaces=tuple(absent) if mirror else (),
+    )
 
 
 def _refusals(refused: list[tuple[str, str]], prefix: str) -> pl.DataFrame | None:

@@ -183,3 +183,16 @@ def merge_blobsets(previous: BlobSet | None, batch: BlobSet) -> tuple[BlobSet, i
     staged = batch._staged if batch._staged else None
     store = batch._store or (previous._store if previous is not None else None)
     return BlobSet([*kept, *unique], store=store, staged=staged, attributes=attributes), len(unique)
+
+
+def without_paths(blobset: BlobSet, paths: set[str]) -> BlobSet:
+    """blobset less the files at paths (a mirrored folder's removed files)."""
+    import polars as pl
+
+    from loopline.store.artifacts import BlobSet
+
+    attributes = blobset.attributes
+    if attributes is not None:
+        attributes = attributes.filter(~pl.col("path").is_in(list(paths)))
+    kept = [e for e in blobset.entries if e.path not in paths]
+    return BlobSet(kept, store=blobset._store, staged=blobset._staged or None, attributes=attributes)

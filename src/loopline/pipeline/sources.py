@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline import collect
-from loopline.collect.merge import merge_blobsets, merge_table
+from loopline.collect.merge import merge_blobsets, merge_table, without_paths
 from loopline.collect.schema import version_changes
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import LooplineError
@@ -87,9 +87,10 @@ def run_source(
     started = time.perf_counter()
     try:
         seen = {e.blob for e in blobset.entries} if blobset is not None else set()
+        paths = {e.path for e in blobset.entries} if blobset is not None else set()
         state, now = meta.source_state(spec.name), datetime.now(UTC)
         ctx = collect.CollectContext(
-            root, state, blobs, cache, run_id, now, seen, previous=previous, scratch=scratch
+            root, state, blobs, cache, run_id, now, seen, paths, previous=previous, scratch=scratch
         )
         batch = collect.read(spec, ctx)
     finally:
@@ -106,6 +107,8 @@ def run_source(
             before = scan_table(blobs, previous_art).collect_schema()
             changes = version_changes(before, merged.scan().collect_schema())
     elif batch.blobs is not None:
+        if blobset is not None and batch.replaces:
+            blobset, dropped = without_paths(blobset, set(batch.replaces)), len(batch.replaces)
         merged, added = merge_blobsets(blobset, batch.blobs)
         items = len(merged)
     else:
