@@ -135,11 +135,18 @@ def test_unknown_versions_and_datasets_fail_before_anything_runs(tmp_path: Path)
     assert Project.open(tmp_path).meta.count_runs() == 0  # nothing ran, nothing was recorded
 
 
-def test_a_pin_on_an_output_of_the_pipeline_is_refused(tmp_path: Path) -> None:
+def test_a_pin_reads_the_stored_version_of_what_a_step_of_the_pipeline_makes(tmp_path: Path) -> None:
+    """Train on numbers@1 while collection (here a step) goes on making new versions."""
+    project = two_versions(tmp_path, "[numbers@1]")
     yaml_text = pinned("[numbers@1]") + "  make:\n    uses: steps:make\n    outputs: [numbers]\n"
-    write_project(tmp_path, yaml_text, STEPS)
-    with pytest.raises(ConfigError, match=r"step 'square' pins input numbers@1, but step 'make'"):
-        Project.init(tmp_path).pipeline()
+    (tmp_path / "loopline.yaml").write_text(yaml_text)
+    pipeline = Project.open(tmp_path).pipeline()
+    assert pipeline.upstream("square") == []  # it waits for no step
+    run = Project.open(tmp_path).run()
+    assert run.status == "succeeded", run.steps
+    assert project.load("squares")["sq"].to_list() == [1.0, 4.0]
+    assert project.load("numbers")["i"].to_list() == [7]  # `make` made version 3
+    assert [v.version for v in project.versions("numbers")] == [1, 2, 3]
 
 
 def test_the_python_api_takes_the_same_pins(tmp_path: Path) -> None:

@@ -33,30 +33,23 @@ class Pipeline:
                 self.producer[output] = item.name
             item.check_signature()
             self.steps[item.name] = item
-        for item in self.steps.values():
-            for name, version in item.pins.items():
-                if name in self.producer:
-                    raise ConfigError(
-                        f"step {item.name!r} pins input {name}@{version}, but step "
-                        f"{self.producer[name]!r} of this pipeline produces {name!r}",
-                        where=item.where or declared_in,
-                        hint=f"a pin reads a stored dataset: read `{name}` (what that step makes), "
-                        "or pin a dataset no step produces",
-                    )
         self.order = self._topological_order()
 
     def external_inputs(self) -> dict[str, list[str]]:
-        """Inputs no step produces (they must exist as datasets): `NAME` (the latest) or
-        `NAME@VERSION` (pinned) -> steps reading it."""
+        """Inputs read from stored datasets (no step produces them, or they are pinned): `NAME`
+        (the latest) or `NAME@VERSION` -> steps reading it."""
         found: dict[str, list[str]] = {}
         for item in self.steps.values():
             for name in item.inputs:
-                if name not in self.producer:
+                if name in item.pins or name not in self.producer:
                     found.setdefault(item.ref(name), []).append(item.name)
         return found
 
     def upstream(self, name: str) -> list[str]:
-        return [self.producer[i] for i in self.steps[name].inputs if i in self.producer]
+        """The steps whose outputs `name` reads: a pinned input reads a stored version, even of
+        an artifact a step of the pipeline makes (a collected dataset), so it waits for none."""
+        item = self.steps[name]
+        return [self.producer[i] for i in item.inputs if i in self.producer and i not in item.pins]
 
     def downstream(self, names: Iterable[str]) -> set[str]:
         """The given steps and every step that depends on them."""

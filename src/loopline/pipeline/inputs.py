@@ -1,5 +1,6 @@
-"""The inputs of a pipeline that no step produces: stored datasets, read at their latest
-version (`inputs: [raw]`) or at a pinned one (`inputs: {raw: elec@2}`). Each is found before
+"""The inputs of a pipeline read from stored datasets: at their latest version when no step
+produces them (`inputs: [raw]`), or at a pinned one (`inputs: {raw: elec@2}`), even of a dataset
+a step or a collect source of the pipeline makes (it then waits for that step in no way). Each is found before
 anything runs, so a missing dataset or version fails the run with nothing written."""
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ def stored_inputs(
     meta: MetadataStore, pipeline: Pipeline, names: Sequence[str], *, strict: bool = True
 ) -> dict[str, Artifact]:
     """`NAME` (the latest version) or `NAME@VERSION` -> its artifact, for the inputs of the
-    steps `names` that no step produces. A missing one is a ConfigError naming the step, the
-    input and the versions there are (with `strict`), or left out (for `status`)."""
+    steps `names` that no step produces or that are pinned. A missing one is a ConfigError
+    naming the step, the input and the versions there are (with `strict`), or left out (for
+    `status`)."""
     readers: dict[str, list[str]] = {}
     for n in names:
         item = pipeline.steps[n]
         for i in item.inputs:
-            if i not in pipeline.producer:
+            if i in item.pins or i not in pipeline.producer:
                 readers.setdefault(item.ref(i), []).append(n)
     found: dict[str, Artifact] = {}
     for ref, steps in sorted(readers.items()):
