@@ -109,3 +109,20 @@ def test_a_table_chunked_unevenly_gives_the_same_tables() -> None:
         (3, "v '' does not match '^[a-e]$'"),
         (5, "v 'f' does not match '^[a-e]$'"),  # rejected first by the regex: not a duplicate
     ]
+
+
+def test_a_rename_gives_what_polars_rename_gives_whatever_the_partitions() -> None:
+    """The oracle: filter the rows by hand, then DataFrame.rename; clean carries only the renamed
+    columns through its passes and takes the others straight from the input."""
+    frame = pl.DataFrame(
+        {"Id": [1, 2, 3, 4, 5], "v": ["a", "b", "c", "d", "e"], "w": [0.5, 9.0, 1.5, 2.0, 9.5]}
+    )
+    rules = [
+        {"rule": "rename", "columns": {"Id": "id", "w": "weight"}},
+        {"rule": "range", "column": "weight", "max": 5},
+    ]
+    expected = frame.filter(pl.col("w") <= 5).rename({"Id": "id", "w": "weight"})
+    for size in (1, 2, 3, 100):
+        out = apply(frame, rules, partition_rows=size)
+        assert out["clean"].equals(expected)
+        assert out["quarantine"].drop("_row", "_rule", "_reason").equals(frame[[1, 4]])

@@ -4,6 +4,7 @@ file changes the result."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,22 +65,52 @@ CASTS = st.sampled_from(
     ]
 )
 
+# A rename at some point of the list; the rules after it name the columns by their new names.
+RENAMES = st.sampled_from([{"i": "n"}, {"s": "t", "t": "s"}, {"f": "g", "s": "u"}])
+
+
+def renamed(rule: dict, mapping: dict[str, str]) -> dict:
+    def name(column: str) -> str:
+        return mapping.get(column, column)
+
+    out = dict(rule)
+    if "column" in out:
+        out["column"] = name(out["column"])
+    if isinstance(out.get("columns"), dict):
+        out["columns"] = {name(c): t for c, t in out["columns"].items()}
+    elif "columns" in out:
+        out["columns"] = [name(c) for c in out["columns"]]
+    if "key" in out:
+        out["key"] = [name(c) for c in out["key"]]
+    for key in ("keep", "fail"):
+        if key in out:
+            out[key] = re.sub(r"\b[a-z]\b", lambda m: name(m.group()), out[key])
+    return out
+
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    frame=frames(), rules=st.lists(RULE, max_size=7), cast=st.one_of(st.none(), CASTS), size=st.integers(1, 9)
+    frame=frames(),
+    rules=st.lists(RULE, max_size=7),
+    cast=st.one_of(st.none(), CASTS),
+    size=st.integers(1, 9),
+    rename=st.one_of(st.none(), RENAMES),
+    at=st.integers(0, 8),
 )
 def test_rows_in_equal_rows_clean_plus_quarantined(
-    frame: pl.DataFrame, rules: list[dict], cast: dict | None, size: int
+    frame: pl.DataFrame, rules: list[dict], cast: dict | None, size: int, rename: dict | None, at: int
 ) -> None:
     if cast is not None:  # a cast goes first, so the text rules still see text
         kept = [r for r in rules if not set(r.get("columns", [r.get("column")])) & set(cast["columns"])]
         rules = [cast, *[r for r in kept if r.get("rule") not in ("dedupe", "filter", "expression")]]
+    if rename is not None:
+        rules = [*rules[:at], {"rename": rename}, *(renamed(r, rename) for r in rules[at:])]
     out = apply(frame, rules)
     clean, quarantine, report = out["clean"], out["quarantine"], out["report"]
 
     assert report["rows_in"] == frame.height == report["rows_clean"] + report["rows_quarantined"]
     assert clean.height == report["rows_clean"] and quarantine.height == report["rows_quarantined"]
+    assert clean.columns == [(rename or {}).get(c, c) for c in frame.columns]
     assert sum(r["rejected"] for r in report["rules"]) == quarantine.height
     rows = quarantine["_row"].to_list()
     assert rows == sorted(set(rows)) and all(0 <= r < frame.height for r in rows)

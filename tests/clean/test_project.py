@@ -109,6 +109,34 @@ def test_a_rule_naming_a_missing_column_fails_before_anything_runs(tmp_path: Pat
     assert json.loads(cli("runs", "--json", cwd=tmp_path).stdout) == []
 
 
+def test_a_rename_step_and_its_clash_at_the_cli(tmp_path: Path) -> None:
+    step = (
+        "steps:\n  clean:\n    uses: loopline.clean:apply\n    inputs: {table: raw}\n"
+        "    params: {rules: [RULES]}\n"
+        "    outputs: {clean: clean, quarantine: quarantine, report: clean_report}\n"
+    )
+    rules = "{rename: {age: years}}, {rule: trim, columns: [years]}, {rule: cast, columns: {years: Int64}}"
+    write_project(tmp_path, step.replace("RULES", rules))
+    (tmp_path / "raw.csv").write_text(RAW)
+    cli("init", cwd=tmp_path, check=True)
+    cli("add", "raw.csv", "--name", "raw", cwd=tmp_path, check=True)
+    cli("run", cwd=tmp_path, check=True)
+    proj = Project.open(tmp_path)
+    assert proj.load("clean").columns == ["id", "years", "name", "email", "country", "amount"]
+    assert proj.load("quarantine").select("age", "_reason").rows() == [
+        ("abc", "years: 'abc' is not an Int64"),
+        ("abc", "years: 'abc' is not an Int64"),
+    ]
+    (tmp_path / "loopline.yaml").write_text(
+        step.replace("RULES", "{rule: trim, columns: [name]}, " + rules.replace("years}", "name}", 1))
+    )
+    result = cli("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "step 'clean': rule 2 (rename): column 'name' exists already" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(proj.runs()) == 1  # the failed one never started
+
+
 def test_a_bad_regex_is_exit_2_naming_the_rule(tmp_path: Path) -> None:
     write_project(
         tmp_path,

@@ -294,3 +294,55 @@ def test_casts_are_followed_when_checking_later_rules() -> None:
 def test_reserved_column_names_are_refused() -> None:
     with pytest.raises(ConfigError, match="'_row' of the table is a name clean reserves"):
         apply(pl.DataFrame({"_row": [1]}), [])
+
+
+def test_rename_later_rules_see_new_names_and_the_quarantine_keeps_the_input_ones() -> None:
+    frame = pl.DataFrame({"Name": [" a", "b ", "c"], "Age": [10, 200, 30], "note": ["p", "q", "r"]})
+    clean, quarantine, report = run(
+        frame,
+        {"rename": {"Name": "name", "Age": "age"}},
+        {"rule": "trim", "columns": ["name"]},
+        {"rule": "range", "column": "age", "max": 120},
+    )
+    assert clean.columns == ["name", "age", "note"]  # each where the input had it
+    assert clean.rows() == [("a", 10, "p"), ("c", 30, "r")]
+    assert quarantine.columns == ["Name", "Age", "note", "_row", "_rule", "_reason"]
+    assert reasons(quarantine) == [(1, "3:range", "age 200 is above max 120")]
+    assert quarantine.drop("_row", "_rule", "_reason").equals(frame[[1]])
+    assert [r["rule"] for r in report["rules"]] == ["1:rename", "2:trim", "3:range"]
+
+
+def test_rename_swaps_and_chains() -> None:
+    frame = pl.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
+    clean, _, _ = run(
+        frame,
+        {"rule": "rename", "columns": {"a": "b", "b": "a"}},
+        {"rule": "uppercase", "columns": ["a"]},  # the text column, once named b
+        {"rename": {"b": "n", "c": "c"}},  # c to itself: nothing moves
+        {"rule": "range", "column": "n", "max": 1},
+    )
+    assert clean.columns == ["n", "a", "c"] and clean.rows() == [(1, "X", 0.5)]
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ([{"rename": {"x": "y"}}], r"rule 1 \(rename\): column 'x' is not in the table"),
+        ([{"rename": {"A": "b"}}], r"rule 1 \(rename\): column 'A' is not in the table.*"),
+        ([{"rename": {"a": "s"}}], r"rule 1 \(rename\): column 's' exists already"),
+        ([{"rename": {"a": "n", "s": "n"}}], r"rule 1 \(rename\): two columns would be named 'n'"),
+        ([{"rename": {"a": "_rule"}}], r"rule 1 \(rename\): '_rule' is a name clean reserves"),
+        ([{"rename": ["a", "b"]}], r"rule 1 \(rename\): `columns` must map old column names"),
+        ([{"rename": {"a": ""}}], r"rule 1 \(rename\): `columns` must map old column names"),
+        ([{"rename": {"a": "n"}, "key": 1}], r"rule 1 \(rename\): unknown key 'key'"),
+        (
+            [{"rename": {"a": "n"}}, {"rule": "range", "column": "a", "max": 1}],
+            r"rule 2 \(range\): column 'a' is not in the table",
+        ),
+    ],
+)
+def test_rename_config_errors_name_the_rule(rules: list[dict], message: str) -> None:
+    frame = pl.DataFrame({"a": [1], "s": ["x"]})
+    with pytest.raises(ConfigError, match=message) as info:
+        apply(frame, rules)
+    assert info.value.hint

@@ -10,6 +10,7 @@ As a step in loopline.yaml (the same dicts work from Python: ``apply(table, rule
         inputs: {table: raw}                     # {argument: artifact}
         params:
           rules:
+            - {rule: rename, columns: {Age: age}}                # or {rename: {Age: age}}
             - {rule: cast, columns: {age: Int64, signup: Date}}  # unconvertible value: rejected
             - {rule: trim, columns: [name, email]}               # also: chars: "-_"
             - {rule: lowercase, columns: [email]}                # and uppercase
@@ -24,10 +25,12 @@ As a step in loopline.yaml (the same dicts work from Python: ``apply(table, rule
             - {rule: expression, fail: "amount < 0", reason: "negative amount"}
         outputs: {clean: clean, quarantine: quarantine, report: clean_report}
 
-Rules run in order on the rows still clean. `missing` fills with `value: CONSTANT` or
-`with: median|mean|mode` (over the rows still clean), drops, or flags (a Boolean column
-`COLUMN_missing`, or `as: NAME`). Dates are read as ISO 8601 unless a cast says `format:`.
-Null values pass range, allowed, regex and outlier rules. Any rule takes `name:` for the report.
+Rules run in order on the rows still clean; after a `rename` they name the columns by their new
+names (an unknown old name or a clash with a column is a ConfigError naming the rule). `missing`
+fills with `value: CONSTANT` or `with: median|mean|mode` (over the rows still clean), drops,
+or flags (a Boolean column `COLUMN_missing`, or `as: NAME`). Dates are read as ISO 8601 unless
+a cast says `format:`. Null values pass range, allowed, regex and outlier rules. Any rule takes
+`name:` for the report.
 
 Outputs: ``clean`` (the rows that passed, transformed), ``quarantine`` (rejected rows as they
 came in, plus ``_row`` — the 0-based input row —, ``_rule`` — e.g. ``"6:range"`` — and
@@ -66,6 +69,7 @@ from __future__ import annotations
 from loopline.clean._apply import RULES, apply, check, parse_rules
 from loopline.clean._base import Rule
 from loopline.clean._checks import Allowed, Dedupe, Expression, Filter, Outliers, Range, Regex
+from loopline.clean._rename import Rename
 from loopline.clean._transforms import Cast, Lowercase, Missing, Normalize, Trim, Uppercase
 from loopline.clean._validate import (
     Expectation,
@@ -93,6 +97,7 @@ __all__ = [
     "Outliers",
     "Range",
     "Regex",
+    "Rename",
     "Rule",
     "Trim",
     "Uppercase",

@@ -26,6 +26,7 @@ import polars as pl
 from loopline.clean._base import FAIL, PREFIX, RESERVED, ROW, Rule
 from loopline.clean._checks import Allowed, Dedupe, Expression, Filter, Outliers, Range, Regex
 from loopline.clean._dtypes import schema_of
+from loopline.clean._rename import Rename, final_names, short_form
 from loopline.clean._spec import Spec
 from loopline.clean._transforms import Cast, Lowercase, Missing, Normalize, Trim, Uppercase
 from loopline.core.errors import ConfigError, Integrity
@@ -48,6 +49,7 @@ RULES: dict[str, type[Rule]] = {
         Dedupe,
         Filter,
         Expression,
+        Rename,
     )
 }
 PARTITION_ROWS = 1_000_000  # a partition in memory, on a Dask cluster
@@ -82,6 +84,8 @@ def parse_rules(rules: Any, schema: Mapping[str, str] | None = None) -> list[Rul
     for index, raw in enumerate(rules, start=1):
         if isinstance(raw, Rule):
             raw = raw.as_dict()
+        if isinstance(raw, Mapping):
+            raw = short_form(raw)
         if not isinstance(raw, Mapping) or not isinstance(raw.get("rule"), str):
             raise ConfigError(
                 f"rule {index}: must be a mapping with `rule: KIND`",
@@ -180,11 +184,15 @@ def _finish(
     return alive_rows, _take(done, data, alive_rows), _take(done, prefixed, ~alive_rows)
 
 
-def _assemble(table: pl.DataFrame, alive_rows: pl.Series, kept: pl.DataFrame) -> pl.DataFrame:
-    """The clean rows: the rules' columns as they left them, every other one from the input."""
-    others = [c for c in table.columns if c not in kept.columns]
+def _assemble(
+    table: pl.DataFrame, alive_rows: pl.Series, kept: pl.DataFrame, renamed: Mapping[str, str]
+) -> pl.DataFrame:
+    """The clean rows: the rules' columns as they left them (a renamed one where the input had
+    it, under its new name), every other one from the input."""
+    others = [c for c in table.columns if c not in kept.columns and c not in renamed]
     passed = table.select(others).filter(alive_rows) if others else kept
-    order = [*table.columns, *(c for c in kept.columns if c not in table.columns)]
+    order = [renamed.get(c, c) for c in table.columns]
+    order += [c for c in kept.columns if c not in order]
     return pl.DataFrame([passed[c] if c in others else kept.get_column(c) for c in order])
 
 
@@ -305,7 +313,7 @@ def _in_memory(
     kept = pl.concat([k for _, k, _ in finished], rechunk=False)
     rejected = pl.concat([r for _, _, r in finished])
     del finished
-    clean = _assemble(table, alive_rows, kept)
+    clean = _assemble(table, alive_rows, kept, final_names(parsed, table.columns))
     return clean, table.filter(~alive_rows), rejected, ordered, extras
 
 
@@ -335,6 +343,7 @@ def _stream(
             del rows
         ordered.append(rule)
     untouched = tuple(c for c in carried if c not in rewritten)
+    renamed = final_names(parsed, columns)
     rows: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = []
     written = 0
@@ -347,7 +356,7 @@ def _stream(
             alive_rows, kept, dropped = _finish(tuple(ordered), untouched, part)
             rows.append(_compact(whole.filter(~alive_rows)))
             rejected.append(_compact(dropped))
-            clean = _assemble(whole, alive_rows, kept)
+            clean = _assemble(whole, alive_rows, kept, renamed)
             written += clean.height
             del whole, part, alive_rows, kept, dropped  # not held while the writer has `clean`
             yield clean

@@ -1,4 +1,4 @@
-"""Data versioning commands: add, datasets, versions, diff, checkout, fsck."""
+"""Data versioning commands: add, datasets, versions, revert, diff, checkout, fsck."""
 
 from __future__ import annotations
 
@@ -59,6 +59,20 @@ def versions(name: Annotated[str, typer.Argument(help="Dataset name.")], as_json
         console.print(f"{art.name}@{art.version}  {art.kind}  {art.id[:12]}  rows={art.rows}  {art.source}")
 
 
+def revert(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    version: Annotated[int, typer.Argument(help="The version whose content becomes the latest.")],
+    as_json: JSON = False,
+) -> None:
+    """Make a new version of NAME whose content is that of VERSION (the same artifact, nothing
+    copied); none when the latest version holds that content already."""
+    result = open_project().revert(name, version)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        console.print(result.summary(), markup=False)
+
+
 def diff(
     old: Annotated[str, typer.Argument(help="NAME@VERSION")],
     new: Annotated[str, typer.Argument(help="NAME@VERSION")],
@@ -115,5 +129,5 @@ def fsck(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (add, datasets, versions, diff, checkout, fsck):
+    for command in (add, datasets, versions, revert, diff, checkout, fsck):
         app.command()(command)

@@ -69,7 +69,8 @@ class StepRun:
     outputs: dict[str, str]  # output name -> artifact id
     seconds: float = 0.0
     error: str | None = None
-    # Renames between artifacts and the function: {"args": {artifact: argument}, "keys": {artifact: key}}
+    # Renames between artifacts and the function: {"args": {artifact: argument}, "keys": {artifact: key}},
+    # and the stored versions the inputs were read from: {"versions": {slot: "NAME@VERSION"}}
     bindings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class StepRun:
             "seconds": round(self.seconds, 6),
             "outputs": dict(self.outputs),
             "inputs": dict(self.inputs),
+            "input_versions": dict(self.bindings.get("versions", {})),
             "uses": self.uses,
             "params": self.params,
             "error": self.error,

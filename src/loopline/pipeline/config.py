@@ -140,6 +140,22 @@ def _names(value: Any, key: str, where: str) -> tuple[tuple[str, ...], dict[str,
     return bindings(_string_list(value, key, where))
 
 
+def _inputs(value: Any, step: str, where: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, int]]:
+    """`inputs:` as a list or a mapping {argument: dataset}, each dataset `NAME` (the latest, or
+    what a step produces) or `NAME@VERSION` (that stored version)."""
+    from loopline.pipeline.step import input_bindings
+
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(
+                "`inputs` must map argument names to datasets",
+                where=where,
+                hint="write `inputs: {argument: dataset}` or `{argument: dataset@VERSION}`",
+            )
+        return input_bindings(value, step=step, where=where)
+    return input_bindings(_string_list(value, "inputs", where), step=step, where=where)
+
+
 def _forget_other_projects_module(root: Path, module: str) -> None:
     """A module this project's folder holds (`steps.py`) is imported from it, even when another
     project's module of the same name was imported first in this process (a server, the tests)."""
@@ -189,7 +205,7 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
             )
         _forget_other_projects_module(file.path.parent, decl["uses"].partition(":")[0])
         fn = resolve(decl["uses"], where=file.where(f"steps.{name}.uses"))
-        inputs, args = _names(decl.get("inputs"), "inputs", where)
+        inputs, args, pins = _inputs(decl.get("inputs"), str(name), file.where(f"steps.{name}.inputs"))
         outputs, keys = _names(decl.get("outputs"), "outputs", where)
         sealed = _string_list(decl.get("sealed"), "sealed", where)
         if not set(sealed) <= set(outputs):
@@ -219,6 +235,7 @@ def build_pipeline(file: ProjectFile) -> Pipeline:
                 where=where,
                 sealed=sealed,
                 reads_sealed=reads_sealed,
+                pins=pins,
             )
         )
     return Pipeline(steps, declared_in=str(file.path))

@@ -36,16 +36,20 @@ class Pipeline:
         self.order = self._topological_order()
 
     def external_inputs(self) -> dict[str, list[str]]:
-        """Inputs no step produces (they must exist as datasets): input name -> steps reading it."""
+        """Inputs read from stored datasets (no step produces them, or they are pinned): `NAME`
+        (the latest) or `NAME@VERSION` -> steps reading it."""
         found: dict[str, list[str]] = {}
         for item in self.steps.values():
             for name in item.inputs:
-                if name not in self.producer:
-                    found.setdefault(name, []).append(item.name)
+                if name in item.pins or name not in self.producer:
+                    found.setdefault(item.ref(name), []).append(item.name)
         return found
 
     def upstream(self, name: str) -> list[str]:
-        return [self.producer[i] for i in self.steps[name].inputs if i in self.producer]
+        """The steps whose outputs `name` reads: a pinned input reads a stored version, even of
+        an artifact a step of the pipeline makes (a collected dataset), so it waits for none."""
+        item = self.steps[name]
+        return [self.producer[i] for i in item.inputs if i in self.producer and i not in item.pins]
 
     def downstream(self, names: Iterable[str]) -> set[str]:
         """The given steps and every step that depends on them."""

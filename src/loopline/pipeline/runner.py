@@ -25,6 +25,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
+from loopline.pipeline.inputs import stored_inputs, versions_read
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata import MetadataStore
@@ -104,20 +105,9 @@ class Runner:
 
     # -- helpers ------------------------------------------------------------------------------
     def external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
-        """Latest versions of the inputs no step produces; ConfigError when one does not exist."""
-        wanted = {i for n in names for i in pipeline.steps[n].inputs if i not in pipeline.producer}
-        found: dict[str, Artifact] = {}
-        for name in sorted(wanted):
-            art = self.meta.latest_version(name)
-            if art is None:
-                readers = [n for n in names if name in pipeline.steps[n].inputs]
-                raise ConfigError(
-                    f"input {name!r} of step {readers[0]!r} is produced by no step and is not a dataset",
-                    where=pipeline.steps[readers[0]].where or pipeline.declared_in,
-                    hint=f"add a step with `outputs: [{name}]`, or `loopline add PATH --name {name}`",
-                )
-            found[name] = art
-        return found
+        """The inputs no step produces, by what they read (see pipeline/inputs.py); ConfigError
+        naming the step when one does not exist."""
+        return stored_inputs(self.meta, pipeline, names)
 
     def _cached(self, fp: str) -> dict[str, Artifact] | None:
         outputs = self.meta.find_cached(fp)
@@ -209,8 +199,9 @@ class Runner:
         names = pipeline.select(targets)
         available = self.external_inputs(pipeline, names)  # may raise: nothing written yet
         for name in names:  # steps reading only existing data are checked before anything runs
-            if all(i in available for i in pipeline.steps[name].inputs):
-                preflight(pipeline.steps[name], {i: available[i].schema for i in pipeline.steps[name].inputs})
+            item = pipeline.steps[name]
+            if all(item.ref(i) in available for i in item.inputs):
+                preflight(item, {i: available[item.ref(i)].schema for i in item.inputs})
         sealed = self.sealed_inputs(pipeline, names, available)  # may raise: a step peeks at a test set
         run_id = self.start_run(executor.name)
         done: set[str] = set()
@@ -240,7 +231,7 @@ class Runner:
                         available.update(result.outputs)
                         on_event(kind, name, {"seconds": result.seconds, "error": result.error})
                         continue
-                    inputs = {i: available[i] for i in item.inputs}
+                    inputs = {i: available[item.ref(i)] for i in item.inputs}
                     try:
                         preflight(item, {i: art.schema for i, art in inputs.items()})
                     except ConfigError as exc:
@@ -359,7 +350,7 @@ class Runner:
         for name in names:
             item = pipeline.steps[name]
             for slot in item.inputs:
-                if slot in sealed and not item.reads_sealed:
+                if item.ref(slot) in sealed and not item.reads_sealed:
                     maker = f"step {declared[slot]!r}" if slot in declared else "a split"
                     raise ConfigError(
                         f"step {name!r} reads {slot!r}, the sealed test set made by {maker}",
@@ -425,7 +416,7 @@ class Runner:
                 outputs={k: v.id for k, v in result.outputs.items()},
                 seconds=result.seconds,
                 error=result.error,
-                bindings=item.bindings(),
+                bindings=item.bindings() | versions_read(inputs),
             ),
             list(result.outputs.values()) if status == "ran" else [],
             version=version,
@@ -435,25 +426,24 @@ class Runner:
     # -- status -------------------------------------------------------------------------------
     def status(self, pipeline: Pipeline) -> list[StepState]:
         latest = self.meta.latest_step_runs()
-        available: dict[str, Artifact] = {}
-        for name, art in ((n, self.meta.latest_version(n)) for n in pipeline.external_inputs()):
-            if art is not None:
-                available[name] = art
+        available: dict[str, Artifact] = stored_inputs(self.meta, pipeline, pipeline.order, strict=False)
         states: list[StepState] = []
         for name in pipeline.order:
             item = pipeline.steps[name]
             state = StepState(name, "fresh")
-            missing = [i for i in item.inputs if i not in available]
+            missing = [i for i in item.inputs if item.ref(i) not in available]
             if missing:
                 for slot in missing:
                     producer = pipeline.producer.get(slot)
                     state.reasons.append(
                         f"input {slot}: upstream step {producer} will run"
                         if producer
+                        else f"input {slot}: no version {item.pins[slot]} of {slot}"
+                        if slot in item.pins
                         else f"input {slot}: no dataset of that name yet"
                     )
             else:
-                inputs = {i: available[i] for i in item.inputs}
+                inputs = {i: available[item.ref(i)] for i in item.inputs}
                 inputs |= self._baseline(item, inputs)
                 cached = self._cached(step_fingerprint(item, inputs))
                 if cached is not None:

@@ -89,6 +89,15 @@ class Step:
     # Output artifacts only a step that reads sealed data may take as input (a test split).
     sealed: tuple[str, ...] = ()
     reads_sealed: bool = False
+    # Inputs read at a fixed stored version (`inputs: {raw: elec@2}`): dataset -> version. The
+    # input keeps its dataset name as its slot, so the fingerprint and lineage are those of any
+    # input with that artifact: a pin to the version that is the latest is a cache hit.
+    pins: Mapping[str, int] = field(default_factory=dict)
+
+    def ref(self, name: str) -> str:
+        """What the input `name` reads: `NAME@VERSION` when pinned, else NAME (the latest, or
+        what a step of the pipeline produces)."""
+        return f"{name}@{self.pins[name]}" if name in self.pins else name
 
     def __post_init__(self) -> None:
         if not self.code_hash:
@@ -156,6 +165,41 @@ def bindings(
     return tuple(declared), {}
 
 
+def input_bindings(
+    declared: Sequence[str] | Mapping[str, str] | None, *, step: str, where: str | None = None
+) -> tuple[tuple[str, ...], dict[str, str], dict[str, int]]:
+    """As `bindings`, for inputs that may be pinned: `elec@2` (the argument named `elec`) or
+    `{raw: elec@2}`. Returns (dataset names, renames, pins {dataset: version})."""
+    if declared is None:
+        return (), {}, {}
+    pairs = list(declared.items()) if isinstance(declared, Mapping) else [(None, ref) for ref in declared]
+    names: list[str] = []
+    args: dict[str, str] = {}
+    pins: dict[str, int] = {}
+    for argument, ref in pairs:
+        name, at, version = str(ref).partition("@")
+        if at and not (version.isdigit() and int(version) >= 1):
+            raise ConfigError(
+                f"step {step!r}: input {ref!r} has version {version!r}, not a number from 1",
+                where=where,
+                hint=f"write `{name}@2` for version 2, or `{name}` for the latest",
+            )
+        if not name:
+            raise ConfigError(f"step {step!r}: input {ref!r} names no dataset", where=where)
+        if name in names:
+            raise ConfigError(
+                f"step {step!r} reads {name!r} twice",
+                where=where,
+                hint="a step reads each dataset once; make a step that returns the other version",
+            )
+        names.append(name)
+        if argument is not None and argument != name:
+            args[name] = argument
+        if at:
+            pins[name] = int(version)
+    return tuple(names), args, pins
+
+
 def step(
     outputs: Sequence[str] | Mapping[str, str],
     *,
@@ -166,28 +210,27 @@ def step(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function as a pipeline step. Inputs default to its arguments without a default
     that are neither params nor `ctx`. A mapping `{argument: artifact}` (inputs) or
-    `{returned key: artifact}` (outputs) renames."""
+    `{returned key: artifact}` (outputs) renames; an input `NAME@VERSION` reads that stored
+    version (`inputs=["elec@2"]`, `inputs={"raw": "elec@2"}`)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         given = dict(params or {})
-        declared, args = (
-            bindings(inputs)
-            if inputs is not None
-            else (
-                tuple(
-                    p.name
-                    for p in inspect.signature(fn).parameters.values()
-                    if p.default is p.empty
-                    and p.name not in given
-                    and p.name != "ctx"
-                    and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                ),
-                {},
-            )
-        )
+        step_name = name or fn.__name__
+        if inputs is None:
+            inputs_declared: Sequence[str] = [
+                p.name
+                for p in inspect.signature(fn).parameters.values()
+                if p.default is p.empty
+                and p.name not in given
+                and p.name != "ctx"
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ]
+            declared, args, pins = input_bindings(inputs_declared, step=step_name)
+        else:
+            declared, args, pins = input_bindings(inputs, step=step_name)
         produced, keys = bindings(outputs)
         definition = Step(
-            name=name or fn.__name__,
+            name=step_name,
             fn=fn,
             uses=import_path(fn),
             inputs=declared,
@@ -196,6 +239,7 @@ def step(
             env=tuple(env),
             args=args,
             keys=keys,
+            pins=pins,
         )
         setattr(fn, STEP_ATTR, definition)
         return fn

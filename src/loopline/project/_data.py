@@ -10,6 +10,7 @@ from typing import Any
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
 from loopline.core.types import Artifact, Run
+from loopline.datasets.revert import RevertResult
 from loopline.datasets.snapshot import AddResult
 from loopline.pipeline.lineage import Node
 from loopline.project._stores import Stores
@@ -79,6 +80,19 @@ class DataFacade(Stores):
         if not found:
             raise NotFound(f"no dataset named {name!r}", hint="`loopline datasets` lists them")
         return found
+
+    def revert(self, name: str, version: int) -> RevertResult:
+        """Make the content of NAME@VERSION the next version of NAME (see MetadataStore.revert);
+        nothing is made when it is the latest content already."""
+        known = self.versions(name)  # NotFound: no such dataset
+        if not any(a.version == version for a in known):
+            raise NotFound(
+                f"{name} has no version {version}",
+                hint=f"its versions are 1 to {known[-1].version}; `loopline versions {name}` lists them",
+            )
+        made, latest, reset = self.meta.revert(name, version)
+        target = next(a for a in known if a.version == version)
+        return RevertResult(name, made or latest, made is not None, latest, version, target.id, reset)
 
     def diff(self, a: str, b: str, key: Sequence[str] = ()) -> dict[str, Any]:
         from loopline.datasets.compare import diff_blobsets, diff_tables

@@ -180,6 +180,41 @@ class MetadataStore:
 
         return self._write(work)
 
+    def revert(self, name: str, version: int) -> tuple[int | None, int, bool]:
+        """Make the content of `name@version` the next version of name, in one transaction:
+        (new version, or None when it is the latest content already; the latest version before;
+        whether a collect source's state was forgotten). Artifacts are content-addressed, so the
+        new version is a row pointing at the same artifact, no blob is copied.
+
+        A collect source named `name` forgets its state (files seen, watermark, cursor): the state
+        described the version it last made, and would keep the next collection from reading again
+        what is no longer in the reverted version; the next collection re-reads the source and
+        adds, each once, the items the reverted version lacks."""
+        target = self.get_version(name, version)  # NotFound: no such name or version
+
+        def work(conn: sa.Connection) -> tuple[int | None, int, bool]:
+            latest = conn.execute(
+                sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
+                .where(artifact_versions.c.name == name)
+                .order_by(artifact_versions.c.version.desc())
+                .limit(1)
+            ).one()
+            note = f"revert: {name}@{latest.version} to {name}@{version}"
+            made = self._next_version(
+                conn,
+                name,
+                target.id,
+                source=note,
+                original_blob=target.original_blob,  # a checkout gives the bytes as added
+                original_name=target.original_name,
+            )
+            if made is None:
+                return None, latest.version, False
+            reset = conn.execute(source_states.delete().where(source_states.c.name == name)).rowcount
+            return made, latest.version, bool(reset)
+
+        return self._write(work)
+
     _VERSION_COLUMNS = (
         artifacts,
         artifact_versions.c.name,
