@@ -184,15 +184,28 @@ def import_(
         ),
     ],
     fmt: FORMAT = None,
+    duplicates: Annotated[
+        str,
+        typer.Option(
+            help="Repeated answers of one annotator to one item: keep (each counts), first, last "
+            "or error (refuse the file)."
+        ),
+    ] = "keep",
     as_json: JSON = False,
 ) -> None:
     """Import answers made elsewhere (another tool, a crowd, rules, a model); all rows or none."""
-    result = open_project().annotate_import(name, path, fmt)
+    result = open_project().annotate_import(name, path, fmt, duplicates)
     if as_json:
         emit_json(result)
-    else:
+        return
+    console.print(
+        f"imported {result['added']} answers into {escape(name)} ({result['unchanged']} already there)"
+    )
+    if result["repeated"]:
+        kept = "kept, each counts" if duplicates == "keep" else f"{result['dropped']} dropped ({duplicates})"
         console.print(
-            f"imported {result['added']} answers into {escape(name)} ({result['unchanged']} already there)"
+            f"{result['repeated']} repeated answers of one annotator to one item ({kept}); "
+            f"{result['conflicting']} annotator-item pairs disagree with themselves"
         )
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopline.annotate import interop
+from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
 from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
 from loopline.core.errors import InvalidInput, LooplineError
@@ -107,13 +107,20 @@ class Labeling:
             "gold_accuracy": quality,
         }
 
-    def import_file(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
+    def import_file(
+        self, name: str, path: Path, fmt: str | None = None, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """Answers of a file, all or none; repeats of one annotator on one item handled by
+        `duplicates` (annotate/repeats.py), their counts in the result."""
         spec = self.repo.get_project(name)
         text, fmt = _read(path, fmt)
         item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
         try:
-            rows = interop.from_text(text, fmt, spec.task_type, item_of)
-            return self.repo.import_annotations(name, rows, datetime.now(UTC))
+            found = repeats.resolve(interop.from_text_at(text, fmt, spec.task_type, item_of), duplicates)
+            stored = self.repo.import_annotations(
+                name, found.rows, datetime.now(UTC), repeats=duplicates == "keep"
+            )
+            return {**stored, **found.summary(duplicates)}
         except LooplineError as exc:
             exc.where = f"{path}: {exc.where}" if exc.where else str(path)
             raise

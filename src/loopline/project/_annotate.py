@@ -83,8 +83,11 @@ class AnnotateFacade(Stores):
     def annotate_gold(self, name: str, path: Path, fmt: str | None = None) -> int:
         return self.labeling.gold_file(name, path, fmt)
 
-    def annotate_import(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
-        return self.labeling.import_file(name, path, fmt)
+    def annotate_import(
+        self, name: str, path: Path, fmt: str | None = None, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """Answers of a file; duplicates: keep (every repeat counts), first, last or error."""
+        return self.labeling.import_file(name, path, fmt, duplicates)
 
     def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
         return self.labeling.export_file(name, path, fmt)
