@@ -307,7 +307,7 @@ def test_bad_input_stores_nothing(tmp_path):
     with pytest.raises(NotFound):
         project.annotate_import("nope", tmp_path / "bad_label.csv")
     (tmp_path / "twice.csv").write_text(f"item_id,annotator,label\n{item},a,cat\n{item},a,dog\n")
-    with pytest.raises(InvalidInput, match="answers item .* again") as caught:
+    with pytest.raises(InvalidInput, match=r"answers item .* again") as caught:
         project.annotate_import("p", tmp_path / "twice.csv", duplicates="error")
     assert "twice.csv: line 3" in caught.value.render()
     assert project.meta.annotations.annotations("p") == []

@@ -28,6 +28,25 @@ FORMAT = Annotated[
     ),
 ]
 
+TIES = Annotated[
+    str,
+    typer.Option(
+        help="A tie between top labels: random (drawn with --seed), smallest (the label whose name "
+        "sorts first) or abstain (left unlabelled)."
+    ),
+]
+SEED = Annotated[int, typer.Option(help="Seed of --ties random: the same seed, the same labels.")]
+MAX_ITER = Annotated[
+    int, typer.Option(min=1, help="Most EM iterations of dawid_skene (x10 L-BFGS iterations of glad).")
+]
+TOL = Annotated[
+    float, typer.Option(help="dawid_skene / glad stop when the fit per answer gains less than this.")
+]
+
+
+def _fit_options(ties: str, seed: int, max_iter: int, tol: float) -> dict[str, Any]:
+    return {"ties": ties, "seed": seed, "max_iter": max_iter, "tol": tol}
+
 
 @app.command()
 def create(
@@ -261,10 +280,15 @@ def aggregate_(
         str | None,
         typer.Option(help="Gold policy: min_gold_accuracy=0.7,action=exclude|downweight (or JSON)."),
     ] = None,
+    ties: TIES = "random",
+    seed: SEED = 0,
+    max_iter: MAX_ITER = 100,
+    tol: TOL = 1e-5,
     as_json: JSON = False,
 ) -> None:
     """Consensus labels from the answers, written as the next version of NAME_labels."""
-    result = open_project().aggregate(name, method, _policy(policy))
+    options = _fit_options(ties, seed, max_iter, tol)
+    result = open_project().aggregate(name, method, _policy(policy), **options)
     if as_json:
         emit_json(result)
         return
@@ -275,6 +299,8 @@ def aggregate_(
     )
     if result["flagged"]:
         console.print(f"flagged under the gold threshold: {escape(', '.join(result['flagged']))}")
+    if result["abstained"]:
+        console.print(f"{len(result['abstained'])} tied items left unlabelled (--ties abstain)")
 
 
 @app.command()

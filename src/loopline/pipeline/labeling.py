@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
 from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
@@ -142,10 +144,16 @@ class Labeling:
             raise
 
     def aggregate(
-        self, name: str, method: str = "dawid_skene", policy: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        method: str = "dawid_skene",
+        policy: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         """Consensus labels as the next version of `<name>_labels`, made by a recorded step run
-        from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too)."""
+        from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too).
+        options: ties, seed, max_iter, tol (annotate/aggregate.py); they join the step's
+        params, so another tie rule or seed is another run, never a cache hit."""
         from loopline.annotate.aggregate import aggregate
 
         started = time.perf_counter()
@@ -171,6 +179,7 @@ class Labeling:
             method,
             weights=weights or None,
             gold=gold or None,
+            **options,
         )
         item_of = {i: i for i in answers["item_id"].unique().to_list()}
         table = labels_table(result.labels, item_of, gold)
@@ -178,7 +187,7 @@ class Labeling:
         snap = save_table(self.blobs, snapshot)
         self.meta.add_version(f"{name}_annotations", snap, source=f"annotate:{name}")
         out = save_table(self.blobs, table)
-        params = {"project": name, "method": method, "policy": dict(policy or {})}
+        params = {"project": name, "method": method, "policy": dict(policy or {}), **options}
         inputs = {spec.dataset: dataset.id, f"{name}_annotations": snap.id}
         run_id = self.runner.record_step(
             f"annotate.{name}",
@@ -200,6 +209,7 @@ class Labeling:
             "weights": weights,
             "skills": result.skills.join(quality, on="annotator", how="left").to_dicts(),
             "items": table.height,
+            "abstained": result.labels.filter(pl.col("label").is_null())["task"].to_list(),
         }
 
     def agreement(self, name: str) -> dict[str, Any]:

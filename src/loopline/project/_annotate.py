@@ -93,10 +93,11 @@ class AnnotateFacade(Stores):
         return self.labeling.export_file(name, path, fmt)
 
     def aggregate(
-        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None
+        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None, **options: Any
     ) -> dict[str, Any]:
-        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot)."""
-        return self.labeling.aggregate(name, method, policy)
+        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot);
+        options: ties (random, smallest, abstain), seed, max_iter, tol."""
+        return self.labeling.aggregate(name, method, policy, **options)
 
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
