@@ -139,3 +139,12 @@ def test_aggregate_tie_rule_and_seed(crowd):
     assert random_["labels"]["id"] != abstain["labels"]["id"]
     bad = cli(*args, "--ties", "coin", cwd=root)
     assert bad.returncode == 2 and "unknown tie rule" in bad.stderr + bad.stdout
+
+
+def test_agreement_of_a_project_with_no_answers_says_so(crowd):
+    root, _ = crowd
+    out = cli("annotate", "agreement", "empty", cwd=root)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert "empty has no answers yet" in out.stdout
+    report = _json("annotate", "agreement", "empty", cwd=root)
+    assert (report["annotations"], report["pairs"], report["fleiss_kappa"]) == (0, [], None)

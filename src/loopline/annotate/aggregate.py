@@ -98,7 +98,7 @@ def aggregate(
         probas = crowd.clamp(share)
         chosen = _choose(crowd, probas, ties, seed)
         hits = (chosen[crowd.t] == crowd.l).astype(np.float64)
-        skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators)
+        skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators).astype(np.float64)
         skill /= np.maximum(crowd.annotator_counts(), 1)
         return _result(crowd, method, probas, chosen, skill, 0)
     if method == "dawid_skene":

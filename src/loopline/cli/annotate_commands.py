@@ -310,6 +310,9 @@ def agreement(name: NAME, as_json: JSON = False) -> None:
     if as_json:
         emit_json(result)
         return
+    if not result["annotations"]:
+        console.print(escape(result["note"]))
+        return
 
     def figure(value: float | None) -> str:
         return "undefined" if value is None else f"{value:.3f}"

@@ -217,6 +217,14 @@ class Labeling:
 
         spec = self.repo.get_project(name)
         answers = answers_frame(self.repo.annotations(name)).select("item_id", "annotator", "label")
+        if answers.is_empty():  # nothing to measure is an answer too, not an error
+            return {
+                "project": name,
+                "annotations": 0,
+                **measures.summary(answers.rename({"item_id": "task"}), spec.labels),
+                "confusion": [],
+                "note": f"{name} has no answers yet: label some tasks or `loopline annotate import`",
+            }
         frame = answers.rename({"item_id": "task"})
         from loopline.annotate.aggregate import aggregate
 
