@@ -22,7 +22,7 @@ def crowd(tmp_path_factory) -> tuple[Path, list[str]]:
     cli("init", ".", cwd=root, check=True)
     (root / "items.csv").write_text("_item_id,text\n" + "".join(f"i{n},thing {n}\n" for n in range(6)))
     cli("add", "items.csv", "--name", "things", cwd=root, check=True)
-    for name in ("keep", "first", "last", "error", "empty"):
+    for name in ("keep", "first", "last", "error", "empty", "scored"):
         cli(
             "annotate",
             "create",
@@ -148,3 +148,41 @@ def test_agreement_of_a_project_with_no_answers_says_so(crowd):
     assert "empty has no answers yet" in out.stdout
     report = _json("annotate", "agreement", "empty", cwd=root)
     assert (report["annotations"], report["pairs"], report["fleiss_kappa"]) == (0, [], None)
+
+
+def test_evaluate_scores_methods_and_annotators_on_gold_without_clamping(crowd):
+    root, _ = crowd
+    cli("annotate", "import", "scored", "crowd.csv", cwd=root, check=True)
+    # i5 has no answers, zz is no item of the project: counted, not errors
+    (root / "truth.csv").write_text("item_id,label\ni0,cat\ni1,dog\ni3,dog\ni5,bird\nzz,cat\n")
+    before = _json("datasets", cwd=root)
+    got = _json("annotate", "evaluate", "scored", "--gold", "truth.csv", "--ties", "smallest", cwd=root)
+    assert (got["gold_items"], got["scored_items"], got["unanswered_items"], got["unknown_items"]) == (
+        5,
+        3,
+        1,
+        1,
+    )
+    assert got["unknown_examples"] == ["zz"]
+    by_method = {m["method"]: m for m in got["methods"]}
+    assert set(by_method) == {"majority", "dawid_skene", "glad"}
+    # i0: cat 2-1, right; i1: dog 2 (w1 twice) - bird 2, a tie: smallest is bird, wrong; i3: cat, wrong
+    assert (by_method["majority"]["correct"], by_method["majority"]["accuracy"]) == (1, pytest.approx(1 / 3))
+    assert got["annotators"] == [
+        {"annotator": "w1", "answers": 4, "correct": 3, "accuracy": 0.75},  # every repeat is scored
+        {"annotator": "w2", "answers": 2, "correct": 1, "accuracy": 0.5},
+        {"annotator": "w3", "answers": 3, "correct": 0, "accuracy": 0.0},
+    ]
+    abstain = _json("annotate", "evaluate", "scored", "--gold", "truth.csv", "--ties", "abstain", cwd=root)
+    majority = next(m for m in abstain["methods"] if m["method"] == "majority")
+    assert (majority["correct"], majority["abstained"]) == (1, 1)
+    # nothing is stored: no gold tasks, no labels artifact
+    assert _json("datasets", cwd=root) == before
+    assert _json("annotate", "status", "scored", cwd=root)["gold"] == 0
+    text = cli("annotate", "evaluate", "scored", "--gold", "truth.csv", cwd=root, check=True).stdout
+    assert "3 of 5 gold items" in text and "dawid_skene" in text and "w3" in text
+    (root / "bad.csv").write_text("item_id,label\ni0,cow\n")
+    bad = cli("annotate", "evaluate", "scored", "--gold", "bad.csv", cwd=root)
+    said = " ".join((bad.stderr + bad.stdout).split())
+    assert bad.returncode == 2 and "bad.csv: gold item 'i0'" in said and "'cow'" in said
+    assert "Traceback" not in said

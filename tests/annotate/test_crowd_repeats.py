@@ -11,6 +11,7 @@ from loopline.annotate.aggregate import aggregate
 from loopline.annotate.agreement import fleiss_kappa
 from loopline.annotate.projects import labels_table
 from loopline.annotate.repeats import resolve
+from loopline.annotate.scoring import score
 from loopline.core.errors import InvalidInput
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:crowdkit")
@@ -149,3 +150,40 @@ def test_iteration_limit_and_tolerance_reach_the_models():
         aggregate(frame, LABELS, "glad", tol=1e-9).iterations
         > aggregate(frame, LABELS, "glad", tol=1e-1).iterations
     )
+
+
+# -- scoring against gold ----------------------------------------------------------------------
+def test_score_against_gold_matches_crowdkit_accuracies():
+    ca = pytest.importorskip("crowdkit.aggregation")
+    frame, truth = messy_crowd(seed=11)
+    answers = frame.rename({"task": "item_id"})
+    gold = {t: label for t, label in truth.items() if int(t[1:]) % 3 == 0}
+    gold["not-an-item"] = "cat"
+    got = score(answers, LABELS, gold, items=list(truth), ties="smallest")
+    scored = [t for t in gold if t in set(frame["task"].to_list())]
+    assert got["scored_items"] == len(scored) and got["unknown_items"] == 1
+    assert got["unanswered_items"] == len(gold) - 1 - len(scored)
+
+    def accuracy(labels) -> float:
+        return float(np.mean([labels[t] == gold[t] for t in scored]))
+
+    pdf = _pandas(frame)
+    by_method = {m["method"]: m["accuracy"] for m in got["methods"]}
+    assert by_method["dawid_skene"] == pytest.approx(
+        accuracy(ca.DawidSkene(n_iter=100, tol=1e-5).fit_predict(pdf))
+    )
+    assert abs(by_method["glad"] - accuracy(ca.GLAD(n_iter=100).fit_predict(pdf))) < 0.03
+    assert by_method["dawid_skene"] > by_method["majority"] > 0.7
+    # not clamped: gold would make every method 100% right on these items
+    assert max(by_method.values()) < 1.0
+    mine = frame.filter(pl.col("task").is_in(scored)).with_columns(
+        right=pl.col("label") == pl.col("task").replace_strict(gold, return_dtype=pl.String)
+    )
+    expected = (
+        mine.group_by("annotator").agg(answers=pl.len(), accuracy=pl.col("right").mean()).sort("annotator")
+    )
+    assert [a["answers"] for a in got["annotators"]] == expected["answers"].to_list()
+    assert [a["accuracy"] for a in got["annotators"]] == pytest.approx(expected["accuracy"].to_list())
+    with pytest.raises(InvalidInput, match="not in the label set") as caught:
+        score(answers, LABELS, {"t000": "cow"}, items=list(truth))
+    assert caught.value.where == "gold item 't000'"

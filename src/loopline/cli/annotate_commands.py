@@ -304,6 +304,55 @@ def aggregate_(
 
 
 @app.command()
+def evaluate(
+    name: NAME,
+    gold: Annotated[
+        Path,
+        typer.Option(
+            "--gold", "-g", help="Known labels: CSV or JSON Lines of item_id, label (or Label Studio JSON)."
+        ),
+    ],
+    fmt: FORMAT = None,
+    ties: TIES = "random",
+    seed: SEED = 0,
+    max_iter: MAX_ITER = 100,
+    tol: TOL = 1e-5,
+    as_json: JSON = False,
+) -> None:
+    """Accuracy of each aggregation method and of each annotator on the gold items (the methods
+    see only the answers: nothing is clamped to gold and nothing is stored)."""
+    options = _fit_options(ties, seed, max_iter, tol)
+    result = open_project().annotate_evaluate(name, gold, fmt, **options)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"{escape(name)}: {result['scored_items']} of {result['gold_items']} gold items answered and scored"
+        f" ({result['unanswered_items']} without answers, {result['unknown_items']} not in the project)"
+    )
+    if result["unknown_examples"]:
+        console.print(f"  not in the project, e.g.: {escape(', '.join(result['unknown_examples']))}")
+    from rich.table import Table
+
+    methods = Table(box=None)
+    for column in ("method", "accuracy", "correct", "abstained"):
+        methods.add_column(column)
+    for m in result["methods"]:
+        methods.add_row(
+            m["method"], f"{m['accuracy']:.3f}", f"{m['correct']}/{m['scored']}", str(m["abstained"])
+        )
+    if result["methods"]:
+        console.print(methods)
+    people = Table(box=None)
+    for column in ("annotator", "answers on gold", "accuracy"):
+        people.add_column(column)
+    for a in result["annotators"]:
+        people.add_row(escape(a["annotator"]), str(a["answers"]), f"{a['accuracy']:.3f}")
+    if result["annotators"]:
+        console.print(people)
+
+
+@app.command()
 def agreement(name: NAME, as_json: JSON = False) -> None:
     """Inter-annotator agreement: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa per pair."""
     result = open_project().agreement(name)

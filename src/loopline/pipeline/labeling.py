@@ -212,6 +212,31 @@ class Labeling:
             "abstained": result.labels.filter(pl.col("label").is_null())["task"].to_list(),
         }
 
+    def evaluate(self, name: str, path: Path, fmt: str | None = None, **options: Any) -> dict[str, Any]:
+        """Each method's and each annotator's accuracy on the items of a gold file, with
+        nothing clamped and nothing stored (annotate/scoring.py)."""
+        from loopline.annotate.scoring import score
+
+        spec = self.repo.get_project(name)
+        if spec.task_type != "classification":
+            raise InvalidInput(f"evaluation works on single-label classification; {name} is {spec.task_type}")
+        text, fmt = _read(path, fmt)
+        tasks = self.repo.tasks(name)
+        item_of = {t.id: t.item_id for t in tasks}
+        answers = answers_frame(self.repo.annotations(name), tasks=tasks)
+        try:
+            gold = interop.gold_from_text(text, fmt, spec.task_type, item_of)
+        except LooplineError as exc:
+            exc.where = f"{path}: {exc.where}" if exc.where else str(path)
+            raise
+        try:
+            report = score(answers, spec.labels, gold, items=item_of.values(), **options)
+        except LooplineError as exc:
+            if exc.where and exc.where.startswith("gold item"):  # a label of the file
+                exc.where = f"{path}: {exc.where}"
+            raise
+        return {"project": name, "gold_file": str(path), **report}
+
     def agreement(self, name: str) -> dict[str, Any]:
         from loopline.annotate import agreement as measures
 

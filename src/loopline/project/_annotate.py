@@ -99,6 +99,13 @@ class AnnotateFacade(Stores):
         options: ties (random, smallest, abstain), seed, max_iter, tol."""
         return self.labeling.aggregate(name, method, policy, **options)
 
+    def annotate_evaluate(
+        self, name: str, gold: Path, fmt: str | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """Accuracy of each aggregation method and annotator on a gold file's items (no
+        clamping, nothing stored); options: ties, seed, max_iter, tol."""
+        return self.labeling.evaluate(name, gold, fmt, **options)
+
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
 
