@@ -3,6 +3,8 @@ and the tie rules of the vote, with crowd-kit as the oracle where it has the sam
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -187,3 +189,22 @@ def test_score_against_gold_matches_crowdkit_accuracies():
     with pytest.raises(InvalidInput, match="not in the label set") as caught:
         score(answers, LABELS, {"t000": "cow"}, items=list(truth))
     assert caught.value.where == "gold item 't000'"
+
+
+def test_repeats_are_located_in_every_import_format():
+    from loopline.annotate.interop import from_text_at
+
+    one = '{"item_id": "i1", "annotator": "w", "label": "%s"}\n'
+    jsonl = one % "cat" + "\n" + one % "dog"
+    with pytest.raises(InvalidInput, match=r"first at line 1") as caught:
+        resolve(from_text_at(jsonl, "jsonl", "classification", {}), "error")
+    assert caught.value.where == "line 3"  # the blank line counts
+    quoted = 'item_id,annotator,label,source\ni1,w,cat,"human"\ni2,w,"dog",human\ni1,w,dog,human\n'
+    with pytest.raises(InvalidInput, match=r"first at line 2") as caught:
+        resolve(from_text_at(quoted, "csv", "classification", {}), "error")
+    assert caught.value.where == "line 4"
+    choice = [{"type": "choices", "value": {"choices": ["cat"]}}]
+    studio = [{"id": 7, "data": {}, "annotations": [{"completed_by": "w", "result": choice}] * 2}]
+    with pytest.raises(InvalidInput, match=r"first at task 0, annotation 0") as caught:
+        resolve(from_text_at(json.dumps(studio), "labelstudio", "classification", {7: "i1"}), "error")
+    assert caught.value.where == "task 0, annotation 1"

@@ -17,8 +17,8 @@ Dawid-Skene). `ties` says what a task whose top labels tie gets: ``random`` (def
 them drawn with `seed`, by task in sorted order: no label is favoured (the first label, or the
 most frequent, would be: the label annotators pick most often is also the likeliest mistake),
 the same seed gives the same labels, and row order does not matter; ``smallest`` the tied label
-whose name sorts first (reproducible without a seed; crowd-kit's MajorityVote instead takes the
-tied label most frequent over all answers);
+whose name sorts first (reproducible without a seed; crowd-kit's MajorityVote takes whichever
+tied label comes first in its pandas columns, an order set by the data's value counts);
 ``abstain`` no label (null, the task left out of the labels artifact). Tasks and annotators
 come out sorted.
 
