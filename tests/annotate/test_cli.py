@@ -48,7 +48,14 @@ def test_a_labeling_round(labeled):
         rows.append(f"{item},spam,cat,0.2,human")
     (root / "crowd.csv").write_text("item_id,annotator,label,seconds,source\n" + "\n".join(rows) + "\n")
     out = cli("annotate", "import", "pets", "crowd.csv", "--json", cwd=root, check=True)
-    assert json.loads(out.stdout) == {"added": 120, "unchanged": 0}
+    assert json.loads(out.stdout) == {
+        "added": 120,
+        "unchanged": 0,
+        "duplicates": "keep",
+        "repeated": 0,
+        "conflicting": 0,
+        "dropped": 0,
+    }
 
     status = json.loads(cli("annotate", "status", "pets", "--json", cwd=root, check=True).stdout)
     assert (status["tasks"], status["gold"], status["annotations"]) == (24, 6, 120)

@@ -18,6 +18,7 @@ from loopline.project import Project
 from loopline.store.artifacts import BlobSet
 
 LABELS = ["cat", "dog", "bird"]
+NO_REPEATS = {"duplicates": "keep", "repeated": 0, "conflicting": 0, "dropped": 0}
 
 
 # -- pure functions ---------------------------------------------------------------------------
@@ -126,6 +127,7 @@ def test_crowd_gold_policy_and_labels_lineage(tmp_path, store_url):
     assert project.annotate_import("pets", crowd_file(project, truth, tmp_path / "crowd.jsonl")) == {
         "added": 300,
         "unchanged": 0,
+        **NO_REPEATS,
     }
     status = project.annotate_status("pets")
     assert status["gold"] == 12 and status["tasks"] == 48 and status["annotations"] == 300
@@ -181,8 +183,8 @@ def test_round_trip(tmp_path, fmt, suffix):
     path, n = project.annotate_export("one", tmp_path / f"out{suffix}")
     assert n == 60
     project.annotate_create("two", "animals", LABELS, overlap=2)
-    assert project.annotate_import("two", path) == {"added": 60, "unchanged": 0}
-    assert project.annotate_import("two", path, fmt) == {"added": 0, "unchanged": 60}  # idempotent
+    assert project.annotate_import("two", path) == {"added": 60, "unchanged": 0, **NO_REPEATS}
+    assert project.annotate_import("two", path, fmt) == {"added": 0, "unchanged": 60, **NO_REPEATS}
 
     def answers(name: str) -> list[tuple]:
         return sorted(
@@ -216,7 +218,7 @@ def test_label_studio_export_from_label_studio(tmp_path):
         }
     ]
     (tmp_path / "ls.json").write_text(json.dumps(ls))
-    assert project.annotate_import("ls", tmp_path / "ls.json") == {"added": 2, "unchanged": 0}
+    assert project.annotate_import("ls", tmp_path / "ls.json") == {"added": 2, "unchanged": 0, **NO_REPEATS}
     got = {(a.annotator, a.label, a.seconds) for a in project.meta.annotations.annotations("ls")}
     assert got == {("3", "dog", 4.5), ("b@x.org", "dog", 0.0)}
 
@@ -305,8 +307,9 @@ def test_bad_input_stores_nothing(tmp_path):
     with pytest.raises(NotFound):
         project.annotate_import("nope", tmp_path / "bad_label.csv")
     (tmp_path / "twice.csv").write_text(f"item_id,annotator,label\n{item},a,cat\n{item},a,dog\n")
-    with pytest.raises(Conflict):
-        project.annotate_import("p", tmp_path / "twice.csv")
+    with pytest.raises(InvalidInput, match=r"answers item .* again") as caught:
+        project.annotate_import("p", tmp_path / "twice.csv", duplicates="error")
+    assert "twice.csv: line 3" in caught.value.render()
     assert project.meta.annotations.annotations("p") == []
     with pytest.raises(InvalidInput, match="no answers"):
         project.aggregate("p")

@@ -176,7 +176,8 @@ def row_sum(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.T).sum(axis=0)[:, None]
 
 
-def _tied(probas: np.ndarray) -> np.ndarray:
+def tied_top(probas: np.ndarray) -> np.ndarray:
+    """(tasks x labels) True where a label is at its task's top (within rounding)."""
     top = row_max(probas)
     return probas >= top - 1e-12 * np.maximum(np.abs(top), 1.0)
 
@@ -190,11 +191,11 @@ def pick(probas: np.ndarray, priority: np.ndarray) -> np.ndarray:
     k = probas.shape[1]
     order = np.empty(k, dtype=np.float64)
     order[np.lexsort((np.arange(k), -np.asarray(priority)))] = np.arange(k, 0, -1)
-    return np.argmax(np.where(_tied(probas), order, 0.0), axis=1)
+    return np.argmax(np.where(tied_top(probas), order, 0.0), axis=1)
 
 
 def pick_seeded(probas: np.ndarray, seed: int) -> np.ndarray:
     """Row-wise argmax; among labels tied at the top, one drawn with `seed` (row by row, so for
     a given seed the draw of a task depends only on its place in the sorted task list)."""
     draw = np.random.default_rng(seed).random(probas.shape)
-    return np.argmax(np.where(_tied(probas), draw, -1.0), axis=1)
+    return np.argmax(np.where(tied_top(probas), draw, -1.0), axis=1)

@@ -13,16 +13,22 @@ Methods (`aggregate(answers, labels, method=...)`):
 `weights` maps annotator -> weight (>= 0; an annotator not in it weighs 1): its votes for the
 majority; for the models, the weight of each of its answers in the likelihood, so 0 excludes
 the annotator from the fit (its skill is then the model's uninformed value, e.g. 1/K for
-Dawid-Skene). A tie goes to one of the tied labels drawn with `seed`, by task in sorted
-order: no label is favoured (the first label, or the most frequent, would be: the label
-annotators pick most often is also the likeliest mistake), the same seed gives the same labels,
-and row order does not matter. Tasks and annotators come out sorted.
+Dawid-Skene). `ties` says what a task whose top labels tie gets: ``random`` (default) one of
+them drawn with `seed`, by task in sorted order: no label is favoured (the first label, or the
+most frequent, would be: the label annotators pick most often is also the likeliest mistake),
+the same seed gives the same labels, and row order does not matter; ``smallest`` the tied label
+whose name sorts first (reproducible without a seed; crowd-kit's MajorityVote takes whichever
+tied label comes first in its pandas columns, an order set by the data's value counts);
+``abstain`` no label (null, the task left out of the labels artifact). Tasks and annotators
+come out sorted.
 
 `gold` (task -> known label) clamps those tasks to their label: in every EM step for the
 models, and as the consensus for the majority (so skills are measured against it too). Gold
 for a task nobody answered is ignored. Repeated answers of one annotator to one task count as
-separate answers. Every method is deterministic: the fits start from the majority vote
-(Dawid-Skene) or fixed values (GLAD), and `seed` only breaks ties.
+separate answers (each repeat is one more vote, one more count in an annotator's confusion
+matrix, one more factor in GLAD's likelihood), as crowd-kit counts them. Every method is
+deterministic: the fits start from the majority vote (Dawid-Skene) or fixed values (GLAD), and
+`seed` only breaks ties.
 """
 
 from __future__ import annotations
@@ -35,12 +41,13 @@ import numpy as np
 import polars as pl
 
 from loopline.annotate import _dawid_skene, _glad
-from loopline.annotate._crowd import Crowd, encode, pick_seeded
+from loopline.annotate._crowd import Crowd, encode, pick_seeded, tied_top
 from loopline.core.errors import InvalidInput
 
 METHODS = ("majority", "dawid_skene", "glad")
+TIES = ("random", "smallest", "abstain")
 
-__all__ = ["METHODS", "Aggregated", "aggregate"]
+__all__ = ["METHODS", "TIES", "Aggregated", "aggregate"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ def aggregate(
     max_iter: int = 100,
     tol: float = 1e-5,
     seed: int = 0,
+    ties: str = "random",
 ) -> Aggregated:
     """Consensus labels, confidences and annotator skills from a frame of answers.
 
@@ -76,26 +84,42 @@ def aggregate(
     """
     if method not in METHODS:
         raise InvalidInput(f"unknown aggregation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    if ties not in TIES:
+        raise InvalidInput(f"unknown tie rule {ties!r}", hint=f"use one of {', '.join(TIES)}")
     if max_iter < 1:
         raise InvalidInput(f"max_iter must be at least 1, got {max_iter}")
+    if not tol > 0:
+        raise InvalidInput(f"tol must be a number > 0, got {tol}")
     crowd = encode(answers, labels, gold)
     if weights is not None:
         crowd = replace(crowd, weight=_answer_weights(crowd, weights))
     share = _vote_shares(crowd)
     if method == "majority":
         probas = crowd.clamp(share)
-        chosen = pick_seeded(probas, seed)
+        chosen = _choose(crowd, probas, ties, seed)
         hits = (chosen[crowd.t] == crowd.l).astype(np.float64)
-        skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators)
+        skill = np.bincount(crowd.w, weights=hits, minlength=crowd.n_annotators).astype(np.float64)
         skill /= np.maximum(crowd.annotator_counts(), 1)
         return _result(crowd, method, probas, chosen, skill, 0)
     if method == "dawid_skene":
         ds = _dawid_skene.fit(crowd, share, max_iter=max_iter, tol=tol)
-        chosen = pick_seeded(ds.probas, seed)
+        chosen = _choose(crowd, ds.probas, ties, seed)
         return _result(crowd, method, ds.probas, chosen, ds.skills(), ds.iterations)
     gl = _glad.fit(crowd, max_iter=max_iter, tol=tol)
-    chosen = pick_seeded(gl.probas, seed)
+    chosen = _choose(crowd, gl.probas, ties, seed)
     return _result(crowd, method, gl.probas, chosen, gl.skills(crowd), gl.iterations)
+
+
+def _choose(crowd: Crowd, probas: np.ndarray, ties: str, seed: int) -> np.ndarray:
+    """The label code per task under the tie rule; -1 where `abstain` leaves a tie unlabelled."""
+    if ties == "random":
+        return pick_seeded(probas, seed)
+    tied = tied_top(probas)
+    if ties == "abstain":
+        return np.where(tied.sum(axis=1) > 1, -1, np.argmax(probas, axis=1))
+    by_name = np.argsort(np.array(crowd.labels, dtype=object))  # label codes, names ascending
+    first = np.argmax(tied[:, by_name], axis=1)
+    return by_name[first]
 
 
 def _answer_weights(crowd: Crowd, weights: Mapping[str, float] | None) -> np.ndarray | None:
@@ -131,12 +155,17 @@ def _result(
     skill: np.ndarray,
     iterations: int,
 ) -> Aggregated:
-    confidence = probas[np.arange(crowd.n_tasks), chosen]
+    abstained = chosen < 0
+    top = np.argmax(probas, axis=1)  # an abstention's confidence: the tied labels' share
+    confidence = probas[np.arange(crowd.n_tasks), np.where(abstained, top, chosen)]
     label_names = pl.Series("label", crowd.labels, dtype=pl.String)
+    picked = label_names.gather(np.where(abstained, 0, chosen))
+    if abstained.any():
+        picked = picked.scatter(np.flatnonzero(abstained), None)
     table = pl.DataFrame(
         {
             "task": crowd.tasks,
-            "label": label_names.gather(chosen),
+            "label": picked,
             "confidence": np.clip(confidence, 0.0, 1.0),
             "n": crowd.task_counts().astype(np.int64),
         }

@@ -24,6 +24,7 @@ ITEM_KEY = "_item_id"  # where an exported Label Studio task keeps loopline's it
 _REGION = {"spans": "labels", "boxes": "rectanglelabels"}
 
 Row = tuple[str, str, Any, float, str]
+Located = tuple[str, Row]  # (where in the file, e.g. "line 7", the row)
 
 
 def check_format(fmt: str) -> str:
@@ -119,13 +120,18 @@ def _label(result: list[Any], task_type: TaskType, where: str) -> Any:
 def from_labelstudio(text: str, task_type: TaskType, item_of_task: dict[int, str]) -> list[Row]:
     """Answers in a Label Studio export. A task is matched by `data._item_id` (set by our export),
     else by its id when it is one of this project's task ids. Cancelled annotations are left out."""
+    return [row for _, row in labelstudio_at(text, task_type, item_of_task)]
+
+
+def labelstudio_at(text: str, task_type: TaskType, item_of_task: dict[int, str]) -> list[Located]:
+    """`from_labelstudio` with where each answer is in the file ("task N, annotation M")."""
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"not JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(tasks, list):
         raise InvalidInput("a Label Studio export is a JSON list of tasks")
-    rows: list[Row] = []
+    rows: list[Located] = []
     for n, task in enumerate(tasks):
         where = f"task {n}"
         if not isinstance(task, dict) or not isinstance(task.get("data", {}), dict):
@@ -147,11 +153,14 @@ def from_labelstudio(text: str, task_type: TaskType, item_of_task: dict[int, str
             seconds = float(ann.get("lead_time") or 0.0)
             rows.append(
                 (
-                    str(item),
-                    _completed_by(ann.get("completed_by")),
-                    _label(ann.get("result"), task_type, at),
-                    seconds,
-                    source,
+                    at,
+                    (
+                        str(item),
+                        _completed_by(ann.get("completed_by")),
+                        _label(ann.get("result"), task_type, at),
+                        seconds,
+                        source,
+                    ),
                 )
             )
     return rows
@@ -213,6 +222,11 @@ def to_rows(answers: Sequence[Annotation], fmt: str, task_type: TaskType) -> str
 
 
 def from_rows(text: str, fmt: str, task_type: TaskType, *, gold: bool = False) -> list[Row]:
+    return [row for _, row in rows_at(text, fmt, task_type, gold=gold)]
+
+
+def rows_at(text: str, fmt: str, task_type: TaskType, *, gold: bool = False) -> list[Located]:
+    """`from_rows` with the line each row was read from."""
     needed = {"item_id", "label"} if gold else {"item_id", "annotator", "label"}
     if fmt == "jsonl":
         rows = []
@@ -225,7 +239,7 @@ def from_rows(text: str, fmt: str, task_type: TaskType, *, gold: bool = False) -
                 raise InvalidInput(f"not JSON: {exc.msg}", where=f"line {n}") from exc
             if not isinstance(record, dict):
                 raise InvalidInput("each line must be a JSON object", where=f"line {n}")
-            rows.append(_row(record, task_type, f"line {n}", gold))
+            rows.append((f"line {n}", _row(record, task_type, f"line {n}", gold)))
         return rows
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not needed <= set(reader.fieldnames):
@@ -233,13 +247,21 @@ def from_rows(text: str, fmt: str, task_type: TaskType, *, gold: bool = False) -
             f"the CSV header must name {', '.join(sorted(needed))}; found {reader.fieldnames}",
             hint=f"columns: {', '.join(COLUMNS)}",
         )
-    return [_row(record, task_type, f"line {n}", gold) for n, record in enumerate(reader, 2)]
+    out: list[Located] = []
+    for record in reader:  # line_num: where the record ends (a quoted field may span lines)
+        out.append((f"line {reader.line_num}", _row(record, task_type, f"line {reader.line_num}", gold)))
+    return out
 
 
 def from_text(text: str, fmt: str, task_type: TaskType, item_of_task: dict[int, str]) -> list[Row]:
+    return [row for _, row in from_text_at(text, fmt, task_type, item_of_task)]
+
+
+def from_text_at(text: str, fmt: str, task_type: TaskType, item_of_task: dict[int, str]) -> list[Located]:
+    """The answers of a file, each with where it is in the file (for errors naming a line)."""
     if check_format(fmt) == "labelstudio":
-        return from_labelstudio(text, task_type, item_of_task)
-    return from_rows(text, fmt, task_type)
+        return labelstudio_at(text, task_type, item_of_task)
+    return rows_at(text, fmt, task_type)
 
 
 def to_text(tasks: Sequence[Task], answers: Sequence[Annotation], fmt: str, task_type: TaskType) -> str:

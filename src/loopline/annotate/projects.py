@@ -148,9 +148,10 @@ def labels_table(
     consensus: pl.DataFrame, item_of_task: Mapping[Any, str], gold: Mapping[str, str] | None = None
 ) -> pl.DataFrame:
     """The labels artifact: item_id, label, confidence, n_annotations, method; gold items carry
-    their known answer (confidence 1, method "gold"). Sorted by item_id, so equal answers give an
-    equal table and so the same artifact id."""
-    rows = consensus.select(
+    their known answer (confidence 1, method "gold"). A task left unlabelled (a tie under
+    `ties="abstain"`) has no row. Sorted by item_id, so equal answers give an equal table and so
+    the same artifact id."""
+    rows = consensus.filter(pl.col("label").is_not_null()).select(
         pl.col("task").replace_strict(item_of_task, return_dtype=pl.String).alias("item_id"),
         pl.col("label").cast(pl.String),
         pl.col("confidence").cast(pl.Float64),

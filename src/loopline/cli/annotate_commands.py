@@ -28,6 +28,25 @@ FORMAT = Annotated[
     ),
 ]
 
+TIES = Annotated[
+    str,
+    typer.Option(
+        help="A tie between top labels: random (drawn with --seed), smallest (the label whose name "
+        "sorts first) or abstain (left unlabelled)."
+    ),
+]
+SEED = Annotated[int, typer.Option(help="Seed of --ties random: the same seed, the same labels.")]
+MAX_ITER = Annotated[
+    int, typer.Option(min=1, help="Most EM iterations of dawid_skene (x10 L-BFGS iterations of glad).")
+]
+TOL = Annotated[
+    float, typer.Option(help="dawid_skene / glad stop when the fit per answer gains less than this.")
+]
+
+
+def _fit_options(ties: str, seed: int, max_iter: int, tol: float) -> dict[str, Any]:
+    return {"ties": ties, "seed": seed, "max_iter": max_iter, "tol": tol}
+
 
 @app.command()
 def create(
@@ -184,15 +203,28 @@ def import_(
         ),
     ],
     fmt: FORMAT = None,
+    duplicates: Annotated[
+        str,
+        typer.Option(
+            help="Repeated answers of one annotator to one item: keep (each counts), first, last "
+            "or error (refuse the file)."
+        ),
+    ] = "keep",
     as_json: JSON = False,
 ) -> None:
     """Import answers made elsewhere (another tool, a crowd, rules, a model); all rows or none."""
-    result = open_project().annotate_import(name, path, fmt)
+    result = open_project().annotate_import(name, path, fmt, duplicates)
     if as_json:
         emit_json(result)
-    else:
+        return
+    console.print(
+        f"imported {result['added']} answers into {escape(name)} ({result['unchanged']} already there)"
+    )
+    if result["repeated"]:
+        kept = "kept, each counts" if duplicates == "keep" else f"{result['dropped']} dropped ({duplicates})"
         console.print(
-            f"imported {result['added']} answers into {escape(name)} ({result['unchanged']} already there)"
+            f"{result['repeated']} repeated answers of one annotator to one item ({kept}); "
+            f"{result['conflicting']} annotator-item pairs disagree with themselves"
         )
 
 
@@ -248,10 +280,15 @@ def aggregate_(
         str | None,
         typer.Option(help="Gold policy: min_gold_accuracy=0.7,action=exclude|downweight (or JSON)."),
     ] = None,
+    ties: TIES = "random",
+    seed: SEED = 0,
+    max_iter: MAX_ITER = 100,
+    tol: TOL = 1e-5,
     as_json: JSON = False,
 ) -> None:
     """Consensus labels from the answers, written as the next version of NAME_labels."""
-    result = open_project().aggregate(name, method, _policy(policy))
+    options = _fit_options(ties, seed, max_iter, tol)
+    result = open_project().aggregate(name, method, _policy(policy), **options)
     if as_json:
         emit_json(result)
         return
@@ -262,6 +299,57 @@ def aggregate_(
     )
     if result["flagged"]:
         console.print(f"flagged under the gold threshold: {escape(', '.join(result['flagged']))}")
+    if result["abstained"]:
+        console.print(f"{len(result['abstained'])} tied items left unlabelled (--ties abstain)")
+
+
+@app.command()
+def evaluate(
+    name: NAME,
+    gold: Annotated[
+        Path,
+        typer.Option(
+            "--gold", "-g", help="Known labels: CSV or JSON Lines of item_id, label (or Label Studio JSON)."
+        ),
+    ],
+    fmt: FORMAT = None,
+    ties: TIES = "random",
+    seed: SEED = 0,
+    max_iter: MAX_ITER = 100,
+    tol: TOL = 1e-5,
+    as_json: JSON = False,
+) -> None:
+    """Accuracy of each aggregation method and of each annotator on the gold items (the methods
+    see only the answers: nothing is clamped to gold and nothing is stored)."""
+    options = _fit_options(ties, seed, max_iter, tol)
+    result = open_project().annotate_evaluate(name, gold, fmt, **options)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"{escape(name)}: {result['scored_items']} of {result['gold_items']} gold items answered and scored"
+        f" ({result['unanswered_items']} without answers, {result['unknown_items']} not in the project)"
+    )
+    if result["unknown_examples"]:
+        console.print(f"  not in the project, e.g.: {escape(', '.join(result['unknown_examples']))}")
+    from rich.table import Table
+
+    methods = Table(box=None)
+    for column in ("method", "accuracy", "correct", "abstained"):
+        methods.add_column(column)
+    for m in result["methods"]:
+        methods.add_row(
+            m["method"], f"{m['accuracy']:.3f}", f"{m['correct']}/{m['scored']}", str(m["abstained"])
+        )
+    if result["methods"]:
+        console.print(methods)
+    people = Table(box=None)
+    for column in ("annotator", "answers on gold", "accuracy"):
+        people.add_column(column)
+    for a in result["annotators"]:
+        people.add_row(escape(a["annotator"]), str(a["answers"]), f"{a['accuracy']:.3f}")
+    if result["annotators"]:
+        console.print(people)
 
 
 @app.command()
@@ -270,6 +358,9 @@ def agreement(name: NAME, as_json: JSON = False) -> None:
     result = open_project().agreement(name)
     if as_json:
         emit_json(result)
+        return
+    if not result["annotations"]:
+        console.print(escape(result["note"]))
         return
 
     def figure(value: float | None) -> str:

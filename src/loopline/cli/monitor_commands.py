@@ -1,5 +1,6 @@
 """`loopline monitor MODEL` and `loopline monitor --fleet`: drift, data quality and performance of
-served models against their training reference. Exit 1 when a window drifted over the
+served models against their training reference; `loopline drift REF CUR`: the same drift tests
+on two tables, no model. Exit 1 when a window drifted over the
 threshold (`monitor.drift` in loopline.yaml), 2 on bad input, 0 otherwise (an empty window too:
 it says so and alerts nothing)."""
 
@@ -110,6 +111,24 @@ def _render(report: dict[str, Any]) -> None:
     if report["empty"]:
         console.print(escape(report["message"]))
         return
+    _render_drift(report)
+    if pred := report["prediction_drift"]:
+        console.print(
+            f"prediction drift: {'[red]yes[/]' if pred['drifted'] else 'no'} (p {_num(pred['p_value'])})"
+        )
+    for issue in report["quality"]["issues"]:
+        console.print(f"[yellow]quality:[/] {escape(issue)}")
+    if perf := report["performance"]:
+        shown = ", ".join(f"{k} {perf[k]:.3f}" for k in ("accuracy", "f1_macro", "mae", "rmse") if k in perf)
+        console.print(f"performance on {perf['labelled']} labelled rows: {shown}")
+    if estimate := report["estimated_performance"]:
+        console.print(f"estimated accuracy (from confidences): {estimate['accuracy']:.3f}")
+    for alert in report["alerts"]:
+        console.print(f"[red]alert:[/] {escape(alert['rule'])} (value {_num(alert['value'])})")
+
+
+def _render_drift(report: dict[str, Any]) -> None:
+    """The verdict and the per-column table: shared by `monitor` and `drift`."""
     drift = report["drift"]
     verdict = "[red]drifted[/]" if drift["drifted"] else "[green]no drift[/]"
     console.print(
@@ -131,19 +150,52 @@ def _render(report: dict[str, Any]) -> None:
             "[red]yes[/]" if c["drifted"] else "no",
         )
     console.print(table)
-    if pred := report["prediction_drift"]:
+
+
+def drift(
+    reference: Annotated[
+        str, typer.Argument(help="Reference: a dataset NAME[@VERSION] or a .csv/.parquet/.jsonl file.")
+    ],
+    current: Annotated[str, typer.Argument(help="Current: a dataset NAME[@VERSION] or a file.")],
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", "-c", help="Features to test, comma-separated (default: every shared one)."
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the report as one offline HTML file.")
+    ] = None,
+    as_json: JSON = False,
+) -> None:
+    """Data-only drift, no model: CURRENT against REFERENCE with monitor's tests and threshold
+    (`monitor.drift` in loopline.yaml). Exit 1 when it drifted over the threshold."""
+    chosen = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+    if chosen is not None and not chosen:
+        raise InvalidInput("--columns names no column", hint="e.g. --columns age,income")
+    report = open_project().drift(reference, current, chosen)
+    if html is not None:
+        from loopline.monitor.plots import standalone_html
+        from loopline.store.files import atomic_write_text
+
+        atomic_write_text(html, standalone_html(report))
+    if as_json:
+        emit_json({k: v for k, v in report.items() if k != "figures"})
+    else:
         console.print(
-            f"prediction drift: {'[red]yes[/]' if pred['drifted'] else 'no'} (p {_num(pred['p_value'])})"
+            f"[bold]{escape(current)}[/] ({report['window']['rows']} rows) against "
+            f"[bold]{escape(reference)}[/] ({report['reference']['rows']} rows)"
         )
-    for issue in report["quality"]["issues"]:
-        console.print(f"[yellow]quality:[/] {escape(issue)}")
-    if perf := report["performance"]:
-        shown = ", ".join(f"{k} {perf[k]:.3f}" for k in ("accuracy", "f1_macro", "mae", "rmse") if k in perf)
-        console.print(f"performance on {perf['labelled']} labelled rows: {shown}")
-    if estimate := report["estimated_performance"]:
-        console.print(f"estimated accuracy (from confidences): {estimate['accuracy']:.3f}")
-    for alert in report["alerts"]:
-        console.print(f"[red]alert:[/] {escape(alert['rule'])} (value {_num(alert['value'])})")
+        if report["empty"]:
+            console.print(f"{escape(current)} has no rows: nothing to compare")
+        else:
+            _render_drift(report)
+            for issue in report["quality"]["issues"]:
+                console.print(f"[yellow]quality:[/] {escape(issue)}")
+        if report["skipped_columns"]:
+            console.print(f"not tested (type): {escape(', '.join(report['skipped_columns']))}")
+    if (report.get("drift") or {}).get("drifted"):
+        raise typer.Exit(1)
 
 
 def _fleet(rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -179,3 +231,4 @@ def _num(value: float | None) -> str:
 
 def register(root: typer.Typer) -> None:
     root.command("monitor")(monitor)
+    root.command("drift")(drift)

@@ -126,12 +126,18 @@ def standalone_html(report: Mapping[str, Any]) -> str:
     import plotly.graph_objects as go
     import plotly.io as pio
 
+    title = report.get("title") or f"{report['model']} version {report['version']}"  # a data-only report
+    window = report["window"]
+    span = (
+        ""
+        if window.get("since") is None and window.get("until") is None
+        else (f", {html.escape(str(window['since']))} to {html.escape(str(window['until']))}")
+    )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>loopline monitor · {html.escape(str(report['model']))}</title></head><body>",
-        f"<h1>{html.escape(str(report['model']))} version {report['version']}</h1>",
-        f"<p>{report['window']['rows']} rows, {html.escape(str(report['window']['since']))} to "
-        f"{html.escape(str(report['window']['until']))}</p>",
+        f"<title>loopline monitor · {html.escape(str(title))}</title></head><body>",
+        f"<h1>{html.escape(str(title))}</h1>",
+        f"<p>{window['rows']} rows{span}</p>",
     ]
     for i, item in enumerate(report.get("figures", [])):
         parts.append(pio.to_html(go.Figure(item["figure"]), full_html=False, include_plotlyjs=(i == 0)))

@@ -77,3 +77,48 @@ def build_report(
         report["estimated_performance"] = estimated_performance(frame, config.every)
     report["figures"] = plots.figures(report)
     return report
+
+
+def data_drift_report(
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    *,
+    names: tuple[str, str],
+    columns: Sequence[str] | None = None,
+    config: MonitorConfig | None = None,
+) -> dict[str, Any]:
+    """`build_report` for two tables and no model (`loopline drift REF CUR`): the reference is
+    profiled on the spot, the same drift tests and quality checks run on `columns` (by default
+    every column both tables have, but loopline's own `_` columns such as `_item_id`).
+    `names` (reference, current) label the report. Raises InvalidInput for an unknown column
+    or when the tables share none."""
+    from loopline.core.errors import InvalidInput
+    from loopline.monitor.profile import build_profile
+
+    if columns is None:
+        chosen = [c for c in reference.columns if c in current.columns and not c.startswith("_")]
+        if not chosen:
+            raise InvalidInput(
+                f"{names[0]} and {names[1]} have no column in common",
+                where=f"columns {reference.columns} and {current.columns}",
+                hint="compare two versions of one table, or pick columns with --columns",
+            )
+    else:
+        chosen = list(dict.fromkeys(columns))
+        for which, frame in zip(names, (reference, current), strict=True):
+            missing = [c for c in chosen if c not in frame.columns]
+            if missing:
+                raise InvalidInput(
+                    f"{which} has no column {', '.join(map(repr, missing))}",
+                    hint=f"its columns: {', '.join(frame.columns)}",
+                )
+    profile = build_profile(reference, chosen, source={"table": names[0]})
+    skipped = [c for c in chosen if c not in profile.columns]  # e.g. nested or binary columns
+    report = build_report(
+        profile, current.select(chosen), model=names[1], version=None, config=config, features=chosen
+    )
+    report["model"] = None  # no model: the tables are named by reference.table and current
+    report["title"] = f"{names[1]} against {names[0]}"
+    report["current"] = names[1]
+    report["skipped_columns"] = skipped
+    return report

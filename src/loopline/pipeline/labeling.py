@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loopline.annotate import interop
+import polars as pl
+
+from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
 from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
 from loopline.core.errors import InvalidInput, LooplineError
@@ -107,13 +109,20 @@ class Labeling:
             "gold_accuracy": quality,
         }
 
-    def import_file(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
+    def import_file(
+        self, name: str, path: Path, fmt: str | None = None, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """Answers of a file, all or none; repeats of one annotator on one item handled by
+        `duplicates` (annotate/repeats.py), their counts in the result."""
         spec = self.repo.get_project(name)
         text, fmt = _read(path, fmt)
         item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
         try:
-            rows = interop.from_text(text, fmt, spec.task_type, item_of)
-            return self.repo.import_annotations(name, rows, datetime.now(UTC))
+            found = repeats.resolve(interop.from_text_at(text, fmt, spec.task_type, item_of), duplicates)
+            stored = self.repo.import_annotations(
+                name, found.rows, datetime.now(UTC), repeats=duplicates == "keep"
+            )
+            return {**stored, **found.summary(duplicates)}
         except LooplineError as exc:
             exc.where = f"{path}: {exc.where}" if exc.where else str(path)
             raise
@@ -135,10 +144,16 @@ class Labeling:
             raise
 
     def aggregate(
-        self, name: str, method: str = "dawid_skene", policy: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        method: str = "dawid_skene",
+        policy: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
         """Consensus labels as the next version of `<name>_labels`, made by a recorded step run
-        from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too)."""
+        from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too).
+        options: ties, seed, max_iter, tol (annotate/aggregate.py); they join the step's
+        params, so another tie rule or seed is another run, never a cache hit."""
         from loopline.annotate.aggregate import aggregate
 
         started = time.perf_counter()
@@ -164,6 +179,7 @@ class Labeling:
             method,
             weights=weights or None,
             gold=gold or None,
+            **options,
         )
         item_of = {i: i for i in answers["item_id"].unique().to_list()}
         table = labels_table(result.labels, item_of, gold)
@@ -171,7 +187,7 @@ class Labeling:
         snap = save_table(self.blobs, snapshot)
         self.meta.add_version(f"{name}_annotations", snap, source=f"annotate:{name}")
         out = save_table(self.blobs, table)
-        params = {"project": name, "method": method, "policy": dict(policy or {})}
+        params = {"project": name, "method": method, "policy": dict(policy or {}), **options}
         inputs = {spec.dataset: dataset.id, f"{name}_annotations": snap.id}
         run_id = self.runner.record_step(
             f"annotate.{name}",
@@ -193,13 +209,47 @@ class Labeling:
             "weights": weights,
             "skills": result.skills.join(quality, on="annotator", how="left").to_dicts(),
             "items": table.height,
+            "abstained": result.labels.filter(pl.col("label").is_null())["task"].to_list(),
         }
+
+    def evaluate(self, name: str, path: Path, fmt: str | None = None, **options: Any) -> dict[str, Any]:
+        """Each method's and each annotator's accuracy on the items of a gold file, with
+        nothing clamped and nothing stored (annotate/scoring.py)."""
+        from loopline.annotate.scoring import score
+
+        spec = self.repo.get_project(name)
+        if spec.task_type != "classification":
+            raise InvalidInput(f"evaluation works on single-label classification; {name} is {spec.task_type}")
+        text, fmt = _read(path, fmt)
+        tasks = self.repo.tasks(name)
+        item_of = {t.id: t.item_id for t in tasks}
+        answers = answers_frame(self.repo.annotations(name), tasks=tasks)
+        try:
+            gold = interop.gold_from_text(text, fmt, spec.task_type, item_of)
+        except LooplineError as exc:
+            exc.where = f"{path}: {exc.where}" if exc.where else str(path)
+            raise
+        try:
+            report = score(answers, spec.labels, gold, items=item_of.values(), **options)
+        except LooplineError as exc:
+            if exc.where and exc.where.startswith("gold item"):  # a label of the file
+                exc.where = f"{path}: {exc.where}"
+            raise
+        return {"project": name, "gold_file": str(path), **report}
 
     def agreement(self, name: str) -> dict[str, Any]:
         from loopline.annotate import agreement as measures
 
         spec = self.repo.get_project(name)
         answers = answers_frame(self.repo.annotations(name)).select("item_id", "annotator", "label")
+        if answers.is_empty():  # nothing to measure is an answer too, not an error
+            return {
+                "project": name,
+                "annotations": 0,
+                **measures.summary(answers.rename({"item_id": "task"}), spec.labels),
+                "confusion": [],
+                "note": f"{name} has no answers yet: label some tasks or `loopline annotate import`",
+            }
         frame = answers.rename({"item_id": "task"})
         from loopline.annotate.aggregate import aggregate
 

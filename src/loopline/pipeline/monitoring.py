@@ -32,32 +32,38 @@ log = logging.getLogger("loopline.monitor")
 TARGET_PARAMS = ("target", "label", "label_column")
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """The report as strict JSON: a NaN or infinity (a degenerate statistic) becomes null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
 def read_window_file(path: Path) -> pl.DataFrame:
-    """An Evidently-style "current" dataset from a Parquet or CSV file."""
+    """An Evidently-style "current" dataset from a Parquet, CSV or JSON Lines file."""
     import polars as pl
 
     if not path.is_file():
-        raise InvalidInput(f"no file {path}", hint="give a .parquet or .csv file with the model's features")
+        raise InvalidInput(
+            f"no file {path}", hint="give a .parquet, .csv or .jsonl file (or a dataset NAME[@VERSION])"
+        )
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
             return pl.read_parquet(path)
         if suffix == ".csv":
             return pl.read_csv(path, try_parse_dates=True)
+        if suffix in (".jsonl", ".ndjson"):
+            return pl.read_ndjson(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc}", hint="is it a valid Parquet or CSV file?") from exc
-    raise InvalidInput(f"cannot tell the format of {path}", hint="give a .parquet or .csv file")
+        raise InvalidInput(
+            f"cannot read {path}: {exc}", hint="is it a valid Parquet, CSV or JSON Lines file?"
+        ) from exc
+    raise InvalidInput(f"cannot tell the format of {path}", hint="give a .parquet, .csv or .jsonl file")
 
 
 class Monitoring:
@@ -99,7 +105,7 @@ class Monitoring:
             prediction=table[label] if label else None,
             source={"table": source_id, "label": label},
         )
-        art = save_json(self.blobs, _finite(profile.to_json()))
+        art = save_json(self.blobs, finite(profile.to_json()))
         self.store.put_profile(version.name, version.version, art, source_id)
         log.info(
             "profiled %s rows of %s for %s version %s", table.height, source_id, version.name, version.version
@@ -175,7 +181,7 @@ class Monitoring:
         report["window"]["source"] = source
         report["created_at"] = self.clock().isoformat()
         report["alerts"], report["alert_states"] = self._alerts(report) if alerts else ([], [])
-        report = _finite(report)
+        report = finite(report)
         art = save_json(self.blobs, report)
         self.store.add_report(art, report)
         report["report_id"] = art.id

@@ -83,17 +83,28 @@ class AnnotateFacade(Stores):
     def annotate_gold(self, name: str, path: Path, fmt: str | None = None) -> int:
         return self.labeling.gold_file(name, path, fmt)
 
-    def annotate_import(self, name: str, path: Path, fmt: str | None = None) -> dict[str, int]:
-        return self.labeling.import_file(name, path, fmt)
+    def annotate_import(
+        self, name: str, path: Path, fmt: str | None = None, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """Answers of a file; duplicates: keep (every repeat counts), first, last or error."""
+        return self.labeling.import_file(name, path, fmt, duplicates)
 
     def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
         return self.labeling.export_file(name, path, fmt)
 
     def aggregate(
-        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None
+        self, name: str, method: str = "dawid_skene", policy: dict[str, Any] | None = None, **options: Any
     ) -> dict[str, Any]:
-        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot)."""
-        return self.labeling.aggregate(name, method, policy)
+        """Write the labels artifact `<name>_labels` (lineage: dataset and answers snapshot);
+        options: ties (random, smallest, abstain), seed, max_iter, tol."""
+        return self.labeling.aggregate(name, method, policy, **options)
+
+    def annotate_evaluate(
+        self, name: str, gold: Path, fmt: str | None = None, **options: Any
+    ) -> dict[str, Any]:
+        """Accuracy of each aggregation method and annotator on a gold file's items (no
+        clamping, nothing stored); options: ties, seed, max_iter, tol."""
+        return self.labeling.evaluate(name, gold, fmt, **options)
 
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from loopline.core.settings import STATE_DIR
 from loopline.project._stores import Stores
 
+_TABLE_FILES = (".csv", ".parquet", ".jsonl", ".ndjson")  # `drift` reads these as files
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -160,6 +162,35 @@ class ModelsFacade(Stores):
             self.monitoring.profile_table(version, self.load(table.id), source_id=table.id, target=None)
         data = Path(data) if isinstance(data, str) else data
         return self.monitoring.run(model, alias=alias, since=since, until=until, data=data)
+
+    def drift(
+        self, reference: str | Path, current: str | Path, columns: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Data-only drift (no model): `current` against `reference`, each a dataset
+        (NAME, NAME@VERSION, an artifact id) or a .csv/.parquet/.jsonl file; the drift tests,
+        threshold and report of `monitor` (loopline.yaml's `monitor:`), not stored."""
+        from loopline.monitor.report import data_drift_report
+        from loopline.pipeline.monitoring import finite
+
+        frames = [self._table_of(ref) for ref in (reference, current)]
+        names = (str(reference), str(current))
+        report = data_drift_report(*frames, names=names, columns=columns, config=self.monitoring.config)
+        return finite(report)
+
+    def _table_of(self, ref: str | Path) -> Any:
+        """A table from a file path (when it is a file) or a dataset reference."""
+        import polars as pl
+
+        from loopline.core.errors import InvalidInput
+        from loopline.pipeline.monitoring import read_window_file
+
+        path = Path(ref)
+        if isinstance(ref, Path) or path.is_file() or path.suffix.lower() in _TABLE_FILES:
+            return read_window_file(path)
+        value = self.load(ref)
+        if not isinstance(value, pl.DataFrame):
+            raise InvalidInput(f"{ref} is not a table", hint="compare two tables (datasets or files)")
+        return value
 
     def monitor_fleet(self, *, executor: str = "local", **window: Any) -> list[dict[str, Any]]:
         """Monitor every model in the prediction log (executor local or dask); window: alias,

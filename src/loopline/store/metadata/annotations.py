@@ -618,25 +618,35 @@ class SqlAnnotationRepository:
         self._store._write(work)
 
     def import_annotations(
-        self, project: str, rows: Sequence[tuple[str, str, Any, float, Source]], now: datetime
+        self,
+        project: str,
+        rows: Sequence[tuple[str, str, Any, float, Source]],
+        now: datetime,
+        *,
+        repeats: bool = False,
     ) -> dict[str, int]:
         """Answers made elsewhere (item_id, annotator, label, seconds, source), all or none: an
         answer already stored with the same label is left alone, with another label a Conflict.
-        The queue's overlap does not bound them: they were not handed out by it."""
+        The queue's overlap does not bound them: they were not handed out by it.
+
+        With `repeats`, the k-th row of one (item, annotator) is that annotator's k-th answer
+        to the item (stored as one more answer when new), so importing the same file twice
+        adds nothing; without, every row is compared with the first stored answer."""
         now = as_utc(now)
 
         def work(conn: sa.Connection) -> dict[str, int]:
             spec = self._project(conn, project)
             ids = self._task_ids(conn, project, sorted({r[0] for r in rows}))
-            existing: dict[tuple[int, str], str] = {}
+            existing: dict[tuple[int, str], list[str]] = {}
             for start in range(0, len(ids), _CHUNK):
                 part = list(ids.values())[start : start + _CHUNK]
                 for r in conn.execute(
-                    sa.select(annotations.c.task_id, annotations.c.annotator, annotations.c.label_json).where(
-                        annotations.c.task_id.in_(part)
-                    )
+                    sa.select(annotations.c.task_id, annotations.c.annotator, annotations.c.label_json)
+                    .where(annotations.c.task_id.in_(part))
+                    .order_by(annotations.c.task_id, annotations.c.annotator, annotations.c.nth)
                 ):
-                    existing[(r.task_id, r.annotator)] = r.label_json
+                    existing.setdefault((r.task_id, r.annotator), []).append(r.label_json)
+            seen: dict[tuple[int, str], int] = {}
             new: list[dict[str, Any]] = []
             counts: dict[int, int] = {}
             unchanged = 0
@@ -650,21 +660,26 @@ class SqlAnnotationRepository:
                     raise InvalidInput("the annotator is empty", where=where)
                 text = _dump(check_label(spec, label, where))
                 key = (ids[item_id], who)
-                if key in existing:
-                    if existing[key] != text:
+                nth = seen.get(key, 0) if repeats else 0
+                seen[key] = nth + 1
+                stored = existing.setdefault(key, [])
+                if nth < len(stored):
+                    if stored[nth] != text:
                         raise Conflict(
-                            f"{who} answered {item_id} already with {json.loads(existing[key])!r}",
+                            f"{who} answered {item_id} already with {json.loads(stored[nth])!r}",
                             where=where,
-                            hint="one answer per item and annotator: drop the row or rename the annotator",
+                            hint="drop the row, rename the annotator, or import repeats with "
+                            "--duplicates keep|first|last",
                         )
                     unchanged += 1
                     continue
-                existing[key] = text
+                stored.append(text)
                 new.append(
                     {
                         "task_id": key[0],
                         "project": project,
                         "annotator": who,
+                        "nth": nth,
                         "label_json": text,
                         "seconds": float(seconds or 0.0),
                         "source": source,

@@ -190,7 +190,10 @@ annotations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # The task's suggestion when the answer was given: {"label": ..., "source": ...}, else NULL.
     sa.Column("suggestion_json", sa.Text),
-    sa.UniqueConstraint("task_id", "annotator", name="uq_annotations_task_annotator"),
+    # An annotator's answers to one task numbered 0, 1, ...: the queue takes one (nth 0), an
+    # imported crowd file may keep repeats (`annotate import --duplicates keep`).
+    sa.Column("nth", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("task_id", "annotator", "nth", name="uq_annotations_task_annotator_nth"),
     sa.Index("ix_annotations_project", "project", "annotator"),
 )
 
