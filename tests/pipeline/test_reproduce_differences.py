@@ -214,3 +214,19 @@ def test_hints_from_the_difference_itself() -> None:
     assert hint.startswith("parallel float aggregation") and "--tolerance 1e-15" in hint
     big = compare_tables(pl.DataFrame({"m": [0.1]}), pl.DataFrame({"m": [0.2]}))
     assert not any("float" in h for h in hints("agg", unseeded, big, since))
+
+
+def test_reproduce_passes_mapping_params_in_the_declared_order(tmp_path: Path) -> None:
+    # the store keeps params with sorted keys; a step that walks a mapping in order (a search
+    # space, weights) got another order on reproduce than on the run
+    yaml = """
+steps:
+  ordered: {uses: steps:ordered, params: {weights: {b: 1, a: 2}}, outputs: [order]}
+"""
+    project = Project.init(
+        write_project(tmp_path / "p", yaml, "def ordered(weights):\n    return list(weights)\n")
+    )
+    first = project.run()
+    _, _, comparisons = project.reproduce(first.id)
+    assert [(c.name, c.match) for c in comparisons] == [("order", "identical")]
+    assert project.load(first.steps[0].outputs["order"]) == ["b", "a"]

@@ -493,13 +493,19 @@ class Runner:
             for recorded in steps:
                 current = pipeline.steps.get(recorded.name) if pipeline else None
                 fn = current.fn if current and current.uses == recorded.uses else resolve(recorded.uses)
+                # The store keeps params as canonical JSON (keys sorted); a step that walks a
+                # mapping in order would see another order. The declared params, when equal,
+                # come in the order the original run passed them.
+                same = current is not None and canonical_json(dict(current.params)) == canonical_json(
+                    recorded.params
+                )
                 item = Step(
                     recorded.name,
                     fn,
                     recorded.uses,
                     tuple(recorded.inputs),
                     tuple(recorded.outputs),
-                    recorded.params,
+                    dict(current.params) if same and current is not None else recorded.params,
                     code_hash=code_hash(fn),
                     args=recorded.bindings.get("args", {}),
                     keys=recorded.bindings.get("keys", {}),
