@@ -134,16 +134,17 @@ def hints(
     noise = _float_noise(detail)
     if noise is not None:
         suggested = f"{10 ** math.ceil(math.log10(noise)):.0e}" if noise > 0 else "1e-15"
+        accept = "" if detail.get("within_tolerance") else f"accept it with --tolerance {suggested}"
         if aggregates:
             out.append(
                 f"parallel float aggregation: only float noise (largest relative difference {noise:.1e}) "
                 f"and step {step!r} calls {', '.join(aggregates)}: Polars sums groups in parallel, in "
-                f"a varying order; sort before aggregating, or accept it with --tolerance {suggested}"
+                f"a varying order; sort before aggregating" + (f", or {accept}" if accept else "")
             )
         else:
             out.append(
                 f"float noise only (largest relative difference {noise:.1e}): sums taken in another "
-                f"order (threads, BLAS); accept it with --tolerance {suggested}"
+                f"order (threads, BLAS)" + (f"; {accept}" if accept else "")
             )
     if causes.get("global_rng") and not out:
         out.append(
