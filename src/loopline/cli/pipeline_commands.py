@@ -316,33 +316,28 @@ def reproduce(
     executor: EXECUTOR = "local",
     jobs: JOBS = 1,
     dask_address: DASK = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance",
+            help="Accept float noise: floats that differ by at most T, absolutely or relatively, "
+            "match (reported as within tolerance, never as bit-identical).",
+        ),
+    ] = None,
     as_json: JSON = False,
 ) -> None:
-    """Re-execute a run's steps without cache and compare every output id (exit 1 on a difference)."""
+    """Re-execute a run's steps without cache and compare every output id; for each that differs,
+    what differs and the likely cause (exit 1 on a difference beyond the tolerance)."""
+    from loopline.cli.render_reproduce import print_reproduce, reproduce_json
+
     original, new, comparisons = open_project().reproduce(
-        run_id, executor=executor, jobs=jobs, dask_address=dask_address
+        run_id, executor=executor, jobs=jobs, dask_address=dask_address, tolerance=tolerance
     )
-    identical = all(c.identical for c in comparisons)
     if as_json:
-        emit_json(
-            {
-                "run_id": original.id,
-                "reproduce_run_id": new.id,
-                "identical": identical,
-                "artifacts": [c.to_json() for c in comparisons],
-            }
-        )
+        emit_json(reproduce_json(original, new, comparisons, tolerance))
     else:
-        for c in comparisons:
-            mark = "[green]identical[/]" if c.identical else "[red]DIFFERS[/]"
-            detail = "" if c.identical else f"  expected {c.expected[:12]} got {(c.got or 'nothing')[:12]}"
-            note = f"  ({c.note})" if c.note and not c.identical else ""
-            console.print(f"{mark} {c.name}{detail}{note}")
-        console.print(
-            f"run {original.id} reproduced as {new.id}: "
-            + ("all outputs bit-identical" if identical else "[red]outputs differ[/]")
-        )
-    if not identical:
+        print_reproduce(original, new, comparisons, tolerance)
+    if not all(c.matches for c in comparisons):
         raise typer.Exit(1)
 
 

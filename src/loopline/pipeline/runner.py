@@ -26,6 +26,7 @@ from loopline.pipeline.environment import capture_environment, declared_versions
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
 from loopline.pipeline.inputs import stored_inputs, versions_read
+from loopline.pipeline.reproduce import Comparison, check_tolerance, explain
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata import MetadataStore
@@ -73,27 +74,6 @@ class StepState:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state, "reasons": self.reasons}
-
-
-@dataclass
-class Comparison:
-    name: str
-    expected: str
-    got: str | None
-    note: str | None = None
-
-    @property
-    def identical(self) -> bool:
-        return self.expected == self.got
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "expected": self.expected,
-            "got": self.got,
-            "identical": self.identical,
-            "note": self.note,
-        }
 
 
 class Runner:
@@ -483,7 +463,11 @@ class Runner:
         *,
         blobs_url: str,
         on_event: EventHandler = _ignore,
+        tolerance: float | None = None,
     ) -> tuple[Run, Run, list[Comparison]]:
+        """Re-execute a run's steps and compare each output with the recorded one; each that
+        differs says how (and why, where loopline can tell). `tolerance` accepts float noise."""
+        check_tolerance(tolerance)
         original = self.meta.get_run(run_id)
         # Collections read the outside world, which moves on: their recorded outputs are the
         # inputs of the steps that are re-executed, not something to re-execute themselves.
@@ -497,19 +481,26 @@ class Runner:
         stored_sealed = self.meta.sealed_artifacts(sorted(needed))
         new_id = self.start_run(executor.name, reproduce_of=original.id)
         comparisons: list[Comparison] = []
+        to_explain: list[tuple[Comparison, tuple[Artifact, Artifact | None], Callable[..., Any]]] = []
         running: dict[Any, tuple[StepRun, Step]] = {}
         status = "failed"
         try:
             for recorded in steps:
                 current = pipeline.steps.get(recorded.name) if pipeline else None
                 fn = current.fn if current and current.uses == recorded.uses else resolve(recorded.uses)
+                # The store keeps params as canonical JSON (keys sorted); a step that walks a
+                # mapping in order would see another order. The declared params, when equal,
+                # come in the order the original run passed them.
+                same = current is not None and canonical_json(dict(current.params)) == canonical_json(
+                    recorded.params
+                )
                 item = Step(
                     recorded.name,
                     fn,
                     recorded.uses,
                     tuple(recorded.inputs),
                     tuple(recorded.outputs),
-                    recorded.params,
+                    dict(current.params) if same and current is not None else recorded.params,
                     code_hash=code_hash(fn),
                     args=recorded.bindings.get("args", {}),
                     keys=recorded.bindings.get("keys", {}),
@@ -533,9 +524,14 @@ class Runner:
                     for slot, expected in recorded.outputs.items():
                         got = result.outputs.get(slot)
                         note = code_note or ("the step failed" if result.error else None)
-                        comparisons.append(Comparison(slot, expected, got.id if got else None, note))
+                        found = Comparison(slot, expected, got.id if got else None, note, item.name)
+                        comparisons.append(found)
+                        to_explain.append((found, (records[expected], got), item.fn))
             status = "succeeded"
         finally:
             self.meta.finish_run(new_id, status)
+        reproduced = self.meta.get_run(new_id)
+        for found, artifacts, fn in to_explain:
+            explain(found, self.blobs, artifacts, fn, tolerance, reproduced.started_at)
         comparisons.sort(key=lambda c: c.name)
-        return original, self.meta.get_run(new_id), comparisons
+        return original, reproduced, comparisons

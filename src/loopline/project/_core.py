@@ -163,6 +163,7 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         jobs: int = 1,
         dask_address: str | None = None,
         on_event: EventHandler = _no_events,
+        tolerance: float | None = None,
     ) -> tuple[Run, Run, list[Comparison]]:
         from loopline.pipeline.executors import make_executor
 
@@ -178,6 +179,7 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
                 runner_executor,
                 blobs_url=self.settings.blobs_url,
                 on_event=on_event,
+                tolerance=tolerance,
             )
         finally:
             runner_executor.close()

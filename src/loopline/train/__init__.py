@@ -25,6 +25,7 @@ As steps in loopline.yaml::
           params: {max_iter: 500}          # fixed, not searched
           metric: f1_macro                 # a scikit-learn scorer name; greater is better
           n_trials: 30
+          # n_jobs: 2                      # trials 2 at a time, in threads; still reproducible
           # timeout: 600                   # seconds; bounds the search but not reproducibly
           # cv: 3                          # prune by folds of train, or
           # epochs: 20                     # by epochs, for an estimator with partial_fit

@@ -1,9 +1,17 @@
 """Hyperparameter search with Optuna on the train and validation splits.
 
 Reproducible by construction: the TPE sampler is seeded from the step's seed (itself from the
-step's fingerprint), trials run one at a time, and every estimator gets `random_state` from the
-same seed and `n_jobs=1`; so `loopline reproduce` refits the same best model, byte for byte. A
-`timeout` trades that away (how many trials finish depends on the clock): bound by `n_trials`.
+step's fingerprint) and every estimator gets `random_state` from the same seed; so `loopline
+reproduce` refits the same best model, byte for byte. With `n_jobs: N` trials run N at a time in
+threads, still reproducibly: Optuna's own `optimize(n_jobs=N)` lets each thread ask the sampler
+and the pruner whenever it happens to be free, so which trials they have seen finished depends
+on timing. Here a batch of N trials is asked, and their params drawn, one after the other in
+trial-number order; the batch is evaluated in parallel; its trials are told in trial-number
+order once all are done. The median pruner decides from completed trials only, and none
+completes while a batch runs, so every decision is the same on every run. (Batches of N are not
+the same search as one trial at a time: `n_jobs` is part of the step's params and fingerprint.)
+A `timeout` trades reproducibility away (how many trials finish depends on the clock): bound by
+`n_trials`.
 
 Pruning (Optuna's MedianPruner) needs values along the way: with `epochs:` an estimator that has
 `partial_fit` reports its validation score after each epoch; with `cv: K` a trial fits K models
@@ -16,7 +24,9 @@ state), in the experiment named by `experiment:` (default: the step's name).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -63,7 +73,7 @@ def check_tune(params: Mapping[str, Any], schemas: Mapping[str, Mapping[str, str
     if overlap:
         raise ConfigError(f"{sorted(overlap)} are both fixed in params and searched in space")
     scorer(params.get("metric") or _default_metric(cls))
-    for key, low in (("n_trials", 1), ("cv", 2), ("epochs", 1)):
+    for key, low in (("n_trials", 1), ("n_jobs", 1), ("cv", 2), ("epochs", 1)):
         value = params.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise ConfigError(f"{key} must be a whole number of at least {low}, got {value!r}")
@@ -133,6 +143,35 @@ class _Trial:
         return self.fit_once(values, report)
 
 
+# What a finished trial tells the study: its state (None: complete, or failed if the value is
+# NaN), its value, and the error of a failed trial.
+_Outcome = tuple[Any, float | None, str | None]
+
+
+def _optimize(
+    study: Any,
+    start: Callable[[Any], tuple[dict[str, Any], Any]],
+    evaluate: Callable[[Any, dict[str, Any], Any], _Outcome],
+    n_trials: int,
+    n_jobs: int,
+    timeout: float | None,
+) -> list[str]:
+    """Run the search in batches of `n_jobs` trials (see the module docstring for why batches);
+    the errors of failed trials, in trial order."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="loopline-tune") as pool:
+        while len(study.trials) < n_trials and (deadline is None or time.monotonic() < deadline):
+            asked = [study.ask() for _ in range(min(n_jobs, n_trials - len(study.trials)))]
+            batch = [(trial, *start(trial)) for trial in asked]
+            outcomes = list(pool.map(lambda job: evaluate(*job), batch))  # in trial order
+            for (trial, _, _), (state, value, error) in zip(batch, outcomes, strict=True):
+                if error:
+                    errors.append(error)
+                study.tell(trial, value, state=state)
+    return errors
+
+
 def _is_classifier(model: Any) -> bool:
     from sklearn.base import is_classifier
 
@@ -149,6 +188,7 @@ def tune(
     features: Sequence[str] | None = None,
     metric: str | None = None,
     n_trials: int = 20,
+    n_jobs: int = 1,
     timeout: float | None = None,
     pruning: bool = True,
     cv: int | None = None,
@@ -161,10 +201,12 @@ def tune(
 
     settings: dict[str, Any] = {"space": space, "estimator": estimator, "params": params, "target": target}
     settings |= {"features": features, "metric": metric, "n_trials": n_trials, "timeout": timeout}
-    settings |= {"cv": cv, "epochs": epochs}
+    settings |= {"n_jobs": n_jobs, "cv": cv, "epochs": epochs}
     check_tune(settings, {"train": schema_of(train), "validation": schema_of(validation)})
     cls = estimator_class(estimator)
-    dims: list[Dimension] = parse_space(space, cls, estimator)
+    # Drawn in name order: the sampler's random stream is consumed param by param, and the
+    # order of a mapping is not part of the step (the recorded params come back sorted).
+    dims: list[Dimension] = sorted(parse_space(space, cls, estimator), key=lambda d: d.name)
     metric = metric or _default_metric(cls)
     score = scorer(metric)
     chosen = columns(schema_of(train), target, features, "train")
@@ -176,14 +218,19 @@ def tune(
     trial_runner = _Trial(cls, seed, score, (Xt_frame.to_numpy(), yt, Xv_frame.to_numpy(), yv), mode)
     child_run = getattr(ctx, "child_run", None)
     where = experiment or getattr(ctx, "step_name", None) or "tune"
-    errors: list[str] = []
+    state = optuna.trial.TrialState
 
-    def objective(trial: optuna.Trial) -> float:
+    def start(trial: optuna.Trial) -> tuple[dict[str, Any], Any]:
+        """Draw a trial's params and open its child run: in the calling thread, in trial order."""
         values = {**fixed, **{d.name: d.suggest(trial) for d in dims}}
         child = child_run(f"trial-{trial.number}", where) if child_run else None
         if child is not None:
             child.log_params({d.name: values[d.name] for d in dims})
             child.set_tags({"optuna.trial": trial.number})
+        return values, child
+
+    def evaluate(trial: optuna.Trial, values: dict[str, Any], child: Any) -> _Outcome:
+        """Fit and score one trial (in a worker thread); what to tell the study about it."""
 
         def report(value: float, step: int) -> None:
             if child is not None:
@@ -193,17 +240,16 @@ def tune(
                 raise optuna.TrialPruned()
 
         try:
-            return trial_runner.run(values, report)
+            return None, trial_runner.run(values, report), None
         except optuna.TrialPruned:
             if child is not None:
                 child.set_tags({"optuna.state": "pruned"})
-            raise
+            return state.PRUNED, None, None
         except Exception as exc:  # a bad combination of params: record it, try the next
-            errors.append(f"trial {trial.number} {values}: {type(exc).__name__}: {exc}")
             if child is not None:
                 child.status = "failed"
                 child.set_tags({"optuna.state": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]})
-            raise
+            return state.FAIL, None, f"trial {trial.number} {values}: {type(exc).__name__}: {exc}"
 
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -213,7 +259,7 @@ def tune(
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3) if pruning else optuna.pruners.NopPruner(),
         )
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=1, catch=(Exception,))
+        errors = _optimize(study, start, evaluate, n_trials, n_jobs, timeout)
     finally:
         optuna.logging.set_verbosity(level)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -254,6 +300,7 @@ def tune(
         "pruned": sum(t["state"] == "pruned" for t in trials),
         "failed": sum(t["state"] == "fail" for t in trials),
         "seed": seed,
+        "n_jobs": n_jobs,
         "trials": trials,
     }
     if ctx is not None:
