@@ -103,10 +103,11 @@ def run(
         )
     finally:
         progress.stop()
+    report = project.run_report(result)
     if as_json:
-        emit_json(result.to_json())
+        emit_json(report)
     else:
-        run_table(result)
+        run_table(result, report)
         cached = sum(s.status == "cached" for s in result.steps)
         if cached == len(result.steps):
             console.print(f"all {cached} steps were cache hits: nothing recomputed")
@@ -260,14 +261,15 @@ def show(
             return
         raise
     env = project.environment(found.environment_id) if found.environment_id else None
+    report = project.run_report(found)
     if as_json:
-        data = found.to_json()
+        data = report
         data["environment"] = env.to_json() if env else None
         data["metrics"] = project.metrics(found.id)
         data["test_reads"] = project.sealed_reads(found)
         emit_json(data)
         return
-    run_table(found)
+    run_table(found, report)
     for read in project.sealed_reads(found):
         title = f"{read['name']}@{read['version']}" if read["name"] else read["artifact_id"][:12]
         console.print(

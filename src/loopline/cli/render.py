@@ -36,7 +36,20 @@ def styled(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
-def run_table(run: Run) -> None:
+def _count(rows: dict[str, Any] | None, side: str) -> str:
+    value = (rows or {}).get(side)
+    return "" if value is None else f"{value:,}"
+
+
+def _figure(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.6g}" if isinstance(value, int | float) else str(value)
+
+
+def run_table(run: Run, report: dict[str, Any]) -> None:
+    """A run as `run` and `show RUN` print it: a row per step (status, time, rows in / out /
+    quarantined, outputs), then each step's metrics and gate table (from `report`, the run's
+    JSON with figures, see loopline.pipeline.figures)."""
+    from rich.markup import escape
     from rich.table import Table
 
     console.print(
@@ -44,17 +57,62 @@ def run_table(run: Run) -> None:
         + (f"  reproduces {run.reproduce_of}" if run.reproduce_of else "")
     )
     table = Table(box=None, pad_edge=False)
-    for column in ("step", "status", "seconds", "outputs"):
-        table.add_column(column)
-    for item in run.steps:
-        outputs = ", ".join(f"{k}={v[:12]}" for k, v in item.outputs.items())
-        table.add_row(item.name, styled(item.status), f"{item.seconds:.3f}", outputs)
+    table.add_column("step", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    for side in ("in", "out", "quarantined"):
+        table.add_column(f"rows {side}" if side != "quarantined" else side, justify="right", no_wrap=True)
+    table.add_column("outputs", overflow="ellipsis", max_width=60)
+    for step in report["steps"]:
+        outputs = ", ".join(f"{k}={v[:12]}" for k, v in step["outputs"].items())
+        rows = step.get("rows")
+        table.add_row(
+            escape(step["name"]),
+            styled(step["status"]),
+            f"{step['seconds']:.3f}",
+            *(_count(rows, side) for side in ("in", "out", "quarantined")),
+            escape(outputs),
+        )
     console.print(table)
+    for step in report["steps"]:
+        _step_figures(run.id, step)
     for item in run.steps:
         if item.error:
-            console.print(f"[red]step {item.name} failed:[/] ", end="")
+            console.print(f"[red]step {escape(item.name)} failed:[/] ", end="")
             console.print(final_error(item.error), markup=False)
             console.print(f"  full traceback: loopline show {run.id} --traceback")
+
+
+def _step_figures(run_id: str, step: dict[str, Any]) -> None:
+    """A step's metrics on one line and its gates as a table (each gate, value, threshold,
+    pass/fail); a cached step's come from the run that computed them."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    metrics, gates = step.get("metrics") or {}, step.get("gates") or []
+    if not metrics and not gates:
+        return
+    origin = step.get("recorded_in")
+    where = f" (cached: as computed in run {origin})" if origin and origin != run_id else ""
+    if metrics:
+        shown = "  ".join(f"{escape(k)}={_figure(v)}" for k, v in sorted(metrics.items()))
+        console.print(f"[bold]{escape(step['name'])}[/] metrics{where}: {shown}")
+    if gates:
+        table = Table(title=f"{step['name']} gates{where}", title_justify="left", box=None, pad_edge=False)
+        table.add_column("gate", overflow="fold")
+        table.add_column("value", justify="right", no_wrap=True)
+        table.add_column("threshold", justify="right", no_wrap=True)
+        table.add_column("result", no_wrap=True)
+        for gate in gates:
+            mark = "[green]pass[/]" if gate["passed"] else "[red]FAIL[/]"
+            note = f" ({escape(gate['note'])})" if gate.get("note") else ""
+            table.add_row(
+                escape(str(gate["name"])) + f"[dim]{note}[/]",
+                _figure(gate["value"]),
+                _figure(gate["threshold"]),
+                mark,
+            )
+        console.print(table)
 
 
 def final_error(error: str) -> str:
