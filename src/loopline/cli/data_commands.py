@@ -1,4 +1,4 @@
-"""Data versioning commands: add, datasets, versions, diff, checkout, fsck."""
+"""Data versioning commands: add, datasets, versions, diff, head, checkout, fsck."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from loopline.cli.pipeline_commands import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.render import console, emit_json, rows_table
 
 
 def add(
@@ -76,8 +76,31 @@ def diff(
         f"[yellow]~{result['changed']} changed[/], {result['unchanged']} unchanged"
     )
     for kind in ("added", "removed", "changed"):
-        for item in result["sample"][kind]:
-            console.print(f"  {kind}: {item}", markup=False)
+        sample = result["sample"][kind]
+        if not sample:
+            continue
+        title = f"{kind} (first {len(sample)} of {result[kind]})"
+        if result.get("kind") == "blobs":
+            console.print(f"{title}:", markup=False)
+            for path in sample:
+                console.print(f"  {path}", markup=False)
+        else:
+            rows_table(sample, title)
+
+
+def head(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or an artifact id.")],
+    n: Annotated[int, typer.Option("-n", "--rows", min=0, help="How many rows.")] = 10,
+    as_json: JSON = False,
+) -> None:
+    """The first rows of a dataset version (a blob set: its first files), read lazily."""
+    art, rows = open_project().head(ref, n)
+    if as_json:
+        emit_json({"artifact": art.to_json(), "rows": rows})
+        return
+    title = f"{art.name}@{art.version}" if art.name else art.id[:12]
+    total = "" if art.rows is None else f" of {art.rows:,}"
+    rows_table(rows, f"{title}: first {len(rows)}{total} {'files' if art.kind == 'blobs' else 'rows'}")
 
 
 def checkout(
@@ -115,5 +138,5 @@ def fsck(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (add, datasets, versions, diff, checkout, fsck):
+    for command in (add, datasets, versions, diff, head, checkout, fsck):
         app.command()(command)

@@ -115,6 +115,31 @@ def _step_figures(run_id: str, step: dict[str, Any]) -> None:
         console.print(table)
 
 
+def rows_table(rows: list[dict[str, Any]], title: str | None = None) -> None:
+    """Rows as a table, one column per field (the union, in first-seen order), values as JSON
+    would write them; at a narrow width cells fold, they are never cut."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(escape(str(column)), overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    from rich.markup import escape
+
+    if value is None:
+        return "[dim]null[/]"
+    if isinstance(value, str):
+        return escape(value)
+    return escape(json.dumps(value, default=str))
+
+
 def final_error(error: str) -> str:
     """The last exception of a recorded traceback with its indented lines (a gate table, the
     hint), without the frames."""

@@ -29,7 +29,32 @@ if TYPE_CHECKING:
     from loopline.pipeline.tracking import ActiveRun
 
 _TEMPLATE = """\
-# loopline project. Steps: `uses: module:function`, imported from this folder.
+# loopline project: uncomment and edit a section (README.md describes each one);
+# `loopline status` checks the file, `loopline run` runs the steps in dependency order.
+
+# project:                        # where metadata and blobs live (default: .loopline/ here)
+#   store: postgresql+psycopg://user@host/loopline
+#   blobs: s3://bucket/loopline
+
+# sources:                        # what `loopline collect` reads; only what is new is versioned
+#   people:                       # -> the dataset `people` (bad rows -> `people_quarantine`)
+#     type: files                 # files (CSV, Parquet, JSON Lines), folder, http or sql
+#     root: inbox
+#     glob: "*.csv"
+
+# steps:                         # replace `steps: {}` below with your steps, for example:
+#   clean:                        # a step: a function, its input and output artifacts, params
+#     uses: loopline.clean:apply  # module:function, imported from this folder
+#     inputs: {table: people}     # {argument: artifact}, or a list of same names
+#     params:
+#       rules:
+#         - {rule: range, column: age, min: 0, max: 120}
+#     outputs: {clean: clean, quarantine: quarantine, report: clean_report}
+#   train:
+#     uses: mypackage.steps:train
+#     inputs: [clean]
+#     params: {C: 1.0}
+#     outputs: [model]
 steps: {}
 """
 
