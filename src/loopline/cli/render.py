@@ -115,6 +115,45 @@ def _step_figures(run_id: str, step: dict[str, Any]) -> None:
         console.print(table)
 
 
+def listing(
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    whole: tuple[str, ...],
+    drop: tuple[str, ...] = (),
+    right: tuple[str, ...] = (),
+) -> None:
+    """A listing that fits the terminal: the `whole` columns (names, ids a command takes) are
+    never cut; while the table is too wide, the `drop` columns go, least important first; what
+    is left of too long a cell is ellipsized."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def width(index: int) -> int:
+        cells = [Text.from_markup(row[index]).cell_len for row in rows]
+        return max([len(columns[index]), *cells])
+
+    widths = {c: width(i) for i, c in enumerate(columns)}
+    shown = list(columns)
+    for column in drop:
+        if sum(widths[c] for c in shown) + 2 * (len(shown) - 1) <= console.width:
+            break
+        shown.remove(column)
+    table = Table(box=None, pad_edge=False)
+    for column in shown:
+        keep = column in whole
+        table.add_column(
+            column,
+            justify="right" if column in right else "left",
+            no_wrap=True,
+            min_width=widths[column] if keep else None,
+            overflow="fold" if keep else "ellipsis",
+        )
+    for row in rows:
+        table.add_row(*(cell for column, cell in zip(columns, row, strict=True) if column in shown))
+    console.print(table)
+
+
 def rows_table(rows: list[dict[str, Any]], title: str | None = None) -> None:
     """Rows as a table, one column per field (the union, in first-seen order), values as JSON
     would write them; at a narrow width cells fold, they are never cut."""
