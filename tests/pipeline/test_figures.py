@@ -49,7 +49,16 @@ def test_rows_in_out_quarantined_per_step(tmp_path: Path) -> None:
     cli("init", cwd=tmp_path, check=True)
     first = json.loads(cli("run", "--json", cwd=tmp_path, check=True).stdout)
     steps = _steps(first)
-    assert set(steps["clean"]) >= {"name", "status", "fingerprint", "seconds", "outputs", "rows", "metrics", "gates"}
+    assert set(steps["clean"]) >= {
+        "name",
+        "status",
+        "fingerprint",
+        "seconds",
+        "outputs",
+        "rows",
+        "metrics",
+        "gates",
+    }
     assert steps["raw"]["rows"] == {"in": None, "out": 10, "quarantined": None}
     # the output renamed `rejected` is the function's `quarantine`: counted apart from `out`
     assert steps["clean"]["rows"] == {"in": 10, "out": 8, "quarantined": 2}
@@ -78,7 +87,10 @@ def test_metrics_and_gates_per_step_and_for_a_cache_hit(tmp_path: Path) -> None:
     assert split["metrics"]["test_rows"] == evaluate["rows"]["in"]
     assert 0.8 < evaluate["metrics"]["accuracy"] <= 1
     gates = evaluate["gates"]
-    assert [g["name"] for g in gates] == ["accuracy >= 0.7", "f1_macro no worse than production (tolerance 0.01)"]
+    assert [g["name"] for g in gates] == [
+        "accuracy >= 0.7",
+        "f1_macro no worse than production (tolerance 0.01)",
+    ]
     assert gates[0]["value"] == evaluate["metrics"]["accuracy"] and gates[0]["threshold"] == 0.7
     assert [g["passed"] for g in gates] == [True, True] and gates[1]["threshold"] is None
     assert _steps(first)["train"]["gates"] == [] and _steps(first)["train"]["rows"]["out"] is None
