@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loopline.cli import tracking_commands
-from loopline.cli.render import console, emit_json, lineage_tree, run_table, styled
+from loopline.cli.render import console, emit_json, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
     from loopline.core.tracking import TrackedRun
@@ -133,7 +133,7 @@ def collect(
         for item in result.steps:
             name = item.name.removeprefix("collect.")
             if item.status != "ran":
-                console.print(f"{styled(item.status)} {name}: {_last_error(item.error or '')}", markup=False)
+                console.print(f"{styled(item.status)} {name}: {final_error(item.error or '')}", markup=False)
                 continue
             got = figures.get(item.name, {})
             console.print(
@@ -143,13 +143,6 @@ def collect(
             )
     if result.status != "succeeded":
         raise typer.Exit(1)
-
-
-def _last_error(error: str) -> str:
-    """The final exception of a recorded traceback, with its hint, without the frames."""
-    lines = error.strip().splitlines()
-    start = max((i for i, line in enumerate(lines) if line and not line.startswith(" ")), default=0)
-    return "\n".join(lines[start:]).removeprefix("loopline.core.errors.")
 
 
 def status(as_json: JSON = False) -> None:
