@@ -46,6 +46,15 @@ def test_runs_fold_trials_under_their_run(tmp_path: Path) -> None:
     trials = [i for i, line in enumerate(lines) if line.startswith("  trial-")]
     assert [lines[i].split()[0] for i in trials] == [f"trial-{i}" for i in range(6)] and trials[0] > parent
     assert all(len(line) <= 80 for line in lines)
+    # the search view lists the trials themselves: ids and names whole, params go first
+    found = cli(
+        "runs", "-e", "tune", "--metric", "f1_macro", "--sort", cwd=root, env=NARROW, check=True
+    ).stdout
+    rows = found.splitlines()
+    assert rows[0].split()[:2] == ["run", "name"] and "params" not in rows[0]
+    assert sorted(line.split()[1] for line in rows[1:]) == [f"trial-{i}" for i in range(6)]
+    assert {line.split()[0] for line in rows[1:]} == {c["run_id"] for c in children}
+    assert all(len(line) <= 80 for line in rows)
 
 
 def test_version_and_init_template(tmp_path: Path) -> None:
