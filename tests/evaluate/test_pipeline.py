@@ -171,13 +171,21 @@ def test_card_and_show_on_the_command_line(tmp_path: Path) -> None:
     run = json.loads(cli("run", "--json", cwd=root, check=True).stdout)
     shown = cli("show", run["run_id"], cwd=root, check=True).stdout
     assert "step evaluate read the sealed test set test@1: read 1 time(s) in all runs" in shown
-    markdown = cli("card", "model", cwd=root, check=True).stdout
+    cli("register", "clf", "model", cwd=root, check=True)
+    markdown = cli("card", "clf", cwd=root, check=True).stdout  # the registered model's name
     assert markdown.startswith("# Model card: model v1")
     assert "| test | test | 1 |" in markdown and "## Gates: passed" in markdown
-    card = json.loads(cli("card", "model", "--json", cwd=root, check=True).stdout)
+    assert cli("card", "clf", "1", cwd=root, check=True).stdout == markdown
+    assert cli("card", "--artifact", "model", cwd=root, check=True).stdout == markdown
+    card = json.loads(cli("card", "clf", "--json", cwd=root, check=True).stdout)
     assert card["gates"]["passed"] is True and card["task"] == "classification"
-    missing = cli("card", "data", cwd=root)
+    unknown = cli("card", "model", cwd=root)  # an artifact name is not a registered model
+    assert unknown.returncode == 2 and "no registered model 'model'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    missing = cli("card", "--artifact", "data", cwd=root)
     assert missing.returncode == 2 and "neither a model nor an evaluation report" in missing.stderr
+    neither = cli("card", cwd=root)
+    assert neither.returncode == 2 and "give a registered model name, or --artifact" in neither.stderr
 
 
 GATED = """

@@ -81,6 +81,7 @@ from loopline.clean._validate import (
 from loopline.clean._validate import check as _check_validate
 
 apply.check = check  # type: ignore[attr-defined]
+apply.quarantine_outputs = ("quarantine",)  # type: ignore[attr-defined]  # rows counted as quarantined
 validate.check = _check_validate  # type: ignore[attr-defined]
 
 __all__ = [

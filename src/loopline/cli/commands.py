@@ -36,6 +36,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from loopline import __version__
+
+        sys.stdout.write(f"loopline {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """The ML data pipeline as a continuous, versioned loop."""
+
+
 pipeline_commands.register(app)
 data_commands.register(app)
 clean_commands.register(app)

@@ -1,4 +1,4 @@
-"""Data versioning commands: add, datasets, versions, revert, diff, checkout, fsck."""
+"""Data versioning commands: add, datasets, versions, revert, diff, head, checkout, fsck."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from loopline.cli.pipeline_commands import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.render import console, emit_json, listing, rows_table
 
 
 def add(
@@ -26,27 +26,36 @@ def add(
 
 def datasets(as_json: JSON = False) -> None:
     """List datasets and artifacts by name, with their latest version."""
-    from rich.table import Table
+    from rich.markup import escape
 
     found = open_project().datasets()
     if as_json:
         emit_json([art.to_json() | {"versions": n} for art, n in found])
         return
-    table = Table(box=None)
-    for column in ("name", "version", "kind", "rows", "size", "id", "created", "source"):
-        table.add_column(column)
-    for art, _ in found:
-        table.add_row(
-            art.name,
+    rows = [
+        [
+            escape(art.name or ""),
             str(art.version),
             art.kind,
-            "" if art.rows is None else str(art.rows),
-            str(art.size),
+            "" if art.rows is None else f"{art.rows:,}",
+            f"{art.size:,}",
             art.id[:12],
             art.created_at.strftime("%Y-%m-%d %H:%M:%S") if art.created_at else "",
-            art.source or "",
-        )
-    console.print(table)
+            escape(art.source or ""),
+        ]
+        for art, _ in found
+    ]
+    # Names are what every other command takes: never cut; at a narrow width the source (a
+    # path), the creation time, the id and the size go first.
+    listing(
+        ["name", "version", "kind", "rows", "size", "id", "created", "source"],
+        rows,
+        whole=("name", "version"),
+        drop=("source", "created", "id", "size"),
+        right=("version", "rows", "size"),
+    )
+    if not found:
+        console.print("no datasets yet: `loopline add PATH --name NAME` adds one")
 
 
 def versions(name: Annotated[str, typer.Argument(help="Dataset name.")], as_json: JSON = False) -> None:
@@ -90,8 +99,31 @@ def diff(
         f"[yellow]~{result['changed']} changed[/], {result['unchanged']} unchanged"
     )
     for kind in ("added", "removed", "changed"):
-        for item in result["sample"][kind]:
-            console.print(f"  {kind}: {item}", markup=False)
+        sample = result["sample"][kind]
+        if not sample:
+            continue
+        title = f"{kind} (first {len(sample)} of {result[kind]})"
+        if result.get("kind") == "blobs":
+            console.print(f"{title}:", markup=False)
+            for path in sample:
+                console.print(f"  {path}", markup=False)
+        else:
+            rows_table(sample, title)
+
+
+def head(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or an artifact id.")],
+    n: Annotated[int, typer.Option("-n", "--rows", min=0, help="How many rows.")] = 10,
+    as_json: JSON = False,
+) -> None:
+    """The first rows of a dataset version (a blob set: its first files), read lazily."""
+    art, rows = open_project().head(ref, n)
+    if as_json:
+        emit_json({"artifact": art.to_json(), "rows": rows})
+        return
+    title = f"{art.name}@{art.version}" if art.name else art.id[:12]
+    total = "" if art.rows is None else f" of {art.rows:,}"
+    rows_table(rows, f"{title}: first {len(rows)}{total} {'files' if art.kind == 'blobs' else 'rows'}")
 
 
 def checkout(
@@ -129,5 +161,5 @@ def fsck(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (add, datasets, versions, revert, diff, checkout, fsck):
+    for command in (add, datasets, versions, revert, diff, head, checkout, fsck):
         app.command()(command)

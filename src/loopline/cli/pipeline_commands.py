@@ -9,9 +9,11 @@ import typer
 
 from loopline.cli import tracking_commands
 from loopline.cli.collect_report import collect_report
-from loopline.cli.render import console, emit_json, lineage_tree, run_table, styled
+from loopline.cli.render import console, emit_json, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
+    from loopline.core.tracking import TrackedRun
+    from loopline.core.types import Run
     from loopline.project import Project
 
 JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -104,10 +106,11 @@ def run(
         )
     finally:
         progress.stop()
+    report = project.run_report(result)
     if as_json:
-        emit_json(result.to_json())
+        emit_json(report)
     else:
-        run_table(result)
+        run_table(result, report)
         cached = sum(s.status == "cached" for s in result.steps)
         if cached == len(result.steps):
             console.print(f"all {cached} steps were cache hits: nothing recomputed")
@@ -132,7 +135,7 @@ def collect(
         for item in result.steps:
             name = item.name.removeprefix("collect.")
             if item.status != "ran":
-                console.print(f"{styled(item.status)} {name}: {_last_error(item.error or '')}", markup=False)
+                console.print(f"{styled(item.status)} {name}: {final_error(item.error or '')}", markup=False)
                 continue
             got = figures.get(item.name, {})
             dropped = f", {int(got['dropped'])} dropped" if got.get("dropped") else ""
@@ -146,13 +149,6 @@ def collect(
         raise typer.Exit(1)
     if any(f.get("rejected") for d in details.values() for f in d.get("files", [])):
         raise typer.Exit(2)  # bad input: a file was refused whole (the others are stored)
-
-
-def _last_error(error: str) -> str:
-    """The final exception of a recorded traceback, with its hint, without the frames."""
-    lines = error.strip().splitlines()
-    start = max((i for i, line in enumerate(lines) if line and not line.startswith(" ")), default=0)
-    return "\n".join(lines[start:]).removeprefix("loopline.core.errors.")
 
 
 def status(as_json: JSON = False) -> None:
@@ -170,6 +166,9 @@ def status(as_json: JSON = False) -> None:
 
 def runs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list each run's tuning trials, folded under it.")
+    ] = False,
     as_json: JSON = False,
     metric: tracking_commands.METRIC = None,
     sort: tracking_commands.SORT = False,
@@ -178,9 +177,8 @@ def runs(
     experiment: tracking_commands.EXPERIMENT = None,
     order_by: tracking_commands.ORDER_BY = None,
 ) -> None:
-    """List runs, newest first; with --metric, --filter, --sort or --experiment, search them."""
-    from rich.table import Table
-
+    """List runs, newest first, each with its number of tuning trials (`--all` lists them under
+    it); with --metric, --filter, --sort or --experiment, search every run, trials among them."""
     if metric or sort or desc or filters or experiment or order_by:
         tracking_commands.search(
             metric=metric or [],
@@ -193,24 +191,54 @@ def runs(
             as_json=as_json,
         )
         return
-    found = open_project().runs(limit)
+    project = open_project()
+    found = project.runs(limit, top_level=True)
+    children = project.child_runs([r.id for r in found])
     if as_json:
-        emit_json([r.to_json() for r in found])
-        return
-    table = Table(box=None)
-    for column in ("run", "status", "started", "steps", "ran", "cached", "executor"):
-        table.add_column(column)
-    for r in found:
-        table.add_row(
-            r.id,
-            styled(r.status),
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            str(len(r.steps)),
-            str(sum(s.status == "ran" for s in r.steps)),
-            str(sum(s.status == "cached" for s in r.steps)),
-            r.executor,
+        emit_json(
+            [
+                r.to_json()
+                | {"trials": len(children[r.id])}
+                | ({"children": [c.to_json() for c in children[r.id]]} if show_all else {})
+                for r in found
+            ]
         )
+        return
+    _runs_table(found, children, show_all)
+
+
+def _runs_table(found: list[Run], children: dict[str, list[TrackedRun]], show_all: bool) -> None:
+    """Run ids, trial names and start times are never cut (ids are what `show` takes); at a
+    narrow width the last column, the details, folds instead."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    table.add_column("run", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("steps", overflow="fold")
+    for r in found:
+        ran = sum(s.status == "ran" for s in r.steps)
+        cached = sum(s.status == "cached" for s in r.steps)
+        trials = children.get(r.id, [])
+        details = [f"{len(r.steps)}: {ran} ran, {cached} cached" if r.steps else "none"]
+        details += [f"{len(trials)} trials"] if trials else []
+        details += [r.executor] if r.executor != "local" else []
+        table.add_row(r.id, styled(r.status), f"{r.started_at:%Y-%m-%d %H:%M:%S}", "; ".join(details))
+        for child in trials if show_all else []:
+            figures = ", ".join(f"{k}={v:.4g}" for k, v in sorted(child.metrics.items()))
+            table.add_row(
+                f"  {escape(child.name or child.id)}",
+                styled(child.status),
+                f"{child.started_at:%Y-%m-%d %H:%M:%S}",
+                f"trial {escape(figures)}",
+            )
     console.print(table)
+    if not found:
+        console.print("no runs yet: `loopline run` runs the pipeline")
+    elif not show_all and any(children.values()):
+        console.print("[dim]trials are folded under their run: `loopline runs --all` lists them[/]")
 
 
 def _show_model(project: Project, name: str, as_json: bool) -> bool:
@@ -266,14 +294,15 @@ def show(
             return
         raise
     env = project.environment(found.environment_id) if found.environment_id else None
+    report = project.run_report(found)
     if as_json:
-        data = found.to_json()
+        data = report
         data["environment"] = env.to_json() if env else None
         data["metrics"] = project.metrics(found.id)
         data["test_reads"] = project.sealed_reads(found)
         emit_json(data)
         return
-    run_table(found)
+    run_table(found, report)
     for read in project.sealed_reads(found):
         title = f"{read['name']}@{read['version']}" if read["name"] else read["artifact_id"][:12]
         console.print(

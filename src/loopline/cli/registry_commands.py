@@ -44,16 +44,26 @@ def models(ctx: typer.Context, as_json: JSON = False) -> None:
     if not found:
         console.print("no registered models yet: `loopline register NAME ARTIFACT` adds one")
         return
-    from rich.table import Table
+    from loopline.cli.render import listing
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("model", "latest", "versions", "aliases", "updated"):
-        table.add_column(column)
-    for m in found:
-        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
-        latest = str(m.latest.version) if m.latest else "-"
-        table.add_row(escape(m.name), latest, str(m.versions), aliases, f"{m.updated_at:%Y-%m-%d %H:%M}")
-    console.print(table)
+    rows = [
+        [
+            escape(m.name),
+            str(m.latest.version) if m.latest else "-",
+            str(m.versions),
+            escape(", ".join(f"{a}→{v}" for a, v in m.aliases.items())),
+            f"{m.updated_at:%Y-%m-%d %H:%M}",
+        ]
+        for m in found
+    ]
+    # model names are never cut; at a narrow width the update time goes, then aliases shorten
+    listing(
+        ["model", "latest", "versions", "aliases", "updated"],
+        rows,
+        whole=("model", "latest"),
+        drop=("updated",),
+        right=("latest", "versions"),
+    )
 
 
 def _version_lines(v: ModelVersion) -> None:

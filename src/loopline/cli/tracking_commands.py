@@ -53,9 +53,10 @@ def search(
     as_json: bool,
 ) -> None:
     """`loopline runs` with search options: one Project call, then a table or JSON."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from loopline.cli.pipeline_commands import open_project
+    from loopline.cli.render import listing
 
     if sort and not metric and not order_by:
         raise typer.BadParameter(
@@ -73,24 +74,27 @@ def search(
         emit_json([r.to_json() for r in found])
         return
     shown = list(metric) or _common_metrics(found)
-    table = Table(box=None)
-    for column in ("run", "name", "status", "started", *shown, "params"):
-        table.add_column(
-            column,
-            justify="right" if column in shown else "left",
-            no_wrap=column in ("run", "started"),
-        )
+    rows = []
     for r in found:
         params = ", ".join(f"{k}={v}" for k, v in r.params.items())
-        table.add_row(
-            r.id,
-            r.name or "-",
-            styled(r.status),
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            *(_number(r.metrics.get(m)) for m in shown),
-            params if len(params) <= 60 else params[:57] + "...",
+        rows.append(
+            [
+                r.id,
+                escape(r.name or "-"),
+                styled(r.status),
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                *(_number(r.metrics.get(m)) for m in shown),
+                escape(params if len(params) <= 60 else params[:57] + "..."),
+            ]
         )
-    console.print(table)
+    # run ids and names are never cut; at a narrow width the params, then the start time go
+    listing(
+        ["run", "name", "status", "started", *shown, "params"],
+        rows,
+        whole=("run", "name"),
+        drop=("params", "started"),
+        right=tuple(shown),
+    )
     if not found:
         console.print("no run matches")
 

@@ -13,6 +13,25 @@ from loopline.store.artifacts import BlobEntry
 SAMPLE = 5
 
 
+def json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The rows as JSON-ready dicts: dates, times and datetimes as ISO 8601 text, durations as
+    seconds, bytes as hex, so `diff` and `head` print what `--json` writes."""
+    temporal = [c for c, t in frame.schema.items() if t.is_temporal()]
+    binary = [c for c, t in frame.schema.items() if t == pl.Binary]
+    rows = frame.to_dicts()
+    for row in rows:
+        for column in temporal:
+            value = row[column]
+            if hasattr(value, "isoformat"):
+                row[column] = value.isoformat()
+            elif hasattr(value, "total_seconds"):
+                row[column] = value.total_seconds()
+        for column in binary:
+            if row[column] is not None:
+                row[column] = row[column].hex()
+    return rows
+
+
 def diff_tables(old: pl.DataFrame, new: pl.DataFrame, key: list[str] | None = None) -> dict[str, Any]:
     """Items are rows identified by `key` columns (then same key, other content = changed), or by
     their whole content when no key is given (then a change shows as one removed, one added)."""
@@ -41,9 +60,9 @@ def diff_tables(old: pl.DataFrame, new: pl.DataFrame, key: list[str] | None = No
         "changed": changed.height,
         "unchanged": both.height - changed.height,
         "sample": {
-            "added": added.drop(drop).head(SAMPLE).to_dicts(),
-            "removed": removed.drop(drop).head(SAMPLE).to_dicts(),
-            "changed": changed.drop([*drop, "_c_old"]).head(SAMPLE).to_dicts(),
+            "added": json_rows(added.drop(drop).head(SAMPLE)),
+            "removed": json_rows(removed.drop(drop).head(SAMPLE)),
+            "changed": json_rows(changed.drop([*drop, "_c_old"]).head(SAMPLE)),
         },
     }
 

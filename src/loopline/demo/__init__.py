@@ -106,7 +106,8 @@ def _first_turn(console: Console, project: Any) -> dict[str, Any]:
         note = f" ({gate['note']})" if gate.get("note") else ""
         console.print(f"  gate {'PASS' if gate['passed'] else 'FAIL'}: {gate['gate']}{note}")
     card = card_markdown(project.model_card("model")).splitlines()
-    console.print("\n".join("  | " + line for line in card[:14]) + "\n  | …  (loopline card model)")
+    shown = "\n".join("  | " + line for line in card[:14])
+    console.print(shown + "\n  | …  (loopline card --artifact model)")
     return report
 
 

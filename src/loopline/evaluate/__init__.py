@@ -173,6 +173,9 @@ def evaluate(
         out["model_name"] = model_name
     if ctx is not None:
         ctx.log_metrics({k: v["value"] for k, v in out["metrics"].items() if v["value"] is not None})
+        record_gates = getattr(ctx, "record_gates", None)  # a step context; a tracked run has none
+        if record_gates is not None:
+            record_gates(out["gates"])
     enforce(out["gates"])
     return out
 

@@ -56,7 +56,7 @@ class StepResult:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     children: list[ChildRun] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # a collection's per-file report
+    gates: list[dict[str, Any]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=4)
@@ -111,6 +111,7 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
     started = time.perf_counter()
     result = StepResult(task.name)
     scratch = Path(tempfile.mkdtemp(prefix=f"loopline-{task.name}-"))
+    logged: StepContext | None = None
     try:
         if fn is None:
             if task.root not in sys.path:
@@ -132,17 +133,19 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
         ctx = StepContext(
             task.run_id, task.name, seed, scratch, logging.getLogger(f"loopline.step.{task.name}")
         )
+        logged = ctx
         if "ctx" in inspect.signature(fn).parameters:
             kwargs["ctx"] = ctx
         _seed_everything(seed)
         with recording(ctx):  # `loopline.log_metric` & co. reach this step's context
             values = _outputs_of(task, fn(**kwargs))
         result.outputs = {name: save_value(store, value, output=name) for name, value in values.items()}
-        result.metrics, result.params, result.tags = ctx.metrics, ctx.params, ctx.tags
-        result.children = ctx.children
     except Exception as exc:
         result.error = "".join(traceback.format_exception(exc))
     finally:
+        if logged is not None:  # what it logged before failing too: a failed gate's table, say
+            result.metrics, result.params, result.tags = logged.metrics, logged.params, logged.tags
+            result.children, result.gates = logged.children, logged.gates
         shutil.rmtree(scratch, ignore_errors=True)
         result.seconds = time.perf_counter() - started
     return result

@@ -25,6 +25,7 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
+from loopline.pipeline.figures import QUARANTINE_ATTR, collect_counts, figures_tag, row_counts
 from loopline.pipeline.inputs import stored_inputs, versions_read
 from loopline.pipeline.reproduce import Comparison, check_tolerance, explain
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
@@ -235,8 +236,8 @@ class Runner:
                     continue
                 for handle, result in executor.wait(list(running)):
                     item, inputs, fp = running.pop(handle)
-                    if not result.error:
-                        result.error = self._track(run_id, item.name, result)
+                    tracked = self._track(run_id, item.name, result)  # a failed step's figures too
+                    result.error = result.error or tracked
                     if result.error:
                         failed.add(item.name)
                         self._record(run_id, item, fp, inputs, result, "failed")
@@ -302,13 +303,21 @@ class Runner:
         fp = fingerprint(
             {"collect": item.collects.to_json(), "outputs": {k: v.id for k, v in outputs.items()}}
         )
-        self._record(run_id, item, fp, {}, result, "ran", source_state=(item.collects.name, state))
+        self._record(
+            run_id,
+            item,
+            fp,
+            {},
+            result,
+            "ran",
+            source_state=(item.collects.name, state),
+            rows=collect_counts(report),
+        )
         now = time.time()
         self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
         if details:
             tag = {collect_details_tag(item.collects.name): json.dumps(details, sort_keys=True, default=str)}
             self.meta.tracking.log_batch(run_id, [], {}, tag, step_name=item.name)
-        result.details = details
         return result
 
     def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:
@@ -381,7 +390,10 @@ class Runner:
         *,
         version: bool = True,
         source_state: tuple[str, dict[str, Any]] | None = None,
+        rows: dict[str, int | None] | None = None,
     ) -> None:
+        """Record a step run, then its figures (rows from the artifact records it read and
+        wrote, the gates it checked) for `run` and `show` to print."""
         self.meta.record_step_run(
             StepRun(
                 id=None,
@@ -402,6 +414,13 @@ class Runner:
             version=version,
             source_state=source_state,
         )
+        if rows is None:
+            kept = getattr(item.fn, QUARANTINE_ATTR, ())
+            quarantine = {o for o in item.outputs if item.keys.get(o, o) in kept}
+            rows = row_counts(inputs, result.outputs, quarantine)
+        tags = figures_tag(item.name, rows, result.gates)
+        if tags:
+            self.meta.tracking.set_tags(run_id, tags)
 
     # -- status -------------------------------------------------------------------------------
     def status(self, pipeline: Pipeline) -> list[StepState]:
@@ -516,8 +535,8 @@ class Runner:
                     code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
                     inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
                     fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
-                    if not result.error:
-                        result.error = self._track(new_id, item.name, result)
+                    tracked = self._track(new_id, item.name, result)
+                    result.error = result.error or tracked
                     kind = "failed" if result.error else "ran"
                     self._record(new_id, item, fp, inputs, result, kind, version=False)
                     on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -290,7 +291,13 @@ class StepContext:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     children: list[ChildRun] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
     _steps: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def record_gates(self, results: Sequence[Mapping[str, Any]]) -> None:
+        """The gates this step checked ({gate, metric, value, threshold, passed, note} each),
+        kept even when one fails the step, so `run` and `show` print the table."""
+        self.gates = [dict(r) for r in results]
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Record a metric value (step defaults to the next one for that key); written with the
@@ -346,6 +353,9 @@ class ChildRun:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     status: str = "succeeded"
+    # When the trial began (epoch seconds): each child is stamped with its own start, not the
+    # moment the runner records them all after the step.
+    started_at: float = field(default_factory=time.time)
     _steps: dict[str, int] = field(default_factory=dict, repr=False)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
@@ -369,8 +379,6 @@ def _log_metric(
     value: float,
     step: int | None,
 ) -> None:
-    import time
-
     key, number, index = check_metric(key, value, steps.get(key, 0) if step is None else step)
     steps[key] = index + 1
     into.append((key, number, index, time.time()))

@@ -29,7 +29,32 @@ if TYPE_CHECKING:
     from loopline.pipeline.tracking import ActiveRun
 
 _TEMPLATE = """\
-# loopline project. Steps: `uses: module:function`, imported from this folder.
+# loopline project: uncomment and edit a section (README.md describes each one);
+# `loopline status` checks the file, `loopline run` runs the steps in dependency order.
+
+# project:                        # where metadata and blobs live (default: .loopline/ here)
+#   store: postgresql+psycopg://user@host/loopline
+#   blobs: s3://bucket/loopline
+
+# sources:                        # what `loopline collect` reads; only what is new is versioned
+#   people:                       # -> the dataset `people` (bad rows -> `people_quarantine`)
+#     type: files                 # files (CSV, Parquet, JSON Lines), folder, http or sql
+#     root: inbox
+#     glob: "*.csv"
+
+# steps:                         # replace `steps: {}` below with your steps, for example:
+#   clean:                        # a step: a function, its input and output artifacts, params
+#     uses: loopline.clean:apply  # module:function, imported from this folder
+#     inputs: {table: people}     # {argument: artifact}, or a list of same names
+#     params:
+#       rules:
+#         - {rule: range, column: age, min: 0, max: 120}
+#     outputs: {clean: clean, quarantine: quarantine, report: clean_report}
+#   train:
+#     uses: mypackage.steps:train
+#     inputs: [clean]
+#     params: {C: 1.0}
+#     outputs: [model]
 steps: {}
 """
 
@@ -51,8 +76,8 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def init(cls, directory: Path, *, store: str | None = None, blobs: str | None = None) -> Project:
-        directory = directory.absolute()
+    def init(cls, directory: str | Path, *, store: str | None = None, blobs: str | None = None) -> Project:
+        directory = Path(directory).absolute()
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / PROJECT_FILE
         if not path.exists():
@@ -71,8 +96,9 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         return project
 
     @classmethod
-    def open(cls, directory: Path | None = None) -> Project:
-        start = (directory or Path.cwd()).absolute()
+    def open(cls, directory: str | Path | None = None) -> Project:
+        """The project of `directory` (a str or a Path; default the current folder) or above."""
+        start = Path(directory if directory is not None else Path.cwd()).absolute()
         for folder in (start, *start.parents):
             if (folder / PROJECT_FILE).exists():
                 return cls(read_project_file(folder / PROJECT_FILE))
@@ -184,9 +210,20 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         finally:
             runner_executor.close()
 
-    def runs(self, limit: int = 50) -> list[Run]:
+    def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
+        """Newest first; with `top_level`, without the runs nested under another (tuning trials)."""
         self.runner.mark_interrupted()
-        return self.meta.list_runs(limit)
+        return self.meta.list_runs(limit, top_level=top_level)
+
+    def child_runs(self, run_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
+        """The runs nested under each run (a tune step's trials), in the order they started."""
+        return self.meta.tracking.children_of(run_ids)
+
+    def run_report(self, run: Run) -> dict[str, Any]:
+        """The run's JSON with each step's rows in / out / quarantined, metrics and gates."""
+        from loopline.pipeline.figures import run_report
+
+        return run_report(self.meta, run)
 
     def show(self, run_id: str) -> Run:
         self.runner.mark_interrupted()

@@ -38,6 +38,27 @@ class DataFacade(Stores):
 
         return load_value(self.blobs, self.resolve(ref))
 
+    def head(self, ref: str, n: int = 10) -> tuple[Artifact, list[dict[str, Any]]]:
+        """The first n rows of a table version (read lazily: only those rows), or the first n
+        entries of a blob set's manifest, as JSON-ready dicts (dates as ISO text)."""
+        from loopline.datasets.compare import json_rows
+        from loopline.store.artifacts import load_manifest, scan_table
+
+        if n < 0:
+            raise InvalidInput(f"-n must be 0 or more, got {n}", hint="e.g. `loopline head NAME -n 20`")
+        art = self.resolve(ref)
+        if art.kind == "table":
+            return art, json_rows(scan_table(self.blobs, art).head(n).collect())
+        if art.kind == "blobs":
+            entries = load_manifest(self.blobs, art)[:n]
+            return art, [
+                {"path": e.path, "size": e.size, "media_type": e.media_type, "blob": e.blob} for e in entries
+            ]
+        raise InvalidInput(
+            f"{ref} is a {art.kind}, not a table or a blob set: it has no rows",
+            hint="`loopline show` describes a model; `loopline datasets` lists the tables",
+        )
+
     def lineage(self, ref: str) -> tuple[Artifact, Node, Node]:
         from loopline.pipeline.lineage import lineage
 

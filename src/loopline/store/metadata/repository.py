@@ -20,10 +20,12 @@ from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import engine as engines
 from loopline.store.metadata.peek import to_artifact
 from loopline.store.metadata.tables import (
+    PARENT_TAG,
     artifact_versions,
     artifacts,
     environments,
     metrics,
+    run_tags,
     runs,
     step_run_artifacts,
     step_runs,
@@ -580,9 +582,14 @@ class MetadataStore:
             )
         return self._to_run(rows[0], steps)
 
-    def list_runs(self, limit: int = 50) -> list[Run]:
+    def list_runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
+        """Newest first; with `top_level`, not the runs nested under another (tuning trials)."""
+        query = sa.select(runs)
+        if top_level:
+            nested = sa.select(run_tags.c.run_id).where(run_tags.c.key == PARENT_TAG)
+            query = query.where(runs.c.id.not_in(nested))
         with self._read() as conn:
-            rows = conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit)).all()
+            rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit)).all()
             ids = [r.id for r in rows]
             steps = self._step_runs(
                 conn,

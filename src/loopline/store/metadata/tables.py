@@ -227,6 +227,8 @@ run_params = sa.Table(
     sa.Index("ix_run_params_key_value", "key", "value"),
 )
 
+PARENT_TAG = "loopline.parent_run"  # the tag of a run nested under another (a tuning trial)
+
 run_tags = sa.Table(
     "run_tags",
     metadata,

@@ -31,6 +31,7 @@ from loopline.core.tracking import (
     param_text,
 )
 from loopline.store.metadata.tables import (
+    PARENT_TAG,
     experiments,
     metrics_latest,
     run_params,
@@ -385,7 +386,7 @@ class TrackingStore:
             run_id = new_run_id()
             rows, latest = self._metric_rows(run_id, child.metrics, step_name)
             texts = {self._key(k, "param"): param_text(v) for k, v in child.params.items()}
-            tags = {**child.tags, "loopline.parent_run": parent_run_id, "loopline.step": step_name}
+            tags = {**child.tags, PARENT_TAG: parent_run_id, "loopline.step": step_name}
             prepared.append((child, run_id, rows, latest, texts, tags))
 
         def work(conn: sa.Connection) -> list[str]:
@@ -395,8 +396,8 @@ class TrackingStore:
                     {
                         "id": run_id,
                         "status": child.status,
-                        "started_at": now + timedelta(microseconds=n),  # keeps the trials' order
-                        "finished_at": now + timedelta(microseconds=n),
+                        "started_at": _child_time(child, now, n),
+                        "finished_at": _child_time(child, now, n, last_metric=True),
                         "executor": "tracking",
                         "experiment_id": experiment_ids[child.experiment],
                         "name": child.name,
@@ -511,6 +512,22 @@ class TrackingStore:
             if i in found
         ]
 
+    def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
+        """The runs nested under each of these runs (tuning trials), in the order they started."""
+        out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
+        with self._store._read() as conn:
+            pairs: list[tuple[str, str]] = []
+            for chunk in _chunks(list(parent_ids)):
+                query = sa.select(run_tags.c.run_id, run_tags.c.value).where(
+                    run_tags.c.key == PARENT_TAG, run_tags.c.value.in_(chunk)
+                )
+                pairs += [(r.run_id, r.value) for r in conn.execute(query)]
+            children = self._load(conn, [child for child, _ in pairs])
+        parent = dict(pairs)
+        for child in sorted(children, key=lambda r: (r.started_at, r.id)):
+            out[parent[child.id]].append(child)
+        return out
+
     def search_runs(
         self,
         *,
@@ -623,6 +640,17 @@ _COLUMN = {
     "started_at": "started_at",
     "finished_at": "finished_at",
 }
+
+
+def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False) -> datetime:
+    """A child run's own start (its `started_at`, epoch seconds) or, with `last_metric`, the
+    time of its last metric (else its start); without a start of its own, the recording time
+    plus n microseconds, which keeps the trials' order."""
+    started = getattr(child, "started_at", None)
+    if started is None:
+        return now + timedelta(microseconds=n)
+    stamps = [m[3] for m in child.metrics] if last_metric else []
+    return datetime.fromtimestamp(max([float(started), *stamps]), UTC)
 
 
 def _attribute_condition(item: RunFilter) -> Any:

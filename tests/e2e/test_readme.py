@@ -1,0 +1,167 @@
+"""Every code block of README.md runs as written.
+
+- ```yaml: each block is a loopline.yaml on its own: it is read and its pipeline built (every
+  section and key known, every `uses:` importable, the DAG sound) in a project holding the
+  README's example module. The first pipeline is run, and its outputs checked.
+- ```python: each block runs, in that project, in a fresh interpreter; a block whose first line
+  is `# PATH` is that file of the project instead (the example's steps module).
+- ```sh: each `loopline …` line is parsed by the command line itself (the command, its
+  subcommand, every option and argument, their types), without running it: most of those lines
+  need a model in production or a server listening. Lines calling other programs (make, curl,
+  python, export) are not loopline's to check.
+
+A block preceded by `<!-- fragment: WHY -->` is skipped; none is today.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import typer
+
+from tests.conftest import cli
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+FENCE = re.compile(
+    r"(?P<note><!-- fragment[^>]*-->\s*\n)?^```(?P<lang>python|sh|yaml)\n(?P<body>.*?)^```", re.M | re.S
+)
+OTHER_PROGRAMS = {"make", "curl", "python", "export"}
+# Typer ships its own copy of click; its usage error is the base of typer.BadParameter.
+UsageError: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
+
+
+@dataclass(frozen=True)
+class Block:
+    lang: str
+    body: str
+    line: int
+    fragment: bool
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line} ({self.lang})"
+
+
+def blocks(lang: str | None = None) -> list[Block]:
+    text = README.read_text(encoding="utf-8")
+    found = [
+        Block(m["lang"], m["body"], text.count("\n", 0, m.start("body")) + 1, bool(m["note"]))
+        for m in FENCE.finditer(text)
+    ]
+    return [b for b in found if lang in (None, b.lang) and not b.fragment]
+
+
+def _path_of(block: Block) -> str | None:
+    """`# example/steps.py` on a block's first line: the block is that file."""
+    first = block.body.splitlines()[0]
+    match = re.fullmatch(r"# ([\w/]+\.py)", first.strip())
+    return match[1] if match else None
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project made of the README's first pipeline (its loopline.yaml and module), run once."""
+    root = tmp_path_factory.mktemp("readme")
+    pipeline = next(b for b in blocks("yaml") if b.body.startswith("# loopline.yaml"))
+    cli("init", str(root), cwd=root, check=True)
+    (root / "loopline.yaml").write_text(pipeline.body)
+    for block in blocks("python"):
+        path = _path_of(block)
+        if path:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).parent.joinpath("__init__.py").touch()
+            (root / path).write_text(block.body)
+    return root
+
+
+def test_the_readme_has_blocks_of_each_kind() -> None:
+    counts = {lang: len(blocks(lang)) for lang in ("python", "sh", "yaml")}
+    assert min(counts.values()) >= 3, counts
+
+
+def test_the_first_pipeline_runs_as_written(example: Path) -> None:
+    run = json.loads(cli("run", "--json", cwd=example, check=True).stdout)
+    steps = {s["name"]: s for s in run["steps"]}
+    assert run["status"] == "succeeded" and list(steps) == ["numbers", "squares"]
+    assert steps["squares"]["rows"] == {"in": 1000, "out": 1000, "quarantined": None}
+    assert steps["squares"]["metrics"] == {"rows": 1000.0}  # the ctx.log_metric of the example
+
+
+@pytest.mark.parametrize("block", blocks("yaml"), ids=str)
+def test_yaml_block_is_a_valid_project_file(block: Block, example: Path, tmp_path: Path) -> None:
+    (tmp_path / "example").mkdir()
+    for module in (example / "example").glob("*.py"):
+        (tmp_path / "example" / module.name).write_text(module.read_text())
+    (tmp_path / "loopline.yaml").write_text(block.body)
+    for root in re.findall(r"^\s+root: (\S+)", block.body, re.M):  # a source's folder: the user's data
+        (tmp_path / root).mkdir(parents=True, exist_ok=True)
+    code = (
+        "from pathlib import Path\n"
+        "from loopline.pipeline.config import build_pipeline, read_project_file\n"
+        "pipeline = build_pipeline(read_project_file(Path('loopline.yaml').absolute()))\n"
+        "print(len(pipeline.steps))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, f"{block}:\n{result.stderr}"
+
+
+@pytest.mark.parametrize("block", [b for b in blocks("python") if not _path_of(b)], ids=str)
+def test_python_block_runs(block: Block, example: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", block.body], cwd=example, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"{block}:\n{result.stderr}"
+
+
+def _commands(block: Block) -> list[list[str]]:
+    joined = block.body.replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.strip()]
+
+
+def _parse(args: list[str]) -> object:
+    """Resolve `loopline ARGS` to its command and parse its options, as the CLI would, without
+    invoking anything; a UsageError when the README says what the CLI does not take."""
+    from loopline.cli.commands import app
+
+    command = typer.main.get_command(app)
+    ctx = command.make_context("loopline", list(args), resilient_parsing=False)
+    while hasattr(command, "resolve_command"):  # a group: go down to the subcommand
+        rest = [*ctx._protected_args, *ctx.args]
+        if not rest:
+            break
+        name, found, rest = command.resolve_command(ctx, rest)
+        assert found is not None, f"no command {name}"
+        command, ctx = found, found.make_context(name or "", rest, parent=ctx)
+    return command
+
+
+@pytest.mark.parametrize("block", blocks("sh"), ids=str)
+def test_sh_block_commands_parse(block: Block) -> None:
+    for args in _commands(block):
+        if not args:
+            continue
+        program = args[0]
+        if program != "loopline":
+            assert program in OTHER_PROGRAMS, f"{block}: {program} is neither loopline nor a known program"
+            continue
+        try:
+            _parse(args[1:])
+        except UsageError as exc:
+            pytest.fail(f"{block}: `{shlex.join(args)}`: {exc}")
+
+
+def test_a_wrong_option_is_caught() -> None:
+    """The check above can fail: an option the CLI does not take is a usage error."""
+    with pytest.raises(UsageError):
+        _parse(["runs", "--sort-by", "f1"])
+    with pytest.raises(UsageError):
+        _parse(["models", "histroy", "digits"])
+    with pytest.raises(UsageError):
+        _parse(["serve", "digits", "--port", "eighty"])
+    assert getattr(_parse(["models", "history", "digits"]), "name", None) == "history"
