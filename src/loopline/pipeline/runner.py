@@ -27,22 +27,13 @@ from loopline.pipeline.executors import Executor
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata import MetadataStore
+from loopline.store.metadata.peek import alive
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
 EventHandler = Callable[[str, str, dict[str, Any]], None]
 
 
 COLLECT_USES = "loopline.collect:"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
@@ -192,7 +183,7 @@ class Runner:
 
     def mark_interrupted(self) -> int:
         """Mark this host's runs whose process died (SIGKILL, power cut) as interrupted."""
-        return self.meta.mark_interrupted(socket.gethostname(), _alive)
+        return self.meta.mark_interrupted(socket.gethostname(), alive)
 
     # -- run ----------------------------------------------------------------------------------
     def run(

@@ -4,29 +4,30 @@ server each make one call here per command or request."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
-from loopline.core.types import Environment, Run
 from loopline.pipeline.config import ProjectFile, build_pipeline, read_project_file
-from loopline.pipeline.dag import Pipeline
-from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
 from loopline.project._annotate import AnnotateFacade
 from loopline.project._data import DataFacade
 from loopline.project._models import ModelsFacade
-from loopline.store.blobs import FsspecBlobStore
-from loopline.store.files import atomic_write_text
-from loopline.store.metadata import MetadataStore
+from loopline.store.metadata import peek
 
+# The stores, the runner and what they import (SQLAlchemy, fsspec, the pipeline) load when first
+# used: a listing answered by peek.py never needs them, and `loopline runs` must start fast.
 if TYPE_CHECKING:
     from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
+    from loopline.core.types import Environment, Run
+    from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
     from loopline.pipeline.tracking import ActiveRun
+    from loopline.store.blobs import FsspecBlobStore
+    from loopline.store.metadata import MetadataStore
 
 _TEMPLATE = """\
 # loopline project. Steps: `uses: module:function`, imported from this folder.
@@ -57,6 +58,10 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         path = directory / PROJECT_FILE
         if not path.exists():
             project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
+            import yaml
+
+            from loopline.store.files import atomic_write_text
+
             text = _TEMPLATE if not project else yaml.safe_dump({"project": project}) + _TEMPLATE
             atomic_write_text(path, text)
         elif store or blobs:
@@ -80,15 +85,26 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
 
     @cached_property
     def meta(self) -> MetadataStore:
+        from loopline.store.metadata import MetadataStore
+
         return MetadataStore(self.settings.store_url)
 
     @cached_property
     def blobs(self) -> FsspecBlobStore:
+        from loopline.store.blobs import FsspecBlobStore
+
         return FsspecBlobStore(self.settings.blobs_url)
 
     @cached_property
     def runner(self) -> Runner:
+        from loopline.pipeline.runner import Runner
+
         return Runner(self.meta, self.blobs, self.root, self.settings.stat_cache)
+
+    def _peeking(self) -> bool:
+        """Whether a listing may be read with peek.py: only while the full store is not open (a
+        process that has it, like the server, asks it)."""
+        return "meta" not in self.__dict__
 
     def close(self) -> None:
         if "meta" in self.__dict__:
@@ -183,6 +199,10 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
             runner_executor.close()
 
     def runs(self, limit: int = 50) -> list[Run]:
+        if self._peeking():
+            found = peek.list_runs(self.settings.store_url, limit, socket.gethostname())
+            if found is not None:
+                return found
         self.runner.mark_interrupted()
         return self.meta.list_runs(limit)
 

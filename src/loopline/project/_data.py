@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.core.types import Artifact, Run
-from loopline.datasets.snapshot import AddResult
-from loopline.pipeline.lineage import Node
 from loopline.project._stores import Stores
-from loopline.store.fsck import FsckReport
+from loopline.store.metadata import peek
+
+if TYPE_CHECKING:
+    from loopline.core.types import Artifact, Run
+    from loopline.datasets.snapshot import AddResult
+    from loopline.pipeline.lineage import Node
+    from loopline.store.fsck import FsckReport
 
 
 class DataFacade(Stores):
@@ -72,7 +75,8 @@ class DataFacade(Stores):
             cache.close()
 
     def datasets(self) -> list[tuple[Artifact, int]]:
-        return self.meta.datasets()
+        found = peek.datasets(self.settings.store_url) if self._peeking() else None
+        return self.meta.datasets() if found is None else found
 
     def versions(self, name: str) -> list[Artifact]:
         found = self.meta.versions(name)
