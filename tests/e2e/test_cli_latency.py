@@ -1,7 +1,7 @@
 """What keeps the read-only commands fast, checked without timing them (benchmarks/cli_latency.py
 times them): `--help` lists every command without importing one; `runs`, `datasets` and `models`
-answer without SQLAlchemy, Polars or PyArrow, and `status` without Polars or PyArrow (on a
-pipeline whose own steps import neither); each prints what the full store holds.
+answer without SQLAlchemy, Polars or PyArrow, and so does `status` (on a pipeline whose own
+steps import none of them); each prints what the full store holds.
 
 Each command runs through the real entry point in a subprocess that reports which libraries and
 loopline modules it loaded, as tests/e2e/test_add_unchanged.py does for the add shortcut.
@@ -119,8 +119,12 @@ def test_listings_answer_without_the_store_libraries(project: Path, command: str
         assert listed == []
 
 
-def test_status_answers_without_polars_or_pyarrow(project: Path) -> None:
+def test_status_answers_without_the_store_libraries(project: Path) -> None:
     result, loaded = probe("status", cwd=project)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["fresh numbers", "everything is up to date"]
-    assert not loaded & {"polars", "pyarrow", "numpy", "fsspec"}, loaded
+    assert not loaded & {"sqlalchemy", "alembic", "polars", "pyarrow", "numpy", "fsspec"}, loaded
+    (project / "steps.py").write_text(STEPS.replace("n}", "n + 1}"))
+    result, loaded = probe("status", cwd=project)
+    assert result.stdout.splitlines() == ["stale numbers  (code: steps:make changed)"], result.stderr
+    assert "sqlalchemy" not in loaded

@@ -124,3 +124,37 @@ def test_no_answer_when_it_cannot_be_sure(project: Project, tmp_path: Path) -> N
     assert peek.list_runs(url(project), 5, "h") is None and peek.datasets(url(project)) is None
     with pytest.raises(StorageError, match="which this loopline does not know"):
         Project.open(project.root).runs()  # the full store's error, as before
+
+
+def test_status_reads_the_same_through_a_snapshot(project: Project) -> None:
+    meta = project.meta
+    with peek.snapshot(url(project)) as reader:
+        assert reader is not None
+        latest = meta.latest_step_runs()
+        assert reader.latest_step_runs() == latest and set(latest) == {"numbers", "doubled"}
+        fp = latest["numbers"].fingerprint
+        assert reader.find_cached(fp) == meta.find_cached(fp) == latest["numbers"].outputs
+        assert reader.find_cached("0" * 64) is None
+        ids = [*latest["doubled"].outputs.values(), *latest["doubled"].inputs.values(), "f" * 64]
+        assert reader.get_artifacts(ids) == meta.get_artifacts(ids) and len(reader.get_artifacts(ids)) == 2
+        assert reader.latest_version("people") == meta.latest_version("people")
+        assert reader.latest_version("nobody") is None
+
+
+def test_project_status_without_the_store(project: Project) -> None:
+    full = [s.to_json() for s in project.status()]
+    assert [s["state"] for s in full] == ["fresh", "fresh"]
+    project.close()
+    fresh = Project.open(project.root)
+    assert [s.to_json() for s in fresh.status()] == full
+    text = (project.root / "loopline.yaml").read_text()
+    (project.root / "loopline.yaml").write_text(text.replace("{n: 3}", "{n: 4}"))
+    changed = Project.open(project.root)
+    assert [s.to_json() for s in changed.status()] == [
+        {"name": "numbers", "state": "stale", "reasons": ["params: n changed"]},
+        {"name": "doubled", "state": "stale", "reasons": ["input numbers: upstream step numbers will run"]},
+    ]
+    assert "meta" not in fresh.__dict__ and "meta" not in changed.__dict__
+    assert [s.to_json() for s in changed.status()] == [
+        s.to_json() for s in changed.runner.status(changed.pipeline())
+    ]

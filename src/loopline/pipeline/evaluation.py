@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.types import Artifact, StepRun
-from loopline.store.metadata.registry import SqlRegistryRepository
 
 # The card and the report reader bring Polars and NumPy: `loopline status` asks baseline_input
 # about every step and must not pay for them.
@@ -74,6 +73,8 @@ def baseline_input(
     aliases = [g["no_regression"] for g in gates if isinstance(g, Mapping) and "no_regression" in g]
     if not isinstance(name, str) or not aliases:
         return None
+    from loopline.store.metadata.registry import SqlRegistryRepository
+
     repo = SqlRegistryRepository(meta)
     try:
         version = repo.get_alias(name, str(aliases[0]))

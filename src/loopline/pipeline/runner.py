@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
@@ -26,8 +26,10 @@ from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
-from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.peek import alive
+
+if TYPE_CHECKING:  # status also runs on peek.Snapshot, without SQLAlchemy
+    from loopline.store.metadata import MetadataStore
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
 EventHandler = Callable[[str, str, dict[str, Any]], None]

@@ -169,7 +169,22 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         return self.run(pipeline, targets=targets)
 
     def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
-        return self.runner.status(pipeline or self.pipeline())
+        """Fresh or stale, step by step; read with peek.py while the store is not open, unless a
+        step is an evaluation (its baseline comes from the registry's store)."""
+        from loopline.pipeline.evaluation import EVALUATE_USES
+        from loopline.pipeline.runner import Runner
+
+        pipeline = pipeline or self.pipeline()
+        if self._peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
+            with peek.snapshot(self.settings.store_url) as reader:
+                if reader is not None:
+                    try:  # Runner.status reads only what Snapshot answers
+                        return Runner(reader, self.blobs, self.root, self.settings.stat_cache).status(
+                            pipeline
+                        )  # type: ignore[arg-type]
+                    except peek.Unsure:
+                        pass
+        return self.runner.status(pipeline)
 
     def reproduce(
         self,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -262,3 +262,69 @@ def list_models(url: str) -> list[RegisteredModel] | None:
             )
         )
     return found
+
+
+# What Runner.status reads (MetadataStore's latest_step_runs, find_cached, get_artifacts).
+_STEP_COLUMNS = (
+    "id, run_id, name, status, fingerprint, code_hash, params_json, uses, bindings_json, seconds, error"
+)
+_LATEST_STEPS = f"""
+SELECT {_STEP_COLUMNS} FROM step_runs WHERE id IN
+  (SELECT max(id) FROM step_runs WHERE status IN ('ran', 'cached') GROUP BY name)
+"""
+_CACHED = f"""
+SELECT {_STEP_COLUMNS} FROM step_runs WHERE fingerprint = ? AND status = 'ran' ORDER BY id DESC LIMIT 1
+"""
+_STEP_EDGES = "SELECT role, slot, artifact_id FROM step_run_artifacts WHERE step_run_id = ?"
+_ARTIFACTS = """
+SELECT id, kind, blob, size, rows, schema_json, created_at FROM artifacts
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+
+
+class Unsure(Exception):
+    """The database could not be read as this module reads it: ask MetadataStore instead."""
+
+
+class Snapshot:
+    """The reads `loopline status` makes (Runner.status), answered from one read transaction with
+    sqlite3 alone, as MetadataStore answers them. Unsure when a read fails."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def _rows(self, sql: str, *params: Any) -> list[Any]:
+        try:
+            return _rows(self._db, sql, *params)
+        except (sqlite3.Error, ValueError) as exc:
+            raise Unsure(str(exc)) from exc
+
+    def _step_runs(self, sql: str, *params: Any) -> list[StepRun]:
+        found = []
+        for row in self._rows(sql, *params):
+            edges: dict[str, dict[str, str]] = {"in": {}, "out": {}}
+            for edge in self._rows(_STEP_EDGES, row.id):
+                edges[edge.role][edge.slot] = edge.artifact_id
+            found.append(to_step_run(row, edges))
+        return found
+
+    def latest_step_runs(self) -> dict[str, StepRun]:
+        return {s.name: s for s in self._step_runs(_LATEST_STEPS)}
+
+    def latest_version(self, name: str) -> Artifact | None:
+        found = self._rows(_LATEST, name)
+        return to_artifact(found[0]) if found else None
+
+    def find_cached(self, fingerprint: str) -> dict[str, str] | None:
+        found = self._step_runs(_CACHED, fingerprint)
+        return found[0].outputs if found else None
+
+    def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
+        return {r.id: to_artifact(r, versioned=False) for r in self._rows(_ARTIFACTS, json.dumps(list(ids)))}
+
+
+@contextmanager
+def snapshot(url: str) -> Iterator[Snapshot | None]:
+    """A Snapshot of a SQLite store at HEAD_REVISION, or None when this cannot read it."""
+    with _snapshot(url) as db:
+        yield None if db is None else Snapshot(db)
