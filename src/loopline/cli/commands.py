@@ -1,5 +1,5 @@
 """The full command line: the Typer app, its lazily loaded commands and the one table from errors
-to exit codes (cli/app.py's main runs it unless its shortcut answered).
+to exit codes (cli/app.py's main runs it).
 
 A command's module is imported only when that command runs: `loopline runs` loads
 pipeline_commands alone, and `loopline --help` none of them (it lists COMMANDS, whose one-line

@@ -21,7 +21,7 @@ def add(
     if as_json:
         emit_json(result.to_json())
     else:
-        console.print(result.summary(), markup=False)  # also printed by cli/app.py's shortcut
+        console.print(result.summary(), markup=False)
 
 
 def datasets(as_json: JSON = False) -> None:

@@ -1,7 +1,8 @@
 """Read-only answers from a SQLite metadata database with the stdlib `sqlite3` module alone, for a
-command that must answer before SQLAlchemy could even be imported (`loopline add` of an unchanged
-folder, cli/app.py; the listings `runs`, `datasets` and `models`, which Project answers here while
-its full store is not open: importing SQLAlchemy alone costs more than the 0.3 s they may take).
+command that must answer before SQLAlchemy could even be imported: `loopline add` of an unchanged
+folder, `status` and the listings `runs`, `datasets` and `models`, which Project answers here
+while its full store is not open (importing SQLAlchemy costs about as much as the 0.3 s they may
+take in all).
 Each answer is the repository's or None: None whenever this cannot be sure (another engine, no
 database yet, a schema not at HEAD_REVISION, mid-migration, locked), and the caller then asks
 MetadataStore, which opens, migrates and reports errors as usual.
