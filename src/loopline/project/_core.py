@@ -8,7 +8,7 @@ import socket
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
@@ -177,11 +177,12 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         pipeline = pipeline or self.pipeline()
         if self._peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
             with peek.snapshot(self.settings.store_url) as reader:
-                if reader is not None:
-                    try:  # Runner.status reads only what Snapshot answers
-                        return Runner(reader, self.blobs, self.root, self.settings.stat_cache).status(
-                            pipeline
-                        )  # type: ignore[arg-type]
+                if reader is not None:  # Runner.status reads only what a Snapshot answers
+                    runner = Runner(
+                        cast("MetadataStore", reader), self.blobs, self.root, self.settings.stat_cache
+                    )
+                    try:
+                        return runner.status(pipeline)
                     except peek.Unsure:
                         pass
         return self.runner.status(pipeline)
