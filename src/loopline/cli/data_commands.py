@@ -21,7 +21,7 @@ def add(
     if as_json:
         emit_json(result.to_json())
     else:
-        console.print(result.summary(), markup=False)  # also printed by cli/app.py's shortcut
+        console.print(result.summary(), markup=False)
 
 
 def datasets(as_json: JSON = False) -> None:
@@ -123,7 +123,12 @@ def head(
         return
     title = f"{art.name}@{art.version}" if art.name else art.id[:12]
     total = "" if art.rows is None else f" of {art.rows:,}"
-    rows_table(rows, f"{title}: first {len(rows)}{total} {'files' if art.kind == 'blobs' else 'rows'}")
+    # Provenance columns (_item_id, _origin…) are loopline's, and wide: the data first.
+    hidden = sorted({k for row in rows for k in row if k.startswith("_") and k != "_origin"})
+    shown = [{k: v for k, v in row.items() if k not in hidden} for row in rows]
+    rows_table(shown, f"{title}: first {len(rows)}{total} {'files' if art.kind == 'blobs' else 'rows'}")
+    if hidden:
+        console.print(f"[dim]not shown: {', '.join(hidden)} (--json has every column)[/]")
 
 
 def checkout(

@@ -193,21 +193,25 @@ def runs(
         return
     project = open_project()
     found = project.runs(limit, top_level=True)
-    children = project.child_runs([r.id for r in found])
+    ids = [r.id for r in found]
+    children = project.child_runs(ids) if show_all else {}  # trials in full only for --all
+    counts = {k: len(v) for k, v in children.items()} if show_all else project.child_counts(ids)
     if as_json:
         emit_json(
             [
                 r.to_json()
-                | {"trials": len(children[r.id])}
+                | {"trials": counts[r.id]}
                 | ({"children": [c.to_json() for c in children[r.id]]} if show_all else {})
                 for r in found
             ]
         )
         return
-    _runs_table(found, children, show_all)
+    _runs_table(found, children, counts, show_all)
 
 
-def _runs_table(found: list[Run], children: dict[str, list[TrackedRun]], show_all: bool) -> None:
+def _runs_table(
+    found: list[Run], children: dict[str, list[TrackedRun]], counts: dict[str, int], show_all: bool
+) -> None:
     """Run ids, trial names and start times are never cut (ids are what `show` takes); at a
     narrow width the last column, the details, folds instead."""
     from rich.markup import escape
@@ -223,7 +227,7 @@ def _runs_table(found: list[Run], children: dict[str, list[TrackedRun]], show_al
         cached = sum(s.status == "cached" for s in r.steps)
         trials = children.get(r.id, [])
         details = [f"{len(r.steps)}: {ran} ran, {cached} cached" if r.steps else "none"]
-        details += [f"{len(trials)} trials"] if trials else []
+        details += [f"{counts[r.id]} trials"] if counts.get(r.id) else []
         details += [r.executor] if r.executor != "local" else []
         table.add_row(r.id, styled(r.status), f"{r.started_at:%Y-%m-%d %H:%M:%S}", "; ".join(details))
         for child in trials if show_all else []:
@@ -237,7 +241,7 @@ def _runs_table(found: list[Run], children: dict[str, list[TrackedRun]], show_al
     console.print(table)
     if not found:
         console.print("no runs yet: `loopline run` runs the pipeline")
-    elif not show_all and any(children.values()):
+    elif not show_all and any(counts.values()):
         console.print("[dim]trials are folded under their run: `loopline runs --all` lists them[/]")
 
 

@@ -18,6 +18,8 @@ class Settings:
     blobs_url: str
     stat_cache: Path
     user: str = "unknown"  # the actor recorded in histories: LOOPLINE_USER, else the OS user
+    # Project.add answers an unchanged path without opening the store; LOOPLINE_FAST_PATH=0: never
+    fast_path: bool = True
 
     @classmethod
     def build(cls, root: Path, project: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
@@ -35,6 +37,7 @@ class Settings:
             blobs_url=str(blobs),
             stat_cache=stat_cache_path(root),
             user=environ.get("LOOPLINE_USER") or _os_user(),
+            fast_path=environ.get("LOOPLINE_FAST_PATH") != "0",
         )
 
 

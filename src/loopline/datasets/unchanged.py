@@ -1,12 +1,12 @@
 """`loopline add` of a path that still holds the latest version of its name, answered with no
 write and no hashing: a directory walk, one stat-cache query and the manifest id, as add_path
 does them (its pieces are shared, not copied), so the command costs little more than starting
-Python.
+the command line.
 
 It answers only when sure and then returns the very AddResult add_path would; otherwise None,
 and the caller runs add_path: a file the stat cache cannot vouch for, a change, an empty or
-missing path, a file that is not a table. It lives in datasets/ beside add_path; the CLI entry
-(cli/app.py) calls it before importing the full command line.
+missing path, a file that is not a table. It lives in datasets/ beside add_path; Project.add
+calls it before opening the metadata store (and so before SQLAlchemy is imported).
 """
 
 from __future__ import annotations

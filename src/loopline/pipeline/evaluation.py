@@ -5,15 +5,16 @@ and the run's environment. The card itself is a pure function in loopline.evalua
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.types import Artifact, StepRun
-from loopline.evaluate.card import model_card
-from loopline.store.artifacts import load_value
-from loopline.store.blobs import BlobStore
-from loopline.store.metadata import MetadataStore
-from loopline.store.metadata.registry import SqlRegistryRepository
+
+# The card and the report reader bring Polars and NumPy: `loopline status` asks baseline_input
+# about every step and must not pay for them.
+if TYPE_CHECKING:
+    from loopline.store.blobs import BlobStore
+    from loopline.store.metadata import MetadataStore
 
 EVALUATE_USES = "loopline.evaluate:"
 
@@ -72,6 +73,8 @@ def baseline_input(
     aliases = [g["no_regression"] for g in gates if isinstance(g, Mapping) and "no_regression" in g]
     if not isinstance(name, str) or not aliases:
         return None
+    from loopline.store.metadata.registry import SqlRegistryRepository
+
     repo = SqlRegistryRepository(meta)
     try:
         version = repo.get_alias(name, str(aliases[0]))
@@ -111,6 +114,8 @@ def gate_result(
     where = {"run_id": step.run_id, "step": step.name}
     if step.status != "ran" or not step.outputs:
         return False, where | {"passed": False, "failure": step.error or "the gates failed"}
+    from loopline.store.artifacts import load_value
+
     report = load_value(blobs, meta.get_artifact(next(iter(step.outputs.values()))))
     gates = [
         {"name": g["gate"], "passed": g["passed"], "value": g["value"], "note": g.get("note")}
@@ -126,6 +131,9 @@ def _described(meta: MetadataStore, art_id: str, role: str) -> dict[str, Any]:
 
 
 def gather_card(meta: MetadataStore, blobs: BlobStore, art: Artifact) -> dict[str, Any]:
+    from loopline.evaluate.card import model_card
+    from loopline.store.artifacts import load_value
+
     step, report_id = _evaluation_of(meta, art)
     report = load_value(blobs, meta.get_artifact(report_id))
     model_id = _argument(step, "model")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
@@ -30,23 +30,16 @@ from loopline.pipeline.inputs import stored_inputs, versions_read
 from loopline.pipeline.reproduce import Comparison, check_tolerance, explain
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
 from loopline.store.blobs import BlobStore
-from loopline.store.metadata import MetadataStore
+from loopline.store.metadata.peek import alive
+
+if TYPE_CHECKING:  # status also runs on peek.Snapshot, without SQLAlchemy
+    from loopline.store.metadata import MetadataStore
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
 EventHandler = Callable[[str, str, dict[str, Any]], None]
 
 
 COLLECT_USES = "loopline.collect:"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
@@ -164,7 +157,7 @@ class Runner:
 
     def mark_interrupted(self) -> int:
         """Mark this host's runs whose process died (SIGKILL, power cut) as interrupted."""
-        return self.meta.mark_interrupted(socket.gethostname(), _alive)
+        return self.meta.mark_interrupted(socket.gethostname(), alive)
 
     # -- run ----------------------------------------------------------------------------------
     def run(

@@ -4,29 +4,30 @@ server each make one call here per command or request."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import TYPE_CHECKING, Any, cast
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
-from loopline.core.types import Environment, Run
 from loopline.pipeline.config import ProjectFile, build_pipeline, read_project_file
-from loopline.pipeline.dag import Pipeline
-from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
 from loopline.project._annotate import AnnotateFacade
 from loopline.project._data import DataFacade
 from loopline.project._models import ModelsFacade
-from loopline.store.blobs import FsspecBlobStore
-from loopline.store.files import atomic_write_text
-from loopline.store.metadata import MetadataStore
+from loopline.store.metadata import peek
 
+# The stores, the runner and what they import (SQLAlchemy, fsspec, the pipeline) load when first
+# used: a listing answered by peek.py never needs them, and `loopline runs` must start fast.
 if TYPE_CHECKING:
     from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
+    from loopline.core.types import Environment, Run
+    from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
     from loopline.pipeline.tracking import ActiveRun
+    from loopline.store.blobs import FsspecBlobStore
+    from loopline.store.metadata import MetadataStore
 
 _TEMPLATE = """\
 # loopline project: uncomment and edit a section (README.md describes each one);
@@ -82,6 +83,10 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         path = directory / PROJECT_FILE
         if not path.exists():
             project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
+            import yaml
+
+            from loopline.store.files import atomic_write_text
+
             text = _TEMPLATE if not project else yaml.safe_dump({"project": project}) + _TEMPLATE
             atomic_write_text(path, text)
         elif store or blobs:
@@ -106,15 +111,26 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
 
     @cached_property
     def meta(self) -> MetadataStore:
+        from loopline.store.metadata import MetadataStore
+
         return MetadataStore(self.settings.store_url)
 
     @cached_property
     def blobs(self) -> FsspecBlobStore:
+        from loopline.store.blobs import FsspecBlobStore
+
         return FsspecBlobStore(self.settings.blobs_url)
 
     @cached_property
     def runner(self) -> Runner:
+        from loopline.pipeline.runner import Runner
+
         return Runner(self.meta, self.blobs, self.root, self.settings.stat_cache)
+
+    def _peeking(self) -> bool:
+        """Whether a listing may be read with peek.py: only while the full store is not open (a
+        process that has it, like the server, asks it)."""
+        return "meta" not in self.__dict__
 
     def close(self) -> None:
         if "meta" in self.__dict__:
@@ -179,7 +195,23 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         return self.run(pipeline, targets=targets)
 
     def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
-        return self.runner.status(pipeline or self.pipeline())
+        """Fresh or stale, step by step; read with peek.py while the store is not open, unless a
+        step is an evaluation (its baseline comes from the registry's store)."""
+        from loopline.pipeline.evaluation import EVALUATE_USES
+        from loopline.pipeline.runner import Runner
+
+        pipeline = pipeline or self.pipeline()
+        if self._peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
+            with peek.snapshot(self.settings.store_url) as reader:
+                if reader is not None:  # Runner.status reads only what a Snapshot answers
+                    runner = Runner(
+                        cast("MetadataStore", reader), self.blobs, self.root, self.settings.stat_cache
+                    )
+                    try:
+                        return runner.status(pipeline)
+                    except peek.Unsure:
+                        pass
+        return self.runner.status(pipeline)
 
     def reproduce(
         self,
@@ -212,12 +244,24 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
 
     def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
         """Newest first; with `top_level`, without the runs nested under another (tuning trials)."""
+        if self._peeking():
+            found = peek.list_runs(self.settings.store_url, limit, socket.gethostname(), top_level=top_level)
+            if found is not None:
+                return found
         self.runner.mark_interrupted()
         return self.meta.list_runs(limit, top_level=top_level)
 
     def child_runs(self, run_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each run (a tune step's trials), in the order they started."""
         return self.meta.tracking.children_of(run_ids)
+
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """How many runs are nested under each run (read without the full store when it can)."""
+        if self._peeking():
+            found = peek.child_counts(self.settings.store_url, run_ids)
+            if found is not None:
+                return found
+        return {k: len(v) for k, v in self.child_runs(run_ids).items()}
 
     def run_report(self, run: Run) -> dict[str, Any]:
         """The run's JSON with each step's rows in / out / quarantined, metrics and gates."""

@@ -3,18 +3,23 @@ validation and export."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.core.types import Artifact, Run
-from loopline.datasets.revert import RevertResult
-from loopline.datasets.snapshot import AddResult
-from loopline.pipeline.lineage import Node
 from loopline.project._stores import Stores
-from loopline.store.fsck import FsckReport
+from loopline.store.metadata import peek
+
+if TYPE_CHECKING:
+    from loopline.core.types import Artifact, Run
+    from loopline.datasets.revert import RevertResult
+    from loopline.datasets.snapshot import AddResult
+    from loopline.pipeline.lineage import Node
+    from loopline.store.fsck import FsckReport
+    from loopline.store.statcache import StatCache
 
 
 class DataFacade(Stores):
@@ -89,12 +94,32 @@ class DataFacade(Stores):
 
         cache = StatCache(self.settings.stat_cache)
         try:
-            return add_path(path, name, self.meta, self.blobs, cache)
+            found = self._unchanged(path, name, cache) if self._peeking() else None
+            return add_path(path, name, self.meta, self.blobs, cache) if found is None else found
         finally:
             cache.close()
 
+    def _unchanged(self, path: Path, name: str, cache: StatCache) -> AddResult | None:
+        """add's answer when path still holds the latest version of name, found without opening
+        the store (re-adding an unchanged folder then costs about what starting the CLI costs);
+        None whenever add_path must answer: a change, a store peek cannot read, a blob folder
+        add_path would create, a path it cannot read (add_path then says what is wrong)."""
+        from loopline.datasets.unchanged import unchanged
+
+        if not self.settings.fast_path:
+            return None
+        latest = peek.latest_version(self.settings.store_url, name)
+        blobs = self.settings.blobs_url.removeprefix("file://")
+        if latest is None or not os.path.isdir(f"{blobs}/tmp"):
+            return None
+        try:
+            return unchanged(path, name, latest, cache)
+        except OSError:
+            return None
+
     def datasets(self) -> list[tuple[Artifact, int]]:
-        return self.meta.datasets()
+        found = peek.datasets(self.settings.store_url) if self._peeking() else None
+        return self.meta.datasets() if found is None else found
 
     def versions(self, name: str) -> list[Artifact]:
         found = self.meta.versions(name)
@@ -111,6 +136,8 @@ class DataFacade(Stores):
                 f"{name} has no version {version}",
                 hint=f"its versions are 1 to {known[-1].version}; `loopline versions {name}` lists them",
             )
+        from loopline.datasets.revert import RevertResult
+
         made, latest, reset = self.meta.revert(name, version)
         target = next(a for a in known if a.version == version)
         return RevertResult(name, made or latest, made is not None, latest, version, target.id, reset)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.core.settings import STATE_DIR
 from loopline.project._stores import Stores
+from loopline.store.metadata import peek
 
 _TABLE_FILES = (".csv", ".parquet", ".jsonl", ".ndjson")  # `drift` reads these as files
 
@@ -99,7 +100,8 @@ class ModelsFacade(Stores):
         return version
 
     def models(self) -> list[RegisteredModel]:
-        return self.registry.models()
+        found = peek.list_models(self.settings.store_url) if self._peeking() else None
+        return self.registry.models() if found is None else found
 
     def model(self, name: str, ref: VersionRef = None) -> ModelVersion:
         """A version by number or alias (the latest when ref is None)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopline.core.settings import Settings
-from loopline.core.types import Artifact
-from loopline.pipeline.config import ProjectFile
-from loopline.pipeline.runner import Runner
-from loopline.store.blobs import FsspecBlobStore
-from loopline.store.metadata import MetadataStore
+if TYPE_CHECKING:
+    from loopline.core.settings import Settings
+    from loopline.core.types import Artifact
+    from loopline.pipeline.config import ProjectFile
+    from loopline.pipeline.runner import Runner
+    from loopline.store.blobs import FsspecBlobStore
+    from loopline.store.metadata import MetadataStore
 
 
 class Stores:
@@ -23,7 +24,8 @@ class Stores:
     blobs: FsspecBlobStore
     runner: Runner
 
-    if TYPE_CHECKING:  # defined by DataFacade, used by the others
+    if TYPE_CHECKING:  # defined by DataFacade and Project, used by the others
 
+        def _peeking(self) -> bool: ...
         def resolve(self, ref: str) -> Artifact: ...
         def load(self, ref: str) -> Any: ...

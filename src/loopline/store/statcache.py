@@ -1,6 +1,4 @@
-"""A machine-local cache of file hashes keyed on (path, inode, size, mtime), like DVC's state db,
-and, on the same key, of what was read from a file (loopline.yaml's settings, for the `add`
-shortcut in cli/app.py, which thus need not import PyYAML).
+"""A machine-local cache of file hashes keyed on (path, inode, size, mtime), like DVC's state db.
 
 It lives beside the project (never in a shared PostgreSQL store) because inodes mean nothing on
 another machine. Losing it costs only re-hashing.
@@ -16,9 +14,6 @@ from pathlib import Path
 _SCHEMA = """CREATE TABLE IF NOT EXISTS stat (
   path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER, digest TEXT)"""
 
-_READ_SCHEMA = """CREATE TABLE IF NOT EXISTS remembered (
-  path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER, value TEXT)"""
-
 Key = tuple[int, int, int]  # inode, size, mtime_ns
 
 
@@ -32,7 +27,6 @@ class StatCache:
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
-        self._db.execute(_READ_SCHEMA)
 
     def vouched(self, files: Sequence[tuple[str, str, Key]], root: str) -> list[str | None]:
         """For each (relative path, absolute path, stat key) under root (a folder, or the file
@@ -48,18 +42,6 @@ class StatCache:
             hit[1] if (hit := known.get(full)) is not None and hit[0] == key else None
             for _, full, key in files
         ]
-
-    def recall(self, path: str, key: Key) -> str | None:
-        """What remember() kept for the file at path, if the file still has this stat key."""
-        row = self._db.execute(
-            "SELECT value FROM remembered WHERE path = ? AND inode = ? AND size = ? AND mtime_ns = ?",
-            (path, *key),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def remember(self, path: str, key: Key, value: str) -> None:
-        """Keep a value read from the file at path while it had this stat key."""
-        self._db.execute("INSERT OR REPLACE INTO remembered VALUES (?, ?, ?, ?, ?)", (path, *key, value))
 
     def update(self, entries: Iterable[tuple[str, Key, str]]) -> None:
         rows = [(path, *key, digest) for path, key, digest in entries]

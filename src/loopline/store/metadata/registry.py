@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 from loopline.store.metadata.tables import (
     artifacts,
     model_aliases,
@@ -70,55 +71,6 @@ class ModelVersion:
             "description": self.description,
             "created_at": self.created_at.isoformat(),
             "aliases": list(self.aliases),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class VersionSummary:
-    """The latest version as a listing shows it (the full record: `get_version`)."""
-
-    version: int
-    artifact_id: str
-    run_id: str | None
-    status: str
-    gates_passed: bool | None
-    metrics: dict[str, float]
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "artifact_id": self.artifact_id,
-            "run_id": self.run_id,
-            "status": self.status,
-            "gates_passed": self.gates_passed,
-            "metrics": self.metrics,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RegisteredModel:
-    name: str
-    description: str
-    created_at: datetime
-    updated_at: datetime
-    latest: VersionSummary | None
-    versions: int
-    aliases: dict[str, int] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "latest_version": self.latest.version if self.latest else None,
-            "latest": self.latest.to_json() if self.latest else None,
-            "versions": self.versions,
-            "aliases": dict(self.aliases),
-            "tags": dict(self.tags),
         }
 
 

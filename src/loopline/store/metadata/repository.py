@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from loopline.core.errors import Conflict, NotFound, StorageError
 from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import engine as engines
-from loopline.store.metadata.peek import to_artifact
+from loopline.store.metadata.peek import to_artifact, to_run, to_step_run
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     artifact_versions,
@@ -31,7 +31,7 @@ from loopline.store.metadata.tables import (
     step_runs,
 )
 from loopline.store.metadata.tables import source_state as source_states
-from loopline.store.metadata.times import as_aware, as_utc, utc_now
+from loopline.store.metadata.times import as_utc, utc_now
 
 if TYPE_CHECKING:
     from loopline.store.metadata.annotations import SqlAnnotationRepository
@@ -510,24 +510,7 @@ class MetadataStore:
     def _step_runs(self, conn: sa.Connection, query: sa.Select[Any]) -> list[StepRun]:
         rows = conn.execute(query).all()
         edges = self._edges(conn, [r.id for r in rows])
-        return [
-            StepRun(
-                id=r.id,
-                run_id=r.run_id,
-                name=r.name,
-                status=r.status,
-                fingerprint=r.fingerprint,
-                code_hash=r.code_hash,
-                params=json.loads(r.params_json),
-                uses=r.uses,
-                inputs=edges[r.id]["in"],
-                outputs=edges[r.id]["out"],
-                seconds=r.seconds,
-                error=r.error,
-                bindings=json.loads(r.bindings_json) if r.bindings_json else {},
-            )
-            for r in rows
-        ]
+        return [to_step_run(r, edges[r.id]) for r in rows]
 
     def find_cached(self, fingerprint: str) -> dict[str, str] | None:
         """Outputs of the latest successful execution with this fingerprint."""
@@ -552,22 +535,7 @@ class MetadataStore:
             found = self._step_runs(conn, sa.select(step_runs).where(step_runs.c.id.in_(latest)))
         return {s.name: s for s in found}
 
-    @staticmethod
-    def _to_run(row: Any, steps: list[StepRun]) -> Run:
-        return Run(
-            id=row.id,
-            status=row.status,
-            started_at=as_aware(row.started_at),  # type: ignore[arg-type]
-            finished_at=as_aware(row.finished_at),
-            executor=row.executor,
-            environment_id=row.environment_id,
-            git_commit=row.git_commit,
-            git_dirty=row.git_dirty,
-            reproduce_of=row.reproduce_of,
-            steps=steps,
-            host=row.host,
-            pid=row.pid,
-        )
+    _to_run = staticmethod(to_run)
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
