@@ -154,8 +154,10 @@ def test_listings_keep_names_whole_at_80_columns(tmp_path: Path) -> None:
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].split()[:2] == ["name", "version"]
     assert [line.split()[0] for line in lines[1:]] == sorted(names)  # whole, one per line
-    wide = cli("datasets", cwd=tmp_path, env={**os.environ, "COLUMNS": "250"}, check=True).stdout
-    assert "source" in wide.splitlines()[0] and "deep/folder/with/a/long/path" in wide
+    wide = cli(
+        "datasets", cwd=tmp_path, env={**os.environ, "COLUMNS": "400"}, check=True
+    ).stdout  # tmp paths are long
+    assert "source" in wide.splitlines()[0] and "deep/folder/with/a/long/path" in wide, wide
 
 
 def test_project_open_takes_a_str_or_a_path(tmp_path: Path) -> None:

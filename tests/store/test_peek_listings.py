@@ -158,3 +158,21 @@ def test_project_status_without_the_store(project: Project) -> None:
     assert [s.to_json() for s in changed.status()] == [
         s.to_json() for s in changed.runner.status(changed.pipeline())
     ]
+
+
+def test_trials_are_folded_as_the_repository_folds_them(project: Project) -> None:
+    """`loopline runs` lists top-level runs and counts each one's trials through peek."""
+    from loopline.store.metadata.tables import PARENT_TAG
+
+    meta, host = project.meta, socket.gethostname()
+    parent = meta.list_runs(1)[0].id
+    with project.start_run("tune", "trial-0") as trial:
+        pass
+    meta.tracking.set_tags(trial.id, {PARENT_TAG: parent})
+    top = peek.list_runs(url(project), 50, host, top_level=True)
+    assert top == meta.list_runs(50, top_level=True)
+    assert top is not None and trial.id not in [r.id for r in top]
+    assert trial.id in [r.id for r in peek.list_runs(url(project), 50, host) or []]
+    counts = {k: len(v) for k, v in meta.tracking.children_of([parent, "nope"]).items()}
+    assert peek.child_counts(url(project), [parent, "nope"]) == counts == {parent: 1, "nope": 0}
+    assert peek.PARENT_TAG == PARENT_TAG

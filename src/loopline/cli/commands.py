@@ -37,7 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("pipeline_commands", "Which steps are stale, and why (code, params, input)."),
     "runs": (
         "pipeline_commands",
-        "List runs, newest first; with --metric, --filter, --sort or --experiment, search them.",
+        "List runs, newest first, each with its number of tuning trials (`--all` lists them under it); "
+        "with --metric, --filter, --sort or --experiment, search every run, trials among them.",
     ),
     "show": (
         "pipeline_commands",
@@ -46,7 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("pipeline_commands", "Ancestors and descendants of an artifact, as a tree."),
     "reproduce": (
         "pipeline_commands",
-        "Re-execute a run's steps without cache and compare every output id (exit 1 on a difference).",
+        "Re-execute a run's steps without cache and compare every output id; for each that differs, "
+        "what differs and the likely cause (exit 1 on a difference beyond the tolerance).",
     ),
     "demo": ("pipeline_commands", "Create a demo project and run the example pipeline end to end."),
     "add": (
@@ -77,7 +79,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("clean_commands", "Write a table artifact to Parquet, CSV or JSON Lines."),
     "card": (
         "evaluate_commands",
-        "The model card: intended use, data lineage, metrics with intervals, slices, gates, environment.",
+        "The model card of a registered model's version: intended use, data lineage, metrics with "
+        "intervals, slices, gates, environment.",
     ),
     "register": (
         "registry_commands",

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.types import Artifact, Run
-from loopline.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from loopline.store.metadata import MetadataStore
 
 TAG_PREFIX = "loopline.step."
 # A step function may carry this: the returned keys that hold rejected rows (clean's "quarantine").

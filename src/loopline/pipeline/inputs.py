@@ -6,11 +6,14 @@ anything runs, so a missing dataset or version fails the run with nothing writte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from loopline.core.errors import ConfigError, NotFound
 from loopline.core.types import Artifact
 from loopline.pipeline.dag import Pipeline
-from loopline.store.metadata import MetadataStore
+
+if TYPE_CHECKING:  # `loopline status` reads through store/metadata/peek.py, without SQLAlchemy
+    from loopline.store.metadata import MetadataStore
 
 
 def stored_inputs(

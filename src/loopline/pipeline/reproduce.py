@@ -17,10 +17,6 @@ from typing import Any
 
 from loopline.core.errors import InvalidInput
 from loopline.core.types import Artifact
-from loopline.datasets.compare import diff_blobsets
-from loopline.datasets.differences import compare_json, compare_models, compare_tables
-from loopline.pipeline.nondeterminism import hints
-from loopline.store.artifacts import load_manifest, load_table, load_value
 from loopline.store.blobs import BlobStore
 
 
@@ -81,7 +77,12 @@ def check_tolerance(tolerance: float | None) -> None:
 def difference(
     blobs: BlobStore, expected: Artifact, got: Artifact, tolerance: float | None
 ) -> dict[str, Any]:
-    """How two stored artifacts differ, by kind."""
+    """How two stored artifacts differ, by kind (the comparers load Polars: imported here, so
+    that `loopline status`, which imports the runner, does not)."""
+    from loopline.datasets.compare import diff_blobsets
+    from loopline.datasets.differences import compare_json, compare_models, compare_tables
+    from loopline.store.artifacts import load_manifest, load_table, load_value
+
     if expected.kind != got.kind:
         return {"kind": "kind", "expected": expected.kind, "got": got.kind, "within_tolerance": False}
     if expected.kind == "table":
@@ -103,6 +104,8 @@ def explain(
     since: datetime,
 ) -> None:
     """Fill in the difference and the hints of an output whose id changed."""
+    from loopline.pipeline.nondeterminism import hints
+
     expected, got = artifacts
     if comparison.identical:
         return

@@ -36,6 +36,7 @@ SELECT a.id, a.kind, a.blob, a.size, a.rows, a.schema_json, a.created_at,
 FROM artifact_versions AS v JOIN artifacts AS a ON a.id = v.artifact_id
 WHERE v.name = ? ORDER BY v.version DESC LIMIT 1
 """
+_VERSION = _LATEST.replace("ORDER BY v.version DESC LIMIT 1", "AND v.version = ?")
 
 # MetadataStore.datasets: the latest version of every name, with the number of versions.
 _DATASETS = """
@@ -337,6 +338,15 @@ class Snapshot:
     def latest_version(self, name: str) -> Artifact | None:
         found = self._rows(_LATEST, name)
         return to_artifact(found[0]) if found else None
+
+    def get_version(self, name: str, version: int) -> Artifact:
+        """NAME@VERSION (a pinned input); NotFound as MetadataStore raises it."""
+        from loopline.core.errors import NotFound
+
+        found = self._rows(_VERSION, name, version)
+        if not found:
+            raise NotFound(f"{name} has no version {version}")
+        return to_artifact(found[0])
 
     def find_cached(self, fingerprint: str) -> dict[str, str] | None:
         found = self._step_runs(_CACHED, fingerprint)
