@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.collect import Batch, CollectContext
+from loopline.collect.file_options import SUFFIXES, ReadOptions, mirrors, validate
 from loopline.collect.merge import ITEM_ID, PROVENANCE, with_provenance
-from loopline.collect.roots import check_declaration, resolve_root, select_files
+from loopline.collect.roots import resolve_root, select_files
 from loopline.collect.schema import (
-    EVOLUTIONS,
     SourceSchema,
     digest_changed,
     plan_file,
@@ -61,113 +61,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "parquet", "jsonl")
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-OPTIONS = (
-    "root", "glob", "format", "schema", "separator", "has_header", "columns", "encoding", "quote_char",
-    "null_values", "evolve", "versions",
-)  # fmt: skip
-VERSIONS = ("append", "mirror")
+__all__ = ["read", "validate"]  # a Reader (collect/__init__.py): validate is file_options'
+
 _INFER_ROWS = 10_000
 _SLICE = 65_536  # rows read, identified and written at a time: what bounds a collection's memory
-
-
-def validate(spec: SourceSpec) -> None:
-    unknown = sorted(set(spec.options) - set(OPTIONS))
-    if unknown:
-        raise spec.fail(f"unknown option {unknown[0]!r}", hint=f"files sources take {', '.join(OPTIONS)}")
-    pattern = spec.require("glob", hint='e.g. glob: "*.csv" or glob: "**/*.jsonl"')
-    check_declaration(spec, default_glob=str(pattern))
-    fmt = spec.option("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise spec.fail(f"unknown format {fmt!r}", hint=f"format is one of {', '.join(FORMATS)}")
-    suffix = os.path.splitext(str(pattern))[1].lower()
-    if fmt is None and suffix and "*" not in suffix and suffix not in SUFFIXES:
-        raise spec.fail(
-            f"cannot tell the format of {pattern!r} from its extension",
-            hint=f"add format: one of {', '.join(FORMATS)}",
-        )
-    schema = spec.option("schema", {})
-    if not isinstance(schema, dict) or not all(isinstance(k, str) for k in schema):
-        raise spec.fail(
-            "`schema` must map column names to types", hint="e.g. schema: {age: Int64, signup: Date}"
-        )
-    for column, name in schema.items():
-        if dtype_name(name) is None:
-            raise spec.fail(
-                f"schema: {column}: unknown type {name!r}",
-                hint="use a Polars type name: Int64, Float64, String, Boolean, Date, Datetime",
-            )
-    separator = spec.option("separator", ",")
-    if not isinstance(separator, str) or len(separator) != 1 or separator in '\r\n"':
-        raise spec.fail(f"separator {separator!r} must be one character (not a quote or newline)")
-    if not isinstance(spec.option("has_header", True), bool):
-        raise spec.fail("has_header must be true or false")
-    _validate_text_options(spec)
-    if spec.key and not all(isinstance(k, str) for k in spec.key):
-        raise spec.fail("`key` must be a list of column names")
-
-
-def _validate_text_options(spec: SourceSpec) -> None:
-    """columns, encoding, quote_char, null_values, evolve and versions."""
-    columns = spec.option("columns")
-    if columns is not None:
-        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
-            raise spec.fail("`columns` must be a list of column names", hint="e.g. columns: [date, price]")
-        if len(set(columns)) != len(columns):
-            twice = next(c for c in columns if columns.count(c) > 1)
-            raise spec.fail(f"columns: {twice!r} is named twice")
-        if spec.option("has_header", True):
-            raise spec.fail(
-                "`columns` names the fields of headerless files",
-                hint="add has_header: false, or rename a header's columns with the clean rule `rename`",
-            )
-    encoding = spec.option("encoding", "utf8")
-    try:
-        codecs.lookup(str(encoding))
-    except LookupError:
-        raise spec.fail(
-            f"unknown encoding {encoding!r}", hint="e.g. encoding: utf-8, latin-1, cp1252, utf-16"
-        ) from None
-    quote = spec.option("quote_char", '"')
-    if quote is not None and (not isinstance(quote, str) or len(quote) != 1 or quote in "\r\n"):
-        raise spec.fail(f"quote_char {quote!r} must be one character, or null for none")
-    nulls = spec.option("null_values", [])
-    if isinstance(nulls, str):
-        nulls = [nulls]
-    if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
-        raise spec.fail("`null_values` must be a list of strings", hint='e.g. null_values: ["", "NA", "?"]')
-    evolve = spec.option("evolve", [])
-    if not isinstance(evolve, list) or any(e not in EVOLUTIONS for e in evolve):
-        raise spec.fail(f"evolve {evolve!r} must be a list of {', '.join(EVOLUTIONS)}")
-    if spec.option("versions", "append") not in VERSIONS:
-        raise spec.fail(
-            f"versions {spec.option('versions')!r} is not one of {', '.join(VERSIONS)}",
-            hint="append: rows are only ever added; mirror: a version holds the files as they are now",
-        )
-
-
-@dataclass(frozen=True)
-class _Options:
-    """How a file is read (the read options of the source)."""
-
-    separator: str
-    has_header: bool
-    quote: str | None
-    nulls: list[str]
-    encoding: str
-
-    @classmethod
-    def of(cls, spec: SourceSpec) -> _Options:
-        nulls = spec.option("null_values", [])
-        encoding = codecs.lookup(str(spec.option("encoding", "utf8"))).name
-        return cls(
-            spec.option("separator", ","),
-            spec.option("has_header", True),
-            spec.option("quote_char", '"'),
-            [nulls] if isinstance(nulls, str) else list(nulls),
-            encoding,
-        )
 
 
 def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
@@ -183,7 +80,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     previous: dict[str, list[Any]] = dict(ctx.state.get("files", {}))
     options = read_options_digest(spec.options)
     rebuild = any(digest_changed(old, options) for old in previous.values())
-    mirror = spec.option("versions", "append") == "mirror"
+    mirror = mirrors(spec)
     present = {rel for rel, _, _ in selection.files}
     removed = sorted(set(previous) - present)
     if rebuild and removed and not mirror:
@@ -193,7 +90,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
             hint="restore the files, or set `versions: mirror` (a version is the folder as it is now)",
         )
     source = _source_schema(spec, None if rebuild else ctx.previous)
-    opts = _Options.of(spec)
+    opts = ReadOptions.of(spec)
     state: dict[str, list[Any]] = {}
     kept: list[tuple[str, Path]] = []  # (origin, the rows read) of each file with rows
     rejected: list[pl.DataFrame] = []
@@ -296,7 +193,7 @@ class _Read:
 
 
 def _read_file(
-    spec: SourceSpec, path: str, fmt: str, source: SourceSchema, opts: _Options, target: Path
+    spec: SourceSpec, path: str, fmt: str, source: SourceSchema, opts: ReadOptions, target: Path
 ) -> _Read:
     """One file's rows, read against the source's schema and written to target, and its
     rejected records; never raises for bad data."""
@@ -394,7 +291,7 @@ def _cast(target: Path, rows: int, types: dict[str, pl.DataType], *, text: bool)
     return _Read(cast.path if kept else None, pl.concat(rejected) if rejected else None, rows)
 
 
-def _csv_dialect(opts: _Options, source: SourceSchema) -> Dialect:
+def _csv_dialect(opts: ReadOptions, source: SourceSchema) -> Dialect:
     return Dialect(
         separator=opts.separator,
         has_header=opts.has_header,
@@ -405,7 +302,7 @@ def _csv_dialect(opts: _Options, source: SourceSchema) -> Dialect:
     )
 
 
-def _strict_csv(path: str, opts: _Options, source: SourceSchema, target: Path) -> _Read | None:
+def _strict_csv(path: str, opts: ReadOptions, source: SourceSchema, target: Path) -> _Read | None:
     """A strict Polars read against the source's columns and types, kept only when every
     record is provably one line with the right number of fields (so row i is line i + header);
     None sends the file to the careful path. Columns whose values do not all parse as their

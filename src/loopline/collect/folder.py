@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopline.collect import Batch, CollectContext
+from loopline.collect.file_options import check_versions, mirrors
 from loopline.collect.merge import ITEM_ID
 from loopline.collect.roots import check_declaration, resolve_root, select_files
 from loopline.collect.spec import SourceSpec
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPTIONS = ("root", "glob", "media", "versions")
-VERSIONS = ("append", "mirror")
 MEDIA = ("image", "text", "audio", "video", "application", "font", "model")
 DEFAULT_GLOB = "**"
 _IMAGE_WORKERS = 4
@@ -40,11 +40,7 @@ def validate(spec: SourceSpec) -> None:
     if unknown:
         raise spec.fail(f"unknown option {unknown[0]!r}", hint=f"folder sources take {', '.join(OPTIONS)}")
     check_declaration(spec, DEFAULT_GLOB)
-    if spec.option("versions", "append") not in VERSIONS:
-        raise spec.fail(
-            f"versions {spec.option('versions')!r} is not one of {', '.join(VERSIONS)}",
-            hint="append: files are only ever added; mirror: a version holds the folder as it is now",
-        )
+    check_versions(spec)
     media = spec.option("media")
     kinds = [media] if isinstance(media, str) else media
     if media is not None and (not isinstance(kinds, list) or not kinds or any(k not in MEDIA for k in kinds)):
@@ -97,7 +93,7 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     absent = sorted(ctx.paths - {rel for rel, _, _ in files})  # in the version, gone from the folder
     removed = sorted(set(absent) - set(ctx.state.get("absent", [])))  # reported once
     report["files_removed"] = len(removed)
-    mirror = spec.option("versions", "append") == "mirror"
+    mirror = mirrors(spec)
     details = {"removed": [f"{prefix}{r}" for r in removed[:100]], "mirror": mirror} if removed else {}
     return Batch(
         blobs=blobs,
