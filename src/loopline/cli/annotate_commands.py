@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.common import JSON, open_project
 from loopline.cli.render import console, emit_json
 from loopline.core.errors import InvalidInput
 

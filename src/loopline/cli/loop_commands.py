@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.common import JSON, open_project
 from loopline.cli.render import console, emit_json
 
 

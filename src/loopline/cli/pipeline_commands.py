@@ -9,6 +9,7 @@ import typer
 
 from loopline.cli import tracking_commands
 from loopline.cli.collect_report import collect_report
+from loopline.cli.common import JSON, open_project
 from loopline.cli.render import console, emit_json, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
@@ -16,18 +17,11 @@ if TYPE_CHECKING:
     from loopline.core.types import Run
     from loopline.project import Project
 
-JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 EXECUTOR = Annotated[str, typer.Option("--executor", help="local or dask.")]
 JOBS = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Steps run in parallel.")]
 DASK = Annotated[
     str | None, typer.Option("--dask-address", help="Scheduler address; a LocalCluster if unset.")
 ]
-
-
-def open_project() -> Project:
-    from loopline.project import Project
-
-    return Project.open()
 
 
 class Progress:

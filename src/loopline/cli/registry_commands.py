@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.common import JSON, open_project
 from loopline.cli.render import console, emit_json
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.pipeline_commands import JSON, open_project
+from loopline.cli.common import JSON, open_project
 from loopline.cli.render import console, emit_json
 
 

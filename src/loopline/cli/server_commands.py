@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.pipeline_commands import open_project
+from loopline.cli.common import open_project
 from loopline.cli.render import console
 
 

@@ -55,7 +55,7 @@ def search(
     """`loopline runs` with search options: one Project call, then a table or JSON."""
     from rich.markup import escape
 
-    from loopline.cli.pipeline_commands import open_project
+    from loopline.cli.common import open_project
     from loopline.cli.render import listing
 
     if sort and not metric and not order_by:
@@ -115,7 +115,7 @@ def compare(
     """Two runs side by side: params, latest metrics (with the difference) and tags."""
     from rich.table import Table
 
-    from loopline.cli.pipeline_commands import open_project
+    from loopline.cli.common import open_project
 
     result = open_project().compare(run_a, run_b)
     if as_json:
@@ -145,7 +145,7 @@ def experiments(as_json: JSON = False) -> None:
     """List experiments with their number of runs."""
     from rich.table import Table
 
-    from loopline.cli.pipeline_commands import open_project
+    from loopline.cli.common import open_project
 
     found = open_project().experiments()
     if as_json:
