@@ -307,10 +307,9 @@ class Runner:
             rows=collect_counts(report),
         )
         now = time.time()
-        self.meta.log_metrics(run_id, item.name, [(k, v, 0, now) for k, v in sorted(report.items())])
-        if details:
-            tag = {collect_details_tag(item.collects.name): json.dumps(details, sort_keys=True, default=str)}
-            self.meta.tracking.log_batch(run_id, [], {}, tag, step_name=item.name)
+        figures = [(k, v, 0, now) for k, v in sorted(report.items())]
+        tags = {collect_details_tag(item.collects.name): json.dumps(details, sort_keys=True, default=str)}
+        self.meta.tracking.log_batch(run_id, figures, {}, tags if details else {}, step_name=item.name)
         return result
 
     def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:

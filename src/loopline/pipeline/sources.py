@@ -5,7 +5,6 @@ arrived, so the steps downstream stay cache hits when nothing did."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,12 +99,12 @@ def run_source(
     changes: list[str] = []
     if batch.table is not None:
         if previous is not None and batch.replaces:
-            previous, dropped = _without(previous, batch.replaces, file_of_origin)
+            previous, dropped = _without(previous, batch.replaces, file_of_origin())
             old_quarantine, cleared = _without(old_quarantine, batch.replaces, pl.col("_origin"))
         merged, added, items = merge_table(previous, batch.table, scratch, spec.name, rewrite=dropped > 0)
         if merged is not None and previous_art is not None:
-            before = scan_table(blobs, previous_art).collect_schema()
-            changes = version_changes(before, merged.scan().collect_schema())
+            assert previous is not None  # a table source's current version, scanned above
+            changes = version_changes(previous.collect_schema(), merged.scan().collect_schema())
     elif batch.blobs is not None:
         if blobset is not None and batch.replaces:
             blobset, dropped = without_paths(blobset, set(batch.replaces)), len(batch.replaces)
@@ -144,14 +143,13 @@ def file_of_origin() -> pl.Expr:
 
 
 def _without(
-    table: pl.LazyFrame | None, origins: tuple[str, ...], file: pl.Expr | Callable[[], pl.Expr]
+    table: pl.LazyFrame | None, origins: tuple[str, ...], file: pl.Expr
 ) -> tuple[pl.LazyFrame | None, int]:
     """table without the rows of the files named, and how many rows that drops."""
     import polars as pl
 
     if table is None:
         return None, 0
-    expr = file() if callable(file) else file
-    kept = table.filter(~expr.is_in(list(origins)))
+    kept = table.filter(~file.is_in(list(origins)))
     count = table.select(pl.len()).collect().item() - kept.select(pl.len()).collect().item()
     return kept, int(count)

@@ -142,12 +142,7 @@ class MetadataStore:
     @staticmethod
     def _next_version(conn: sa.Connection, name: str, artifact_id: str, **extra: Any) -> int | None:
         """Add artifact_id as the next version of name, unless it already is the latest."""
-        latest = conn.execute(
-            sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
-            .where(artifact_versions.c.name == name)
-            .order_by(artifact_versions.c.version.desc())
-            .limit(1)
-        ).first()
+        latest = _latest_row(conn, name)
         if latest is not None and latest.artifact_id == artifact_id:
             return None
         version = 1 if latest is None else latest.version + 1
@@ -195,12 +190,8 @@ class MetadataStore:
         target = self.get_version(name, version)  # NotFound: no such name or version
 
         def work(conn: sa.Connection) -> tuple[int | None, int, bool]:
-            latest = conn.execute(
-                sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
-                .where(artifact_versions.c.name == name)
-                .order_by(artifact_versions.c.version.desc())
-                .limit(1)
-            ).one()
+            latest = _latest_row(conn, name)
+            assert latest is not None  # get_version found name above
             note = f"revert: {name}@{latest.version} to {name}@{version}"
             made = self._next_version(
                 conn,
@@ -621,3 +612,13 @@ class MetadataStore:
                 .where(step_runs.c.id.in_(ids), step_runs.c.status.in_(list(statuses)))
                 .order_by(step_runs.c.id),
             )
+
+
+def _latest_row(conn: sa.Connection, name: str) -> Any:
+    """(version, artifact_id) of the latest version of name, or None."""
+    return conn.execute(
+        sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
+        .where(artifact_versions.c.name == name)
+        .order_by(artifact_versions.c.version.desc())
+        .limit(1)
+    ).first()
