@@ -125,7 +125,9 @@ class PredictionRecorder:
     def _try_write(self, batch: Sequence[Mapping[str, Any]]) -> bool:
         try:
             self._write(batch)
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
+            # Polars answers Ctrl+C inside whichever thread runs a query, so a SIGINT can surface
+            # here: the batch then goes to the spool like any refused one, never lost with the thread.
             self.stats.failures += 1
             log.warning("prediction log: store unreachable (%s); spooling to %s", exc, self.spool_dir)
             return False
