@@ -1,14 +1,16 @@
-"""Every code block of README.md runs as written.
+"""Every code block of README.md and docs/*.md runs as written.
 
 - ```yaml: each block is a loopline.yaml on its own: it is read and its pipeline built (every
   section and key known, every `uses:` importable, the DAG sound) in a project holding the
-  README's example module. The first pipeline is run, and its outputs checked.
+  example module of docs/pipeline.md. That page's pipeline is run, and its outputs checked.
 - ```python: each block runs, in that project, in a fresh interpreter; a block whose first line
   is `# PATH` is that file of the project instead (the example's steps module).
 - ```sh: each `loopline …` line is parsed by the command line itself (the command, its
   subcommand, every option and argument, their types), without running it: most of those lines
   need a model in production or a server listening. Lines calling other programs (make, curl,
   python, export) are not loopline's to check.
+- The README's five-minute path is run for real, command by command, on a CSV of the columns it
+  names: what a newcomer types first must work.
 
 A block preceded by `<!-- fragment: WHY -->` is skipped; none is today.
 """
@@ -16,6 +18,7 @@ A block preceded by `<!-- fragment: WHY -->` is skipped; none is today.
 from __future__ import annotations
 
 import json
+import random
 import re
 import shlex
 import subprocess
@@ -28,7 +31,12 @@ import typer
 
 from tests.conftest import cli
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+PIPELINE_PAGE = ROOT / "docs" / "pipeline.md"
+FIVE_MINUTES = "Five minutes on your own CSV"
+HEADING = re.compile(r"^## (.+)$", re.M)
 FENCE = re.compile(
     r"(?P<note><!-- fragment[^>]*-->\s*\n)?^```(?P<lang>python|sh|yaml)\n(?P<body>.*?)^```", re.M | re.S
 )
@@ -39,21 +47,30 @@ UsageError: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__
 
 @dataclass(frozen=True)
 class Block:
+    doc: Path
+    section: str  # the `## ` heading the block is under
     lang: str
     body: str
     line: int
     fragment: bool
 
     def __str__(self) -> str:
-        return f"README.md:{self.line} ({self.lang})"
+        return f"{self.doc.relative_to(ROOT)}:{self.line} ({self.lang})"
 
 
-def blocks(lang: str | None = None) -> list[Block]:
-    text = README.read_text(encoding="utf-8")
-    found = [
-        Block(m["lang"], m["body"], text.count("\n", 0, m.start("body")) + 1, bool(m["note"]))
-        for m in FENCE.finditer(text)
-    ]
+def _blocks_of(doc: Path) -> list[Block]:
+    text = doc.read_text(encoding="utf-8")
+    headings = [(m.start(), m[1]) for m in HEADING.finditer(text)]
+    found = []
+    for m in FENCE.finditer(text):
+        section = next((title for start, title in reversed(headings) if start < m.start()), "")
+        line = text.count("\n", 0, m.start("body")) + 1
+        found.append(Block(doc, section, m["lang"], m["body"], line, bool(m["note"])))
+    return found
+
+
+def blocks(lang: str | None = None, doc: Path | None = None) -> list[Block]:
+    found = [b for d in ([doc] if doc else DOCS) for b in _blocks_of(d)]
     return [b for b in found if lang in (None, b.lang) and not b.fragment]
 
 
@@ -66,9 +83,9 @@ def _path_of(block: Block) -> str | None:
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project made of the README's first pipeline (its loopline.yaml and module), run once."""
+    """A project made of docs/pipeline.md's pipeline (its loopline.yaml and module), run once."""
     root = tmp_path_factory.mktemp("readme")
-    pipeline = next(b for b in blocks("yaml") if b.body.startswith("# loopline.yaml"))
+    pipeline = next(b for b in blocks("yaml", PIPELINE_PAGE) if b.body.startswith("# loopline.yaml"))
     cli("init", str(root), cwd=root, check=True)
     (root / "loopline.yaml").write_text(pipeline.body)
     for block in blocks("python"):
@@ -83,6 +100,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_readme_has_blocks_of_each_kind() -> None:
     counts = {lang: len(blocks(lang)) for lang in ("python", "sh", "yaml")}
     assert min(counts.values()) >= 3, counts
+    in_readme = {b.lang for b in blocks(doc=README)}
+    assert in_readme == {"sh", "yaml"}, in_readme
+    assert {b.doc.name for b in blocks()} >= {"README.md", "pipeline.md", "collect.md", "train.md"}
 
 
 def test_the_first_pipeline_runs_as_written(example: Path) -> None:
@@ -165,3 +185,43 @@ def test_a_wrong_option_is_caught() -> None:
     with pytest.raises(UsageError):
         _parse(["serve", "digits", "--port", "eighty"])
     assert getattr(_parse(["models", "history", "digits"]), "name", None) == "history"
+
+
+def _customers(path: Path) -> None:
+    """The CSV the five-minute path assumes (id, age, income, country, churned), as messy as a
+    real one: unreadable ages and a country outside the allowed set, for the quarantine."""
+    rng = random.Random(7)
+    lines = ["id,age,income,country,churned"]
+    for i in range(400):
+        age, income = rng.randint(18, 80), round(rng.gauss(40000, 12000), 2)
+        churned = int(income + rng.gauss(0, 6000) < 42000 + (age - 50) * 200)
+        country = "XX" if i % 131 == 0 else rng.choice(["FR", "DE"])
+        lines.append(f"{i},{'n/a' if i % 97 == 0 else age},{income},{country},{churned}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_the_five_minute_path_runs(tmp_path: Path) -> None:
+    """Every `loopline` line of the README's five-minute path, in order, with its yaml as the
+    project file; `serve` (which blocks) is the serve tests' to check. RUN is the newest run."""
+    path = [b for b in blocks(doc=README) if b.section == FIVE_MINUTES]
+    assert [b.lang for b in path] == ["sh", "yaml", "sh", "sh"], [str(b) for b in path]
+    _customers(tmp_path / "customers.csv")
+    said: dict[str, str] = {}
+    for block in path:
+        if block.lang == "yaml":
+            (tmp_path / "loopline.yaml").write_text(block.body)
+            continue
+        for args in _commands(block):
+            if args[0] != "loopline" or args[1] == "serve":
+                continue
+            if "RUN" in args:
+                newest = json.loads(cli("runs", "--json", cwd=tmp_path, check=True).stdout)[0]["run_id"]
+                args = [newest if a == "RUN" else a for a in args]
+            said[args[1]] = cli(*args[1:], cwd=tmp_path, check=True).stdout
+    assert "succeeded" in said["run"] and "pass" in said["run"], said["run"]
+    assert "quarantine@1" in said["head"]
+    assert "all outputs bit-identical" in said["reproduce"]
+    assert "gates passed" in said["register"]
+    models = json.loads(cli("models", "--json", cwd=tmp_path, check=True).stdout)
+    assert [(m["name"], m["aliases"]) for m in models] == [("churn", {"production": 1})], models
