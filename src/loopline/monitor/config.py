@@ -63,7 +63,7 @@ class MonitorConfig:
     def from_config(cls, section: Mapping[str, Any] | None, where: str | None = None) -> MonitorConfig:
         section = section or {}
         if not isinstance(section, Mapping):
-            raise ConfigError("`monitor` must be a mapping", where=where, hint="see README, Monitor")
+            raise ConfigError("`monitor` must be a mapping", where=where, hint="see docs/monitor.md")
         unknown = set(section) - _KEYS
         if unknown:
             raise ConfigError(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from loopline.store.metadata import MetadataStore
 
 _TEMPLATE = """\
-# loopline project: uncomment and edit a section (README.md describes each one);
+# loopline project: uncomment and edit a section (loopline's docs/pipeline.md lists them);
 # `loopline status` checks the file, `loopline run` runs the steps in dependency order.
 
 # project:                        # where metadata and blobs live (default: .loopline/ here)
@@ -143,7 +143,7 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
             raise ConfigError(
                 "the project declares no steps",
                 where=str(self.file.path),
-                hint="add a step under `steps:` (see README)",
+                hint="add a step under `steps:` (see docs/pipeline.md)",
             )
         return pipeline
 
@@ -183,7 +183,7 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
             raise ConfigError(
                 "the project declares no sources",
                 where=str(self.file.path),
-                hint="add a `sources:` section (see README)",
+                hint="add a `sources:` section (see docs/collect.md)",
             )
         targets = [f"collect.{name}" for name in sources] or declared
         unknown = [t for t in targets if t not in declared]

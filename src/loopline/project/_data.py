@@ -225,7 +225,7 @@ class DataFacade(Stores):
             raise ConfigError(
                 f"no expectations for dataset {name!r}",
                 where=str(self.file.path),
-                hint=f"add `expectations: {{{name}: {{threshold: 0.0, checks: [...]}}}}` (see README)",
+                hint=f"add `expectations: {{{name}: {{threshold: 0.0, checks: [...]}}}}` (see docs/clean.md)",
             )
         if not isinstance(spec, dict) or not set(spec) <= {"threshold", "checks"} or "checks" not in spec:
             raise ConfigError(
