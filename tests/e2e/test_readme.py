@@ -11,6 +11,7 @@
   python, export) are not loopline's to check.
 - The README's five-minute path is run for real, command by command, on a CSV of the columns it
   names: what a newcomer types first must work.
+- docs/cli.md's command table lists exactly the commands the CLI has.
 
 A block preceded by `<!-- fragment: WHY -->` is skipped; none is today.
 """
@@ -225,3 +226,15 @@ def test_the_five_minute_path_runs(tmp_path: Path) -> None:
     assert "gates passed" in said["register"]
     models = json.loads(cli("models", "--json", cwd=tmp_path, check=True).stdout)
     assert [(m["name"], m["aliases"]) for m in models] == [("churn", {"production": 1})], models
+
+
+def test_the_command_table_lists_every_command() -> None:
+    """docs/cli.md's table names each command of the CLI, and none it does not have."""
+    from loopline.cli.commands import app
+
+    commands = set(getattr(typer.main.get_command(app), "commands", {}))  # the group's subcommands
+    rows = [
+        line for line in (ROOT / "docs" / "cli.md").read_text().splitlines() if line.startswith("| `loopline")
+    ]
+    listed = set(re.findall(r"(?:`loopline |· `)([a-z]+)", "\n".join(rows)))
+    assert listed == commands, {"not listed": commands - listed, "no such command": listed - commands}
