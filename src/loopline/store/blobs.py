@@ -21,12 +21,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import blake3
 
 from loopline.core.errors import Integrity, NotFound, StorageError
 from loopline.core.hashing import hash_bytes, hash_file
+
+# The Protocol lives with the other stores' contracts; importers of this module keep finding it here.
+from loopline.store.contracts.blobs import BlobStore as BlobStore
+from loopline.store.contracts.blobs import StatKey as StatKey
 
 _TMP = "tmp"
 _HEX = frozenset("0123456789abcdef")
@@ -45,27 +49,8 @@ _REPAIR_HINT = (
 )
 
 
-StatKey = tuple[int, int, int]  # inode, size, mtime_ns: what a stat cache keys a file on
-
-
 def _stat_key(st: os.stat_result) -> StatKey:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-class BlobStore(Protocol):
-    url: str
-
-    def put_bytes(self, data: bytes) -> str: ...
-    def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> str: ...
-    def put_files(self, items: Iterable[tuple[str, str]]) -> int: ...
-    def ingest(self, items: Sequence[tuple[str, StatKey]]) -> list[str]: ...
-    def get_bytes(self, digest: str) -> bytes: ...
-    def local_path(self, digest: str) -> str | None: ...
-    def checked_path(self, digest: str) -> str: ...
-    def exists(self, digest: str) -> bool: ...
-    def verify(self, digest: str) -> bool: ...
-    def digests(self) -> Iterator[str]: ...
-    def export(self, digest: str, target: str | os.PathLike[str]) -> None: ...
 
 
 def _fsync(path: str, dir_fd: int | None = None) -> None:
