@@ -68,7 +68,7 @@ _READERS = {
     "files": "loopline.collect.files",
     "folder": "loopline.collect.folder",
     "http": "loopline.collect.http",
-    "sql": "loopline.collect.sql",  # reads through loopline.store.sqlsource
+    "sql": "loopline.collect.sql",
 }
 
 
