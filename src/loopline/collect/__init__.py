@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loopline.collect.spec import SourceSpec, parse_source
+from loopline.collect.spec import SOURCE_TYPES, SourceSpec, SourceType, parse_source
 from loopline.core.types import TableFile
 
 if TYPE_CHECKING:
@@ -64,16 +64,8 @@ class Reader(Protocol):
     def read(self, spec: SourceSpec, ctx: CollectContext) -> Batch: ...
 
 
-_READERS = {
-    "files": "loopline.collect.files",
-    "folder": "loopline.collect.folder",
-    "http": "loopline.collect.http",
-    "sql": "loopline.collect.sql",
-}
-
-
 def reader_for(spec: SourceSpec) -> Reader:
-    module = importlib.import_module(_READERS[spec.type])
+    module = importlib.import_module(SOURCE_TYPES[spec.type].reader)
     return module  # type: ignore[return-value]
 
 
@@ -81,4 +73,14 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     return reader_for(spec).read(spec, ctx)
 
 
-__all__ = ["Batch", "CollectContext", "Reader", "SourceSpec", "parse_source", "read", "reader_for"]
+__all__ = [
+    "SOURCE_TYPES",
+    "Batch",
+    "CollectContext",
+    "Reader",
+    "SourceSpec",
+    "SourceType",
+    "parse_source",
+    "read",
+    "reader_for",
+]
