@@ -99,19 +99,6 @@ class DataFacade(Stores):
         finally:
             cache.close()
 
-    def unchanged_add(self, path: Path, name: str) -> AddResult | None:
-        """What add(path, name) returns when path still holds the latest version of name, found
-        without opening the store; None when add must answer (cli/app.py's shortcut asks this)."""
-        from loopline.store.statcache import StatCache
-
-        if not self._peeking():
-            return None
-        cache = StatCache(self.settings.stat_cache)
-        try:
-            return self._unchanged(path, name, cache)
-        finally:
-            cache.close()
-
     def _unchanged(self, path: Path, name: str, cache: StatCache) -> AddResult | None:
         """add's answer when path still holds the latest version of name, found without opening
         the store (re-adding an unchanged folder then costs about what starting the CLI costs);
