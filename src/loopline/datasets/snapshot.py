@@ -21,6 +21,8 @@ from loopline.store.filescan import FileInfo, hash_files, scan_files
 from loopline.store.statcache import StatCache, stat_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
 
@@ -116,7 +118,11 @@ def _save_table(blobs: BlobStore, path: Path) -> Artifact:
         ) from exc
 
 
-def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
+def add_path(
+    path: Path, name: str, open_meta: Callable[[], MetadataStore], blobs: BlobStore, cache: StatCache
+) -> AddResult:
+    """Store path's files, then record the version. The metadata store is opened only once the
+    files are stored (open_meta), so that its import (SQLAlchemy) need not come before the copy."""
     # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
     from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
 
@@ -124,13 +130,14 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
     path = path.absolute()
     if not path.exists():
         raise InvalidInput(f"{path} does not exist", hint="give the path of a file or folder to add")
-    latest = meta.latest_version(name)
     if path.is_dir():
         files = scan_files(str(path))
         if not files:
             raise InvalidInput(f"folder {path} holds no files", hint="add a folder with files in it")
         # Files read are stored by that same read (once only), even if nothing turns out changed.
         digests, hashed = hash_files(files, cache, str(path), store=blobs)
+        meta = open_meta()
+        latest = meta.latest_version(name)
         if latest is not None and latest.id == manifest_id(files, digests):
             return AddResult(name, latest.version or 0, False, latest, len(files), hashed)
         entries = [
@@ -149,6 +156,8 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
             hint=f"tables are {', '.join(sorted(TABLE_SUFFIXES))}; to version any other file, add its folder",
         )
     (digest,), hashed = hash_files([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
+    meta = open_meta()
+    latest = meta.latest_version(name)
     if latest is not None and latest.original_blob == digest:
         return AddResult(name, latest.version or 0, False, latest, 1, hashed)
     artifact = _save_table(blobs, path)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.project._stores import Stores
+from loopline.project._stores import Stores, preload
 from loopline.store.metadata import peek
 
 if TYPE_CHECKING:
@@ -95,7 +95,11 @@ class DataFacade(Stores):
         cache = StatCache(self.settings.stat_cache)
         try:
             found = self._unchanged(path, name, cache) if self._peeking() else None
-            return add_path(path, name, self.meta, self.blobs, cache) if found is None else found
+            if found is not None:
+                return found
+            if "meta" not in self.__dict__:  # the store's libraries load while the files are copied
+                preload("loopline.store.metadata.repository", "loopline.store.artifacts")
+            return add_path(path, name, lambda: self.meta, self.blobs, cache)
         finally:
             cache.close()
 
