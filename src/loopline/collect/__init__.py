@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopline.collect.spec import SOURCE_TYPES, SourceSpec, SourceType, parse_source
-from loopline.core.types import TableFile
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopline.core.types import TableFile
     from loopline.store.artifacts import BlobSet
     from loopline.store.blobs import BlobStore
     from loopline.store.statcache import StatCache
