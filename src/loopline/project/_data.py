@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from loopline.store.fsck import FsckReport
     from loopline.store.statcache import StatCache
 
+# What a first add needs only once its files are stored: the metadata store (SQLAlchemy) and the
+# manifest writer (Polars, PyArrow).
+ADD_PRELOAD = ("loopline.store.metadata.repository", "loopline.store.artifacts")
+
 
 class DataFacade(Stores):
     """Mixed into Project (loopline.project), whose stores it uses."""
@@ -98,7 +102,7 @@ class DataFacade(Stores):
             if found is not None:
                 return found
             if "meta" not in self.__dict__:  # the store's libraries load while the files are copied
-                preload("loopline.store.metadata.repository", "loopline.store.artifacts")
+                preload(*ADD_PRELOAD)
             return add_path(path, name, lambda: self.meta, self.blobs, cache)
         finally:
             cache.close()
