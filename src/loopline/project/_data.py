@@ -93,7 +93,7 @@ class DataFacade(Stores):
 
     # -- data versioning ----------------------------------------------------------------------
     def add(self, path: Path, name: str) -> AddResult:
-        from loopline.datasets.snapshot import add_path
+        from loopline.datasets.snapshot import record_version, store_files
         from loopline.store.statcache import StatCache
 
         cache = StatCache(self.settings.stat_cache)
@@ -103,7 +103,8 @@ class DataFacade(Stores):
                 return found
             if "meta" not in self.__dict__:  # the store's libraries load while the files are copied
                 preload(*ADD_PRELOAD)
-            return add_path(path, name, lambda: self.meta, self.blobs, cache)
+            stored = store_files(path, name, self.blobs, cache)
+            return record_version(stored, self.meta, self.blobs)
         finally:
             cache.close()
 
