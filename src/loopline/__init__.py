@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActiveRun",
     "BlobSet",
     "CheckFailed",
     "ConfigError",
@@ -58,6 +59,7 @@ __all__ = [
 # Loaded on first use, so that `import loopline` (which every `loopline.*` import runs first)
 # costs only the error classes: a CLI fast path answers before these could even be imported.
 _LAZY = {
+    "ActiveRun": "loopline.pipeline.tracking",
     "Pipeline": "loopline.pipeline.dag",
     "Project": "loopline.project",
     "BlobSet": "loopline.store.artifacts",

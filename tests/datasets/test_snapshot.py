@@ -205,3 +205,14 @@ def test_a_text_table_is_streamed_to_the_id_of_its_eager_read(
         add_path(bad, "bad", meta, blobs, cache)
     assert meta.latest_version("bad") is None
     assert sorted(p.name for p in (tmp_path / "blobs").glob("??/*")) == stored
+
+
+def test_what_a_first_add_preloads_exists() -> None:
+    """preload swallows an import error (the caller's own import reports it), so a module renamed
+    without updating ADD_PRELOAD would leave a first add slower and nothing failing but this."""
+    import importlib
+
+    from loopline.project._data import ADD_PRELOAD
+
+    for module in ADD_PRELOAD:
+        importlib.import_module(module)

@@ -1,9 +1,10 @@
-"""The shortcut of `loopline add` on an unchanged path (Project.add, datasets/unchanged.py): it
-prints exactly what the full command prints, and leaves every other case to the full command.
+"""`loopline add` on an unchanged path (Project.add, datasets/unchanged.py) answers without
+opening the metadata store: it prints exactly what the store's answer prints, and leaves every
+other case to the store.
 
 Each run goes through the real entry point in a subprocess that reports afterwards which heavy
-libraries it loaded, so a test sees which path answered (the full one opens the metadata store,
-with SQLAlchemy), and that the shortcut stays light: no SQLAlchemy, Polars or PyArrow.
+libraries it loaded, so a test sees which path answered (the store's opens the metadata store,
+with SQLAlchemy), and that the unchanged path stays light: no SQLAlchemy, Polars or PyArrow.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from tests.conftest import cli, write_project
 
 HEAVY = ("sqlalchemy", "polars", "pyarrow")
-FULL = "sqlalchemy"  # the full command opens the metadata store
+FULL = "sqlalchemy"  # the store's answer opens the metadata store
 _PROBE = f"""
 import atexit, os, sys
 from pathlib import Path
@@ -36,7 +37,8 @@ Run = subprocess.CompletedProcess[str]
 
 def run_add(*args: str, cwd: Path, shortcut: bool = True) -> tuple[Run, set[str]]:
     """`loopline add ARGS`, as the console script runs it, and the heavy libraries it loaded:
-    "sqlalchemy" when the full command answered, none of them when the shortcut did."""
+    "sqlalchemy" when the store answered, none of them when the unchanged path did
+    (LOOPLINE_FAST_PATH=0 turns that path off)."""
     probe = cwd / ".probe"
     env = {**os.environ, "LOOPLINE_FAST_PATH": "1" if shortcut else "0", "PROBE_OUT": str(probe)}
     result = subprocess.run(
@@ -44,12 +46,13 @@ def run_add(*args: str, cwd: Path, shortcut: bool = True) -> tuple[Run, set[str]
     )
     loaded = set(probe.read_text().split())
     probe.unlink()
-    assert FULL in loaded or not loaded, f"the shortcut loaded {loaded}"
+    assert FULL in loaded or not loaded, f"the unchanged path loaded {loaded}"
     return result, loaded
 
 
 def same_as_full_command(*args: str, cwd: Path) -> Run:
-    """Runs the shortcut and then the full command; both must answer alike, the shortcut alone."""
+    """Runs the unchanged path and then the store's; both must answer alike, the first without
+    the store."""
     fast, fast_loaded = run_add(*args, cwd=cwd)
     slow, slow_loaded = run_add(*args, cwd=cwd, shortcut=False)
     assert FULL in slow_loaded and FULL not in fast_loaded, fast.stderr
@@ -154,7 +157,7 @@ def test_missing_path_is_the_usual_clear_error(project: Path, folder: Path) -> N
 
 
 def test_an_edited_loopline_yaml_is_read_again(project: Path, folder: Path, tmp_path: Path) -> None:
-    """The shortcut reads loopline.yaml's settings as the full command does, every time."""
+    """The unchanged path reads loopline.yaml's settings as the store's does, every time."""
     cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
     assert run_add(str(folder), "--name", "imgs", cwd=project)[1] == set()
     (project / "loopline.yaml").write_text("steps: {}\nstepz: {}\n")
@@ -169,7 +172,7 @@ def test_an_edited_loopline_yaml_is_read_again(project: Path, folder: Path, tmp_
 
 
 def test_a_store_at_another_revision_goes_the_full_way(project: Path, folder: Path) -> None:
-    """Mid-migration, or older than this code: the full command migrates or says what is wrong."""
+    """Mid-migration, or older than this code: the store migrates or says what is wrong."""
     cli("add", str(folder), "--name", "imgs", cwd=project, check=True)
     with sqlite3.connect(project / ".loopline" / "metadata.db") as db:
         db.execute("UPDATE alembic_version SET version_num = 'elsewhere'")
@@ -182,7 +185,7 @@ def test_help_needs_no_store(project: Path) -> None:
 
 
 def test_a_store_named_in_loopline_yaml(tmp_path: Path, store_url: str, folder: Path) -> None:
-    """SQLite anywhere: the shortcut reads it; PostgreSQL: the full command answers."""
+    """SQLite anywhere: the unchanged path reads it; PostgreSQL: the store answers."""
     root = write_project(tmp_path / "proj", "steps: {}\n", store=store_url)
     cli("init", cwd=root, check=True)
     cli("add", str(folder), "--name", "imgs", cwd=root, check=True)

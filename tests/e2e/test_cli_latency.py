@@ -4,7 +4,7 @@ answer without SQLAlchemy, Polars or PyArrow, and so does `status` (on a pipelin
 steps import none of them); each prints what the full store holds.
 
 Each command runs through the real entry point in a subprocess that reports which libraries and
-loopline modules it loaded, as tests/e2e/test_add_unchanged.py does for the add shortcut.
+loopline modules it loaded, as tests/e2e/test_add_unchanged.py does for an unchanged add.
 """
 
 from __future__ import annotations
@@ -128,3 +128,10 @@ def test_status_answers_without_the_store_libraries(project: Path) -> None:
     result, loaded = probe("status", cwd=project)
     assert result.stdout.splitlines() == ["stale numbers  (code: steps:make changed)"], result.stderr
     assert "sqlalchemy" not in loaded
+
+
+def test_an_unchanged_add_answers_without_rich_or_the_store_libraries(project: Path) -> None:
+    result, loaded = probe("add", "a.csv", "--name", "people", cwd=project)
+    assert result.stdout == "nothing changed: people@1 is current (1 file(s), 0 hashed)\n", result.stderr
+    assert not loaded & {"rich", "sqlalchemy", "alembic", "polars", "pyarrow", "pydantic"}, loaded
+    assert {m for m in loaded if m.endswith("_commands")} == {"loopline.cli.data_commands"}, loaded

@@ -66,7 +66,8 @@ when called directly with a LazyFrame), so memory is bounded by a partition.
 
 from __future__ import annotations
 
-from loopline.clean._apply import RULES, apply, check, parse_rules
+from loopline.clean._apply import RULES, apply, parse_rules
+from loopline.clean._apply import check as _check_apply
 from loopline.clean._base import Rule
 from loopline.clean._checks import Allowed, Dedupe, Expression, Filter, Outliers, Range, Regex
 from loopline.clean._rename import Rename
@@ -80,7 +81,7 @@ from loopline.clean._validate import (
 )
 from loopline.clean._validate import check as _check_validate
 
-apply.check = check  # type: ignore[attr-defined]
+apply.check = _check_apply  # type: ignore[attr-defined]
 apply.quarantine_outputs = ("quarantine",)  # type: ignore[attr-defined]  # rows counted as quarantined
 validate.check = _check_validate  # type: ignore[attr-defined]
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.render import console
 
 NAME = Annotated[str, typer.Argument(help="Labeling project name.")]
 FEATURES = Annotated[

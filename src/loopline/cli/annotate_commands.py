@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.render import console
 from loopline.core.errors import InvalidInput
 
 app = typer.Typer(

@@ -20,7 +20,38 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from loopline.core.errors import LooplineError
+from loopline.core.errors import (
+    CheckFailed,
+    Conflict,
+    Forbidden,
+    Integrity,
+    InvalidInput,
+    LooplineError,
+    NotFound,
+    StepFailed,
+    StorageError,
+    Unauthorized,
+)
+
+# class -> exit code, as core/errors.py draws it; the most specific class listed wins (ConfigError
+# and RowsRejected are InvalidInput's). 2: the user can fix the input; 1: a check or the store said no.
+EXIT_CODES: dict[type[LooplineError], int] = {
+    InvalidInput: 2,
+    NotFound: 2,
+    Conflict: 2,
+    Unauthorized: 2,
+    Forbidden: 2,
+    Integrity: 1,
+    StorageError: 1,
+    StepFailed: 1,
+    CheckFailed: 1,
+    LooplineError: 1,
+}
+
+
+def exit_code(exc: LooplineError) -> int:
+    return next(EXIT_CODES[cls] for cls in type(exc).__mro__ if cls in EXIT_CODES)
+
 
 # Every top-level command: the cli module whose register() adds it, and its help line, in the
 # order `--help` lists them.
@@ -203,7 +234,7 @@ def run(argv: list[str]) -> None:
         from loopline.cli.render import errors
 
         errors.print(f"[red]error:[/] {escape(exc.render())}", soft_wrap=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         from loopline.cli.render import errors
 

@@ -1,14 +1,18 @@
-"""Data versioning commands: add, datasets, versions, revert, diff, head, checkout, fsck."""
+"""Data versioning commands: add, datasets, versions, revert, diff, head, checkout, fsck.
+
+Rich loads inside the commands that render with it, not with this module: `add`, the command a
+user repeats after every change, prints one plain line and so starts without it.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json, listing, rows_table
+from loopline.cli.common import JSON, emit_json, open_project
 
 
 def add(
@@ -21,12 +25,14 @@ def add(
     if as_json:
         emit_json(result.to_json())
     else:
-        console.print(result.summary(), markup=False)
+        sys.stdout.write(result.summary() + "\n")
 
 
 def datasets(as_json: JSON = False) -> None:
     """List datasets and artifacts by name, with their latest version."""
     from rich.markup import escape
+
+    from loopline.cli.render import console, listing
 
     found = open_project().datasets()
     if as_json:
@@ -60,6 +66,8 @@ def datasets(as_json: JSON = False) -> None:
 
 def versions(name: Annotated[str, typer.Argument(help="Dataset name.")], as_json: JSON = False) -> None:
     """List every version of one name."""
+    from loopline.cli.render import console
+
     found = open_project().versions(name)
     if as_json:
         emit_json([a.to_json() for a in found])
@@ -75,6 +83,8 @@ def revert(
 ) -> None:
     """Make a new version of NAME whose content is that of VERSION (the same artifact, nothing
     copied); none when the latest version holds that content already."""
+    from loopline.cli.render import console
+
     result = open_project().revert(name, version)
     if as_json:
         emit_json(result.to_json())
@@ -89,6 +99,8 @@ def diff(
     as_json: JSON = False,
 ) -> None:
     """Items added, removed and changed between two versions, with a sample."""
+    from loopline.cli.render import console, rows_table
+
     result = open_project().diff(old, new, key or [])
     if as_json:
         emit_json(result)
@@ -117,6 +129,8 @@ def head(
     as_json: JSON = False,
 ) -> None:
     """The first rows of a dataset version (a blob set: its first files), read lazily."""
+    from loopline.cli.render import console, rows_table
+
     art, rows = open_project().head(ref, n)
     if as_json:
         emit_json({"artifact": art.to_json(), "rows": rows})
@@ -136,6 +150,8 @@ def checkout(
     directory: Annotated[Path, typer.Argument(help="Folder to write into.")],
 ) -> None:
     """Write a version back out, byte-equal to what was added."""
+    from loopline.cli.render import console
+
     written = open_project().checkout(ref, directory)
     console.print(f"wrote {len(written)} file(s) to {directory}")
 
@@ -147,6 +163,8 @@ def fsck(
     as_json: JSON = False,
 ) -> None:
     """Check every referenced blob (present, hash intact) and every metadata reference."""
+    from loopline.cli.render import console
+
     report = open_project().fsck(repair=repair)
     if as_json:
         emit_json(report.to_json())

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.render import console
 
 
 def loop(

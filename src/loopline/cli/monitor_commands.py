@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json
+from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.render import console
 from loopline.core.errors import InvalidInput
 
 _AGO = re.compile(r"^(\d+)(s|m|h|d|w)$")

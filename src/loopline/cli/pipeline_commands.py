@@ -9,8 +9,8 @@ import typer
 
 from loopline.cli import tracking_commands
 from loopline.cli.collect_report import collect_report
-from loopline.cli.common import JSON, open_project
-from loopline.cli.render import console, emit_json, final_error, lineage_tree, run_table, styled
+from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.render import console, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
     from loopline.core.tracking import TrackedRun

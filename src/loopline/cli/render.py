@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -26,10 +25,6 @@ STATUS_STYLE = {
     "fresh": "green",
     "stale": "yellow",
 }
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def styled(status: str) -> str:

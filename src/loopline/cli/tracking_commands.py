@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopline.cli.render import console, emit_json, styled
+from loopline.cli.common import emit_json
+from loopline.cli.render import console, styled
 
 if TYPE_CHECKING:
     from loopline.core.tracking import TrackedRun

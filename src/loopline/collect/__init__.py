@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loopline.collect.spec import SourceSpec, parse_source
-from loopline.core.types import TableFile
+from loopline.collect.spec import SOURCE_TYPES, SourceSpec, SourceType, parse_source
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from loopline.core.types import TableFile
     from loopline.store.artifacts import BlobSet
     from loopline.store.blobs import BlobStore
     from loopline.store.statcache import StatCache
@@ -64,16 +64,8 @@ class Reader(Protocol):
     def read(self, spec: SourceSpec, ctx: CollectContext) -> Batch: ...
 
 
-_READERS = {
-    "files": "loopline.collect.files",
-    "folder": "loopline.collect.folder",
-    "http": "loopline.collect.http",
-    "sql": "loopline.collect.sql",  # reads through loopline.store.sqlsource
-}
-
-
 def reader_for(spec: SourceSpec) -> Reader:
-    module = importlib.import_module(_READERS[spec.type])
+    module = importlib.import_module(SOURCE_TYPES[spec.type].reader)
     return module  # type: ignore[return-value]
 
 
@@ -81,4 +73,14 @@ def read(spec: SourceSpec, ctx: CollectContext) -> Batch:
     return reader_for(spec).read(spec, ctx)
 
 
-__all__ = ["Batch", "CollectContext", "Reader", "SourceSpec", "parse_source", "read", "reader_for"]
+__all__ = [
+    "SOURCE_TYPES",
+    "Batch",
+    "CollectContext",
+    "Reader",
+    "SourceSpec",
+    "SourceType",
+    "parse_source",
+    "read",
+    "reader_for",
+]

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from loopline.core.errors import ConfigError
 from loopline.core.ids import check_name
 
-SOURCE_TYPES = ("files", "folder", "http", "sql")
+
+@dataclass(frozen=True)
+class SourceType:
+    """What the rest of loopline needs to know of one `type:` of source, so that adding a source
+    is one line here and one module: its reader (imported only when a source of the type is
+    declared) and whether it reads files under the project's `root:` (what `loop --watch` polls)."""
+
+    reader: str
+    reads_root: bool = False
+
+
+# The one list of source types: parse_source checks `type:` against it, collect.reader_for
+# imports the reader it names, loop --watch polls the ones reading the project's files.
+SOURCE_TYPES: Mapping[str, SourceType] = MappingProxyType(
+    {
+        "files": SourceType("loopline.collect.files", reads_root=True),
+        "folder": SourceType("loopline.collect.folder", reads_root=True),
+        "http": SourceType("loopline.collect.http"),
+        "sql": SourceType("loopline.collect.sql"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +69,7 @@ def parse_source(name: str, decl: Any, where: str | None = None) -> SourceSpec:
     if not isinstance(decl, Mapping):
         raise ConfigError(f"source {name!r} must be a mapping", where=where, hint="give it `type:`")
     kind = decl.get("type")
-    if kind not in SOURCE_TYPES:
+    if not isinstance(kind, str) or kind not in SOURCE_TYPES:
         raise ConfigError(
             f"source {name!r} has type {kind!r}",
             where=where,

@@ -116,21 +116,56 @@ def _save_table(blobs: BlobStore, path: Path) -> Artifact:
         ) from exc
 
 
-def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
-    # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
-    from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
+@dataclass(frozen=True)
+class StoredFiles:
+    """A path's files stored in the blob store, not yet recorded as a version (store_files)."""
 
+    path: Path
+    name: str
+    files: list[FileInfo]
+    digests: list[str]
+    hashed: int
+    folder: bool
+
+
+def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache: StatCache) -> AddResult:
+    return record_version(store_files(path, name, blobs, cache), meta, blobs)
+
+
+def store_files(path: Path, name: str, blobs: BlobStore, cache: StatCache) -> StoredFiles:
+    """add_path's first half, which needs no metadata store: check the path and store its files.
+    Project.add opens the store only after it, so that its import (SQLAlchemy) need not come
+    before the copy."""
     check_name(name, "dataset name")
     path = path.absolute()
     if not path.exists():
         raise InvalidInput(f"{path} does not exist", hint="give the path of a file or folder to add")
-    latest = meta.latest_version(name)
     if path.is_dir():
         files = scan_files(str(path))
         if not files:
             raise InvalidInput(f"folder {path} holds no files", hint="add a folder with files in it")
         # Files read are stored by that same read (once only), even if nothing turns out changed.
         digests, hashed = hash_files(files, cache, str(path), store=blobs)
+        return StoredFiles(path, name, files, digests, hashed, folder=True)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise InvalidInput(
+            f"{path.name} is not a table file",
+            where=str(path),
+            hint=f"tables are {', '.join(sorted(TABLE_SUFFIXES))}; to version any other file, add its folder",
+        )
+    files = [(path.name, str(path), stat_key(path.stat()))]
+    digests, hashed = hash_files(files, cache, str(path))
+    return StoredFiles(path, name, files, digests, hashed, folder=False)
+
+
+def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -> AddResult:
+    """add_path's second half: the next version of the name, unless its latest holds the same."""
+    # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
+    from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
+
+    path, name, files, digests, hashed = stored.path, stored.name, stored.files, stored.digests, stored.hashed
+    latest = meta.latest_version(name)
+    if stored.folder:
         if latest is not None and latest.id == manifest_id(files, digests):
             return AddResult(name, latest.version or 0, False, latest, len(files), hashed)
         entries = [
@@ -142,13 +177,7 @@ def add_path(path: Path, name: str, meta: MetadataStore, blobs: BlobStore, cache
         artifact = save_blobset(blobs, BlobSet(entries, store=blobs), stored=True)
         version = meta.add_version(name, artifact, source=str(path))
         return _result(name, version, latest, artifact, len(files), hashed)
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise InvalidInput(
-            f"{path.name} is not a table file",
-            where=str(path),
-            hint=f"tables are {', '.join(sorted(TABLE_SUFFIXES))}; to version any other file, add its folder",
-        )
-    (digest,), hashed = hash_files([(path.name, str(path), stat_key(path.stat()))], cache, str(path))
+    (digest,) = digests
     if latest is not None and latest.original_blob == digest:
         return AddResult(name, latest.version or 0, False, latest, 1, hashed)
     artifact = _save_table(blobs, path)

@@ -200,3 +200,6 @@ def run_demo(directory: Path, console: Console) -> int:
         and identical
     )
     return 0 if ok else 1
+
+
+__all__ = ["run_demo"]

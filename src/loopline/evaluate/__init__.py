@@ -38,9 +38,11 @@ from typing import Any
 
 import polars as pl
 
-from loopline.core.errors import ConfigError, InvalidInput
+from loopline.core.errors import ConfigError as _ConfigError
+from loopline.core.errors import InvalidInput as _InvalidInput
+from loopline.evaluate import _report
 from loopline.evaluate._metrics import CLASSIFICATION, LOWER_IS_BETTER, REGRESSION
-from loopline.evaluate._report import TASKS, Slice, parse_slices, predict, report
+from loopline.evaluate._report import Slice
 from loopline.evaluate.card import card_markdown, model_card
 from loopline.evaluate.gates import Gate, check_gates, enforce, parse_gates, render_gates
 
@@ -53,6 +55,7 @@ __all__ = [
     "card_markdown",
     "check",
     "check_gates",
+    "enforce",
     "evaluate",
     "evaluation_report",
     "model_card",
@@ -62,25 +65,25 @@ __all__ = [
 
 
 def _task(value: Any) -> str:
-    if value not in TASKS:
-        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {value!r}")
+    if value not in _report.TASKS:
+        raise _ConfigError(f"task must be one of {', '.join(_report.TASKS)}, got {value!r}")
     return str(value)
 
 
 def _options(params: Mapping[str, Any]) -> tuple[str, list[Slice], list[Gate], int, int, float]:
     task = _task(params.get("task", "classification"))
     if not isinstance(params.get("target"), str):
-        raise ConfigError("`target` must name the label column", hint="add `target: label` to params")
+        raise _ConfigError("`target` must name the label column", hint="add `target: label` to params")
     resamples, seed, level = params.get("bootstrap", 1000), params.get("seed", 0), params.get("level", 0.95)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
-        raise ConfigError(f"`bootstrap` must be a number of resamples (0 or more), got {resamples!r}")
+        raise _ConfigError(f"`bootstrap` must be a number of resamples (0 or more), got {resamples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"`seed` must be an integer, got {seed!r}")
+        raise _ConfigError(f"`seed` must be an integer, got {seed!r}")
     if isinstance(level, bool) or not isinstance(level, float | int) or not 0 < level < 1:
-        raise ConfigError(f"`level` must be between 0 and 1, got {level!r}")
+        raise _ConfigError(f"`level` must be between 0 and 1, got {level!r}")
     return (
         task,
-        parse_slices(params.get("slices")),
+        _report.parse_slices(params.get("slices")),
         parse_gates(params.get("gates"), task),
         resamples,
         seed,
@@ -96,7 +99,7 @@ def check(params: Mapping[str, Any], schemas: Mapping[str, Mapping[str, str] | N
         return
     for column, role in [(params["target"], "target"), *((s.column, "slice") for s in slices)]:
         if column not in schema:
-            raise ConfigError(
+            raise _ConfigError(
                 f"{role} column {column!r} is not in the test table",
                 hint=f"its columns are {', '.join(schema)}",
             )
@@ -122,13 +125,15 @@ def evaluation_report(
     task, parsed, gate_list, resamples, seed, level = _options(params | {"level": level, "gates": gates})
     check(params, {"test": {c: str(t) for c, t in test.schema.items()}})
     if not hasattr(model, "predict"):
-        raise InvalidInput(f"the model input is a {type(model).__name__}, not a fitted estimator")
+        raise _InvalidInput(f"the model input is a {type(model).__name__}, not a fitted estimator")
     out = {"target": target, "model": type(model).__name__}
-    out |= report(predict(model, test, target, task, features), test, parsed, resamples, seed, level)
+    out |= _report.report(
+        _report.predict(model, test, target, task, features), test, parsed, resamples, seed, level
+    )
     baseline_report = None
     if baseline is not None:
-        baseline_report = report(
-            predict(baseline, test, target, task, features), test, [], resamples, seed, level
+        baseline_report = _report.report(
+            _report.predict(baseline, test, target, task, features), test, [], resamples, seed, level
         )
         out["baseline"] = {"model": type(baseline).__name__, "metrics": baseline_report["metrics"]}
     out["gates"] = check_gates(gate_list, out, baseline_report)

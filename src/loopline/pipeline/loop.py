@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopline.collect.spec import SOURCE_TYPES
 from loopline.core.errors import ConfigError, Conflict, InvalidInput, LooplineError, NotFound
 
 log = logging.getLogger(__name__)
@@ -331,7 +332,8 @@ def source_signature(sources: Mapping[str, Any], root: Path) -> tuple[int, int]:
     """(files, newest mtime) over the folder and file sources' roots: cheap enough to poll."""
     count = newest = 0
     for spec in sources.values():
-        if not isinstance(spec, Mapping) or spec.get("type") not in ("files", "folder"):
+        kind = spec.get("type") if isinstance(spec, Mapping) else None
+        if not isinstance(kind, str) or kind not in SOURCE_TYPES or not SOURCE_TYPES[kind].reads_root:
             continue
         base = root / str(spec.get("root", "."))
         pattern = str(spec.get("glob", "*"))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.project._stores import Stores
+from loopline.project._stores import Stores, preload
 from loopline.store.metadata import peek
 
 if TYPE_CHECKING:
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from loopline.pipeline.lineage import Node
     from loopline.store.fsck import FsckReport
     from loopline.store.statcache import StatCache
+
+# What a first add needs only once its files are stored: the metadata store (SQLAlchemy) and the
+# manifest writer (Polars, PyArrow).
+ADD_PRELOAD = ("loopline.store.metadata.repository", "loopline.store.artifacts")
 
 
 class DataFacade(Stores):
@@ -89,26 +93,18 @@ class DataFacade(Stores):
 
     # -- data versioning ----------------------------------------------------------------------
     def add(self, path: Path, name: str) -> AddResult:
-        from loopline.datasets.snapshot import add_path
+        from loopline.datasets.snapshot import record_version, store_files
         from loopline.store.statcache import StatCache
 
         cache = StatCache(self.settings.stat_cache)
         try:
             found = self._unchanged(path, name, cache) if self._peeking() else None
-            return add_path(path, name, self.meta, self.blobs, cache) if found is None else found
-        finally:
-            cache.close()
-
-    def unchanged_add(self, path: Path, name: str) -> AddResult | None:
-        """What add(path, name) returns when path still holds the latest version of name, found
-        without opening the store; None when add must answer (cli/app.py's shortcut asks this)."""
-        from loopline.store.statcache import StatCache
-
-        if not self._peeking():
-            return None
-        cache = StatCache(self.settings.stat_cache)
-        try:
-            return self._unchanged(path, name, cache)
+            if found is not None:
+                return found
+            if "meta" not in self.__dict__:  # the store's libraries load while the files are copied
+                preload(*ADD_PRELOAD)
+            stored = store_files(path, name, self.blobs, cache)
+            return record_version(stored, self.meta, self.blobs)
         finally:
             cache.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,3 +31,19 @@ class Stores:
         def _peeking(self) -> bool: ...
         def resolve(self, ref: str) -> Artifact: ...
         def load(self, ref: str) -> Any: ...
+
+
+def preload(*modules: str) -> None:
+    """Import modules in a thread, for a caller that will need them after work waiting on the
+    disk (a first `add` copies its files for seconds; SQLAlchemy and Polars take a good part of
+    a second to import, which then costs nothing). Not a daemon: the interpreter lets an import
+    finish rather than stop it halfway; an import error is left to the caller's own import."""
+
+    def load() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # the caller's import raises it again, where it is handled
+                return
+
+    threading.Thread(target=load, name="loopline-preload").start()

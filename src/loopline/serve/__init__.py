@@ -6,3 +6,5 @@ alias follower), recorder (the background log writer and its disk spool), metric
 routes), wiring (one call from the Project), batch (scoring partitions). Nothing is imported
 here, so batch scoring on a Dask worker never loads the web stack.
 """
+
+__all__: list[str] = []  # nothing here: the modules are imported by name

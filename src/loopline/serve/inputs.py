@@ -15,24 +15,23 @@ from typing import Any
 
 import numpy as np
 
+from loopline.core.errors import InvalidInput
+
 _FLOATS = {"float64", "float32", "float16", "double", "float"}
 _INTS = {"int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "int"}
 _BOOLS = {"boolean", "bool"}
 _TEXTS = {"string", "utf8", "str", "object", "categorical", "enum"}
 
 
-class RowsRejected(Exception):
-    """A request the signature refuses: `reason` (for metrics) and a message per field."""
+class RowsRejected(InvalidInput):
+    """A request the signature refuses: `reason` (for metrics) and a message per field (the
+    message joins them, so a caller of predict outside the server reads every problem too)."""
 
     def __init__(self, reason: str, fields: Mapping[str, str], status: int = 422) -> None:
         self.reason = reason
         self.fields = dict(fields)
         self.status = status
-        super().__init__(self.message)
-
-    @property
-    def message(self) -> str:
-        return "; ".join(f"{k}: {v}" for k, v in self.fields.items())
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.fields.items()))
 
 
 def _kind(dtype: str) -> str:

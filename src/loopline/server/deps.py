@@ -14,8 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from loopline.annotate.records import Annotator
-from loopline.core.errors import NotFound
-from loopline.server.errors import Forbidden, Unauthorized
+from loopline.core.errors import Forbidden, NotFound, Unauthorized
 
 COOKIE = "loopline_token"
 UI_HEADER = "X-Loopline-UI"

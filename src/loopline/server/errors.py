@@ -20,27 +20,21 @@ from loopline.core.errors import (
     CheckFailed,
     ConfigError,
     Conflict,
+    Forbidden,
     Integrity,
     InvalidInput,
     LooplineError,
     NotFound,
     StepFailed,
     StorageError,
+    Unauthorized,
 )
 
 log = logging.getLogger(__name__)
 
 
-class Unauthorized(LooplineError):
-    """No token, or a token no annotator holds."""
-
-
-class Forbidden(LooplineError):
-    """A valid token whose role may not do this."""
-
-
-# class -> (HTTP status, error code). ConfigError is the server's own loopline.yaml: the client
-# cannot fix it, so it is a 500, not a 4xx.
+# class -> (HTTP status, error code), as core/errors.py draws it. ConfigError is the server's own
+# loopline.yaml: the client cannot fix it, so it is a 500, not a 4xx.
 STATUS: dict[type[LooplineError], tuple[int, str]] = {
     Unauthorized: (401, "unauthorized"),
     Forbidden: (403, "forbidden"),

@@ -41,13 +41,16 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from loopline.core.errors import CheckFailed
-from loopline.core.hashing import item_ids
-from loopline.split._assign import assign, content_columns
-from loopline.split._leaks import describe, find_leaks
-from loopline.split._spec import ITEM_ID, SPLITS, SplitSpec, check, parse
+from loopline.core.errors import CheckFailed as _CheckFailed
+from loopline.core.hashing import item_ids as _item_ids
+from loopline.split._assign import assign
+from loopline.split._assign import content_columns as _content_columns
+from loopline.split._leaks import describe as _describe
+from loopline.split._leaks import find_leaks as _find_leaks
+from loopline.split._spec import ITEM_ID as _ITEM_ID
+from loopline.split._spec import SPLITS, SplitSpec, check, parse
 
-__all__ = ["SPLITS", "SplitSpec", "assign", "check", "leak_check", "split"]
+__all__ = ["SPLITS", "MetricLogger", "SplitSpec", "assign", "check", "leak_check", "parse", "split"]
 
 
 class MetricLogger(Protocol):
@@ -57,25 +60,25 @@ class MetricLogger(Protocol):
 def leak_check(frame: pl.DataFrame, splits: np.ndarray) -> None:
     """CheckFailed naming the items when an item id or an exact content is in two splits."""
     problems = []
-    if ITEM_ID in frame.columns:
-        leaks = find_leaks(frame[ITEM_ID].cast(pl.String), splits)
+    if _ITEM_ID in frame.columns:
+        leaks = _find_leaks(frame[_ITEM_ID].cast(pl.String), splits)
         if leaks:
-            problems.append(describe("item", leaks))
-    columns = content_columns(frame)
+            problems.append(_describe("item", leaks))
+    columns = _content_columns(frame)
     twins = frame.select(columns).is_duplicated()  # exact comparison; only twins get hashed
     if twins.any():
         rows = np.flatnonzero(twins.to_numpy())
-        ids = item_ids(frame[rows].select(columns))
+        ids = _item_ids(frame[rows].select(columns))
         leaks = [
             leak | {"rows": [int(rows[r]) for r in leak["rows"]]}  # type: ignore[attr-defined]
-            for leak in find_leaks(ids, splits[rows])
+            for leak in _find_leaks(ids, splits[rows])
         ]
     else:
         leaks = []
     if leaks:
-        problems.append(describe("duplicate content", leaks))
+        problems.append(_describe("duplicate content", leaks))
     if problems:
-        raise CheckFailed(
+        raise _CheckFailed(
             "split leak: " + "\n".join(problems),
             hint="deduplicate the table (e.g. `{rule: dedupe}` in clean), give one label per item, "
             "or split by `group:` so related rows stay together",

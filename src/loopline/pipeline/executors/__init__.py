@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from loopline.pipeline.execute import StepResult, StepTask
+if TYPE_CHECKING:
+    from loopline.pipeline.execute import StepResult, StepTask
 
 
 class Executor(Protocol):
@@ -32,3 +33,6 @@ def make_executor(kind: str, jobs: int, dask_address: str | None = None) -> Exec
 
         return DaskExecutor(jobs, dask_address)
     raise InvalidInput(f"unknown executor {kind!r}", hint="use --executor local or --executor dask")
+
+
+__all__ = ["Executor", "make_executor"]

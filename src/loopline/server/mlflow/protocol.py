@@ -24,14 +24,15 @@ from loopline.core.errors import (
     CheckFailed,
     ConfigError,
     Conflict,
+    Forbidden,
     Integrity,
     InvalidInput,
     LooplineError,
     NotFound,
     StorageError,
+    Unauthorized,
 )
 from loopline.server.deps import MANAGERS, lookup
-from loopline.server.errors import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
 from loopline.annotate.records import Annotator
+from loopline.core.errors import Forbidden, Unauthorized
 from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
-from loopline.server.errors import Forbidden, Unauthorized
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))

@@ -307,7 +307,10 @@ WHERE id IN (SELECT value FROM json_each(?))
 
 
 class Unsure(Exception):
-    """The database could not be read as this module reads it: ask MetadataStore instead."""
+    """The database could not be read as this module reads it: ask MetadataStore instead.
+
+    Not a LooplineError on purpose: it never reaches a user. Only Snapshot raises it, and its one
+    reader, Project.status, catches it and asks the full store (tests/core/test_errors.py)."""
 
 
 class Snapshot:
