@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,6 +30,7 @@ from loopline.annotate.records import (
     Task,
 )
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import (
     annotations,
     annotators,
@@ -39,9 +40,6 @@ from loopline.store.metadata.tables import (
     label_tasks,
 )
 from loopline.store.metadata.times import as_aware, as_utc
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
 _TASK_TYPES = ("classification", "multilabel", "spans", "boxes")
 _SOURCES = ("human", "rule", "model")
@@ -132,9 +130,9 @@ def check_label(
 class SqlAnnotationRepository:
     """`loopline.annotate.records.AnnotationRepository` on the metadata store's engine."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-        self._postgres = store._engine.dialect.name == "postgresql"
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
+        self._postgres = self._db.dialect == "postgresql"
 
     # -- projects -----------------------------------------------------------------------------
     def create_project(self, project: LabelProject, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
@@ -174,7 +172,7 @@ class SqlAnnotationRepository:
             )
             return self._insert_tasks(conn, project.name, items, set())
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.create_project", project.name))
 
     @staticmethod
     def _insert_tasks(
@@ -222,7 +220,7 @@ class SqlAnnotationRepository:
             )
             return added
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.add_tasks", project))
 
     @staticmethod
     def _to_project(row: Any) -> LabelProject:
@@ -251,11 +249,11 @@ class SqlAnnotationRepository:
         return self._to_project(row)
 
     def get_project(self, name: str) -> LabelProject:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return self._project(conn, name)
 
     def list_projects(self) -> list[LabelProject]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(sa.select(label_projects).order_by(label_projects.c.name))
             return [self._to_project(r) for r in rows]
 
@@ -279,10 +277,10 @@ class SqlAnnotationRepository:
             )
             return Annotator(name, role, True, created)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.add_annotator", name))
 
     def annotator_by_token(self, token_hash: str) -> Annotator:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 sa.select(annotators).where(annotators.c.token_hash == token_hash, annotators.c.active)
             ).first()
@@ -291,7 +289,7 @@ class SqlAnnotationRepository:
         return self._to_annotator(row)
 
     def list_annotators(self) -> list[Annotator]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(sa.select(annotators).order_by(annotators.c.name))
             return [self._to_annotator(r) for r in rows]
 
@@ -324,7 +322,9 @@ class SqlAnnotationRepository:
             )
         return found
 
-    def _update_tasks(self, project: str, values: dict[str, dict[str, Any]], check: bool = False) -> int:
+    def _update_tasks(
+        self, action: str, project: str, values: dict[str, dict[str, Any]], check: bool = False
+    ) -> int:
         def work(conn: sa.Connection) -> int:
             spec = self._project(conn, project)
             ids = self._task_ids(conn, project, list(values))
@@ -337,25 +337,29 @@ class SqlAnnotationRepository:
                 conn.execute(label_tasks.update().where(label_tasks.c.id == ids[item_id]).values(**row))
             return len(values)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change(action, project))
 
     def set_gold(self, project: str, answers: dict[str, Any]) -> int:
         rows = {k: {"is_gold": True, "gold_json": _dump(v)} for k, v in answers.items()}
-        return self._update_tasks(project, rows, check=True)
+        return self._update_tasks("labeling.set_gold", project, rows, check=True)
 
     def set_priorities(self, project: str, priorities: dict[str, float]) -> int:
-        return self._update_tasks(project, {k: {"priority": float(v)} for k, v in priorities.items()})
+        return self._update_tasks(
+            "labeling.set_priorities", project, {k: {"priority": float(v)} for k, v in priorities.items()}
+        )
 
     def reopen(self, project: str, item_ids: Sequence[str]) -> int:
         """Ask one more answer of each of these tasks (review of a likely label error), so the
         queue serves them again even when they had all their answers."""
-        return self._update_tasks(project, {k: {"extra": label_tasks.c.extra + 1} for k in item_ids})
+        return self._update_tasks(
+            "labeling.reopen", project, {k: {"extra": label_tasks.c.extra + 1} for k in item_ids}
+        )
 
     def set_suggestions(self, project: str, suggestions: dict[str, Any], source: Source) -> int:
         if source not in _SOURCES:
             raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
         rows = {k: {"suggestion_json": _dump(v), "suggestion_source": source} for k, v in suggestions.items()}
-        return self._update_tasks(project, rows)
+        return self._update_tasks("labeling.set_suggestions", project, rows)
 
     # -- the queue ----------------------------------------------------------------------------
     @staticmethod
@@ -507,7 +511,7 @@ class SqlAnnotationRepository:
                 return None
             return self._lease(conn, spec, task_id, annotator, now)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.lease", project, actor=annotator))
 
     def _locked_task(self, conn: sa.Connection, project: str, task_id: int) -> Any:
         row = conn.execute(
@@ -590,7 +594,9 @@ class SqlAnnotationRepository:
                 int(new_id), task_id, annotator, checked, float(seconds), source, now, task.item_id, shown
             )
 
-        return self._store._write(work)
+        return self._db.write(
+            work, self._db.change("labeling.submit", f"{project}#{task_id}", actor=annotator)
+        )
 
     def skip(self, project: str, task_id: int, annotator: str, now: datetime) -> None:
         now = as_utc(now)
@@ -615,7 +621,7 @@ class SqlAnnotationRepository:
                     )
                 )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("labeling.skip", f"{project}#{task_id}", actor=annotator))
 
     def import_annotations(
         self,
@@ -697,11 +703,11 @@ class SqlAnnotationRepository:
                 )
             return {"added": len(new), "unchanged": unchanged}
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.import", project))
 
     # -- reading ------------------------------------------------------------------------------
     def annotations(self, project: str) -> list[Annotation]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             self._project(conn, project)
             rows = conn.execute(
                 sa.select(annotations, label_tasks.c.item_id)
@@ -725,7 +731,7 @@ class SqlAnnotationRepository:
             ]
 
     def tasks(self, project: str) -> list[Task]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             self._project(conn, project)
             rows = conn.execute(
                 sa.select(label_tasks).where(label_tasks.c.project == project).order_by(label_tasks.c.id)
@@ -733,7 +739,7 @@ class SqlAnnotationRepository:
             return [self._to_task(r) for r in rows]
 
     def progress(self, project: str) -> dict[str, Any]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             spec = self._project(conn, project)
             tasks = sa.select(label_tasks).where(label_tasks.c.project == project)
             regular = tasks.where(~label_tasks.c.is_gold)

@@ -116,12 +116,12 @@ class MlflowStore(MlflowModelRecords):
                     ],
                 )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.log", run_id))
 
     def log_missing(self, run_id: str, values: Sequence[Metric]) -> None:
         """Log the points the run's history does not hold yet (same key, step, time and value)."""
         keys = sorted({k for k, *_ in values})
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             held = {
                 (r.key, r.step, round(r.timestamp * 1000), r.value)
                 for r in conn.execute(
@@ -152,7 +152,7 @@ class MlflowStore(MlflowModelRecords):
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         latest: dict[str, list[Metric]] = {i: [] for i in ids}
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             found = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
             for r in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(ids))):
                 params[r.run_id][r.key] = r.value
@@ -188,7 +188,7 @@ class MlflowStore(MlflowModelRecords):
     ) -> tuple[list[RunRecord], bool]:
         """One page of matching runs (tracking's search), and whether more follow."""
         query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit
 
@@ -199,7 +199,7 @@ class MlflowStore(MlflowModelRecords):
         return found[0]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             rows = conn.execute(
@@ -225,4 +225,4 @@ class MlflowStore(MlflowModelRecords):
                 .values(tags_json=json.dumps(tags, sort_keys=True))
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("experiment.set_tag", f"{experiment_id}:{key}"))

@@ -16,11 +16,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 from loopline.store.metadata.tables import (
     artifacts,
@@ -31,9 +32,6 @@ from loopline.store.metadata.tables import (
     runs,
 )
 from loopline.store.metadata.times import as_aware, utc_now
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
 MODEL_KINDS = ("model", "blobs")  # a skops model, or a model folder (e.g. an MLflow model) as blobs
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -150,8 +148,8 @@ def _to_event(row: Any) -> ModelEvent:
 
 
 class SqlRegistryRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -266,7 +264,9 @@ class SqlRegistryRepository:
             self._event(conn, name, "register", actor, reason, version=version)
             return version
 
-        return self.get_version(name, self._store._write(work))
+        return self.get_version(
+            name, self._db.write(work, self._db.change("model.register", name, actor=actor))
+        )
 
     def set_gates(
         self, name: str, version: int, passed: bool, report: Mapping[str, Any] | None, *, actor: str
@@ -284,7 +284,7 @@ class SqlRegistryRepository:
             )
             self._event(conn, name, "gates", actor, "passed" if passed else "failed", version=version)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_gates", f"{name}@{version}", actor=actor))
         return self.get_version(name, version)
 
     def set_card(self, name: str, version: int, card: Mapping[str, Any]) -> None:
@@ -296,7 +296,7 @@ class SqlRegistryRepository:
                 .values(card_json=json.dumps(card, sort_keys=True, default=str))
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_card", f"{name}@{version}"))
 
     def approve(self, name: str, version: int, alias: str, *, actor: str, reason: str) -> ModelEvent:
         check_alias(alias)
@@ -306,7 +306,7 @@ class SqlRegistryRepository:
             self._version_row(conn, name, version)
             self._event(conn, name, "approve", actor, reason, version=version, alias=alias)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.approve", f"{name}@{version}", actor=actor))
         return self.history(name)[-1]
 
     def move_alias(
@@ -354,7 +354,12 @@ class SqlRegistryRepository:
             self._event(conn, name, kind, actor, reason, version=version, alias=alias, from_version=current)
             return current
 
-        return self._store._write(work)
+        return self._db.write(
+            work,
+            self._db.change(
+                f"model.{kind}", f"{name}@{version}" if version is not None else name, actor=actor
+            ),
+        )
 
     def rollback(self, name: str, alias: str, *, actor: str, reason: str) -> tuple[int, int]:
         """Undo the latest promotion of alias not yet undone: (from version, back to version)."""
@@ -396,11 +401,11 @@ class SqlRegistryRepository:
             )
             return current, previous
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("model.rollback", name, actor=actor))
 
     # -- reads -------------------------------------------------------------------------------
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = self._version_row(conn, name, version)
             aliases = [a for a, v in self._aliases_of(conn, name).items() if v == version]
         return _to_version(row, aliases)
@@ -418,7 +423,7 @@ class SqlRegistryRepository:
             )
             .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
         )
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(query).first()
             known = self._aliases_of(conn, name)
             if row is None:
@@ -435,7 +440,7 @@ class SqlRegistryRepository:
         )
 
     def versions(self, name: str) -> list[ModelVersion]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(model_versions)
                 .where(model_versions.c.name == name)
@@ -484,7 +489,7 @@ class SqlRegistryRepository:
         if name is not None:
             query = query.where(m.name == name)
             aliases_q = aliases_q.where(model_aliases.c.name == name)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query).all()
             aliases: dict[str, dict[str, int]] = {}
             for model_name, alias, version in conn.execute(aliases_q):
@@ -526,7 +531,7 @@ class SqlRegistryRepository:
         return found
 
     def history(self, name: str) -> list[ModelEvent]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(model_events).where(model_events.c.name == name).order_by(model_events.c.id)
             ).all()
@@ -549,5 +554,5 @@ class SqlRegistryRepository:
         return [_to_event(r) for r in rows]
 
     def approvals(self, name: str, version: int, alias: str) -> list[ModelEvent]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return self._approvals(conn, name, version, alias)

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,6 +30,7 @@ from loopline.core.tracking import (
     check_metric,
     param_text,
 )
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     experiments,
@@ -40,9 +41,6 @@ from loopline.store.metadata.tables import (
 )
 from loopline.store.metadata.tables import metrics as metrics_table
 from loopline.store.metadata.times import as_aware, as_utc, utc_now
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
 STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
 DEFAULT_EXPERIMENT = "Default"
@@ -104,8 +102,8 @@ def _upsert_tags(dialect: str) -> Any:
 class TrackingStore:
     """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- experiments --------------------------------------------------------------------------
     @staticmethod
@@ -149,17 +147,17 @@ class TrackingStore:
                 ).inserted_primary_key[0]
             )
 
-        return self.get_experiment(self._store._write(work))
+        return self.get_experiment(self._db.write(work, self._db.change("experiment.create", name)))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
         if row is None:
             raise NotFound(f"no experiment with id {experiment_id}", hint="`loopline experiments`")
         return self._to_experiment(row)
 
     def get_experiment_by_name(self, name: str) -> Experiment:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
         if row is None:
             raise NotFound(f"no experiment named {name!r}", hint="`loopline experiments` lists them")
@@ -187,7 +185,7 @@ class TrackingStore:
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
             .order_by(experiments.c.id)
         )
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return [self._to_experiment(r, int(r.n or 0)) for r in conn.execute(query)]
 
     # -- runs ---------------------------------------------------------------------------------
@@ -231,7 +229,7 @@ class TrackingStore:
             if tags:
                 self._set_tags(conn, run_id, tags)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.create", run_id))
         return TrackedRun(
             id=run_id,
             experiment_id=experiment_id,
@@ -272,7 +270,7 @@ class TrackingStore:
             if conn.execute(runs.update().where(runs.c.id == run_id).values(**values)).rowcount == 0:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.update", run_id))
 
     def _resolve(self, conn: sa.Connection, run_id: str) -> str:
         if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first():
@@ -288,7 +286,7 @@ class TrackingStore:
 
     def get_run(self, run_id: str) -> TrackedRun:
         """One run (by id or unique prefix) with its params, tags and latest metrics."""
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             full = self._resolve(conn, run_id)
             return self._load(conn, [full])[0]
 
@@ -315,7 +313,7 @@ class TrackingStore:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             self._write_batch(conn, run_id, rows, latest, texts, tags)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.log", run_id))
 
     @staticmethod
     def _metric_rows(
@@ -410,7 +408,7 @@ class TrackingStore:
                 self._write_batch(conn, run_id, rows, latest, texts, tags)
             return [run_id for _child, run_id, *_ in prepared]
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("run.record_children", parent_run_id))
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -431,7 +429,7 @@ class TrackingStore:
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id!r} has no tag {key!r}")
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.delete_tag", f"{run_id}:{key}"))
 
     @staticmethod
     def _key(key: Any, what: str) -> str:
@@ -467,7 +465,7 @@ class TrackingStore:
     # -- reads --------------------------------------------------------------------------------
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every value logged for one metric of one run, by step then time."""
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             full = self._resolve(conn, run_id)
             rows = conn.execute(
                 sa.select(metrics_table)
@@ -515,7 +513,7 @@ class TrackingStore:
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each of these runs (tuning trials), in the order they started."""
         out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             pairs: list[tuple[str, str]] = []
             for chunk in _chunks(list(parent_ids)):
                 query = sa.select(run_tags.c.run_id, run_tags.c.value).where(
@@ -542,7 +540,7 @@ class TrackingStore:
         if limit < 0 or offset < 0:
             raise InvalidInput("limit and offset must not be negative")
         query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
             return self._load(conn, ids)
 
@@ -550,7 +548,7 @@ class TrackingStore:
         self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
     ) -> int:
         query = self.search_query(experiment_ids=experiment_ids, filters=filters).order_by(None)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 
     @staticmethod
