@@ -1,3 +1,3 @@
 """Annotate: labeling projects on a dataset (tasks, a leased queue, gold tasks), crowd
 aggregation and agreement, and the labels artifact. Stage code here is pure; the queue's storage
-lives in store/metadata/annotations.py behind `records.AnnotationRepository`."""
+lives in store/metadata/annotations.py behind `core.labeling.AnnotationRepository`."""

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from loopline.annotate.records import AnnotationRepository, LabelProject, Task
 from loopline.core.errors import InvalidInput
+from loopline.core.labeling import AnnotationRepository, LabelProject, Task
 
 ITEM_COLUMNS = ("item_id", "_item_id")
 REVIEW_BAND = 2.0

@@ -14,7 +14,7 @@ from loopline.project._stores import Stores
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
+    from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Source
     from loopline.pipeline.label_automation import LabelAutomation
     from loopline.pipeline.labeling import Labeling
     from loopline.registry import VersionRef

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from loopline.annotate.records import Annotator
 from loopline.core.errors import NotFound
+from loopline.core.labeling import Annotator
 from loopline.server.errors import Forbidden, Unauthorized
 
 COOKIE = "loopline_token"

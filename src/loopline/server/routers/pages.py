@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.annotate.records import Annotator
+from loopline.core.labeling import Annotator
 from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
 from loopline.server.errors import Forbidden, Unauthorized
 

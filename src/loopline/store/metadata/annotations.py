@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loopline.annotate.records import (
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.labeling import (
     Annotation,
     Annotator,
     LabelProject,
@@ -29,7 +30,6 @@ from loopline.annotate.records import (
     Source,
     Task,
 )
-from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import (
     annotations,
@@ -128,7 +128,7 @@ def check_label(
 
 
 class SqlAnnotationRepository:
-    """`loopline.annotate.records.AnnotationRepository` on the metadata store's engine."""
+    """`loopline.core.labeling.AnnotationRepository` on the metadata store's engine."""
 
     def __init__(self, db: Database | HasDatabase) -> None:
         self._db = as_database(db)

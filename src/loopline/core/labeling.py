@@ -1,9 +1,10 @@
 """Records and the storage contract of labeling: projects, tasks, annotations, annotators.
 
-The stage code (aggregation, agreement, active learning, labeling functions) is pure and works on
-these records or on frames built from them; `AnnotationRepository` is implemented in
-store/metadata/annotations.py (SQLAlchemy, SQLite and PostgreSQL) and reached through the
-Project facade by the CLI and the server.
+They live in core/ because two floors need them and neither may import the other's: the annotate
+stage (aggregation, agreement, active learning, labeling functions) works on these records or on
+frames built from them, and store/metadata/annotations.py (SQLAlchemy, SQLite and PostgreSQL)
+implements `AnnotationRepository` and builds them. The CLI and the server reach the queue through
+the Project facade.
 """
 
 from __future__ import annotations
