@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 
@@ -30,9 +30,9 @@ from loopline.core.labeling import (
     Source,
     Task,
 )
-from loopline.store.metadata.database import Database, HasDatabase, as_database
+from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
 from loopline.store.metadata.tables import (
-    annotations,
+    annotations_table,
     annotators,
     label_leases,
     label_projects,
@@ -58,8 +58,12 @@ def _suggestion(task: Any) -> dict[str, Any] | None:
     return {"label": json.loads(task.suggestion_json), "source": task.suggestion_source}
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _size(data: dict[str, Any] | None, key: str) -> float | None:
@@ -71,7 +75,7 @@ def _check_region(project: LabelProject, region: dict[str, Any], data: dict[str,
     """Why a span or box does not fit the item, or None when it does."""
     if project.task_type == "spans":
         start, end = region.get("start"), region.get("end")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        if not (_integer(start) and _integer(end)):
             return f"a span needs integer `start` and `end`, got {start!r} and {end!r}"
         if not 0 <= start < end:
             return f"a span needs 0 <= start < end, got {start}..{end}"
@@ -80,7 +84,7 @@ def _check_region(project: LabelProject, region: dict[str, Any], data: dict[str,
             return f"span {start}..{end} runs past the text's {len(str(text))} characters"
         return None
     x, y, w, h = (region.get(k) for k in ("x", "y", "width", "height"))
-    if not all(_number(v) for v in (x, y, w, h)):
+    if not (_number(x) and _number(y) and _number(w) and _number(h)):
         return "a box needs numbers `x`, `y`, `width` and `height`"
     if x < 0 or y < 0 or w <= 0 or h <= 0:
         return f"a box needs x, y >= 0 and a positive width and height, got {x}, {y}, {w}x{h}"
@@ -383,8 +387,8 @@ class SqlAnnotationRepository:
     def _progress_of(self, conn: sa.Connection, spec: LabelProject, annotator: str) -> dict[str, int]:
         done = self._count(
             conn,
-            sa.select(annotations.c.id).where(
-                annotations.c.project == spec.name, annotations.c.annotator == annotator
+            sa.select(annotations_table.c.id).where(
+                annotations_table.c.project == spec.name, annotations_table.c.annotator == annotator
             ),
         )
         total = self._count(
@@ -412,8 +416,8 @@ class SqlAnnotationRepository:
         return Lease(replace(self._to_task(row), gold=None), annotator, expires, progress)
 
     def _candidates(self, spec: LabelProject, annotator: str, now: datetime, gold: bool) -> sa.Select[Any]:
-        mine = sa.select(annotations.c.task_id).where(
-            annotations.c.project == spec.name, annotations.c.annotator == annotator
+        mine = sa.select(annotations_table.c.task_id).where(
+            annotations_table.c.project == spec.name, annotations_table.c.annotator == annotator
         )
         skipped = sa.select(label_skips.c.task_id).where(
             label_skips.c.project == spec.name, label_skips.c.annotator == annotator
@@ -437,14 +441,18 @@ class SqlAnnotationRepository:
 
     def _has_room(self, conn: sa.Connection, spec: LabelProject, task_id: int, now: datetime) -> bool:
         """Answers plus live leases below the overlap, counted in a fresh statement."""
-        answers = self._count(conn, sa.select(annotations.c.id).where(annotations.c.task_id == task_id))
+        answers = self._count(
+            conn, sa.select(annotations_table.c.id).where(annotations_table.c.task_id == task_id)
+        )
         leases = self._count(
             conn,
             sa.select(label_leases.c.task_id).where(
                 label_leases.c.task_id == task_id, label_leases.c.expires_at > now
             ),
         )
-        extra = conn.execute(sa.select(label_tasks.c.extra).where(label_tasks.c.id == task_id)).scalar_one()
+        extra: int = conn.execute(
+            sa.select(label_tasks.c.extra).where(label_tasks.c.id == task_id)
+        ).scalar_one()
         return answers + leases < spec.overlap + extra
 
     def _pick(
@@ -495,11 +503,11 @@ class SqlAnnotationRepository:
             if spec.gold_share > 0:
                 gold_done = self._count(
                     conn,
-                    sa.select(annotations.c.id)
-                    .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
+                    sa.select(annotations_table.c.id)
+                    .join(label_tasks, label_tasks.c.id == annotations_table.c.task_id)
                     .where(
-                        annotations.c.project == project,
-                        annotations.c.annotator == annotator,
+                        annotations_table.c.project == project,
+                        annotations_table.c.annotator == annotator,
                         label_tasks.c.is_gold,
                     ),
                 )
@@ -546,8 +554,8 @@ class SqlAnnotationRepository:
             if source == "human":
                 self._annotator(conn, annotator)
             answered = conn.execute(
-                sa.select(annotations.c.id).where(
-                    annotations.c.task_id == task_id, annotations.c.annotator == annotator
+                sa.select(annotations_table.c.id).where(
+                    annotations_table.c.task_id == task_id, annotations_table.c.annotator == annotator
                 )
             ).first()
             if answered:
@@ -564,7 +572,7 @@ class SqlAnnotationRepository:
                     raise Conflict(
                         f"{annotator} holds no lease on task {task_id}", hint="ask for the next task first"
                     )
-                if as_aware(lease.expires_at) <= now:  # type: ignore[operator]
+                if as_aware(lease.expires_at) <= now:
                     raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
             if not task.is_gold and task.done >= spec.overlap + task.extra:
                 raise Conflict(f"task {task_id} has all {spec.overlap + task.extra} answers it needs")
@@ -575,18 +583,20 @@ class SqlAnnotationRepository:
                         label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
                     )
                 )
-            new_id = conn.execute(
-                annotations.insert().values(
-                    task_id=task_id,
-                    project=project,
-                    annotator=annotator,
-                    label_json=_dump(checked),
-                    seconds=float(seconds),
-                    source=source,
-                    created_at=now,
-                    suggestion_json=_dump(shown) if shown is not None else None,
+            new_id = inserted_id(
+                conn.execute(
+                    annotations_table.insert().values(
+                        task_id=task_id,
+                        project=project,
+                        annotator=annotator,
+                        label_json=_dump(checked),
+                        seconds=float(seconds),
+                        source=source,
+                        created_at=now,
+                        suggestion_json=_dump(shown) if shown is not None else None,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             conn.execute(
                 label_tasks.update().where(label_tasks.c.id == task_id).values(done=label_tasks.c.done + 1)
             )
@@ -647,9 +657,15 @@ class SqlAnnotationRepository:
             for start in range(0, len(ids), _CHUNK):
                 part = list(ids.values())[start : start + _CHUNK]
                 for r in conn.execute(
-                    sa.select(annotations.c.task_id, annotations.c.annotator, annotations.c.label_json)
-                    .where(annotations.c.task_id.in_(part))
-                    .order_by(annotations.c.task_id, annotations.c.annotator, annotations.c.nth)
+                    sa.select(
+                        annotations_table.c.task_id,
+                        annotations_table.c.annotator,
+                        annotations_table.c.label_json,
+                    )
+                    .where(annotations_table.c.task_id.in_(part))
+                    .order_by(
+                        annotations_table.c.task_id, annotations_table.c.annotator, annotations_table.c.nth
+                    )
                 ):
                     existing.setdefault((r.task_id, r.annotator), []).append(r.label_json)
             seen: dict[tuple[int, str], int] = {}
@@ -694,7 +710,7 @@ class SqlAnnotationRepository:
                 )
                 counts[key[0]] = counts.get(key[0], 0) + 1
             for start in range(0, len(new), _CHUNK):
-                conn.execute(annotations.insert(), new[start : start + _CHUNK])
+                conn.execute(annotations_table.insert(), new[start : start + _CHUNK])
             for task_id, n in counts.items():
                 conn.execute(
                     label_tasks.update()
@@ -710,10 +726,10 @@ class SqlAnnotationRepository:
         with self._db.read() as conn:
             self._project(conn, project)
             rows = conn.execute(
-                sa.select(annotations, label_tasks.c.item_id)
-                .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
-                .where(annotations.c.project == project)
-                .order_by(annotations.c.id)
+                sa.select(annotations_table, label_tasks.c.item_id)
+                .join(label_tasks, label_tasks.c.id == annotations_table.c.task_id)
+                .where(annotations_table.c.project == project)
+                .order_by(annotations_table.c.id)
             )
             return [
                 Annotation(
@@ -744,10 +760,10 @@ class SqlAnnotationRepository:
             tasks = sa.select(label_tasks).where(label_tasks.c.project == project)
             regular = tasks.where(~label_tasks.c.is_gold)
             per = conn.execute(
-                sa.select(annotations.c.annotator, sa.func.count())
-                .where(annotations.c.project == project)
-                .group_by(annotations.c.annotator)
-                .order_by(annotations.c.annotator)
+                sa.select(annotations_table.c.annotator, sa.func.count())
+                .where(annotations_table.c.project == project)
+                .group_by(annotations_table.c.annotator)
+                .order_by(annotations_table.c.annotator)
             ).all()
             return {
                 "tasks": self._count(conn, regular),

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, StorageError
 
-__all__ = ["Change", "Database", "HasDatabase", "Journal", "as_database"]
+__all__ = ["Change", "Database", "HasDatabase", "Journal", "as_database", "inserted_id"]
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -119,3 +119,11 @@ class HasDatabase(Protocol):
 
 def as_database(source: Database | HasDatabase) -> Database:
     return source if isinstance(source, Database) else source.database
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The integer key an INSERT of one row made."""
+    key = result.inserted_primary_key
+    if key is None:  # SQLAlchemy types it optional: only an executemany has none
+        raise StorageError("an insert returned no primary key", hint="this is a bug in loopline")
+    return int(key[0])

@@ -167,7 +167,7 @@ class MlflowStore(MlflowModelRecords):
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                started_at=as_aware(found[i].started_at),
                 finished_at=as_aware(found[i].finished_at),
                 params=params[i],
                 tags=tags[i],

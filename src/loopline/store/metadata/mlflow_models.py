@@ -213,8 +213,8 @@ class MlflowModelRecords:
             status_message=row.status_message,
             tags=json.loads(row.tags_json),
             params=json.loads(row.params_json),
-            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
-            updated_at=as_aware(row.updated_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),
+            updated_at=as_aware(row.updated_at),
         )
 
     def create_logged_model(self, model: LoggedModel) -> None:
@@ -246,7 +246,7 @@ class MlflowModelRecords:
                 )
             )
 
-        self._db.write(work, self._db.change("logged_model.create", model.id))
+        self._db.write(work, self._db.change("logged_model.create", model.model_id))
 
     def logged_model(self, model_id: str) -> LoggedModel:
         with self._db.read() as conn:

@@ -163,7 +163,7 @@ class MonitoringStore:
                 model=r.model,
                 version=r.version,
                 artifact_id=r.artifact_id,
-                created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+                created_at=as_utc(r.created_at),
                 since=as_utc(r.since),
                 until=as_utc(r.until),
                 rows=r.rows,
@@ -229,7 +229,7 @@ class MonitoringStore:
                 "rule": r.rule,
                 "state": r.state,
                 "value": r.value,
-                "changed_at": as_utc(r.changed_at).isoformat(),  # type: ignore[union-attr]
+                "changed_at": as_utc(r.changed_at).isoformat(),
             }
             for r in rows
         ]

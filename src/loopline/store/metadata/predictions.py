@@ -75,15 +75,17 @@ def _insert_ignore(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
 
 def _upsert(dialect: str, table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> Any:
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-        stmt = insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        pg = postgresql_insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=list(keys), set_={c: getattr(pg.excluded, c) for c in update}
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: getattr(stmt.excluded, c) for c in update}
+    lite = sqlite_insert(table)
+    return lite.on_conflict_do_update(
+        index_elements=list(keys), set_={c: getattr(lite.excluded, c) for c in update}
     )
 
 

@@ -494,7 +494,8 @@ class SqlRegistryRepository:
             aliases: dict[str, dict[str, int]] = {}
             for model_name, alias, version in conn.execute(aliases_q):
                 aliases.setdefault(model_name, {})[alias] = version
-        loads, no_aliases = json.loads, {}
+        loads = json.loads
+        no_aliases: dict[str, int] = {}
         found = []
         for (
             name_,

@@ -23,7 +23,8 @@ from loopline.store.metadata.artifact_rows import (
     next_version,
     versions_query,
 )
-from loopline.store.metadata.database import Database, Journal
+from loopline.store.metadata.database import Database, Journal, inserted_id
+from loopline.store.metadata.migrations import HEAD_REVISION
 from loopline.store.metadata.peek import to_artifact, to_run, to_step_run
 from loopline.store.metadata.tables import (
     PARENT_TAG,
@@ -53,7 +54,7 @@ class MetadataStore:
         try:
             engine = engines.create_engine(url)
             revision = engines.current_revision(engine)
-            if revision != engines.HEAD_REVISION:
+            if revision != HEAD_REVISION:
                 if revision is None and not create:
                     raise NotFound(
                         "no loopline metadata database here", where=url, hint="run `loopline init`"
@@ -332,21 +333,23 @@ class MetadataStore:
         def work(conn: sa.Connection) -> int:
             for art in produced:
                 insert_artifact(conn, art)
-            step_id = conn.execute(
-                step_runs.insert().values(
-                    run_id=step.run_id,
-                    name=step.name,
-                    status=step.status,
-                    fingerprint=step.fingerprint,
-                    code_hash=step.code_hash,
-                    params_json=json.dumps(step.params, sort_keys=True, default=str),
-                    uses=step.uses,
-                    bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
-                    seconds=step.seconds,
-                    error=step.error,
-                    finished_at=utc_now(),
+            step_id = inserted_id(
+                conn.execute(
+                    step_runs.insert().values(
+                        run_id=step.run_id,
+                        name=step.name,
+                        status=step.status,
+                        fingerprint=step.fingerprint,
+                        code_hash=step.code_hash,
+                        params_json=json.dumps(step.params, sort_keys=True, default=str),
+                        uses=step.uses,
+                        bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
+                        seconds=step.seconds,
+                        error=step.error,
+                        finished_at=utc_now(),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             edges = [
                 {"step_run_id": step_id, "role": "in", "slot": slot, "artifact_id": art_id}
                 for slot, art_id in step.inputs.items()
@@ -370,7 +373,7 @@ class MetadataStore:
                         step_run_id=step_id,
                     )
                 )
-            return int(step_id)
+            return step_id
 
         return self.database.write(work, self.database.change("step.record", f"{step.run_id}/{step.name}"))
 

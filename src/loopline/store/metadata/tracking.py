@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,7 +30,7 @@ from loopline.core.tracking import (
     check_metric,
     param_text,
 )
-from loopline.store.metadata.database import Database, HasDatabase, as_database
+from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     experiments,
@@ -45,7 +45,7 @@ from loopline.store.metadata.times import as_aware, as_utc, utc_now
 STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
 DEFAULT_EXPERIMENT = "Default"
 _CHUNK = 500
-_OPS = {
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": lambda c, v: c == v,
     "!=": lambda c, v: c != v,
     "<": lambda c, v: c < v,
@@ -63,10 +63,12 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def _insert(dialect: str, table: sa.Table) -> Any:
     """The dialect's INSERT that takes ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 @lru_cache(maxsize=4)
@@ -112,7 +114,7 @@ class TrackingStore:
             id=row.id,
             name=row.name,
             lifecycle=row.lifecycle,
-            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),
             artifact_location=row.artifact_location,
             tags=json.loads(row.tags_json) if row.tags_json else {},
             runs=count,
@@ -133,7 +135,7 @@ class TrackingStore:
                 raise Conflict(
                     f"experiment {name!r} exists already", hint="`loopline experiments` lists them"
                 )
-            return int(
+            return inserted_id(
                 conn.execute(
                     experiments.insert().values(
                         name=name,
@@ -144,7 +146,7 @@ class TrackingStore:
                         else None,
                         created_at=utc_now(),
                     )
-                ).inserted_primary_key[0]
+                )
             )
 
         return self.get_experiment(self._db.write(work, self._db.change("experiment.create", name)))
@@ -500,7 +502,7 @@ class TrackingStore:
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                started_at=as_aware(found[i].started_at),
                 finished_at=as_aware(found[i].finished_at),
                 params=dict(sorted(params[i].items())),
                 tags=dict(sorted(tags[i].items())),
@@ -587,22 +589,24 @@ class TrackingStore:
         if conditions:
             query = query.where(*conditions)
         order: list[Any] = []
-        for n, item in enumerate(order_by):
-            if item.kind == "metrics":
-                alias = joined.get(item.key)
+        for n, sort in enumerate(order_by):
+            if sort.kind == "metrics":
+                alias = joined.get(sort.key)
                 if alias is None:
-                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
+                    alias = joined[sort.key] = metrics_latest.alias(f"m{len(joined)}")
                     query = query.outerjoin(
-                        alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key)
+                        alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == sort.key)
                     )
                 column = alias.c.value
-            elif item.kind in ("params", "tags"):
-                table = (run_params if item.kind == "params" else run_tags).alias(f"o{n}")
-                query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.id, table.c.key == item.key))
-                column = table.c.value
+            elif sort.kind in ("params", "tags"):
+                sorted_by = (run_params if sort.kind == "params" else run_tags).alias(f"o{n}")
+                query = query.outerjoin(
+                    sorted_by, sa.and_(sorted_by.c.run_id == runs.c.id, sorted_by.c.key == sort.key)
+                )
+                column = sorted_by.c.value
             else:
-                column = runs.c[_COLUMN[item.key]]
-            order.append((column.desc() if item.descending else column.asc()).nulls_last())
+                column = runs.c[_COLUMN[sort.key]]
+            order.append((column.desc() if sort.descending else column.asc()).nulls_last())
         order += [runs.c.started_at.desc(), runs.c.id.asc()]
         return query.order_by(*order)
 
