@@ -37,7 +37,8 @@ from loopline.store.metadata.mlflow_models import (
 )
 from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
 from loopline.store.metadata.times import as_aware
-from loopline.store.metadata.tracking import TrackingStore, _insert, _upsert_latest
+from loopline.store.metadata.tracking import TrackingStore
+from loopline.store.metadata.upserts import dialect_insert, upsert_latest
 
 __all__ = [
     "LoggedModel",
@@ -109,7 +110,7 @@ class MlflowStore(MlflowModelRecords):
                     rows,
                 )
                 conn.execute(
-                    _upsert_latest(conn.dialect.name),
+                    upsert_latest(conn.dialect.name),
                     [
                         {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
                         for k, (s, t, v) in sorted(latest.items())
@@ -136,7 +137,7 @@ class MlflowStore(MlflowModelRecords):
 
     @staticmethod
     def _set_tags(conn: sa.Connection, run_id: str, tags: Mapping[str, str]) -> None:
-        stmt = _insert(conn.dialect.name, run_tags)
+        stmt = dialect_insert(conn.dialect.name, run_tags)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}

@@ -26,7 +26,7 @@ from loopline.store.metadata.tables import (
     runs,
 )
 from loopline.store.metadata.times import as_aware, utc_now
-from loopline.store.metadata.tracking import _insert
+from loopline.store.metadata.upserts import dialect_insert
 
 _TS = sa.DateTime(timezone=True)
 
@@ -314,7 +314,7 @@ class MlflowModelRecords:
     # -- artifacts: path -> blob -----------------------------------------------------------
     def put_file(self, path: str, blob: str, size: int) -> None:
         def work(conn: sa.Connection) -> None:
-            stmt = _insert(conn.dialect.name, mlflow_artifacts)
+            stmt = dialect_insert(conn.dialect.name, mlflow_artifacts)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[mlflow_artifacts.c.path],

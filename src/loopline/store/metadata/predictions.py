@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import metadata
 from loopline.store.metadata.times import as_aware, as_utc
+from loopline.store.metadata.upserts import insert_ignore, upsert
 
 prediction_batches = sa.Table(
     "prediction_batches",
@@ -62,33 +62,6 @@ class BatchRow:
     blob: str
 
 
-def _insert_ignore(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
-    """INSERT that skips rows whose key exists (a batch retried after an ambiguous commit)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
-
-
-def _upsert(dialect: str, table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        pg = postgresql_insert(table)
-        return pg.on_conflict_do_update(
-            index_elements=list(keys), set_={c: getattr(pg.excluded, c) for c in update}
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    lite = sqlite_insert(table)
-    return lite.on_conflict_do_update(
-        index_elements=list(keys), set_={c: getattr(lite.excluded, c) for c in update}
-    )
-
-
 class SqlPredictionIndex:
     """Records of the prediction log on the project's metadata store."""
 
@@ -117,7 +90,7 @@ class SqlPredictionIndex:
             }
             for b in batches
         ]
-        stmt = _insert_ignore(self._dialect, prediction_batches, ["key"])
+        stmt = insert_ignore(self._dialect, prediction_batches, ["key"])
 
         def work(conn: sa.Connection) -> int:
             result = conn.execute(stmt, values)
@@ -166,7 +139,7 @@ class SqlPredictionIndex:
             {"model": model, "request_id": rid, "truth_json": text, "at": as_utc(at)}
             for rid, text in truths.items()
         ]
-        stmt = _upsert(self._dialect, prediction_truths, ["model", "request_id"], ["truth_json", "at"])
+        stmt = upsert(self._dialect, prediction_truths, ["model", "request_id"], ["truth_json", "at"])
 
         def work(conn: sa.Connection) -> int:
             for start in range(0, len(values), 5000):

@@ -12,16 +12,22 @@ Policy (which promotions are allowed) lives in loopline.registry; this module on
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.store.metadata.database import Database, HasDatabase, as_database
+from loopline.store.metadata.model_records import (
+    MODEL_KINDS,
+    ModelEvent,
+    ModelVersion,
+    check_alias,
+    check_model_name,
+    to_event,
+    to_version,
+)
 from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 from loopline.store.metadata.tables import (
     artifacts,
@@ -33,118 +39,16 @@ from loopline.store.metadata.tables import (
 )
 from loopline.store.metadata.times import as_aware, utc_now
 
-MODEL_KINDS = ("model", "blobs")  # a skops model, or a model folder (e.g. an MLflow model) as blobs
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,199}$")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
-    name: str
-    version: int
-    artifact_id: str
-    run_id: str | None
-    status: str
-    gates_passed: bool | None
-    gate_report: dict[str, Any] | None
-    metrics: dict[str, float]
-    signature: dict[str, Any] | None
-    card: dict[str, Any] | None
-    description: str
-    created_at: datetime
-    aliases: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "artifact_id": self.artifact_id,
-            "run_id": self.run_id,
-            "status": self.status,
-            "gates_passed": self.gates_passed,
-            "gate_report": self.gate_report,
-            "metrics": self.metrics,
-            "signature": self.signature,
-            "card": self.card,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "aliases": list(self.aliases),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelEvent:
-    """One transition: register, promote, approve, rollback, alias_delete, gates."""
-
-    id: int
-    name: str
-    kind: str
-    version: int | None
-    alias: str | None
-    from_version: int | None
-    actor: str
-    reason: str
-    at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        return data
-
-
-def _load(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-def check_alias(alias: str) -> str:
-    if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
-        raise InvalidInput(
-            f"alias {alias!r} is not valid",
-            hint="use a letter then letters, digits, '_' or '-' (not 'latest' or v<number>), "
-            "e.g. candidate, staging, production",
-        )
-    return alias
-
-
-def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name):
-        raise InvalidInput(
-            f"model name {name!r} is not valid",
-            hint="use letters, digits, '_', '-', '.' or spaces, up to 200 characters",
-        )
-    return name
-
-
-def _to_version(row: Any, aliases: Sequence[str] = ()) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=row.version,
-        artifact_id=row.artifact_id,
-        run_id=row.run_id,
-        status=row.status,
-        gates_passed=row.gates_passed,
-        gate_report=_load(row.gate_report_json),
-        metrics=_load(row.metrics_json) or {},
-        signature=_load(row.signature_json),
-        card=_load(row.card_json),
-        description=row.description,
-        created_at=as_aware(row.created_at),
-        aliases=tuple(sorted(aliases)),
-    )
-
-
-def _to_event(row: Any) -> ModelEvent:
-    return ModelEvent(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        version=row.version,
-        alias=row.alias,
-        from_version=row.from_version,
-        actor=row.actor,
-        reason=row.reason,
-        at=as_aware(row.at),
-    )
+__all__ = [
+    "MODEL_KINDS",
+    "ModelEvent",
+    "ModelVersion",
+    "RegisteredModel",
+    "SqlRegistryRepository",
+    "VersionSummary",
+    "check_alias",
+    "check_model_name",
+]
 
 
 class SqlRegistryRepository:
@@ -330,7 +234,7 @@ class SqlRegistryRepository:
             current = self._aliases_of(conn, name).get(alias)
             if check is not None and version is not None:
                 row = self._version_row(conn, name, version)
-                check(_to_version(row), self._approvals(conn, name, version, alias))
+                check(to_version(row), self._approvals(conn, name, version, alias))
             if version is None:
                 if current is None:
                     raise NotFound(f"model {name} has no alias {alias!r}")
@@ -408,7 +312,7 @@ class SqlRegistryRepository:
         with self._db.read() as conn:
             row = self._version_row(conn, name, version)
             aliases = [a for a, v in self._aliases_of(conn, name).items() if v == version]
-        return _to_version(row, aliases)
+        return to_version(row, aliases)
 
     def get_alias(self, name: str, alias: str) -> ModelVersion:
         """The version an alias points at, in one query."""
@@ -431,7 +335,7 @@ class SqlRegistryRepository:
                     sa.select(registered_models.c.name).where(registered_models.c.name == name)
                 ).first()
         if row is not None:
-            return _to_version(row, [a for a, v in known.items() if v == row.version])
+            return to_version(row, [a for a, v in known.items() if v == row.version])
         if exists is None:
             raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
         raise NotFound(
@@ -451,7 +355,7 @@ class SqlRegistryRepository:
             by_version: dict[int, list[str]] = {}
             for alias, version in self._aliases_of(conn, name).items():
                 by_version.setdefault(version, []).append(alias)
-        return [_to_version(r, by_version.get(r.version, ())) for r in rows]
+        return [to_version(r, by_version.get(r.version, ())) for r in rows]
 
     def list_models(self, name: str | None = None) -> list[RegisteredModel]:
         """Every model (or one) with its latest version, number of versions and aliases: two
@@ -538,7 +442,7 @@ class SqlRegistryRepository:
             ).all()
         if not rows:
             raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-        return [_to_event(r) for r in rows]
+        return [to_event(r) for r in rows]
 
     @staticmethod
     def _approvals(conn: sa.Connection, name: str, version: int, alias: str) -> list[ModelEvent]:
@@ -552,7 +456,7 @@ class SqlRegistryRepository:
             )
             .order_by(model_events.c.id)
         )
-        return [_to_event(r) for r in rows]
+        return [to_event(r) for r in rows]
 
     def approvals(self, name: str, version: int, alias: str) -> list[ModelEvent]:
         with self._db.read() as conn:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +30,7 @@ from loopline.core.tracking import (
     param_text,
 )
 from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
+from loopline.store.metadata.run_search import search_query as run_search_query
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     experiments,
@@ -41,64 +41,16 @@ from loopline.store.metadata.tables import (
 )
 from loopline.store.metadata.tables import metrics as metrics_table
 from loopline.store.metadata.times import as_aware, as_utc, utc_now
+from loopline.store.metadata.upserts import upsert_latest, upsert_tags
 
 STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
 DEFAULT_EXPERIMENT = "Default"
 _CHUNK = 500
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-}
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-def _insert(dialect: str, table: sa.Table) -> Any:
-    """The dialect's INSERT that takes ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
-
-@lru_cache(maxsize=4)
-def _upsert_latest(dialect: str) -> Any:
-    """Keep the value with the highest step (then the latest time), as MLflow's latest metric."""
-    stmt = _insert(dialect, metrics_latest)
-    newer = sa.or_(
-        stmt.excluded.step > metrics_latest.c.step,
-        sa.and_(
-            stmt.excluded.step == metrics_latest.c.step,
-            stmt.excluded.timestamp >= metrics_latest.c.timestamp,
-        ),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[metrics_latest.c.run_id, metrics_latest.c.key],
-        set_={
-            "value": stmt.excluded.value,
-            "step": stmt.excluded.step,
-            "timestamp": stmt.excluded.timestamp,
-        },
-        where=newer,
-    )
-
-
-@lru_cache(maxsize=4)
-def _upsert_tags(dialect: str) -> Any:
-    stmt = _insert(dialect, run_tags)
-    return stmt.on_conflict_do_update(
-        index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
-    )
 
 
 class TrackingStore:
@@ -368,7 +320,7 @@ class TrackingStore:
             rows,
         )
         conn.execute(
-            _upsert_latest(conn.dialect.name),
+            upsert_latest(conn.dialect.name),
             latest,
         )
 
@@ -462,7 +414,7 @@ class TrackingStore:
         rows = [
             {"run_id": run_id, "key": self._key(k, "tag"), "value": param_text(v)} for k, v in tags.items()
         ]
-        conn.execute(_upsert_tags(conn.dialect.name), rows)
+        conn.execute(upsert_tags(conn.dialect.name), rows)
 
     # -- reads --------------------------------------------------------------------------------
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
@@ -553,62 +505,7 @@ class TrackingStore:
         with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 
-    @staticmethod
-    def search_query(
-        *,
-        experiment_ids: Sequence[int] | None = None,
-        filters: Sequence[RunFilter] = (),
-        order_by: Sequence[RunOrder] = (),
-    ) -> sa.Select[Any]:
-        """The SELECT of matching run ids in order: one inner join of `metrics_latest` per
-        filtered metric, EXISTS for params and tags, outer joins only for sorting."""
-        query = sa.select(runs.c.id)
-        conditions: list[Any] = []
-        if experiment_ids is not None:
-            conditions.append(runs.c.experiment_id.in_(list(experiment_ids)))
-        joined: dict[str, Any] = {}
-        for item in filters:
-            compare = _OPS[item.op]
-            if item.kind == "metrics":
-                alias = joined.get(item.key)
-                if alias is None:
-                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
-                    query = query.join(alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key))
-                conditions.append(compare(alias.c.value, item.value))
-            elif item.kind in ("params", "tags"):
-                table = run_params if item.kind == "params" else run_tags
-                conditions.append(
-                    sa.exists().where(
-                        table.c.run_id == runs.c.id,
-                        table.c.key == item.key,
-                        compare(table.c.value, item.value),
-                    )
-                )
-            else:
-                conditions.append(_attribute_condition(item))
-        if conditions:
-            query = query.where(*conditions)
-        order: list[Any] = []
-        for n, sort in enumerate(order_by):
-            if sort.kind == "metrics":
-                alias = joined.get(sort.key)
-                if alias is None:
-                    alias = joined[sort.key] = metrics_latest.alias(f"m{len(joined)}")
-                    query = query.outerjoin(
-                        alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == sort.key)
-                    )
-                column = alias.c.value
-            elif sort.kind in ("params", "tags"):
-                sorted_by = (run_params if sort.kind == "params" else run_tags).alias(f"o{n}")
-                query = query.outerjoin(
-                    sorted_by, sa.and_(sorted_by.c.run_id == runs.c.id, sorted_by.c.key == sort.key)
-                )
-                column = sorted_by.c.value
-            else:
-                column = runs.c[_COLUMN[sort.key]]
-            order.append((column.desc() if sort.descending else column.asc()).nulls_last())
-        order += [runs.c.started_at.desc(), runs.c.id.asc()]
-        return query.order_by(*order)
+    search_query = staticmethod(run_search_query)
 
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
         """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
@@ -633,17 +530,6 @@ class TrackingStore:
         }
 
 
-_COLUMN = {
-    "status": "status",
-    "name": "name",
-    "user": "user",
-    "run_id": "id",
-    "experiment_id": "experiment_id",
-    "started_at": "started_at",
-    "finished_at": "finished_at",
-}
-
-
 def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False) -> datetime:
     """A child run's own start (its `started_at`, epoch seconds) or, with `last_metric`, the
     time of its last metric (else its start); without a start of its own, the recording time
@@ -653,13 +539,3 @@ def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False)
         return now + timedelta(microseconds=n)
     stamps = [m[3] for m in child.metrics] if last_metric else []
     return datetime.fromtimestamp(max([float(started), *stamps]), UTC)
-
-
-def _attribute_condition(item: RunFilter) -> Any:
-    column = runs.c[_COLUMN[item.key]]
-    value: Any = item.value
-    if item.key in ("started_at", "finished_at"):
-        value = datetime.fromtimestamp(float(value) / 1000, UTC)  # MLflow's milliseconds
-    elif item.key == "experiment_id":
-        value = int(value)
-    return _OPS[item.op](column, value)
