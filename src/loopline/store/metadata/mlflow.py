@@ -37,7 +37,7 @@ from loopline.store.metadata.mlflow_models import (
 )
 from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
 from loopline.store.metadata.times import as_aware
-from loopline.store.metadata.tracking import TrackingStore
+from loopline.store.metadata.tracking import TrackingStore, insert_params
 from loopline.store.metadata.upserts import dialect_insert, upsert_latest
 
 __all__ = [
@@ -99,7 +99,7 @@ class MlflowStore(MlflowModelRecords):
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
             if params:
-                TrackingStore._log_params(conn, run_id, params)
+                insert_params(conn, run_id, params)
             if tags:
                 self._set_tags(conn, run_id, tags)
             if rows:

@@ -53,6 +53,27 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+def insert_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
+    """Params are written once per run: a new key is added, the same value again is a no-op and
+    another value is a Conflict (MLflow's rule)."""
+    existing = dict(
+        conn.execute(
+            sa.select(run_params.c.key, run_params.c.value).where(
+                run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
+            )
+        ).all()
+    )
+    for key, value in texts.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
+                hint="params are logged once per run; log a metric or a tag for what changes",
+            )
+    new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
+    if new:
+        conn.execute(run_params.insert(), new)
+
+
 class TrackingStore:
     """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
 
@@ -306,7 +327,7 @@ class TrackingStore:
         tags: Mapping[str, Any] | None,
     ) -> None:
         if texts:
-            self._log_params(conn, run_id, texts)
+            insert_params(conn, run_id, texts)
         if tags:
             self._set_tags(conn, run_id, tags)
         if not rows:
@@ -390,25 +411,6 @@ class TrackingStore:
         if not isinstance(key, str) or not key or len(key) > 250:
             raise InvalidInput(f"{what} key {key!r} must be a string of 1 to 250 characters")
         return key
-
-    @staticmethod
-    def _log_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
-        existing = dict(
-            conn.execute(
-                sa.select(run_params.c.key, run_params.c.value).where(
-                    run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
-                )
-            ).all()
-        )
-        for key, value in texts.items():
-            if key in existing and existing[key] != value:
-                raise Conflict(
-                    f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
-                    hint="params are logged once per run; log a metric or a tag for what changes",
-                )
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
-        if new:
-            conn.execute(run_params.insert(), new)
 
     def _set_tags(self, conn: sa.Connection, run_id: str, tags: Mapping[str, Any]) -> None:
         rows = [
