@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from loopline.core.labeling import (
     Source,
     Task,
 )
+from loopline.store.metadata import label_queue as queue
 from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
 from loopline.store.metadata.label_checks import check_label
 from loopline.store.metadata.tables import (
@@ -293,113 +293,6 @@ class SqlAnnotationRepository:
         return self._update_tasks("labeling.set_suggestions", project, rows)
 
     # -- the queue ----------------------------------------------------------------------------
-    @staticmethod
-    def _to_task(row: Any) -> Task:
-        return Task(
-            id=row.id,
-            project=row.project,
-            item_id=row.item_id,
-            data=json.loads(row.data_json),
-            priority=row.priority,
-            gold=json.loads(row.gold_json) if row.is_gold and row.gold_json is not None else None,
-            suggestion=json.loads(row.suggestion_json) if row.suggestion_json is not None else None,
-            suggestion_source=row.suggestion_source,
-            done=row.done,
-            extra=row.extra,
-        )
-
-    def _count(self, conn: sa.Connection, query: Any) -> int:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
-
-    def _progress_of(self, conn: sa.Connection, spec: LabelProject, annotator: str) -> dict[str, int]:
-        done = self._count(
-            conn,
-            sa.select(annotations_table.c.id).where(
-                annotations_table.c.project == spec.name, annotations_table.c.annotator == annotator
-            ),
-        )
-        total = self._count(
-            conn,
-            sa.select(label_tasks.c.id).where(label_tasks.c.project == spec.name, ~label_tasks.c.is_gold),
-        )
-        if spec.annotator_limit is not None:
-            total = min(total, spec.annotator_limit)
-        return {"done": done, "total": total}
-
-    def _lease(
-        self, conn: sa.Connection, spec: LabelProject, task_id: int, annotator: str, now: datetime
-    ) -> Lease:
-        expires = now + timedelta(seconds=spec.lease_seconds)
-        conn.execute(
-            label_leases.insert().values(
-                task_id=task_id, annotator=annotator, project=spec.name, expires_at=expires
-            )
-        )
-        row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == task_id)).one()
-        return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
-
-    def _handed(self, row: Any, annotator: str, expires: datetime, progress: dict[str, int]) -> Lease:
-        """A lease as handed to an annotator: a gold task's known answer stays out of it."""
-        return Lease(replace(self._to_task(row), gold=None), annotator, expires, progress)
-
-    def _candidates(self, spec: LabelProject, annotator: str, now: datetime, gold: bool) -> sa.Select[Any]:
-        mine = sa.select(annotations_table.c.task_id).where(
-            annotations_table.c.project == spec.name, annotations_table.c.annotator == annotator
-        )
-        skipped = sa.select(label_skips.c.task_id).where(
-            label_skips.c.project == spec.name, label_skips.c.annotator == annotator
-        )
-        query = sa.select(label_tasks.c.id).where(
-            label_tasks.c.project == spec.name,
-            label_tasks.c.is_gold == gold,
-            label_tasks.c.id.not_in(mine),
-            label_tasks.c.id.not_in(skipped),
-        )
-        if not gold:
-            live = (
-                sa.select(sa.func.count())
-                .select_from(label_leases)
-                .where(label_leases.c.task_id == label_tasks.c.id, label_leases.c.expires_at > now)
-                .scalar_subquery()
-            )
-            wanted = spec.overlap + label_tasks.c.extra
-            query = query.where(label_tasks.c.done < wanted, label_tasks.c.done + live < wanted)
-        return query.order_by(label_tasks.c.priority.desc(), label_tasks.c.id)
-
-    def _has_room(self, conn: sa.Connection, spec: LabelProject, task_id: int, now: datetime) -> bool:
-        """Answers plus live leases below the overlap, counted in a fresh statement."""
-        answers = self._count(
-            conn, sa.select(annotations_table.c.id).where(annotations_table.c.task_id == task_id)
-        )
-        leases = self._count(
-            conn,
-            sa.select(label_leases.c.task_id).where(
-                label_leases.c.task_id == task_id, label_leases.c.expires_at > now
-            ),
-        )
-        extra: int = conn.execute(
-            sa.select(label_tasks.c.extra).where(label_tasks.c.id == task_id)
-        ).scalar_one()
-        return answers + leases < spec.overlap + extra
-
-    def _pick(
-        self, conn: sa.Connection, spec: LabelProject, annotator: str, now: datetime, gold: bool
-    ) -> int | None:
-        query = self._candidates(spec, annotator, now, gold)
-        tried: list[int] = []
-        while True:
-            pick = query.where(label_tasks.c.id.not_in(tried)) if tried else query
-            if self._postgres:
-                pick = pick.limit(1).with_for_update(skip_locked=True, of=label_tasks)
-            else:
-                pick = pick.limit(1)
-            task_id = conn.execute(pick).scalar()
-            if task_id is None:
-                return None
-            if gold or not self._postgres or self._has_room(conn, spec, task_id, now):
-                return int(task_id)
-            tried.append(int(task_id))
-
     def next_task(self, project: str, annotator: str, now: datetime) -> Lease | None:
         now = as_utc(now)
 
@@ -416,19 +309,19 @@ class SqlAnnotationRepository:
                 assert expires is not None
                 if expires > now:  # resumable: the task this annotator already holds
                     row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == lease.task_id)).one()
-                    return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
+                    return queue.handed(row, annotator, expires, queue.progress_of(conn, spec, annotator))
             if mine:
                 conn.execute(
                     label_leases.delete().where(
                         label_leases.c.project == project, label_leases.c.annotator == annotator
                     )
                 )
-            progress = self._progress_of(conn, spec, annotator)
+            progress = queue.progress_of(conn, spec, annotator)
             if spec.annotator_limit is not None and progress["done"] >= spec.annotator_limit:
                 return None
             task_id = None
             if spec.gold_share > 0:
-                gold_done = self._count(
+                gold_done = queue.count(
                     conn,
                     sa.select(annotations_table.c.id)
                     .join(label_tasks, label_tasks.c.id == annotations_table.c.task_id)
@@ -439,24 +332,14 @@ class SqlAnnotationRepository:
                     ),
                 )
                 if gold_done < spec.gold_share * (progress["done"] + 1):
-                    task_id = self._pick(conn, spec, annotator, now, gold=True)
+                    task_id = queue.pick(conn, spec, annotator, now, gold=True, postgres=self._postgres)
             if task_id is None:
-                task_id = self._pick(conn, spec, annotator, now, gold=False)
+                task_id = queue.pick(conn, spec, annotator, now, gold=False, postgres=self._postgres)
             if task_id is None:
                 return None
-            return self._lease(conn, spec, task_id, annotator, now)
+            return queue.lease(conn, spec, task_id, annotator, now)
 
         return self._db.write(work, self._db.change("labeling.lease", project, actor=annotator))
-
-    def _locked_task(self, conn: sa.Connection, project: str, task_id: int) -> Any:
-        row = conn.execute(
-            sa.select(label_tasks)
-            .where(label_tasks.c.id == task_id, label_tasks.c.project == project)
-            .with_for_update()
-        ).first()
-        if row is None:
-            raise NotFound(f"no task {task_id} in labeling project {project!r}")
-        return row
 
     def submit(
         self,
@@ -476,7 +359,7 @@ class SqlAnnotationRepository:
 
         def work(conn: sa.Connection) -> Annotation:
             spec = self._project(conn, project)
-            task = self._locked_task(conn, project, task_id)
+            task = queue.locked_task(conn, project, task_id)
             checked = check_label(spec, label, f"task {task_id}", json.loads(task.data_json))
             if source == "human":
                 self._annotator(conn, annotator)
@@ -540,7 +423,7 @@ class SqlAnnotationRepository:
 
         def work(conn: sa.Connection) -> None:
             self._project(conn, project)
-            self._locked_task(conn, project, task_id)
+            queue.locked_task(conn, project, task_id)
             conn.execute(
                 label_leases.delete().where(
                     label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
@@ -679,7 +562,7 @@ class SqlAnnotationRepository:
             rows = conn.execute(
                 sa.select(label_tasks).where(label_tasks.c.project == project).order_by(label_tasks.c.id)
             )
-            return [self._to_task(r) for r in rows]
+            return [queue.to_task(r) for r in rows]
 
     def progress(self, project: str) -> dict[str, Any]:
         with self._db.read() as conn:
@@ -693,11 +576,11 @@ class SqlAnnotationRepository:
                 .order_by(annotations_table.c.annotator)
             ).all()
             return {
-                "tasks": self._count(conn, regular),
-                "complete": self._count(
+                "tasks": queue.count(conn, regular),
+                "complete": queue.count(
                     conn, regular.where(label_tasks.c.done >= spec.overlap + label_tasks.c.extra)
                 ),
                 "annotations": sum(n for _, n in per),
                 "per_annotator": {name: int(n) for name, n in per},
-                "gold": self._count(conn, tasks.where(label_tasks.c.is_gold)),
+                "gold": queue.count(conn, tasks.where(label_tasks.c.is_gold)),
             }
