@@ -181,7 +181,7 @@ def fill_loopline(store, rows: list[dict]) -> int:
 
     tracking = store.tracking
     experiment = tracking.create_experiment(f"search-{uuid.uuid4().hex[:6]}").id
-    engine = store._engine
+    engine = store.database.engine
     postgres = engine.dialect.name == "postgresql"
     mark = "%s" if postgres else "?"
     tables = {

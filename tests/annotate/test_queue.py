@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from loopline.annotate.records import LabelProject
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.labeling import LabelProject
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.annotations import SqlAnnotationRepository
 

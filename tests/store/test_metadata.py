@@ -166,7 +166,7 @@ def test_migration_schema_matches_tables_py(store: MetadataStore):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    with store._engine.connect() as conn:
+    with store.database.engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
@@ -181,13 +181,13 @@ def test_migration_downgrades_and_upgrades_cleanly(store: MetadataStore):
 
     config = Config()
     config.set_main_option("script_location", str(engines._MIGRATIONS))
-    with store._engine.connect().execution_options(loopline_write=True) as conn:
+    with store.database.engine.connect().execution_options(loopline_write=True) as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
         conn.commit()
         assert sa.inspect(conn).get_table_names() == ["alembic_version"]
-    engines.upgrade(store._engine)
-    assert engines.current_revision(store._engine) == engines.HEAD_REVISION
+    engines.upgrade(store.database.engine)
+    assert engines.current_revision(store.database.engine) == engines.HEAD_REVISION
     assert store.add_version("raw", art("a"), source="x") == 1
 
 
@@ -454,9 +454,9 @@ def test_a_step_run_for_an_unknown_run_is_refused_quickly(store: MetadataStore):
 
 
 def test_a_duplicate_run_id_is_a_conflict(store: MetadataStore, monkeypatch):
-    from loopline.store.metadata import repository
+    from loopline.store.metadata import database
 
-    monkeypatch.setattr(repository, "_RETRIES", 3)
+    monkeypatch.setattr(database, "_RETRIES", 3)
     store.create_run(run("same"))
     with pytest.raises(Conflict):
         store.create_run(run("same"))
@@ -639,7 +639,7 @@ def test_upgrade_keeps_existing_runs_and_step_runs(tmp_path) -> None:
     engine.dispose()
     store = MetadataStore(url)
     try:
-        assert engines.current_revision(store._engine) == engines.HEAD_REVISION
+        assert engines.current_revision(store.database.engine) == engines.HEAD_REVISION
         assert [s.name for s in store.get_run("r1").steps] == ["s"]
     finally:
         store.close()
@@ -660,6 +660,6 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_url: str) -
     assert [p.returncode for p in procs] == [0] * 5, errors
     store = MetadataStore(store_url)
     try:
-        assert engines.current_revision(store._engine) == engines.HEAD_REVISION
+        assert engines.current_revision(store.database.engine) == engines.HEAD_REVISION
     finally:
         store.close()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from loopline.annotate.records import LabelProject
+from loopline.core.labeling import LabelProject
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from loopline.annotate.records import Annotation, Task, TaskType
 from loopline.core.errors import InvalidInput
+from loopline.core.labeling import Annotation, Task, TaskType
 
 FORMATS = ("labelstudio", "csv", "jsonl")
 COLUMNS = ("item_id", "annotator", "label", "seconds", "source")

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 import polars as pl
 
-from loopline.annotate.records import Annotation, Task
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import item_ids
+from loopline.core.labeling import Annotation, Task
 
 ITEM_ID = "_item_id"
 LABELS_SCHEMA = {

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -158,12 +159,13 @@ def _decode(state: dict[str, Any]) -> Any:
     value, kind = state.get("watermark"), state.get("watermark_type")
     if value is None:
         return None
-    decode = {
+    decoders: dict[str, Callable[[str], Any]] = {
         "datetime": datetime.fromisoformat,
         "date": date.fromisoformat,
         "decimal": Decimal,
         "bytes": bytes.fromhex,
-    }.get(kind or "")
+    }
+    decode = decoders.get(kind or "")
     return decode(value) if decode else value
 
 

@@ -166,10 +166,10 @@ def hash_parquet(path: str | os.PathLike[str]) -> str:
         return nulls, lambda: batches(name, kind)
 
     return _hash_columns(
-        pl.read_parquet(path, n_rows=0),
+        pl.read_parquet(os.fspath(path), n_rows=0),
         meta.num_rows,
         column,
-        lambda name: pl.read_parquet(path, columns=[name]),
+        lambda name: pl.read_parquet(os.fspath(path), columns=[name]),
     )
 
 
@@ -202,7 +202,7 @@ def _flat(kind: pa.DataType) -> bool:
         return True
     if pa.types.is_nested(kind) or pa.types.is_dictionary(kind) or kind.num_buffers != 2:
         return False
-    return kind.bit_width % 8 == 0  # ints, floats, temporal, decimal
+    return bool(kind.bit_width % 8 == 0)  # ints, floats, temporal, decimal
 
 
 def _is_null(kind: pa.DataType) -> bool:
@@ -214,7 +214,7 @@ def _is_null(kind: pa.DataType) -> bool:
 def _is_bytes(kind: pa.DataType) -> bool:
     import pyarrow as pa
 
-    return (
+    return bool(
         pa.types.is_string(kind)
         or pa.types.is_large_string(kind)
         or pa.types.is_binary(kind)
@@ -282,7 +282,7 @@ def _feed_offsets(sink: Any, array: pa.Array, total: int) -> int:
     offsets, _ = _offsets(_valid(array))
     base = offsets[0].as_py()
     _update_values(sink, (pc.add(pc.subtract(offsets, base), total) if base != total else offsets).slice(1))
-    return total + offsets[-1].as_py() - base
+    return int(total + offsets[-1].as_py() - base)
 
 
 def _feed_bytes(sink: Any, array: pa.Array) -> None:

@@ -35,7 +35,7 @@ ATTRIBUTES = {
     "end_time": "finished_at",
     "finished_at": "finished_at",
 }
-_PREFIXES = {
+_PREFIXES: dict[str, Kind] = {
     "params": "params",
     "param": "params",
     "metrics": "metrics",
@@ -144,7 +144,7 @@ def _split_key(text: str, where: str) -> tuple[Kind, str]:
     text = text.strip()
     prefix, dot, rest = text.partition(".")
     if dot and prefix.lower() in _PREFIXES:
-        kind: Kind = _PREFIXES[prefix.lower()]  # type: ignore[assignment]
+        kind = _PREFIXES[prefix.lower()]
         key = _unquote(rest.strip())
     else:
         kind, key = "attributes", _unquote(text)

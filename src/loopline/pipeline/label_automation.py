@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from loopline.annotate.records import AnnotationRepository, LabelProject, Task
 from loopline.core.errors import InvalidInput
+from loopline.core.labeling import LabelProject, Task
+from loopline.store.contracts import AnnotationRepository
 
 ITEM_COLUMNS = ("item_id", "_item_id")
 REVIEW_BAND = 2.0

@@ -16,9 +16,9 @@ import polars as pl
 
 from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
-from loopline.annotate.records import Annotator, LabelProject, Role, TaskType
 from loopline.core.errors import InvalidInput, LooplineError
 from loopline.core.ids import check_name
+from loopline.core.labeling import Annotator, LabelProject, Role, TaskType
 from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
 from loopline.store.artifacts import load_value, save_table

@@ -14,7 +14,7 @@ from loopline.project._stores import Stores
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Source
+    from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Source
     from loopline.pipeline.label_automation import LabelAutomation
     from loopline.pipeline.labeling import Labeling
     from loopline.registry import VersionRef
@@ -27,7 +27,7 @@ class AnnotateFacade(Stores):
 
         def load_model(self, name: str, ref: VersionRef = "production") -> Any: ...
 
-    # -- annotate: labeling projects (the queue's contract: annotate/records.py) ---------------
+    # -- annotate: labeling projects (the queue's contract: store/contracts) ---------------
     @cached_property
     def labeling(self) -> Labeling:
         from loopline.pipeline.labeling import Labeling

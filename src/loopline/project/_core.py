@@ -113,7 +113,7 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
     def meta(self) -> MetadataStore:
         from loopline.store.metadata import MetadataStore
 
-        return MetadataStore(self.settings.store_url)
+        return MetadataStore(self.settings.store_url, actor=self.settings.user)
 
     @cached_property
     def blobs(self) -> FsspecBlobStore:

@@ -15,8 +15,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from loopline import __version__
-from loopline.annotate.records import LabelProject
 from loopline.core.errors import NotFound
+from loopline.core.labeling import LabelProject
 from loopline.server import errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.routers import annotate, blobs, health, monitor, pages

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from loopline.annotate.records import Annotator
 from loopline.core.errors import Forbidden, NotFound, Unauthorized
+from loopline.core.labeling import Annotator
 
 COOKIE = "loopline_token"
 UI_HEADER = "X-Loopline-UI"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from loopline.annotate.records import Annotation, LabelProject, Lease, Task
+from loopline.core.labeling import Annotation, LabelProject, Lease, Task
 
 ItemKind = Literal["text", "image", "row", "blob"]
 

@@ -77,7 +77,7 @@ def _syncfs() -> Callable[[int], int] | None:
         return None
     fn.argtypes = [ctypes.c_int]
     fn.restype = ctypes.c_int
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _sync_filesystem(fd: int, syncfs: Callable[[int], int]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call `write` on a temp file beside `path`, make it durable, then rename it into place."""
     path = path.absolute()
     path.parent.mkdir(parents=True, exist_ok=True)

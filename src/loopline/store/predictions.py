@@ -50,7 +50,7 @@ def _micros(value: Any) -> int:
     if isinstance(value, datetime):
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
         delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return int((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return round(value * 1_000_000)
     raise InvalidInput(f"a prediction record's `at` must be a datetime or epoch seconds, got {value!r}")
@@ -181,7 +181,9 @@ class PredictionLog:
             frame.write_parquet(buffer, compression="zstd", statistics=False)
             blob = self.blobs.put_bytes(buffer.getvalue())
             at = frame["at"]
-            rows.append(BatchRow(key, model, version, at.min(), at.max(), frame.height, blob))  # type: ignore[arg-type]
+            # Polars types a Series' min/max as any Python scalar; `at` is a Datetime column.
+            first, last = at.min(), at.max()
+            rows.append(BatchRow(key, model, version, first, last, frame.height, blob))  # type: ignore[arg-type]
         self.index.add_batches(rows)
 
     def read(

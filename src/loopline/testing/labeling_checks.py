@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-# The labeling record: its one import here (it moves to core/ with the store refactor).
-from loopline.annotate.records import LabelProject
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+
+# The labeling record: its one import here (it moves to core/ with the store refactor).
+from loopline.core.labeling import LabelProject
 from loopline.testing.expect import raises
 from loopline.testing.samples import T0
 

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.annotate.records import Annotator
 from loopline.core.errors import Forbidden, Unauthorized
+from loopline.core.labeling import Annotator
 from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
 
 UI = Path(__file__).resolve().parent.parent / "ui"

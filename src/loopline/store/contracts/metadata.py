@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # Labeling records: their one import here (they move to core/ with the store refactor).
 if TYPE_CHECKING:
-    from loopline.annotate.records import Annotation, Annotator, LabelProject, Lease, Role, Source, Task
+    from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Role, Source, Task
 
 
 # -- datasets: artifacts and their numbered versions --------------------------------------------

@@ -12,15 +12,14 @@ BEGIN IMMEDIATE, so they run one at a time and the counts are always current.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from loopline.annotate.records import (
+from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.labeling import (
     Annotation,
     Annotator,
     LabelProject,
@@ -29,9 +28,11 @@ from loopline.annotate.records import (
     Source,
     Task,
 )
-from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata import label_queue as queue
+from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
+from loopline.store.metadata.label_checks import check_label
 from loopline.store.metadata.tables import (
-    annotations,
+    annotations_table,
     annotators,
     label_leases,
     label_projects,
@@ -39,9 +40,6 @@ from loopline.store.metadata.tables import (
     label_tasks,
 )
 from loopline.store.metadata.times import as_aware, as_utc
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
 _TASK_TYPES = ("classification", "multilabel", "spans", "boxes")
 _SOURCES = ("human", "rule", "model")
@@ -60,81 +58,12 @@ def _suggestion(task: Any) -> dict[str, Any] | None:
     return {"label": json.loads(task.suggestion_json), "source": task.suggestion_source}
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _size(data: dict[str, Any] | None, key: str) -> float | None:
-    value = (data or {}).get(key)
-    return float(value) if _number(value) and value > 0 else None
-
-
-def _check_region(project: LabelProject, region: dict[str, Any], data: dict[str, Any] | None) -> str | None:
-    """Why a span or box does not fit the item, or None when it does."""
-    if project.task_type == "spans":
-        start, end = region.get("start"), region.get("end")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-            return f"a span needs integer `start` and `end`, got {start!r} and {end!r}"
-        if not 0 <= start < end:
-            return f"a span needs 0 <= start < end, got {start}..{end}"
-        text = (data or {}).get(project.text_field) if project.text_field else None
-        if text is not None and end > len(str(text)):
-            return f"span {start}..{end} runs past the text's {len(str(text))} characters"
-        return None
-    x, y, w, h = (region.get(k) for k in ("x", "y", "width", "height"))
-    if not all(_number(v) for v in (x, y, w, h)):
-        return "a box needs numbers `x`, `y`, `width` and `height`"
-    if x < 0 or y < 0 or w <= 0 or h <= 0:
-        return f"a box needs x, y >= 0 and a positive width and height, got {x}, {y}, {w}x{h}"
-    image_w, image_h = _size(data, "width"), _size(data, "height")
-    if (image_w is not None and x + w > image_w) or (image_h is not None and y + h > image_h):
-        return f"box {x}, {y}, {w}x{h} runs past the image ({image_w} x {image_h} pixels)"
-    return None
-
-
-def check_label(
-    project: LabelProject, label: Any, where: str = "", data: dict[str, Any] | None = None
-) -> Any:
-    """The label if it fits the project's task type and label set, else InvalidInput. Spans
-    ({start, end, label}: character offsets, end exclusive) and boxes ({x, y, width, height,
-    label}: image pixels) are checked against the item when its `data` is given and tells the
-    text (the project's text field) or the image size (`width`, `height`)."""
-    allowed = set(project.labels)
-    hint = f"labels of {project.name}: {', '.join(project.labels)}"
-    if project.task_type == "classification":
-        if not isinstance(label, str) or label not in allowed:
-            raise InvalidInput(f"label {label!r} is not in the label set", where=where or None, hint=hint)
-        return label
-    if project.task_type == "multilabel":
-        if not isinstance(label, list) or not all(isinstance(x, str) and x in allowed for x in label):
-            raise InvalidInput(
-                f"multilabel answer {label!r} must be a list of labels from the set",
-                where=where or None,
-                hint=hint,
-            )
-        return sorted(set(label))
-    # spans and boxes: a list of regions, each {"label": ..., ...coordinates}
-    if not isinstance(label, list) or not all(
-        isinstance(x, dict) and x.get("label") in allowed for x in label
-    ):
-        raise InvalidInput(
-            f"{project.task_type} answer must be a list of objects each with a `label` from the set",
-            where=where or None,
-            hint=hint,
-        )
-    for n, region in enumerate(label):
-        problem = _check_region(project, region, data)
-        if problem:
-            raise InvalidInput(problem, where=f"{where}, region {n}" if where else f"region {n}")
-    return label
-
-
 class SqlAnnotationRepository:
-    """`loopline.annotate.records.AnnotationRepository` on the metadata store's engine."""
+    """`loopline.core.labeling.AnnotationRepository` on the metadata store's engine."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
-        self._postgres = store._engine.dialect.name == "postgresql"
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
+        self._postgres = self._db.dialect == "postgresql"
 
     # -- projects -----------------------------------------------------------------------------
     def create_project(self, project: LabelProject, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
@@ -174,7 +103,7 @@ class SqlAnnotationRepository:
             )
             return self._insert_tasks(conn, project.name, items, set())
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.create_project", project.name))
 
     @staticmethod
     def _insert_tasks(
@@ -222,7 +151,7 @@ class SqlAnnotationRepository:
             )
             return added
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.add_tasks", project))
 
     @staticmethod
     def _to_project(row: Any) -> LabelProject:
@@ -251,11 +180,11 @@ class SqlAnnotationRepository:
         return self._to_project(row)
 
     def get_project(self, name: str) -> LabelProject:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return self._project(conn, name)
 
     def list_projects(self) -> list[LabelProject]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(sa.select(label_projects).order_by(label_projects.c.name))
             return [self._to_project(r) for r in rows]
 
@@ -279,10 +208,10 @@ class SqlAnnotationRepository:
             )
             return Annotator(name, role, True, created)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.add_annotator", name))
 
     def annotator_by_token(self, token_hash: str) -> Annotator:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 sa.select(annotators).where(annotators.c.token_hash == token_hash, annotators.c.active)
             ).first()
@@ -291,7 +220,7 @@ class SqlAnnotationRepository:
         return self._to_annotator(row)
 
     def list_annotators(self) -> list[Annotator]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(sa.select(annotators).order_by(annotators.c.name))
             return [self._to_annotator(r) for r in rows]
 
@@ -324,7 +253,9 @@ class SqlAnnotationRepository:
             )
         return found
 
-    def _update_tasks(self, project: str, values: dict[str, dict[str, Any]], check: bool = False) -> int:
+    def _update_tasks(
+        self, action: str, project: str, values: dict[str, dict[str, Any]], check: bool = False
+    ) -> int:
         def work(conn: sa.Connection) -> int:
             spec = self._project(conn, project)
             ids = self._task_ids(conn, project, list(values))
@@ -337,130 +268,31 @@ class SqlAnnotationRepository:
                 conn.execute(label_tasks.update().where(label_tasks.c.id == ids[item_id]).values(**row))
             return len(values)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change(action, project))
 
     def set_gold(self, project: str, answers: dict[str, Any]) -> int:
         rows = {k: {"is_gold": True, "gold_json": _dump(v)} for k, v in answers.items()}
-        return self._update_tasks(project, rows, check=True)
+        return self._update_tasks("labeling.set_gold", project, rows, check=True)
 
     def set_priorities(self, project: str, priorities: dict[str, float]) -> int:
-        return self._update_tasks(project, {k: {"priority": float(v)} for k, v in priorities.items()})
+        return self._update_tasks(
+            "labeling.set_priorities", project, {k: {"priority": float(v)} for k, v in priorities.items()}
+        )
 
     def reopen(self, project: str, item_ids: Sequence[str]) -> int:
         """Ask one more answer of each of these tasks (review of a likely label error), so the
         queue serves them again even when they had all their answers."""
-        return self._update_tasks(project, {k: {"extra": label_tasks.c.extra + 1} for k in item_ids})
+        return self._update_tasks(
+            "labeling.reopen", project, {k: {"extra": label_tasks.c.extra + 1} for k in item_ids}
+        )
 
     def set_suggestions(self, project: str, suggestions: dict[str, Any], source: Source) -> int:
         if source not in _SOURCES:
             raise InvalidInput(f"unknown source {source!r}", hint=f"one of: {', '.join(_SOURCES)}")
         rows = {k: {"suggestion_json": _dump(v), "suggestion_source": source} for k, v in suggestions.items()}
-        return self._update_tasks(project, rows)
+        return self._update_tasks("labeling.set_suggestions", project, rows)
 
     # -- the queue ----------------------------------------------------------------------------
-    @staticmethod
-    def _to_task(row: Any) -> Task:
-        return Task(
-            id=row.id,
-            project=row.project,
-            item_id=row.item_id,
-            data=json.loads(row.data_json),
-            priority=row.priority,
-            gold=json.loads(row.gold_json) if row.is_gold and row.gold_json is not None else None,
-            suggestion=json.loads(row.suggestion_json) if row.suggestion_json is not None else None,
-            suggestion_source=row.suggestion_source,
-            done=row.done,
-            extra=row.extra,
-        )
-
-    def _count(self, conn: sa.Connection, query: Any) -> int:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
-
-    def _progress_of(self, conn: sa.Connection, spec: LabelProject, annotator: str) -> dict[str, int]:
-        done = self._count(
-            conn,
-            sa.select(annotations.c.id).where(
-                annotations.c.project == spec.name, annotations.c.annotator == annotator
-            ),
-        )
-        total = self._count(
-            conn,
-            sa.select(label_tasks.c.id).where(label_tasks.c.project == spec.name, ~label_tasks.c.is_gold),
-        )
-        if spec.annotator_limit is not None:
-            total = min(total, spec.annotator_limit)
-        return {"done": done, "total": total}
-
-    def _lease(
-        self, conn: sa.Connection, spec: LabelProject, task_id: int, annotator: str, now: datetime
-    ) -> Lease:
-        expires = now + timedelta(seconds=spec.lease_seconds)
-        conn.execute(
-            label_leases.insert().values(
-                task_id=task_id, annotator=annotator, project=spec.name, expires_at=expires
-            )
-        )
-        row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == task_id)).one()
-        return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
-
-    def _handed(self, row: Any, annotator: str, expires: datetime, progress: dict[str, int]) -> Lease:
-        """A lease as handed to an annotator: a gold task's known answer stays out of it."""
-        return Lease(replace(self._to_task(row), gold=None), annotator, expires, progress)
-
-    def _candidates(self, spec: LabelProject, annotator: str, now: datetime, gold: bool) -> sa.Select[Any]:
-        mine = sa.select(annotations.c.task_id).where(
-            annotations.c.project == spec.name, annotations.c.annotator == annotator
-        )
-        skipped = sa.select(label_skips.c.task_id).where(
-            label_skips.c.project == spec.name, label_skips.c.annotator == annotator
-        )
-        query = sa.select(label_tasks.c.id).where(
-            label_tasks.c.project == spec.name,
-            label_tasks.c.is_gold == gold,
-            label_tasks.c.id.not_in(mine),
-            label_tasks.c.id.not_in(skipped),
-        )
-        if not gold:
-            live = (
-                sa.select(sa.func.count())
-                .select_from(label_leases)
-                .where(label_leases.c.task_id == label_tasks.c.id, label_leases.c.expires_at > now)
-                .scalar_subquery()
-            )
-            wanted = spec.overlap + label_tasks.c.extra
-            query = query.where(label_tasks.c.done < wanted, label_tasks.c.done + live < wanted)
-        return query.order_by(label_tasks.c.priority.desc(), label_tasks.c.id)
-
-    def _has_room(self, conn: sa.Connection, spec: LabelProject, task_id: int, now: datetime) -> bool:
-        """Answers plus live leases below the overlap, counted in a fresh statement."""
-        answers = self._count(conn, sa.select(annotations.c.id).where(annotations.c.task_id == task_id))
-        leases = self._count(
-            conn,
-            sa.select(label_leases.c.task_id).where(
-                label_leases.c.task_id == task_id, label_leases.c.expires_at > now
-            ),
-        )
-        extra = conn.execute(sa.select(label_tasks.c.extra).where(label_tasks.c.id == task_id)).scalar_one()
-        return answers + leases < spec.overlap + extra
-
-    def _pick(
-        self, conn: sa.Connection, spec: LabelProject, annotator: str, now: datetime, gold: bool
-    ) -> int | None:
-        query = self._candidates(spec, annotator, now, gold)
-        tried: list[int] = []
-        while True:
-            pick = query.where(label_tasks.c.id.not_in(tried)) if tried else query
-            if self._postgres:
-                pick = pick.limit(1).with_for_update(skip_locked=True, of=label_tasks)
-            else:
-                pick = pick.limit(1)
-            task_id = conn.execute(pick).scalar()
-            if task_id is None:
-                return None
-            if gold or not self._postgres or self._has_room(conn, spec, task_id, now):
-                return int(task_id)
-            tried.append(int(task_id))
-
     def next_task(self, project: str, annotator: str, now: datetime) -> Lease | None:
         now = as_utc(now)
 
@@ -477,47 +309,37 @@ class SqlAnnotationRepository:
                 assert expires is not None
                 if expires > now:  # resumable: the task this annotator already holds
                     row = conn.execute(sa.select(label_tasks).where(label_tasks.c.id == lease.task_id)).one()
-                    return self._handed(row, annotator, expires, self._progress_of(conn, spec, annotator))
+                    return queue.handed(row, annotator, expires, queue.progress_of(conn, spec, annotator))
             if mine:
                 conn.execute(
                     label_leases.delete().where(
                         label_leases.c.project == project, label_leases.c.annotator == annotator
                     )
                 )
-            progress = self._progress_of(conn, spec, annotator)
+            progress = queue.progress_of(conn, spec, annotator)
             if spec.annotator_limit is not None and progress["done"] >= spec.annotator_limit:
                 return None
             task_id = None
             if spec.gold_share > 0:
-                gold_done = self._count(
+                gold_done = queue.count(
                     conn,
-                    sa.select(annotations.c.id)
-                    .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
+                    sa.select(annotations_table.c.id)
+                    .join(label_tasks, label_tasks.c.id == annotations_table.c.task_id)
                     .where(
-                        annotations.c.project == project,
-                        annotations.c.annotator == annotator,
+                        annotations_table.c.project == project,
+                        annotations_table.c.annotator == annotator,
                         label_tasks.c.is_gold,
                     ),
                 )
                 if gold_done < spec.gold_share * (progress["done"] + 1):
-                    task_id = self._pick(conn, spec, annotator, now, gold=True)
+                    task_id = queue.pick(conn, spec, annotator, now, gold=True, postgres=self._postgres)
             if task_id is None:
-                task_id = self._pick(conn, spec, annotator, now, gold=False)
+                task_id = queue.pick(conn, spec, annotator, now, gold=False, postgres=self._postgres)
             if task_id is None:
                 return None
-            return self._lease(conn, spec, task_id, annotator, now)
+            return queue.lease(conn, spec, task_id, annotator, now)
 
-        return self._store._write(work)
-
-    def _locked_task(self, conn: sa.Connection, project: str, task_id: int) -> Any:
-        row = conn.execute(
-            sa.select(label_tasks)
-            .where(label_tasks.c.id == task_id, label_tasks.c.project == project)
-            .with_for_update()
-        ).first()
-        if row is None:
-            raise NotFound(f"no task {task_id} in labeling project {project!r}")
-        return row
+        return self._db.write(work, self._db.change("labeling.lease", project, actor=annotator))
 
     def submit(
         self,
@@ -537,13 +359,13 @@ class SqlAnnotationRepository:
 
         def work(conn: sa.Connection) -> Annotation:
             spec = self._project(conn, project)
-            task = self._locked_task(conn, project, task_id)
+            task = queue.locked_task(conn, project, task_id)
             checked = check_label(spec, label, f"task {task_id}", json.loads(task.data_json))
             if source == "human":
                 self._annotator(conn, annotator)
             answered = conn.execute(
-                sa.select(annotations.c.id).where(
-                    annotations.c.task_id == task_id, annotations.c.annotator == annotator
+                sa.select(annotations_table.c.id).where(
+                    annotations_table.c.task_id == task_id, annotations_table.c.annotator == annotator
                 )
             ).first()
             if answered:
@@ -560,7 +382,7 @@ class SqlAnnotationRepository:
                     raise Conflict(
                         f"{annotator} holds no lease on task {task_id}", hint="ask for the next task first"
                     )
-                if as_aware(lease.expires_at) <= now:  # type: ignore[operator]
+                if as_aware(lease.expires_at) <= now:
                     raise Conflict(f"the lease on task {task_id} expired", hint="ask for the next task")
             if not task.is_gold and task.done >= spec.overlap + task.extra:
                 raise Conflict(f"task {task_id} has all {spec.overlap + task.extra} answers it needs")
@@ -571,18 +393,20 @@ class SqlAnnotationRepository:
                         label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
                     )
                 )
-            new_id = conn.execute(
-                annotations.insert().values(
-                    task_id=task_id,
-                    project=project,
-                    annotator=annotator,
-                    label_json=_dump(checked),
-                    seconds=float(seconds),
-                    source=source,
-                    created_at=now,
-                    suggestion_json=_dump(shown) if shown is not None else None,
+            new_id = inserted_id(
+                conn.execute(
+                    annotations_table.insert().values(
+                        task_id=task_id,
+                        project=project,
+                        annotator=annotator,
+                        label_json=_dump(checked),
+                        seconds=float(seconds),
+                        source=source,
+                        created_at=now,
+                        suggestion_json=_dump(shown) if shown is not None else None,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             conn.execute(
                 label_tasks.update().where(label_tasks.c.id == task_id).values(done=label_tasks.c.done + 1)
             )
@@ -590,14 +414,16 @@ class SqlAnnotationRepository:
                 int(new_id), task_id, annotator, checked, float(seconds), source, now, task.item_id, shown
             )
 
-        return self._store._write(work)
+        return self._db.write(
+            work, self._db.change("labeling.submit", f"{project}#{task_id}", actor=annotator)
+        )
 
     def skip(self, project: str, task_id: int, annotator: str, now: datetime) -> None:
         now = as_utc(now)
 
         def work(conn: sa.Connection) -> None:
             self._project(conn, project)
-            self._locked_task(conn, project, task_id)
+            queue.locked_task(conn, project, task_id)
             conn.execute(
                 label_leases.delete().where(
                     label_leases.c.task_id == task_id, label_leases.c.annotator == annotator
@@ -615,7 +441,7 @@ class SqlAnnotationRepository:
                     )
                 )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("labeling.skip", f"{project}#{task_id}", actor=annotator))
 
     def import_annotations(
         self,
@@ -641,9 +467,15 @@ class SqlAnnotationRepository:
             for start in range(0, len(ids), _CHUNK):
                 part = list(ids.values())[start : start + _CHUNK]
                 for r in conn.execute(
-                    sa.select(annotations.c.task_id, annotations.c.annotator, annotations.c.label_json)
-                    .where(annotations.c.task_id.in_(part))
-                    .order_by(annotations.c.task_id, annotations.c.annotator, annotations.c.nth)
+                    sa.select(
+                        annotations_table.c.task_id,
+                        annotations_table.c.annotator,
+                        annotations_table.c.label_json,
+                    )
+                    .where(annotations_table.c.task_id.in_(part))
+                    .order_by(
+                        annotations_table.c.task_id, annotations_table.c.annotator, annotations_table.c.nth
+                    )
                 ):
                     existing.setdefault((r.task_id, r.annotator), []).append(r.label_json)
             seen: dict[tuple[int, str], int] = {}
@@ -688,7 +520,7 @@ class SqlAnnotationRepository:
                 )
                 counts[key[0]] = counts.get(key[0], 0) + 1
             for start in range(0, len(new), _CHUNK):
-                conn.execute(annotations.insert(), new[start : start + _CHUNK])
+                conn.execute(annotations_table.insert(), new[start : start + _CHUNK])
             for task_id, n in counts.items():
                 conn.execute(
                     label_tasks.update()
@@ -697,17 +529,17 @@ class SqlAnnotationRepository:
                 )
             return {"added": len(new), "unchanged": unchanged}
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("labeling.import", project))
 
     # -- reading ------------------------------------------------------------------------------
     def annotations(self, project: str) -> list[Annotation]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             self._project(conn, project)
             rows = conn.execute(
-                sa.select(annotations, label_tasks.c.item_id)
-                .join(label_tasks, label_tasks.c.id == annotations.c.task_id)
-                .where(annotations.c.project == project)
-                .order_by(annotations.c.id)
+                sa.select(annotations_table, label_tasks.c.item_id)
+                .join(label_tasks, label_tasks.c.id == annotations_table.c.task_id)
+                .where(annotations_table.c.project == project)
+                .order_by(annotations_table.c.id)
             )
             return [
                 Annotation(
@@ -725,30 +557,30 @@ class SqlAnnotationRepository:
             ]
 
     def tasks(self, project: str) -> list[Task]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             self._project(conn, project)
             rows = conn.execute(
                 sa.select(label_tasks).where(label_tasks.c.project == project).order_by(label_tasks.c.id)
             )
-            return [self._to_task(r) for r in rows]
+            return [queue.to_task(r) for r in rows]
 
     def progress(self, project: str) -> dict[str, Any]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             spec = self._project(conn, project)
             tasks = sa.select(label_tasks).where(label_tasks.c.project == project)
             regular = tasks.where(~label_tasks.c.is_gold)
             per = conn.execute(
-                sa.select(annotations.c.annotator, sa.func.count())
-                .where(annotations.c.project == project)
-                .group_by(annotations.c.annotator)
-                .order_by(annotations.c.annotator)
+                sa.select(annotations_table.c.annotator, sa.func.count())
+                .where(annotations_table.c.project == project)
+                .group_by(annotations_table.c.annotator)
+                .order_by(annotations_table.c.annotator)
             ).all()
             return {
-                "tasks": self._count(conn, regular),
-                "complete": self._count(
+                "tasks": queue.count(conn, regular),
+                "complete": queue.count(
                     conn, regular.where(label_tasks.c.done >= spec.overlap + label_tasks.c.extra)
                 ),
                 "annotations": sum(n for _, n in per),
                 "per_annotator": {name: int(n) for name, n in per},
-                "gold": self._count(conn, tasks.where(label_tasks.c.is_gold)),
+                "gold": queue.count(conn, tasks.where(label_tasks.c.is_gold)),
             }

@@ -37,7 +37,8 @@ from loopline.store.metadata.mlflow_models import (
 )
 from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
 from loopline.store.metadata.times import as_aware
-from loopline.store.metadata.tracking import TrackingStore, _insert, _upsert_latest
+from loopline.store.metadata.tracking import TrackingStore, insert_params
+from loopline.store.metadata.upserts import dialect_insert, upsert_latest
 
 __all__ = [
     "LoggedModel",
@@ -98,7 +99,7 @@ class MlflowStore(MlflowModelRecords):
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
             if params:
-                TrackingStore._log_params(conn, run_id, params)
+                insert_params(conn, run_id, params)
             if tags:
                 self._set_tags(conn, run_id, tags)
             if rows:
@@ -109,19 +110,19 @@ class MlflowStore(MlflowModelRecords):
                     rows,
                 )
                 conn.execute(
-                    _upsert_latest(conn.dialect.name),
+                    upsert_latest(conn.dialect.name),
                     [
                         {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
                         for k, (s, t, v) in sorted(latest.items())
                     ],
                 )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.log", run_id))
 
     def log_missing(self, run_id: str, values: Sequence[Metric]) -> None:
         """Log the points the run's history does not hold yet (same key, step, time and value)."""
         keys = sorted({k for k, *_ in values})
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             held = {
                 (r.key, r.step, round(r.timestamp * 1000), r.value)
                 for r in conn.execute(
@@ -136,7 +137,7 @@ class MlflowStore(MlflowModelRecords):
 
     @staticmethod
     def _set_tags(conn: sa.Connection, run_id: str, tags: Mapping[str, str]) -> None:
-        stmt = _insert(conn.dialect.name, run_tags)
+        stmt = dialect_insert(conn.dialect.name, run_tags)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
@@ -152,7 +153,7 @@ class MlflowStore(MlflowModelRecords):
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         latest: dict[str, list[Metric]] = {i: [] for i in ids}
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             found = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
             for r in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(ids))):
                 params[r.run_id][r.key] = r.value
@@ -167,7 +168,7 @@ class MlflowStore(MlflowModelRecords):
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                started_at=as_aware(found[i].started_at),
                 finished_at=as_aware(found[i].finished_at),
                 params=params[i],
                 tags=tags[i],
@@ -188,7 +189,7 @@ class MlflowStore(MlflowModelRecords):
     ) -> tuple[list[RunRecord], bool]:
         """One page of matching runs (tracking's search), and whether more follow."""
         query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit
 
@@ -199,7 +200,7 @@ class MlflowStore(MlflowModelRecords):
         return found[0]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             rows = conn.execute(
@@ -225,4 +226,4 @@ class MlflowStore(MlflowModelRecords):
                 .values(tags_json=json.dumps(tags, sort_keys=True))
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("experiment.set_tag", f"{experiment_id}:{key}"))

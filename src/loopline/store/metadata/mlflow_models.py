@@ -9,12 +9,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.core.types import Artifact
+from loopline.store.metadata.artifact_rows import insert_artifact
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.registry import check_model_name
 from loopline.store.metadata.tables import (
     experiments,
@@ -24,10 +26,7 @@ from loopline.store.metadata.tables import (
     runs,
 )
 from loopline.store.metadata.times import as_aware, utc_now
-from loopline.store.metadata.tracking import _insert
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
+from loopline.store.metadata.upserts import dialect_insert
 
 _TS = sa.DateTime(timezone=True)
 
@@ -94,8 +93,8 @@ class VersionExtra:
 class MlflowModelRecords:
     """Registered models, version extras, logged models and artifact files (MlflowStore's base)."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- registered models -----------------------------------------------------------------
     def create_registered_model(self, name: str, description: str, tags: Mapping[str, str]) -> None:
@@ -118,7 +117,7 @@ class MlflowModelRecords:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.create", name))
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
@@ -135,7 +134,7 @@ class MlflowModelRecords:
                 .values(tags_json=json.dumps(tags, sort_keys=True), updated_at=utc_now())
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_tag", f"{name}:{key}"))
 
     def save_version_extra(self, name: str, version: int, extra: VersionExtra) -> None:
         def work(conn: sa.Connection) -> None:
@@ -149,7 +148,7 @@ class MlflowModelRecords:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.save_version_extra", f"{name}@{version}"))
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
@@ -168,13 +167,13 @@ class MlflowModelRecords:
                 .values(tags_json=json.dumps(tags, sort_keys=True))
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_version_tag", f"{name}@{version}:{key}"))
 
     def version_extras(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], VersionExtra]:
         names = sorted({n for n, _ in keys})
         if not names:
             return {}
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(mlflow_model_versions).where(mlflow_model_versions.c.name.in_(names))
             ).all()
@@ -194,12 +193,12 @@ class MlflowModelRecords:
             query = query.where(model_versions.c.name == name)
         if run_id is not None:
             query = query.where(model_versions.c.run_id == run_id)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return [(r.name, r.version) for r in conn.execute(query)]
 
     def record_artifact(self, art: Artifact) -> None:
         """The artifacts row of a model made from an MLflow model folder (once per id)."""
-        self._store._write(lambda conn: self._store._insert_artifact(conn, art))
+        self._db.write(lambda conn: insert_artifact(conn, art), self._db.change("artifact.add", art.id))
 
     # -- logged models (MLflow 3) ----------------------------------------------------------
     @staticmethod
@@ -214,8 +213,8 @@ class MlflowModelRecords:
             status_message=row.status_message,
             tags=json.loads(row.tags_json),
             params=json.loads(row.params_json),
-            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
-            updated_at=as_aware(row.updated_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),
+            updated_at=as_aware(row.updated_at),
         )
 
     def create_logged_model(self, model: LoggedModel) -> None:
@@ -247,10 +246,10 @@ class MlflowModelRecords:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("logged_model.create", model.model_id))
 
     def logged_model(self, model_id: str) -> LoggedModel:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 sa.select(mlflow_logged_models).where(mlflow_logged_models.c.model_id == model_id)
             ).first()
@@ -285,7 +284,7 @@ class MlflowModelRecords:
                 .values(**values)
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("logged_model.update", model_id))
         return self.logged_model(model_id)
 
     def search_logged_models(
@@ -309,13 +308,13 @@ class MlflowModelRecords:
             query = query.where(mlflow_logged_models.c.name == name)
         if run_id is not None:
             query = query.where(mlflow_logged_models.c.source_run_id == run_id)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return [self._to_model(r) for r in conn.execute(query)]
 
     # -- artifacts: path -> blob -----------------------------------------------------------
     def put_file(self, path: str, blob: str, size: int) -> None:
         def work(conn: sa.Connection) -> None:
-            stmt = _insert(conn.dialect.name, mlflow_artifacts)
+            stmt = dialect_insert(conn.dialect.name, mlflow_artifacts)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[mlflow_artifacts.c.path],
@@ -324,11 +323,11 @@ class MlflowModelRecords:
                 {"path": path, "blob": blob, "size": size, "updated_at": utc_now()},
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("artifact_file.put", path))
 
     def file(self, path: str) -> tuple[str, int]:
         """(blob, size) of the file at path."""
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(sa.select(mlflow_artifacts).where(mlflow_artifacts.c.path == path)).first()
         if row is None:
             raise NotFound(f"no artifact at {path!r}")
@@ -341,7 +340,7 @@ class MlflowModelRecords:
         query = sa.select(mlflow_artifacts).order_by(mlflow_artifacts.c.path)
         if prefix:
             query = query.where(mlflow_artifacts.c.path.like(escaped + "%", escape="\\"))
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return [(r.path[len(prefix) :], r.blob, r.size) for r in conn.execute(query)]
 
 

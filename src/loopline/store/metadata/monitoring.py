@@ -7,17 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
 from loopline.core.types import Artifact
+from loopline.store.metadata.artifact_rows import find_artifact, insert_artifact
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import metadata
 from loopline.store.metadata.times import as_utc
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
 _TS = sa.DateTime(timezone=True)
 
@@ -91,13 +90,13 @@ class ReportRow:
 
 
 class MonitoringStore:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- profiles ----------------------------------------------------------------------------
     def put_profile(self, model: str, version: int, art: Artifact, source_id: str | None) -> None:
         def work(conn: sa.Connection) -> None:
-            self._store._insert_artifact(conn, art)
+            insert_artifact(conn, art)
             key = (monitor_profiles.c.model == model) & (monitor_profiles.c.version == version)
             conn.execute(sa.delete(monitor_profiles).where(key))
             conn.execute(
@@ -110,10 +109,10 @@ class MonitoringStore:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("monitor.put_profile", f"{model}@{version}"))
 
     def profile(self, model: str, version: int) -> Artifact:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             found = conn.execute(
                 sa.select(monitor_profiles.c.artifact_id).where(
                     (monitor_profiles.c.model == model) & (monitor_profiles.c.version == version)
@@ -125,7 +124,8 @@ class MonitoringStore:
                 hint="it is made when a model is registered from a pipeline's training table; "
                 "give one with `loopline monitor MODEL --reference TABLE`",
             )
-        return self._store.get_artifact(found)
+        with self._db.read() as conn:
+            return find_artifact(conn, found)
 
     # -- reports -----------------------------------------------------------------------------
     def add_report(self, art: Artifact, report: dict[str, Any]) -> None:
@@ -133,7 +133,7 @@ class MonitoringStore:
         drift = report.get("drift") or {}
 
         def work(conn: sa.Connection) -> None:
-            self._store._insert_artifact(conn, art)
+            insert_artifact(conn, art)
             conn.execute(
                 sa.insert(monitor_reports).values(
                     model=report["model"],
@@ -149,13 +149,13 @@ class MonitoringStore:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("monitor.add_report", art.id))
 
     def reports(self, model: str | None = None, limit: int = 100) -> list[ReportRow]:
         query = sa.select(monitor_reports).order_by(monitor_reports.c.id.desc()).limit(limit)
         if model is not None:
             query = query.where(monitor_reports.c.model == model)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query).all()
         return [
             ReportRow(
@@ -163,7 +163,7 @@ class MonitoringStore:
                 model=r.model,
                 version=r.version,
                 artifact_id=r.artifact_id,
-                created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+                created_at=as_utc(r.created_at),
                 since=as_utc(r.since),
                 until=as_utc(r.until),
                 rows=r.rows,
@@ -177,7 +177,7 @@ class MonitoringStore:
     def report_artifact(self, report_id: str) -> Artifact:
         if len(report_id) < 6:
             raise NotFound(f"no monitoring report {report_id!r}", hint="give at least 6 characters")
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             found = conn.execute(
                 sa.select(monitor_reports.c.artifact_id)
                 .where(monitor_reports.c.artifact_id.startswith(report_id, autoescape=True))
@@ -185,11 +185,12 @@ class MonitoringStore:
             ).scalar()
         if found is None:
             raise NotFound(f"no monitoring report {report_id!r}", hint="`loopline monitor MODEL` writes one")
-        return self._store.get_artifact(found)
+        with self._db.read() as conn:
+            return find_artifact(conn, found)
 
     # -- alert state -------------------------------------------------------------------------
     def alert_states(self, model: str) -> dict[str, str]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(monitor_alerts.c.rule, monitor_alerts.c.state).where(
                     monitor_alerts.c.model == model
@@ -214,13 +215,13 @@ class MonitoringStore:
                 )
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("monitor.set_alert_state", f"{model}:{rule}"))
 
     def alerts(self, models: Sequence[str] | None = None) -> list[dict[str, Any]]:
         query = sa.select(monitor_alerts).order_by(monitor_alerts.c.model, monitor_alerts.c.rule)
         if models is not None:
             query = query.where(monitor_alerts.c.model.in_(list(models)))
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query).all()
         return [
             {
@@ -228,7 +229,7 @@ class MonitoringStore:
                 "rule": r.rule,
                 "state": r.state,
                 "value": r.value,
-                "changed_at": as_utc(r.changed_at).isoformat(),  # type: ignore[union-attr]
+                "changed_at": as_utc(r.changed_at).isoformat(),
             }
             for r in rows
         ]

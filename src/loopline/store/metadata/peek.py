@@ -29,7 +29,7 @@ from loopline.store.metadata.times import as_aware
 
 _SQLITE = "sqlite:///"
 
-# MetadataStore._versions_query, in SQL.
+# artifact_rows.versions_query, in SQL.
 _LATEST = """
 SELECT a.id, a.kind, a.blob, a.size, a.rows, a.schema_json, a.created_at,
        v.name, v.version, v.created_at AS version_created_at, v.source, v.original_blob, v.original_name

@@ -15,15 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.tables import metadata
 from loopline.store.metadata.times import as_aware, as_utc
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
+from loopline.store.metadata.upserts import insert_ignore, upsert
 
 prediction_batches = sa.Table(
     "prediction_batches",
@@ -64,40 +62,15 @@ class BatchRow:
     blob: str
 
 
-def _insert_ignore(dialect: str, table: sa.Table, keys: Sequence[str]) -> Any:
-    """INSERT that skips rows whose key exists (a batch retried after an ambiguous commit)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        return insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
-
-
-def _upsert(dialect: str, table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        stmt = insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: getattr(stmt.excluded, c) for c in update}
-    )
-
-
 class SqlPredictionIndex:
     """Records of the prediction log on the project's metadata store."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     @property
     def _dialect(self) -> str:
-        return self._store._engine.dialect.name
+        return self._db.dialect
 
     def add_batches(self, batches: Sequence[BatchRow]) -> int:
         """Index batches in one transaction; a key already there is skipped. Returns rows added."""
@@ -117,13 +90,15 @@ class SqlPredictionIndex:
             }
             for b in batches
         ]
-        stmt = _insert_ignore(self._dialect, prediction_batches, ["key"])
+        stmt = insert_ignore(self._dialect, prediction_batches, ["key"])
 
         def work(conn: sa.Connection) -> int:
             result = conn.execute(stmt, values)
             return max(int(result.rowcount or 0), 0)
 
-        return self._store._write(work)
+        return self._db.write(
+            work, self._db.change("predictions.add_batches", ",".join(sorted({b.model for b in batches})))
+        )
 
     def batches(
         self,
@@ -144,7 +119,7 @@ class SqlPredictionIndex:
             query = query.where(t.c.first_at < as_utc(until))
         if version is not None:
             query = query.where(t.c.version == version)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query.order_by(t.c.first_at, t.c.id)).all()
         return [
             BatchRow(r.key, r.model, r.version, as_aware(r.first_at), as_aware(r.last_at), r.rows, r.blob)
@@ -152,7 +127,7 @@ class SqlPredictionIndex:
         ]
 
     def models(self) -> list[str]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             query = sa.select(prediction_batches.c.model).distinct().order_by(prediction_batches.c.model)
             return [r[0] for r in conn.execute(query)]
 
@@ -164,14 +139,14 @@ class SqlPredictionIndex:
             {"model": model, "request_id": rid, "truth_json": text, "at": as_utc(at)}
             for rid, text in truths.items()
         ]
-        stmt = _upsert(self._dialect, prediction_truths, ["model", "request_id"], ["truth_json", "at"])
+        stmt = upsert(self._dialect, prediction_truths, ["model", "request_id"], ["truth_json", "at"])
 
         def work(conn: sa.Connection) -> int:
             for start in range(0, len(values), 5000):
                 conn.execute(stmt, values[start : start + 5000])
             return len(values)
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("predictions.put_truths", model))
 
     def truths(
         self, model: str, *, since: datetime | None = None, until: datetime | None = None
@@ -182,6 +157,6 @@ class SqlPredictionIndex:
             query = query.where(t.c.at >= as_utc(since))
         if until is not None:
             query = query.where(t.c.at < as_utc(until))
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query.order_by(t.c.at, t.c.request_id)).all()
         return [(r.request_id, r.truth_json, as_aware(r.at)) for r in rows]

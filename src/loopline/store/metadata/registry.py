@@ -12,15 +12,22 @@ Policy (which promotions are allowed) lives in loopline.registry; this module on
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata.database import Database, HasDatabase, as_database
+from loopline.store.metadata.model_records import (
+    MODEL_KINDS,
+    ModelEvent,
+    ModelVersion,
+    check_alias,
+    check_model_name,
+    to_event,
+    to_version,
+)
 from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 from loopline.store.metadata.tables import (
     artifacts,
@@ -32,126 +39,21 @@ from loopline.store.metadata.tables import (
 )
 from loopline.store.metadata.times import as_aware, utc_now
 
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
-
-MODEL_KINDS = ("model", "blobs")  # a skops model, or a model folder (e.g. an MLflow model) as blobs
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,199}$")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
-    name: str
-    version: int
-    artifact_id: str
-    run_id: str | None
-    status: str
-    gates_passed: bool | None
-    gate_report: dict[str, Any] | None
-    metrics: dict[str, float]
-    signature: dict[str, Any] | None
-    card: dict[str, Any] | None
-    description: str
-    created_at: datetime
-    aliases: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "artifact_id": self.artifact_id,
-            "run_id": self.run_id,
-            "status": self.status,
-            "gates_passed": self.gates_passed,
-            "gate_report": self.gate_report,
-            "metrics": self.metrics,
-            "signature": self.signature,
-            "card": self.card,
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-            "aliases": list(self.aliases),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelEvent:
-    """One transition: register, promote, approve, rollback, alias_delete, gates."""
-
-    id: int
-    name: str
-    kind: str
-    version: int | None
-    alias: str | None
-    from_version: int | None
-    actor: str
-    reason: str
-    at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        return data
-
-
-def _load(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-def check_alias(alias: str) -> str:
-    if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
-        raise InvalidInput(
-            f"alias {alias!r} is not valid",
-            hint="use a letter then letters, digits, '_' or '-' (not 'latest' or v<number>), "
-            "e.g. candidate, staging, production",
-        )
-    return alias
-
-
-def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name):
-        raise InvalidInput(
-            f"model name {name!r} is not valid",
-            hint="use letters, digits, '_', '-', '.' or spaces, up to 200 characters",
-        )
-    return name
-
-
-def _to_version(row: Any, aliases: Sequence[str] = ()) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=row.version,
-        artifact_id=row.artifact_id,
-        run_id=row.run_id,
-        status=row.status,
-        gates_passed=row.gates_passed,
-        gate_report=_load(row.gate_report_json),
-        metrics=_load(row.metrics_json) or {},
-        signature=_load(row.signature_json),
-        card=_load(row.card_json),
-        description=row.description,
-        created_at=as_aware(row.created_at),
-        aliases=tuple(sorted(aliases)),
-    )
-
-
-def _to_event(row: Any) -> ModelEvent:
-    return ModelEvent(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        version=row.version,
-        alias=row.alias,
-        from_version=row.from_version,
-        actor=row.actor,
-        reason=row.reason,
-        at=as_aware(row.at),
-    )
+__all__ = [
+    "MODEL_KINDS",
+    "ModelEvent",
+    "ModelVersion",
+    "RegisteredModel",
+    "SqlRegistryRepository",
+    "VersionSummary",
+    "check_alias",
+    "check_model_name",
+]
 
 
 class SqlRegistryRepository:
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
@@ -266,7 +168,9 @@ class SqlRegistryRepository:
             self._event(conn, name, "register", actor, reason, version=version)
             return version
 
-        return self.get_version(name, self._store._write(work))
+        return self.get_version(
+            name, self._db.write(work, self._db.change("model.register", name, actor=actor))
+        )
 
     def set_gates(
         self, name: str, version: int, passed: bool, report: Mapping[str, Any] | None, *, actor: str
@@ -284,7 +188,7 @@ class SqlRegistryRepository:
             )
             self._event(conn, name, "gates", actor, "passed" if passed else "failed", version=version)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_gates", f"{name}@{version}", actor=actor))
         return self.get_version(name, version)
 
     def set_card(self, name: str, version: int, card: Mapping[str, Any]) -> None:
@@ -296,7 +200,7 @@ class SqlRegistryRepository:
                 .values(card_json=json.dumps(card, sort_keys=True, default=str))
             )
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.set_card", f"{name}@{version}"))
 
     def approve(self, name: str, version: int, alias: str, *, actor: str, reason: str) -> ModelEvent:
         check_alias(alias)
@@ -306,7 +210,7 @@ class SqlRegistryRepository:
             self._version_row(conn, name, version)
             self._event(conn, name, "approve", actor, reason, version=version, alias=alias)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("model.approve", f"{name}@{version}", actor=actor))
         return self.history(name)[-1]
 
     def move_alias(
@@ -330,7 +234,7 @@ class SqlRegistryRepository:
             current = self._aliases_of(conn, name).get(alias)
             if check is not None and version is not None:
                 row = self._version_row(conn, name, version)
-                check(_to_version(row), self._approvals(conn, name, version, alias))
+                check(to_version(row), self._approvals(conn, name, version, alias))
             if version is None:
                 if current is None:
                     raise NotFound(f"model {name} has no alias {alias!r}")
@@ -354,7 +258,12 @@ class SqlRegistryRepository:
             self._event(conn, name, kind, actor, reason, version=version, alias=alias, from_version=current)
             return current
 
-        return self._store._write(work)
+        return self._db.write(
+            work,
+            self._db.change(
+                f"model.{kind}", f"{name}@{version}" if version is not None else name, actor=actor
+            ),
+        )
 
     def rollback(self, name: str, alias: str, *, actor: str, reason: str) -> tuple[int, int]:
         """Undo the latest promotion of alias not yet undone: (from version, back to version)."""
@@ -396,14 +305,14 @@ class SqlRegistryRepository:
             )
             return current, previous
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("model.rollback", name, actor=actor))
 
     # -- reads -------------------------------------------------------------------------------
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = self._version_row(conn, name, version)
             aliases = [a for a, v in self._aliases_of(conn, name).items() if v == version]
-        return _to_version(row, aliases)
+        return to_version(row, aliases)
 
     def get_alias(self, name: str, alias: str) -> ModelVersion:
         """The version an alias points at, in one query."""
@@ -418,7 +327,7 @@ class SqlRegistryRepository:
             )
             .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
         )
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(query).first()
             known = self._aliases_of(conn, name)
             if row is None:
@@ -426,7 +335,7 @@ class SqlRegistryRepository:
                     sa.select(registered_models.c.name).where(registered_models.c.name == name)
                 ).first()
         if row is not None:
-            return _to_version(row, [a for a, v in known.items() if v == row.version])
+            return to_version(row, [a for a, v in known.items() if v == row.version])
         if exists is None:
             raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
         raise NotFound(
@@ -435,7 +344,7 @@ class SqlRegistryRepository:
         )
 
     def versions(self, name: str) -> list[ModelVersion]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(model_versions)
                 .where(model_versions.c.name == name)
@@ -446,7 +355,7 @@ class SqlRegistryRepository:
             by_version: dict[int, list[str]] = {}
             for alias, version in self._aliases_of(conn, name).items():
                 by_version.setdefault(version, []).append(alias)
-        return [_to_version(r, by_version.get(r.version, ())) for r in rows]
+        return [to_version(r, by_version.get(r.version, ())) for r in rows]
 
     def list_models(self, name: str | None = None) -> list[RegisteredModel]:
         """Every model (or one) with its latest version, number of versions and aliases: two
@@ -484,12 +393,13 @@ class SqlRegistryRepository:
         if name is not None:
             query = query.where(m.name == name)
             aliases_q = aliases_q.where(model_aliases.c.name == name)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(query).all()
             aliases: dict[str, dict[str, int]] = {}
             for model_name, alias, version in conn.execute(aliases_q):
                 aliases.setdefault(model_name, {})[alias] = version
-        loads, no_aliases = json.loads, {}
+        loads = json.loads
+        no_aliases: dict[str, int] = {}
         found = []
         for (
             name_,
@@ -526,13 +436,13 @@ class SqlRegistryRepository:
         return found
 
     def history(self, name: str) -> list[ModelEvent]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 sa.select(model_events).where(model_events.c.name == name).order_by(model_events.c.id)
             ).all()
         if not rows:
             raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-        return [_to_event(r) for r in rows]
+        return [to_event(r) for r in rows]
 
     @staticmethod
     def _approvals(conn: sa.Connection, name: str, version: int, alias: str) -> list[ModelEvent]:
@@ -546,8 +456,8 @@ class SqlRegistryRepository:
             )
             .order_by(model_events.c.id)
         )
-        return [_to_event(r) for r in rows]
+        return [to_event(r) for r in rows]
 
     def approvals(self, name: str, version: int, alias: str) -> list[ModelEvent]:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return self._approvals(conn, name, version, alias)

@@ -1,23 +1,30 @@
-"""MetadataStore: every read and write of loopline's metadata, on SQLite or PostgreSQL.
+"""MetadataStore: datasets, artifacts, pipeline runs and lineage, on SQLite or PostgreSQL.
 
-Write transactions are short and retried on lock contention, so concurrent pipelines on one
-SQLite file never show "database is locked" to a user.
+It owns the Database (database.py) and builds the other repositories on it (`annotations`,
+`tracking`), so every write of every repository takes the same retried, journalled path.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, NotFound, StorageError
 from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import engine as engines
+from loopline.store.metadata import sealing
+from loopline.store.metadata.artifact_rows import (
+    find_artifact,
+    insert_artifact,
+    latest_row,
+    next_version,
+    versions_query,
+)
+from loopline.store.metadata.database import Database, Journal, inserted_id
+from loopline.store.metadata.migrations import HEAD_REVISION
 from loopline.store.metadata.peek import to_artifact, to_run, to_step_run
 from loopline.store.metadata.tables import (
     PARENT_TAG,
@@ -34,125 +41,47 @@ from loopline.store.metadata.tables import source_state as source_states
 from loopline.store.metadata.times import as_utc, utc_now
 
 if TYPE_CHECKING:
+    # Built lazily by the properties below: a one-way edge, the repositories never import this.
     from loopline.store.metadata.annotations import SqlAnnotationRepository
     from loopline.store.metadata.tracking import TrackingStore
 
-T = TypeVar("T")
-_RETRIES = 12
-
-
-def _is_contention(exc: sa.exc.DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text
-
-
-def _is_race(exc: sa.exc.DBAPIError) -> bool:
-    """A unique key taken by a concurrent writer (a version number, an artifact id): retry."""
-    if not isinstance(exc, sa.exc.IntegrityError):
-        return False
-    text = str(exc.orig).lower()
-    return getattr(exc.orig, "sqlstate", None) == "23505" or "unique constraint" in text
-
 
 class MetadataStore:
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, create: bool = True, actor: str = "unknown", journal: Journal | None = None
+    ) -> None:
         self.url = url
         try:
-            self._engine = engines.create_engine(url)
-            revision = engines.current_revision(self._engine)
-            if revision != engines.HEAD_REVISION:
+            engine = engines.create_engine(url)
+            revision = engines.current_revision(engine)
+            if revision != HEAD_REVISION:
                 if revision is None and not create:
                     raise NotFound(
                         "no loopline metadata database here", where=url, hint="run `loopline init`"
                     )
-                engines.upgrade(self._engine)
+                engines.upgrade(engine)
         except sa.exc.OperationalError as exc:
             raise StorageError(f"cannot open the metadata store: {exc.orig}", where=url) from exc
+        self.database = Database(engine, url, actor=actor, journal=journal)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.database.engine.dispose()
 
     @property
     def annotations(self) -> SqlAnnotationRepository:
         """Labeling projects, the task queue and answers, on this store's engine."""
         from loopline.store.metadata.annotations import SqlAnnotationRepository
 
-        return SqlAnnotationRepository(self)
+        return SqlAnnotationRepository(self.database)
 
     @property
     def tracking(self) -> TrackingStore:
         """Experiments, tracked runs, params, tags, metric history and run search."""
         from loopline.store.metadata.tracking import TrackingStore
 
-        return TrackingStore(self)
-
-    # -- transactions ------------------------------------------------------------------------
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self._engine.connect() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
-
-    def _write(self, work: Callable[[sa.Connection], T]) -> T:
-        """Run `work` in one write transaction, retrying on lock contention with jittered backoff."""
-        for attempt in range(_RETRIES):
-            try:
-                with (
-                    self._engine.connect().execution_options(loopline_write=True) as conn,
-                    conn.begin(),
-                ):
-                    return work(conn)
-            except sa.exc.DBAPIError as exc:
-                if not _is_contention(exc) and not _is_race(exc):
-                    raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
-                if attempt == _RETRIES - 1 and _is_race(exc):
-                    raise Conflict(
-                        f"metadata write still clashes with an existing row after {_RETRIES} "
-                        f"attempts: {exc.orig}",
-                        where=self.url,
-                    ) from exc
-                if attempt == _RETRIES - 1:
-                    raise StorageError(
-                        f"metadata store stayed busy after {_RETRIES} attempts: {exc.orig}",
-                        where=self.url,
-                        hint="another process holds a long write; try again",
-                    ) from exc
-                time.sleep(min(2.0, 0.02 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        return TrackingStore(self.database)
 
     # -- artifacts ---------------------------------------------------------------------------
-    @staticmethod
-    def _insert_artifact(conn: sa.Connection, art: Artifact) -> None:
-        if conn.execute(sa.select(artifacts.c.id).where(artifacts.c.id == art.id)).first():
-            return
-        conn.execute(
-            artifacts.insert().values(
-                id=art.id,
-                kind=art.kind,
-                blob=art.blob,
-                size=art.size,
-                rows=art.rows,
-                schema_json=json.dumps(art.schema) if art.schema is not None else None,
-                created_at=utc_now(),
-            )
-        )
-
-    @staticmethod
-    def _next_version(conn: sa.Connection, name: str, artifact_id: str, **extra: Any) -> int | None:
-        """Add artifact_id as the next version of name, unless it already is the latest."""
-        latest = _latest_row(conn, name)
-        if latest is not None and latest.artifact_id == artifact_id:
-            return None
-        version = 1 if latest is None else latest.version + 1
-        conn.execute(
-            artifact_versions.insert().values(
-                name=name, version=version, artifact_id=artifact_id, created_at=utc_now(), **extra
-            )
-        )
-        return version
-
     def add_version(
         self,
         name: str,
@@ -165,8 +94,8 @@ class MetadataStore:
         """Record art as the next version of name; None when it is already the latest."""
 
         def work(conn: sa.Connection) -> int | None:
-            self._insert_artifact(conn, art)
-            return self._next_version(
+            insert_artifact(conn, art)
+            return next_version(
                 conn,
                 name,
                 art.id,
@@ -175,7 +104,7 @@ class MetadataStore:
                 original_name=original_name,
             )
 
-        return self._write(work)
+        return self.database.write(work, self.database.change("dataset.add_version", name))
 
     def revert(self, name: str, version: int) -> tuple[int | None, int, bool]:
         """Make the content of `name@version` the next version of name, in one transaction:
@@ -190,10 +119,10 @@ class MetadataStore:
         target = self.get_version(name, version)  # NotFound: no such name or version
 
         def work(conn: sa.Connection) -> tuple[int | None, int, bool]:
-            latest = _latest_row(conn, name)
+            latest = latest_row(conn, name)
             assert latest is not None  # get_version found name above
             note = f"revert: {name}@{latest.version} to {name}@{version}"
-            made = self._next_version(
+            made = next_version(
                 conn,
                 name,
                 target.id,
@@ -206,24 +135,10 @@ class MetadataStore:
             reset = conn.execute(source_states.delete().where(source_states.c.name == name)).rowcount
             return made, latest.version, bool(reset)
 
-        return self._write(work)
-
-    _VERSION_COLUMNS = (
-        artifacts,
-        artifact_versions.c.name,
-        artifact_versions.c.version,
-        artifact_versions.c.created_at.label("version_created_at"),
-        artifact_versions.c.source,
-        artifact_versions.c.original_blob,
-        artifact_versions.c.original_name,
-    )
+        return self.database.write(work, self.database.change("dataset.revert", f"{name}@{version}"))
 
     _to_artifact = staticmethod(to_artifact)
-
-    def _versions_query(self) -> sa.Select[Any]:
-        return sa.select(*self._VERSION_COLUMNS).join(
-            artifacts, artifacts.c.id == artifact_versions.c.artifact_id
-        )
+    _versions_query = staticmethod(versions_query)
 
     def get_version(self, name: str, version: int | None = None) -> Artifact:
         query = self._versions_query().where(artifact_versions.c.name == name)
@@ -231,7 +146,7 @@ class MetadataStore:
             query = query.order_by(artifact_versions.c.version.desc()).limit(1)
         else:
             query = query.where(artifact_versions.c.version == version)
-        with self._read() as conn:
+        with self.database.read() as conn:
             row = conn.execute(query).first()
         if row is None:
             known = self.versions(name)
@@ -255,7 +170,7 @@ class MetadataStore:
             .where(artifact_versions.c.name == name)
             .order_by(artifact_versions.c.version)
         )
-        with self._read() as conn:
+        with self.database.read() as conn:
             return [self._to_artifact(row) for row in conn.execute(query)]
 
     def datasets(self) -> list[tuple[Artifact, int]]:
@@ -281,38 +196,25 @@ class MetadataStore:
             )
             .order_by(artifact_versions.c.name)
         )
-        with self._read() as conn:
+        with self.database.read() as conn:
             return [(self._to_artifact(row), row.n) for row in conn.execute(query)]
 
     def get_artifact(self, id_or_prefix: str) -> Artifact:
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(artifacts).where(artifacts.c.id.startswith(id_or_prefix)).limit(2)
-            ).all()
-            if len(rows) > 1:
-                raise Conflict(f"artifact id prefix {id_or_prefix!r} is ambiguous", hint="give more digits")
-            if not rows:
-                raise NotFound(f"no artifact with id {id_or_prefix!r}")
-            version = conn.execute(
-                self._versions_query()
-                .where(artifact_versions.c.artifact_id == rows[0].id)
-                .order_by(artifact_versions.c.created_at.desc())
-                .limit(1)
-            ).first()
-        return self._to_artifact(version) if version else self._to_artifact(rows[0], versioned=False)
+        with self.database.read() as conn:
+            return find_artifact(conn, id_or_prefix)
 
     def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
-        with self._read() as conn:
+        with self.database.read() as conn:
             rows = conn.execute(sa.select(artifacts).where(artifacts.c.id.in_(list(ids))))
             return {r.id: self._to_artifact(r, versioned=False) for r in rows}
 
     def all_artifacts(self) -> list[Artifact]:
-        with self._read() as conn:
+        with self.database.read() as conn:
             return [self._to_artifact(r, versioned=False) for r in conn.execute(sa.select(artifacts))]
 
     def blob_references(self) -> list[tuple[str, str]]:
         """(what refers, blob key) for every blob the metadata points at."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             refs = [(f"artifact {r.id[:12]}", r.blob) for r in conn.execute(sa.select(artifacts))]
             refs += [
                 (f"{r.name}@{r.version} (as added)", r.original_blob)
@@ -325,7 +227,7 @@ class MetadataStore:
     def dangling_references(self) -> list[str]:
         """Rows that point to a row that does not exist."""
         found: list[str] = []
-        with self._read() as conn:
+        with self.database.read() as conn:
             known = set(conn.execute(sa.select(artifacts.c.id)).scalars())
             for row in conn.execute(sa.select(artifact_versions)):
                 if row.artifact_id not in known:
@@ -356,10 +258,10 @@ class MetadataStore:
                 )
             )
 
-        self._write(work)
+        self.database.write(work, self.database.change("environment.put", env.id))
 
     def get_environment(self, env_id: str) -> Environment:
-        with self._read() as conn:
+        with self.database.read() as conn:
             row = conn.execute(sa.select(environments).where(environments.c.id == env_id)).first()
         if row is None:
             raise NotFound(f"no environment {env_id[:12]}")
@@ -373,7 +275,7 @@ class MetadataStore:
         )
 
     def create_run(self, run: Run) -> None:
-        self._write(
+        self.database.write(
             lambda conn: conn.execute(
                 runs.insert().values(
                     id=run.id,
@@ -387,31 +289,34 @@ class MetadataStore:
                     host=run.host,
                     pid=run.pid,
                 )
-            )
+            ),
+            self.database.change("run.create", run.id),
         )
 
     def mark_interrupted(self, host: str, alive: Callable[[int], bool]) -> int:
         """Runs still "running" on this host whose process is gone were killed: say so."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             rows = conn.execute(
                 sa.select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.host == host)
             ).all()
         dead = [r.id for r in rows if r.pid is not None and not alive(r.pid)]
         if dead:
-            self._write(
+            self.database.write(
                 lambda conn: conn.execute(
                     runs.update()
                     .where(runs.c.id.in_(dead), runs.c.status == "running")
                     .values(status="interrupted", finished_at=utc_now())
-                )
+                ),
+                self.database.change("run.interrupt", ",".join(dead)),
             )
         return len(dead)
 
     def finish_run(self, run_id: str, status: str) -> None:
-        self._write(
+        self.database.write(
             lambda conn: conn.execute(
                 runs.update().where(runs.c.id == run_id).values(status=status, finished_at=utc_now())
-            )
+            ),
+            self.database.change("run.finish", run_id),
         )
 
     def record_step_run(
@@ -427,22 +332,24 @@ class MetadataStore:
 
         def work(conn: sa.Connection) -> int:
             for art in produced:
-                self._insert_artifact(conn, art)
-            step_id = conn.execute(
-                step_runs.insert().values(
-                    run_id=step.run_id,
-                    name=step.name,
-                    status=step.status,
-                    fingerprint=step.fingerprint,
-                    code_hash=step.code_hash,
-                    params_json=json.dumps(step.params, sort_keys=True, default=str),
-                    uses=step.uses,
-                    bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
-                    seconds=step.seconds,
-                    error=step.error,
-                    finished_at=utc_now(),
+                insert_artifact(conn, art)
+            step_id = inserted_id(
+                conn.execute(
+                    step_runs.insert().values(
+                        run_id=step.run_id,
+                        name=step.name,
+                        status=step.status,
+                        fingerprint=step.fingerprint,
+                        code_hash=step.code_hash,
+                        params_json=json.dumps(step.params, sort_keys=True, default=str),
+                        uses=step.uses,
+                        bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
+                        seconds=step.seconds,
+                        error=step.error,
+                        finished_at=utc_now(),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
             edges = [
                 {"step_run_id": step_id, "role": "in", "slot": slot, "artifact_id": art_id}
                 for slot, art_id in step.inputs.items()
@@ -454,7 +361,7 @@ class MetadataStore:
                 conn.execute(step_run_artifacts.insert(), edges)
             if step.status == "ran" and version:
                 for slot, art_id in step.outputs.items():
-                    self._next_version(conn, slot, art_id, source=f"step:{step.name}", step_run_id=step_id)
+                    next_version(conn, slot, art_id, source=f"step:{step.name}", step_run_id=step_id)
             if source_state is not None:
                 name, state = source_state
                 conn.execute(source_states.delete().where(source_states.c.name == name))
@@ -466,13 +373,13 @@ class MetadataStore:
                         step_run_id=step_id,
                     )
                 )
-            return int(step_id)
+            return step_id
 
-        return self._write(work)
+        return self.database.write(work, self.database.change("step.record", f"{step.run_id}/{step.name}"))
 
     def source_state(self, name: str) -> dict[str, Any]:
         """What a collect source saved at its last collection ({} before the first)."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             row = conn.execute(
                 sa.select(source_states.c.state_json).where(source_states.c.name == name)
             ).first()
@@ -485,7 +392,7 @@ class MetadataStore:
         self.tracking.log_batch(run_id, values, step_name=step_name)
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
-        with self._read() as conn:
+        with self.database.read() as conn:
             rows = conn.execute(sa.select(metrics).where(metrics.c.run_id == run_id).order_by(metrics.c.id))
             return [{"step_name": r.step_name, "key": r.key, "value": r.value, "step": r.step} for r in rows]
 
@@ -505,7 +412,7 @@ class MetadataStore:
 
     def find_cached(self, fingerprint: str) -> dict[str, str] | None:
         """Outputs of the latest successful execution with this fingerprint."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             found = self._step_runs(
                 conn,
                 sa.select(step_runs)
@@ -522,14 +429,14 @@ class MetadataStore:
             .where(step_runs.c.status.in_(["ran", "cached"]))
             .group_by(step_runs.c.name)
         )
-        with self._read() as conn:
+        with self.database.read() as conn:
             found = self._step_runs(conn, sa.select(step_runs).where(step_runs.c.id.in_(latest)))
         return {s.name: s for s in found}
 
     _to_run = staticmethod(to_run)
 
     def get_run(self, run_id: str) -> Run:
-        with self._read() as conn:
+        with self.database.read() as conn:
             rows = conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
             if len(rows) > 1:
                 raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
@@ -547,7 +454,7 @@ class MetadataStore:
         if top_level:
             nested = sa.select(run_tags.c.run_id).where(run_tags.c.key == PARENT_TAG)
             query = query.where(runs.c.id.not_in(nested))
-        with self._read() as conn:
+        with self.database.read() as conn:
             rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit)).all()
             ids = [r.id for r in rows]
             steps = self._step_runs(
@@ -560,12 +467,12 @@ class MetadataStore:
         return [self._to_run(r, by_run.get(r.id, [])) for r in rows]
 
     def count_runs(self) -> int:
-        with self._read() as conn:
+        with self.database.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one())
 
     def producers(self, artifact_id: str) -> list[StepRun]:
         """Step runs that produced this artifact by running (not by cache hit), earliest first."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             ids = sa.select(step_run_artifacts.c.step_run_id).where(
                 step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "out"
             )
@@ -579,30 +486,22 @@ class MetadataStore:
     # -- sealed test sets (sealing.py) -------------------------------------------------------
     def sealed_artifacts(self, ids: Sequence[str]) -> set[str]:
         """Those of `ids` a step produced as a sealed output (a test split)."""
-        from loopline.store.metadata.sealing import sealed_artifacts
-
-        return sealed_artifacts(self, ids)
+        return sealing.sealed_artifacts(self.database, ids)
 
     def record_test_read(self, artifact_id: str, run_id: str, step_name: str) -> None:
-        from loopline.store.metadata.sealing import record_read
-
-        record_read(self, artifact_id, run_id, step_name)
+        sealing.record_read(self.database, artifact_id, run_id, step_name)
 
     def test_reads(self, artifact_id: str) -> int:
         """How many times a step has read this sealed artifact."""
-        from loopline.store.metadata.sealing import count_reads
-
-        return count_reads(self, artifact_id)
+        return sealing.count_reads(self.database, artifact_id)
 
     def test_read_log(self, artifact_id: str) -> list[dict[str, Any]]:
         """Every read of this sealed artifact: {run_id, step, at}, oldest first."""
-        from loopline.store.metadata.sealing import reads
-
-        return reads(self, artifact_id)
+        return sealing.reads(self.database, artifact_id)
 
     def consumers(self, artifact_id: str, statuses: Sequence[str] = ("ran",)) -> list[StepRun]:
         """Step runs that read this artifact (by default those that ran), earliest first."""
-        with self._read() as conn:
+        with self.database.read() as conn:
             ids = sa.select(step_run_artifacts.c.step_run_id).where(
                 step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "in"
             )
@@ -612,13 +511,3 @@ class MetadataStore:
                 .where(step_runs.c.id.in_(ids), step_runs.c.status.in_(list(statuses)))
                 .order_by(step_runs.c.id),
             )
-
-
-def _latest_row(conn: sa.Connection, name: str) -> Any:
-    """(version, artifact_id) of the latest version of name, or None."""
-    return conn.execute(
-        sa.select(artifact_versions.c.version, artifact_versions.c.artifact_id)
-        .where(artifact_versions.c.name == name)
-        .order_by(artifact_versions.c.version.desc())
-        .limit(1)
-    ).first()

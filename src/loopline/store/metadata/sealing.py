@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
+from loopline.store.metadata.database import Database
 from loopline.store.metadata.tables import step_run_artifacts, step_runs, test_reads
 
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
 
-
-def sealed_artifacts(store: MetadataStore, ids: Sequence[str]) -> set[str]:
+def sealed_artifacts(db: Database, ids: Sequence[str]) -> set[str]:
     if not ids:
         return set()
     query = (
@@ -32,30 +30,31 @@ def sealed_artifacts(store: MetadataStore, ids: Sequence[str]) -> set[str]:
             step_runs.c.bindings_json.like('%"sealed"%'),
         )
     )
-    with store._read() as conn:
+    with db.read() as conn:
         rows = conn.execute(query).all()
     return {r.artifact_id for r in rows if r.slot in json.loads(r.bindings_json).get("sealed", {})}
 
 
-def record_read(store: MetadataStore, artifact_id: str, run_id: str, step_name: str) -> None:
-    store._write(
+def record_read(db: Database, artifact_id: str, run_id: str, step_name: str) -> None:
+    db.write(
         lambda conn: conn.execute(
             test_reads.insert().values(
                 artifact_id=artifact_id, run_id=run_id, step_name=step_name, at=datetime.now(UTC)
             )
-        )
+        ),
+        db.change("test_set.read", f"{artifact_id}:{run_id}/{step_name}"),
     )
 
 
-def count_reads(store: MetadataStore, artifact_id: str) -> int:
+def count_reads(db: Database, artifact_id: str) -> int:
     query = sa.select(sa.func.count()).select_from(test_reads).where(test_reads.c.artifact_id == artifact_id)
-    with store._read() as conn:
+    with db.read() as conn:
         return int(conn.execute(query).scalar_one())
 
 
-def reads(store: MetadataStore, artifact_id: str) -> list[dict[str, Any]]:
+def reads(db: Database, artifact_id: str) -> list[dict[str, Any]]:
     query = sa.select(test_reads).where(test_reads.c.artifact_id == artifact_id).order_by(test_reads.c.id)
-    with store._read() as conn:
+    with db.read() as conn:
         rows = conn.execute(query).all()
     return [
         {

@@ -177,7 +177,7 @@ label_leases = sa.Table(
     sa.Index("ix_label_leases_annotator", "project", "annotator"),
 )
 
-annotations = sa.Table(
+annotations_table = sa.Table(  # not `annotations`: that name is the __future__ feature
     "annotations",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

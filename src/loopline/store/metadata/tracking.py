@@ -14,8 +14,7 @@ import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -30,6 +29,8 @@ from loopline.core.tracking import (
     check_metric,
     param_text,
 )
+from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
+from loopline.store.metadata.run_search import search_query as run_search_query
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     experiments,
@@ -40,21 +41,11 @@ from loopline.store.metadata.tables import (
 )
 from loopline.store.metadata.tables import metrics as metrics_table
 from loopline.store.metadata.times import as_aware, as_utc, utc_now
-
-if TYPE_CHECKING:
-    from loopline.store.metadata.repository import MetadataStore
+from loopline.store.metadata.upserts import upsert_latest, upsert_tags
 
 STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
 DEFAULT_EXPERIMENT = "Default"
 _CHUNK = 500
-_OPS = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-}
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -62,50 +53,32 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
-def _insert(dialect: str, table: sa.Table) -> Any:
-    """The dialect's INSERT that takes ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-@lru_cache(maxsize=4)
-def _upsert_latest(dialect: str) -> Any:
-    """Keep the value with the highest step (then the latest time), as MLflow's latest metric."""
-    stmt = _insert(dialect, metrics_latest)
-    newer = sa.or_(
-        stmt.excluded.step > metrics_latest.c.step,
-        sa.and_(
-            stmt.excluded.step == metrics_latest.c.step,
-            stmt.excluded.timestamp >= metrics_latest.c.timestamp,
-        ),
+def insert_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
+    """Params are written once per run: a new key is added, the same value again is a no-op and
+    another value is a Conflict (MLflow's rule)."""
+    existing = dict(
+        conn.execute(
+            sa.select(run_params.c.key, run_params.c.value).where(
+                run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
+            )
+        ).all()
     )
-    return stmt.on_conflict_do_update(
-        index_elements=[metrics_latest.c.run_id, metrics_latest.c.key],
-        set_={
-            "value": stmt.excluded.value,
-            "step": stmt.excluded.step,
-            "timestamp": stmt.excluded.timestamp,
-        },
-        where=newer,
-    )
-
-
-@lru_cache(maxsize=4)
-def _upsert_tags(dialect: str) -> Any:
-    stmt = _insert(dialect, run_tags)
-    return stmt.on_conflict_do_update(
-        index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
-    )
+    for key, value in texts.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
+                hint="params are logged once per run; log a metric or a tag for what changes",
+            )
+    new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
+    if new:
+        conn.execute(run_params.insert(), new)
 
 
 class TrackingStore:
     """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self._store = store
+    def __init__(self, db: Database | HasDatabase) -> None:
+        self._db = as_database(db)
 
     # -- experiments --------------------------------------------------------------------------
     @staticmethod
@@ -114,7 +87,7 @@ class TrackingStore:
             id=row.id,
             name=row.name,
             lifecycle=row.lifecycle,
-            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
+            created_at=as_aware(row.created_at),
             artifact_location=row.artifact_location,
             tags=json.loads(row.tags_json) if row.tags_json else {},
             runs=count,
@@ -135,7 +108,7 @@ class TrackingStore:
                 raise Conflict(
                     f"experiment {name!r} exists already", hint="`loopline experiments` lists them"
                 )
-            return int(
+            return inserted_id(
                 conn.execute(
                     experiments.insert().values(
                         name=name,
@@ -146,20 +119,20 @@ class TrackingStore:
                         else None,
                         created_at=utc_now(),
                     )
-                ).inserted_primary_key[0]
+                )
             )
 
-        return self.get_experiment(self._store._write(work))
+        return self.get_experiment(self._db.write(work, self._db.change("experiment.create", name)))
 
     def get_experiment(self, experiment_id: int) -> Experiment:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
         if row is None:
             raise NotFound(f"no experiment with id {experiment_id}", hint="`loopline experiments`")
         return self._to_experiment(row)
 
     def get_experiment_by_name(self, name: str) -> Experiment:
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
         if row is None:
             raise NotFound(f"no experiment named {name!r}", hint="`loopline experiments` lists them")
@@ -187,7 +160,7 @@ class TrackingStore:
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
             .order_by(experiments.c.id)
         )
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return [self._to_experiment(r, int(r.n or 0)) for r in conn.execute(query)]
 
     # -- runs ---------------------------------------------------------------------------------
@@ -231,7 +204,7 @@ class TrackingStore:
             if tags:
                 self._set_tags(conn, run_id, tags)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.create", run_id))
         return TrackedRun(
             id=run_id,
             experiment_id=experiment_id,
@@ -272,7 +245,7 @@ class TrackingStore:
             if conn.execute(runs.update().where(runs.c.id == run_id).values(**values)).rowcount == 0:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.update", run_id))
 
     def _resolve(self, conn: sa.Connection, run_id: str) -> str:
         if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first():
@@ -288,7 +261,7 @@ class TrackingStore:
 
     def get_run(self, run_id: str) -> TrackedRun:
         """One run (by id or unique prefix) with its params, tags and latest metrics."""
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             full = self._resolve(conn, run_id)
             return self._load(conn, [full])[0]
 
@@ -315,7 +288,7 @@ class TrackingStore:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             self._write_batch(conn, run_id, rows, latest, texts, tags)
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.log", run_id))
 
     @staticmethod
     def _metric_rows(
@@ -354,7 +327,7 @@ class TrackingStore:
         tags: Mapping[str, Any] | None,
     ) -> None:
         if texts:
-            self._log_params(conn, run_id, texts)
+            insert_params(conn, run_id, texts)
         if tags:
             self._set_tags(conn, run_id, tags)
         if not rows:
@@ -368,7 +341,7 @@ class TrackingStore:
             rows,
         )
         conn.execute(
-            _upsert_latest(conn.dialect.name),
+            upsert_latest(conn.dialect.name),
             latest,
         )
 
@@ -410,7 +383,7 @@ class TrackingStore:
                 self._write_batch(conn, run_id, rows, latest, texts, tags)
             return [run_id for _child, run_id, *_ in prepared]
 
-        return self._store._write(work)
+        return self._db.write(work, self._db.change("run.record_children", parent_run_id))
 
     def log_metric(
         self, run_id: str, key: str, value: float, step: int = 0, timestamp: float | None = None
@@ -431,7 +404,7 @@ class TrackingStore:
             if done.rowcount == 0:
                 raise NotFound(f"run {run_id!r} has no tag {key!r}")
 
-        self._store._write(work)
+        self._db.write(work, self._db.change("run.delete_tag", f"{run_id}:{key}"))
 
     @staticmethod
     def _key(key: Any, what: str) -> str:
@@ -439,35 +412,16 @@ class TrackingStore:
             raise InvalidInput(f"{what} key {key!r} must be a string of 1 to 250 characters")
         return key
 
-    @staticmethod
-    def _log_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
-        existing = dict(
-            conn.execute(
-                sa.select(run_params.c.key, run_params.c.value).where(
-                    run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
-                )
-            ).all()
-        )
-        for key, value in texts.items():
-            if key in existing and existing[key] != value:
-                raise Conflict(
-                    f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
-                    hint="params are logged once per run; log a metric or a tag for what changes",
-                )
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
-        if new:
-            conn.execute(run_params.insert(), new)
-
     def _set_tags(self, conn: sa.Connection, run_id: str, tags: Mapping[str, Any]) -> None:
         rows = [
             {"run_id": run_id, "key": self._key(k, "tag"), "value": param_text(v)} for k, v in tags.items()
         ]
-        conn.execute(_upsert_tags(conn.dialect.name), rows)
+        conn.execute(upsert_tags(conn.dialect.name), rows)
 
     # -- reads --------------------------------------------------------------------------------
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every value logged for one metric of one run, by step then time."""
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             full = self._resolve(conn, run_id)
             rows = conn.execute(
                 sa.select(metrics_table)
@@ -502,7 +456,7 @@ class TrackingStore:
                 name=found[i].name,
                 user=found[i].user,
                 status=found[i].status,
-                started_at=as_aware(found[i].started_at),  # type: ignore[arg-type]
+                started_at=as_aware(found[i].started_at),
                 finished_at=as_aware(found[i].finished_at),
                 params=dict(sorted(params[i].items())),
                 tags=dict(sorted(tags[i].items())),
@@ -515,7 +469,7 @@ class TrackingStore:
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each of these runs (tuning trials), in the order they started."""
         out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             pairs: list[tuple[str, str]] = []
             for chunk in _chunks(list(parent_ids)):
                 query = sa.select(run_tags.c.run_id, run_tags.c.value).where(
@@ -542,7 +496,7 @@ class TrackingStore:
         if limit < 0 or offset < 0:
             raise InvalidInput("limit and offset must not be negative")
         query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
             return self._load(conn, ids)
 
@@ -550,63 +504,10 @@ class TrackingStore:
         self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
     ) -> int:
         query = self.search_query(experiment_ids=experiment_ids, filters=filters).order_by(None)
-        with self._store._read() as conn:
+        with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 
-    @staticmethod
-    def search_query(
-        *,
-        experiment_ids: Sequence[int] | None = None,
-        filters: Sequence[RunFilter] = (),
-        order_by: Sequence[RunOrder] = (),
-    ) -> sa.Select[Any]:
-        """The SELECT of matching run ids in order: one inner join of `metrics_latest` per
-        filtered metric, EXISTS for params and tags, outer joins only for sorting."""
-        query = sa.select(runs.c.id)
-        conditions: list[Any] = []
-        if experiment_ids is not None:
-            conditions.append(runs.c.experiment_id.in_(list(experiment_ids)))
-        joined: dict[str, Any] = {}
-        for item in filters:
-            compare = _OPS[item.op]
-            if item.kind == "metrics":
-                alias = joined.get(item.key)
-                if alias is None:
-                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
-                    query = query.join(alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key))
-                conditions.append(compare(alias.c.value, item.value))
-            elif item.kind in ("params", "tags"):
-                table = run_params if item.kind == "params" else run_tags
-                conditions.append(
-                    sa.exists().where(
-                        table.c.run_id == runs.c.id,
-                        table.c.key == item.key,
-                        compare(table.c.value, item.value),
-                    )
-                )
-            else:
-                conditions.append(_attribute_condition(item))
-        if conditions:
-            query = query.where(*conditions)
-        order: list[Any] = []
-        for n, item in enumerate(order_by):
-            if item.kind == "metrics":
-                alias = joined.get(item.key)
-                if alias is None:
-                    alias = joined[item.key] = metrics_latest.alias(f"m{len(joined)}")
-                    query = query.outerjoin(
-                        alias, sa.and_(alias.c.run_id == runs.c.id, alias.c.key == item.key)
-                    )
-                column = alias.c.value
-            elif item.kind in ("params", "tags"):
-                table = (run_params if item.kind == "params" else run_tags).alias(f"o{n}")
-                query = query.outerjoin(table, sa.and_(table.c.run_id == runs.c.id, table.c.key == item.key))
-                column = table.c.value
-            else:
-                column = runs.c[_COLUMN[item.key]]
-            order.append((column.desc() if item.descending else column.asc()).nulls_last())
-        order += [runs.c.started_at.desc(), runs.c.id.asc()]
-        return query.order_by(*order)
+    search_query = staticmethod(run_search_query)
 
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
         """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
@@ -631,17 +532,6 @@ class TrackingStore:
         }
 
 
-_COLUMN = {
-    "status": "status",
-    "name": "name",
-    "user": "user",
-    "run_id": "id",
-    "experiment_id": "experiment_id",
-    "started_at": "started_at",
-    "finished_at": "finished_at",
-}
-
-
 def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False) -> datetime:
     """A child run's own start (its `started_at`, epoch seconds) or, with `last_metric`, the
     time of its last metric (else its start); without a start of its own, the recording time
@@ -651,13 +541,3 @@ def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False)
         return now + timedelta(microseconds=n)
     stamps = [m[3] for m in child.metrics] if last_metric else []
     return datetime.fromtimestamp(max([float(started), *stamps]), UTC)
-
-
-def _attribute_condition(item: RunFilter) -> Any:
-    column = runs.c[_COLUMN[item.key]]
-    value: Any = item.value
-    if item.key in ("started_at", "finished_at"):
-        value = datetime.fromtimestamp(float(value) / 1000, UTC)  # MLflow's milliseconds
-    elif item.key == "experiment_id":
-        value = int(value)
-    return _OPS[item.op](column, value)
