@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from loopline.cli.commands import exit_code
 from loopline.core.errors import CheckFailed, Conflict, Integrity, InvalidInput, NotFound
 from loopline.core.types import Artifact
 from loopline.registry import Policy, Registry
@@ -80,7 +81,7 @@ def test_unknown_things_are_not_found(meta, blobs):
     ):
         with pytest.raises(NotFound) as info:
             call()
-        assert info.value.exit_code == 2
+        assert exit_code(info.value) == 2
     with pytest.raises(NotFound, match="versions are 1 to 1"):
         reg.resolve("iris", 7)
 
@@ -108,7 +109,7 @@ def test_failed_gates_block_promotion_and_record_nothing(meta, blobs):
     reg.register("iris", model(meta, blobs), gates_passed=False, gate_report=FAILED)
     with pytest.raises(CheckFailed, match=r"failed its gates(.|\n)*FAILED accuracy>=0.99") as info:
         reg.promote("iris", 1, "staging")
-    assert info.value.exit_code == 1
+    assert exit_code(info.value) == 1
     assert reg.models()[0].aliases == {}
     assert [e.kind for e in reg.history("iris")] == ["register"]
     lenient = make_registry(meta, blobs, require_gates=False)

@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from loopline.cli.commands import exit_code
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_bytes, hash_table
 from loopline.store.artifacts import BlobSet, load_value, save_value
@@ -196,5 +197,5 @@ def test_unsupported_return_type_gives_invalid_input_with_a_hint(blobs: FsspecBl
     assert "'model'" in info.value.message
     assert type(value).__name__ in info.value.message
     assert info.value.hint and "DataFrame" in info.value.hint and "BlobSet" in info.value.hint
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
     assert list(blobs.digests()) == []

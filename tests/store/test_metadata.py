@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from loopline.cli.commands import exit_code
 from loopline.core.errors import Conflict, NotFound, StorageError
 from loopline.core.hashing import hash_text
 from loopline.core.types import Artifact, Environment, Run, StepRun
@@ -256,7 +257,7 @@ def test_unknown_name_and_version_are_not_found_with_helpful_messages(store: Met
     with pytest.raises(NotFound, match="raw has no version 7") as info:
         store.get_version("raw", 7)
     assert info.value.hint == "versions are 1 to 2"
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
 
 
 def test_datasets_lists_the_latest_version_of_each_name(store: MetadataStore):

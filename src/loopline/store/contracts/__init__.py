@@ -4,7 +4,7 @@ The rest of loopline talks to storage through these Protocols, so a new store (a
 an object store) is a class that implements them and passes `loopline.testing`'s checks
 (`check_metadata_store`, `check_blob_store`; docs/stores.md). The SQL classes in store/metadata/
 and `FsspecBlobStore` are today's implementations, held to these signatures by mypy (the
-`_implementations` block below). Docstrings state what must hold, not how.
+`store/contracts/_implementations.py`). Docstrings state what must hold, not how.
 
 Common to every method: unknown names, ids or versions raise `NotFound`; a write that clashes with
 what is stored raises `Conflict`; bad values raise `InvalidInput` before anything is written; a
@@ -75,27 +75,3 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'loopline.store.contracts' has no attribute {name!r}")
     return getattr(importlib.import_module(f"loopline.store.contracts.{_HOME[name]}"), name)
 
-
-if TYPE_CHECKING:
-    from loopline.store.blobs import FsspecBlobStore
-    from loopline.store.metadata.mlflow import MlflowStore
-    from loopline.store.metadata.monitoring import MonitoringStore
-    from loopline.store.metadata.predictions import SqlPredictionIndex
-    from loopline.store.metadata.registry import SqlRegistryRepository
-    from loopline.store.metadata.repository import MetadataStore
-
-    def _implementations(
-        meta: MetadataStore,
-        registry: SqlRegistryRepository,
-        monitoring: MonitoringStore,
-        predictions: SqlPredictionIndex,
-        mlflow: MlflowStore,
-        blobs: FsspecBlobStore,
-    ) -> None:
-        """Never called: mypy fails here when an implementation drifts from its contract."""
-        _meta: MetadataRepository = meta
-        _registry: RegistryRepository = registry
-        _monitoring: MonitoringRepository = monitoring
-        _predictions: PredictionIndex = predictions
-        _mlflow: MlflowRepository = mlflow
-        _blobs: BlobStore = blobs
