@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from loopline.core.types import TableFile
     from loopline.pipeline.dag import Pipeline
     from loopline.pipeline.step import Step, StepContext, step
-    from loopline.pipeline.tracking import ActiveRun
     from loopline.project import Project
     from loopline.store.artifacts import BlobSet
+    from loopline.wiring.active_run import ActiveRun
 
 __version__ = "0.1.0"
 
