@@ -70,13 +70,13 @@ class _Shadow:
         self.service = service
         self.recorder = recorder
         self.metrics = metrics
-        self.queue: deque[tuple[list[str], Any, list[dict[str, Any]], float, InputSpec]] = deque()
+        self.queue: deque[tuple[list[str], Any, list[Mapping[str, Any]], float, InputSpec]] = deque()
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="loopline-shadow", daemon=True)
 
     def submit(
-        self, ids: list[str], matrix: Any, rows: list[dict[str, Any]], at: float, spec: InputSpec
+        self, ids: list[str], matrix: Any, rows: list[Mapping[str, Any]], at: float, spec: InputSpec
     ) -> None:
         if len(self.queue) >= _SHADOW_QUEUE:
             self.metrics.shadow_dropped.inc()
@@ -122,7 +122,7 @@ def _record(
     prediction: Any,
     confidence: list[float] | None,
     i: int,
-    rows: list[dict[str, Any]],
+    rows: list[Mapping[str, Any]],
     matrix: Any,
 ) -> dict[str, Any]:
     return {
@@ -138,7 +138,7 @@ def _record(
     }
 
 
-def _features(dep: Deployment, matrix: Any, rows: list[dict[str, Any]], i: int) -> dict[str, Any]:
+def _features(dep: Deployment, matrix: Any, rows: list[Mapping[str, Any]], i: int) -> dict[str, Any]:
     """A numeric row as it reached the model (no dict per request); other rows by name."""
     if type(matrix) is np.ndarray:
         return {"feature_names": dep.spec.names, "feature_values": matrix[i]}
