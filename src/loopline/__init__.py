@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from loopline.core.types import TableFile
     from loopline.pipeline.dag import Pipeline
     from loopline.pipeline.step import Step, StepContext, step
-    from loopline.pipeline.tracking import ActiveRun
     from loopline.project import Project
     from loopline.store.artifacts import BlobSet
+    from loopline.wiring.active_run import ActiveRun
 
 __version__ = "0.1.0"
 
@@ -59,7 +59,7 @@ __all__ = [
 # Loaded on first use, so that `import loopline` (which every `loopline.*` import runs first)
 # costs only the error classes: a CLI fast path answers before these could even be imported.
 _LAZY = {
-    "ActiveRun": "loopline.pipeline.tracking",
+    "ActiveRun": "loopline.wiring.active_run",
     "Pipeline": "loopline.pipeline.dag",
     "Project": "loopline.project",
     "BlobSet": "loopline.store.artifacts",

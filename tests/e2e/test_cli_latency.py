@@ -99,7 +99,7 @@ def test_listings_answer_without_the_store_libraries(project: Path, command: str
     assert "loopline.cli.pipeline_commands" in loaded or command != "runs"
     assert not {m for m in loaded if m.endswith("_commands")} - {
         "loopline.cli.pipeline_commands",
-        "loopline.cli.tracking_commands",  # runs' search options
+        "loopline.cli.experiment_commands",  # runs' search options
         "loopline.cli.data_commands",
         "loopline.cli.registry_commands",
     }

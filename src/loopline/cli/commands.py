@@ -141,10 +141,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "`loopline annotate annotators add`).",
     ),
     "compare": (
-        "tracking_commands",
+        "experiment_commands",
         "Two runs side by side: params, latest metrics (with the difference) and tags.",
     ),
-    "experiments": ("tracking_commands", "List experiments with their number of runs."),
+    "experiments": ("experiment_commands", "List experiments with their number of runs."),
     "loop": (
         "loop_commands",
         "One turn of the loop: watch production, collect, queue for labeling, retrain, gate, promote.",

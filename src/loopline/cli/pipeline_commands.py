@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopline.cli import tracking_commands
+from loopline.cli import experiment_commands
 from loopline.cli.collect_report import collect_report
 from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console, final_error, lineage_tree, run_table, styled
@@ -164,17 +164,17 @@ def runs(
         bool, typer.Option("--all", help="Also list each run's tuning trials, folded under it.")
     ] = False,
     as_json: JSON = False,
-    metric: tracking_commands.METRIC = None,
-    sort: tracking_commands.SORT = False,
-    desc: tracking_commands.DESC = False,
-    filters: tracking_commands.FILTER = None,
-    experiment: tracking_commands.EXPERIMENT = None,
-    order_by: tracking_commands.ORDER_BY = None,
+    metric: experiment_commands.METRIC = None,
+    sort: experiment_commands.SORT = False,
+    desc: experiment_commands.DESC = False,
+    filters: experiment_commands.FILTER = None,
+    experiment: experiment_commands.EXPERIMENT = None,
+    order_by: experiment_commands.ORDER_BY = None,
 ) -> None:
     """List runs, newest first, each with its number of tuning trials (`--all` lists them under
     it); with --metric, --filter, --sort or --experiment, search every run, trials among them."""
     if metric or sort or desc or filters or experiment or order_by:
-        tracking_commands.search(
+        experiment_commands.search(
             metric=metric or [],
             sort=sort,
             desc=desc,

@@ -3,8 +3,8 @@
 They live in core/ because two floors need them and neither may import the other's: the annotate
 stage (aggregation, agreement, active learning, labeling functions) works on these records or on
 frames built from them, and store/metadata/annotations.py (SQLAlchemy, SQLite and PostgreSQL)
-implements `store.contracts.AnnotationRepository` and builds them. The CLI and the server reach the queue through
-the Project facade.
+implements `store.contracts.AnnotationRepository` and builds them. The CLI and the server reach
+the queue through the Project facade.
 """
 
 from __future__ import annotations

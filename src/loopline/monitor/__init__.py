@@ -6,7 +6,7 @@ a production window (the prediction log, or any table) is compared with it colum
 Wasserstein as effect sizes), checked for data quality (quality.py), and scored once ground
 truth arrives, or estimated from the confidences before (performance.py). Alert rules from
 loopline.yaml (config.py, alerts.py) fire on the report's figures. Everything here is pure:
-frames in, dicts out; loopline.pipeline.monitoring stores profiles, reports and alert state.
+frames in, dicts out; loopline.wiring.monitor stores profiles, reports and alert state.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from loopline.core.errors import ConfigError
 from loopline.core.settings import PROJECT_FILE
 
 if TYPE_CHECKING:  # the pipeline's modules load in build_pipeline: reading the file needs none
+    from loopline.collect.spec import SourceSpec
     from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.step import Step
 
 TOP_KEYS = {"project", "sources", "steps", "expectations", "registry", "loop", "monitor"}
 PROJECT_KEYS = {"name", "store", "blobs"}
@@ -169,11 +171,26 @@ def _forget_other_projects_module(root: Path, module: str) -> None:
             del sys.modules[name]
 
 
+def source_step(spec: SourceSpec) -> Step:
+    """A `sources:` entry as the pipeline node the runner collects with (loopline.wiring.collect)."""
+    from loopline import collect
+    from loopline.pipeline.step import Step
+
+    return Step(
+        name=f"collect.{spec.name}",
+        fn=collect.read,
+        uses=f"loopline.collect:{spec.type}",
+        outputs=(spec.name, spec.quarantine_name),
+        params=spec.to_json(),
+        where=spec.where,
+        collects=spec,
+    )
+
+
 def build_pipeline(file: ProjectFile) -> Pipeline:
     """Import each step's function (from the project folder) and check the whole DAG."""
     from loopline.collect.spec import parse_source
     from loopline.pipeline.dag import Pipeline
-    from loopline.pipeline.sources import source_step
     from loopline.pipeline.step import Step, resolve
 
     root = str(file.path.parent)

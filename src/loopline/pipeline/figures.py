@@ -59,6 +59,11 @@ def collect_counts(report: Mapping[str, float]) -> dict[str, int | None]:
     }
 
 
+def collect_details_tag(source: str) -> str:
+    """The run tag a collection's per-file report is kept under (JSON)."""
+    return f"loopline.collect.{source}"
+
+
 def figures_tag(
     step_name: str, rows: Mapping[str, int | None] | None, gates: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, str]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
@@ -25,7 +25,13 @@ from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
-from loopline.pipeline.figures import QUARANTINE_ATTR, collect_counts, figures_tag, row_counts
+from loopline.pipeline.figures import (
+    QUARANTINE_ATTR,
+    collect_counts,
+    collect_details_tag,
+    figures_tag,
+    row_counts,
+)
 from loopline.pipeline.inputs import stored_inputs, versions_read
 from loopline.pipeline.reproduce import Comparison, check_tolerance, explain
 from loopline.pipeline.step import Step, code_hash, preflight, resolve
@@ -33,6 +39,7 @@ from loopline.store.blobs import BlobStore
 from loopline.store.metadata.peek import alive
 
 if TYPE_CHECKING:  # status also runs on peek.Snapshot, without SQLAlchemy
+    from loopline.collect.spec import SourceSpec
     from loopline.store.metadata import MetadataStore
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
@@ -40,6 +47,38 @@ EventHandler = Callable[[str, str, dict[str, Any]], None]
 
 
 COLLECT_USES = "loopline.collect:"
+
+
+# The two stages the engine must ask while it runs, handed in by whoever builds the Runner (the
+# Project, from loopline.wiring): the wiring sits above the engine, so the engine never imports it.
+class CollectSource(Protocol):
+    """Collect one source: (values per output, new source state, report figures, details);
+    loopline.wiring.collect.run_source."""
+
+    def __call__(
+        self,
+        spec: SourceSpec,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        root: Path,
+        stat_cache: Path,
+        run_id: str,
+        scratch: Path,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, float], dict[str, Any]]: ...
+
+
+class FindBaseline(Protocol):
+    """An evaluate step's `no_regression` baseline as (slot, model artifact), or None;
+    loopline.wiring.evaluate.baseline_input."""
+
+    def __call__(
+        self,
+        meta: MetadataStore,
+        uses: str,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, Artifact],
+        args: Mapping[str, str],
+    ) -> tuple[str, Artifact] | None: ...
 
 
 def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
@@ -71,11 +110,22 @@ class StepState:
 
 
 class Runner:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, root: Path, stat_cache: Path) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        root: Path,
+        stat_cache: Path,
+        *,
+        collect: CollectSource,
+        baseline: FindBaseline,
+    ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.root = root
         self.stat_cache = stat_cache
+        self.collect_source = collect
+        self.find_baseline = baseline
 
     # -- helpers ------------------------------------------------------------------------------
     def external_inputs(self, pipeline: Pipeline, names: Sequence[str]) -> dict[str, Artifact]:
@@ -266,7 +316,6 @@ class Runner:
         import tempfile
         import time
 
-        from loopline.pipeline.sources import collect_details_tag, run_source
         from loopline.store.artifacts import save_value
 
         assert item.collects is not None
@@ -275,7 +324,7 @@ class Runner:
         try:
             (self.root / STATE_DIR / "tmp").mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=f"{item.name}-", dir=self.root / STATE_DIR / "tmp"))
-            values, state, report, details = run_source(
+            values, state, report, details = self.collect_source(
                 item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id, scratch
             )
             outputs = {
@@ -314,10 +363,8 @@ class Runner:
 
     def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:
         """An evaluate step's `no_regression: ALIAS` baseline, found in the registry (see
-        loopline.pipeline.evaluation.baseline_input): {} or {"baseline": the model artifact}."""
-        from loopline.pipeline.evaluation import baseline_input
-
-        found = baseline_input(self.meta, item.uses, dict(item.params), inputs, dict(item.args))
+        loopline.wiring.evaluate.baseline_input): {} or {"baseline": the model artifact}."""
+        found = self.find_baseline(self.meta, item.uses, dict(item.params), inputs, dict(item.args))
         return dict([found]) if found else {}
 
     def sealed_inputs(

@@ -1,6 +1,7 @@
 """The Project facade: settings and stores wired into the pipeline and stages. The CLI and the
-server each make one call here per command or request; the calls live in three facades by area
-(_data.py, _models.py, _annotate.py) that Project (_core.py) mixes in."""
+server each make one call here per command or request; Project (_core.py) hands each call in one
+line to a small part (_runs.py, _experiments.py, _data.py, _models.py, _monitor.py, _annotate.py)
+that shares the project's Stores (_stores.py)."""
 
 from loopline.project._core import Project
 

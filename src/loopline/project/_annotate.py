@@ -1,4 +1,4 @@
-"""The Project facade's labeling side: projects, the queue, crowd consensus, label errors,
+"""A Project's labeling: projects, the queue, crowd consensus, label errors,
 pre-labels and active learning."""
 
 from __future__ import annotations
@@ -9,56 +9,52 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.project._stores import Stores
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Source
-    from loopline.pipeline.label_automation import LabelAutomation
-    from loopline.pipeline.labeling import Labeling
-    from loopline.registry import VersionRef
+    from loopline.project._stores import Stores
+    from loopline.wiring.annotate import Labeling
+    from loopline.wiring.annotate_automation import LabelAutomation
 
 
-class AnnotateFacade(Stores):
-    """Mixed into Project (loopline.project), whose stores it uses."""
-
-    if TYPE_CHECKING:  # defined by ModelsFacade
-
-        def load_model(self, name: str, ref: VersionRef = "production") -> Any: ...
+class Annotate:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
 
     # -- annotate: labeling projects (the queue's contract: store/contracts) ---------------
     @cached_property
     def labeling(self) -> Labeling:
-        from loopline.pipeline.labeling import Labeling
+        from loopline.wiring.annotate import Labeling
 
-        return Labeling(self.meta, self.blobs, self.runner)
+        return Labeling(self.stores.meta, self.stores.blobs, self.stores.runner)
 
     def annotate_create(
         self, name: str, dataset_ref: str, labels: Sequence[str], **options: Any
     ) -> tuple[LabelProject, int]:
         """A labeling project on a dataset version, one task per item; options: task_type,
         overlap, gold_share, instructions, annotator_limit, lease_seconds, text_field."""
-        return self.labeling.create(name, self.resolve(dataset_ref), labels=list(labels), **options)
+        return self.labeling.create(name, self.stores.resolve(dataset_ref), labels=list(labels), **options)
 
     def annotate_extend(self, name: str, dataset_ref: str) -> int:
         """Queue the items of a newer dataset version that have no task yet."""
-        return self.labeling.extend(name, self.resolve(dataset_ref))
+        return self.labeling.extend(name, self.stores.resolve(dataset_ref))
 
     def annotate_projects(self) -> list[LabelProject]:
-        return self.meta.annotations.list_projects()
+        return self.stores.meta.annotations.list_projects()
 
     def annotator_add(self, name: str, role: str = "annotator") -> tuple[Annotator, str]:
         """The annotator and its token: shown once, only its hash is stored."""
         return self.labeling.add_annotator(name, role)  # type: ignore[arg-type]
 
     def annotator_for_token(self, token: str) -> Annotator:
-        from loopline.pipeline.labeling import token_hash
+        from loopline.wiring.annotate import token_hash
 
-        return self.meta.annotations.annotator_by_token(token_hash(token))
+        return self.stores.meta.annotations.annotator_by_token(token_hash(token))
 
     def next_task(self, project: str, annotator: str, now: datetime | None = None) -> Lease | None:
-        return self.meta.annotations.next_task(project, annotator, now or _utcnow())
+        return self.stores.meta.annotations.next_task(project, annotator, now or _utcnow())
 
     def submit(
         self,
@@ -71,11 +67,11 @@ class AnnotateFacade(Stores):
         source: Source = "human",
         now: datetime | None = None,
     ) -> Annotation:
-        repo = self.meta.annotations
+        repo = self.stores.meta.annotations
         return repo.submit(project, task_id, annotator, label, seconds, now or _utcnow(), source)
 
     def skip(self, project: str, task_id: int, annotator: str, now: datetime | None = None) -> None:
-        self.meta.annotations.skip(project, task_id, annotator, now or _utcnow())
+        self.stores.meta.annotations.skip(project, task_id, annotator, now or _utcnow())
 
     def annotate_status(self, name: str) -> dict[str, Any]:
         return self.labeling.status(name)
@@ -109,7 +105,7 @@ class AnnotateFacade(Stores):
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
 
-    # -- annotate: label errors, pre-labels, active learning (pipeline/label_automation.py) ----
+    # -- annotate: label errors, pre-labels, active learning (wiring/annotate_automation.py) ----
     def annotate_review(self, name: str, features: Any = None, **options: Any) -> dict[str, Any]:
         """Likely label errors (cleanlab, cross-validated) first in the queue, the model's label
         as their suggestion. features: a table ref, a table or an array (None: the task rows);
@@ -133,13 +129,13 @@ class AnnotateFacade(Stores):
 
     @cached_property
     def _automation(self) -> LabelAutomation:
-        from loopline.pipeline.label_automation import LabelAutomation
+        from loopline.wiring.annotate_automation import LabelAutomation
 
-        meta = self.meta
+        meta = self.stores.meta
         return LabelAutomation(meta.annotations, lambda aid: list(meta.get_artifact(aid).schema or {}))
 
     def _features(self, features: Any) -> Any:
-        return self.load(features) if isinstance(features, str) else features
+        return self.stores.load(features) if isinstance(features, str) else features
 
     def _model(self, model: Any) -> Any:
         if not isinstance(model, str | Path):
@@ -151,12 +147,12 @@ class AnnotateFacade(Stores):
                 raise NotFound(f"no model file {model}")
             return load_model(Path(model).read_bytes())
         name, _, ref = str(model).partition("@")  # a registered model, its latest version by default
-        return self.load_model(name, ref or None)
+        return self.stores.registry.load(name, ref or None)
 
     # -- for the server: one call per page ----------------------------------------------------
     def annotate_overview(self) -> list[tuple[LabelProject, dict[str, Any]]]:
         """Every labeling project with its progress (the managers' list)."""
-        repo = self.meta.annotations
+        repo = self.stores.meta.annotations
         return [(spec, repo.progress(spec.name)) for spec in repo.list_projects()]
 
     def annotate_report(self, name: str) -> dict[str, Any]:
@@ -170,7 +166,7 @@ class AnnotateFacade(Stores):
 
     def blob(self, digest: str) -> bytes:
         """A blob's bytes, verified against their hash (Integrity if they were changed)."""
-        return self.blobs.get_bytes(digest)
+        return self.stores.blobs.get_bytes(digest)
 
 
 def _utcnow() -> datetime:

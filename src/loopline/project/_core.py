@@ -1,33 +1,42 @@
-"""The Project facade: settings and stores wired into the pipeline and stages. The CLI and the
-server each make one call here per command or request."""
+"""The Project facade: one object the CLI and the server make one call on per command or request.
+
+It holds no logic: each public method is one line handing the call to the part that does it
+(runs, experiments, data, models, monitor, annotate; see each module), and those parts share one
+Stores (the project's file, settings and lazily opened stores). A part is small enough to read
+whole, and a new area is a new part, not more methods on one class.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Sequence
-from functools import cached_property
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from loopline.core.errors import ConfigError, InvalidInput, NotFound
-from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
-from loopline.pipeline.config import ProjectFile, build_pipeline, read_project_file
-from loopline.project._annotate import AnnotateFacade
-from loopline.project._data import DataFacade
-from loopline.project._models import ModelsFacade
-from loopline.store.metadata import peek
+from loopline.core.errors import InvalidInput, NotFound
+from loopline.core.settings import PROJECT_FILE, STATE_DIR
+from loopline.pipeline.config import ProjectFile, read_project_file
+from loopline.project._annotate import Annotate
+from loopline.project._data import Data
+from loopline.project._experiments import Experiments
+from loopline.project._forward import forward
+from loopline.project._models import Models
+from loopline.project._monitor import Monitor
+from loopline.project._runs import Runs
+from loopline.project._stores import Stores
 
-# The stores, the runner and what they import (SQLAlchemy, fsspec, the pipeline) load when first
-# used: a listing answered by peek.py never needs them, and `loopline runs` must start fast.
 if TYPE_CHECKING:
-    from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
-    from loopline.core.types import Environment, Run
-    from loopline.pipeline.dag import Pipeline
-    from loopline.pipeline.runner import Comparison, EventHandler, Runner, StepState
-    from loopline.pipeline.tracking import ActiveRun
+    from datetime import datetime
+
+    from loopline.core.settings import Settings
+    from loopline.pipeline.runner import Runner
+    from loopline.registry import Registry
     from loopline.store.blobs import FsspecBlobStore
     from loopline.store.metadata import MetadataStore
+    from loopline.store.metadata.mlflow import MlflowStore
+    from loopline.store.predictions import PredictionLog
+    from loopline.wiring.annotate import Labeling
+    from loopline.wiring.monitor import Monitoring
 
 _TEMPLATE = """\
 # loopline project: uncomment and edit a section (loopline's docs/pipeline.md lists them);
@@ -60,20 +69,17 @@ steps: {}
 """
 
 
-def _no_events(kind: str, name: str, details: dict[str, Any]) -> None:
-    pass
-
-
-class Project(DataFacade, ModelsFacade, AnnotateFacade):
-    """One project: its loopline.yaml, settings and stores. The data, model and labeling calls
-    live in the facades it mixes in (_data.py, _models.py, _annotate.py)."""
+class Project:
+    """One project: its loopline.yaml, settings and stores, and the parts that act on them."""
 
     def __init__(self, file: ProjectFile, environ: dict[str, str] | None = None) -> None:
-        self.file = file
-        self.root = file.path.parent
-        self.settings = Settings.build(
-            self.root, file.project, environ if environ is not None else dict(os.environ)
-        )
+        self.stores = Stores(file, environ if environ is not None else dict(os.environ))
+        self._runs = Runs(self.stores)
+        self._experiments = Experiments(self.stores)
+        self._data = Data(self.stores)
+        self._monitor = Monitor(self.stores, partial(type(self).open, self.stores.root))
+        self._models = Models(self.stores, self._monitor.profile_registered)
+        self._annotate = Annotate(self.stores)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -95,10 +101,10 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
         gitignore = directory / STATE_DIR / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text("*\n")
-        project = cls(read_project_file(path))
-        project.meta  # creates and migrates the metadata database  # noqa: B018
-        project.blobs  # noqa: B018
-        return project
+        opened = cls(read_project_file(path))
+        opened.meta  # creates and migrates the metadata database  # noqa: B018
+        opened.blobs  # noqa: B018
+        return opened
 
     @classmethod
     def open(cls, directory: str | Path | None = None) -> Project:
@@ -109,225 +115,139 @@ class Project(DataFacade, ModelsFacade, AnnotateFacade):
                 return cls(read_project_file(folder / PROJECT_FILE))
         raise NotFound(f"no {PROJECT_FILE} in {start} or above", hint="run `loopline init` first")
 
-    @cached_property
+    # -- the stores and what the parts hold ---------------------------------------------------
+    @property
+    def file(self) -> ProjectFile:
+        return self.stores.file
+
+    @property
+    def root(self) -> Path:
+        return self.stores.root
+
+    @property
+    def settings(self) -> Settings:
+        return self.stores.settings
+
+    @property
     def meta(self) -> MetadataStore:
-        from loopline.store.metadata import MetadataStore
+        return self.stores.meta
 
-        return MetadataStore(self.settings.store_url, actor=self.settings.user)
-
-    @cached_property
+    @property
     def blobs(self) -> FsspecBlobStore:
-        from loopline.store.blobs import FsspecBlobStore
+        return self.stores.blobs
 
-        return FsspecBlobStore(self.settings.blobs_url)
-
-    @cached_property
+    @property
     def runner(self) -> Runner:
-        from loopline.pipeline.runner import Runner
+        return self.stores.runner
 
-        return Runner(self.meta, self.blobs, self.root, self.settings.stat_cache)
+    @property
+    def registry(self) -> Registry:
+        return self.stores.registry
 
-    def _peeking(self) -> bool:
-        """Whether a listing may be read with peek.py: only while the full store is not open (a
-        process that has it, like the server, asks it)."""
-        return "meta" not in self.__dict__
+    @property
+    def predictions(self) -> PredictionLog:
+        return self.stores.predictions
 
-    def close(self) -> None:
-        if "meta" in self.__dict__:
-            self.meta.close()
+    @property
+    def mlflow(self) -> MlflowStore:
+        return self._models.mlflow
 
-    # -- pipelines ----------------------------------------------------------------------------
-    def pipeline(self) -> Pipeline:
-        pipeline = build_pipeline(self.file)
-        if not pipeline.steps:
-            raise ConfigError(
-                "the project declares no steps",
-                where=str(self.file.path),
-                hint="add a step under `steps:` (see docs/pipeline.md)",
-            )
-        return pipeline
+    @property
+    def monitoring(self) -> Monitoring:
+        return self._monitor.monitoring
 
-    def run(
-        self,
-        pipeline: Pipeline | None = None,
-        *,
-        targets: Sequence[str] = (),
-        executor: str = "local",
-        jobs: int = 1,
-        dask_address: str | None = None,
-        use_cache: bool = True,
-        on_event: EventHandler = _no_events,
-    ) -> Run:
-        from loopline.pipeline.executors import make_executor
+    @property
+    def labeling(self) -> Labeling:
+        return self._annotate.labeling
 
-        pipeline = pipeline or self.pipeline()
-        self.runner.external_inputs(pipeline, pipeline.select(targets))  # bad input: fail before any executor
-        runner_executor = make_executor(executor, jobs, dask_address)
-        try:
-            return self.runner.run(
-                pipeline,
-                runner_executor,
-                targets=targets,
-                use_cache=use_cache,
-                blobs_url=self.settings.blobs_url,
-                on_event=on_event,
-            )
-        finally:
-            runner_executor.close()
+    close = forward("stores", Stores.close)
+    resolve = forward("stores", Stores.resolve)
+    load = forward("stores", Stores.load)
 
-    def collect(self, sources: Sequence[str] = (), *, pipeline: Pipeline | None = None) -> Run:
-        """Run the collect sources (all, or those named) and nothing else."""
-        pipeline = pipeline or build_pipeline(self.file)
-        declared = [n for n, s in pipeline.steps.items() if s.collects is not None]
-        if not declared:
-            raise ConfigError(
-                "the project declares no sources",
-                where=str(self.file.path),
-                hint="add a `sources:` section (see docs/collect.md)",
-            )
-        targets = [f"collect.{name}" for name in sources] or declared
-        unknown = [t for t in targets if t not in declared]
-        if unknown:
-            raise NotFound(
-                f"no source named {unknown[0][len('collect.') :]!r}",
-                hint=f"sources: {', '.join(d[len('collect.') :] for d in declared)}",
-            )
-        return self.run(pipeline, targets=targets)
+    # -- pipelines and runs (_runs.py) ----------------------------------------------------------
+    pipeline = forward("_runs", Runs.pipeline)
+    run = forward("_runs", Runs.run)
+    collect = forward("_runs", Runs.collect)
+    status = forward("_runs", Runs.status)
+    reproduce = forward("_runs", Runs.reproduce)
+    runs = forward("_runs", Runs.runs)
+    child_runs = forward("_runs", Runs.child_runs)
+    child_counts = forward("_runs", Runs.child_counts)
+    run_report = forward("_runs", Runs.run_report)
+    show = forward("_runs", Runs.show)
+    environment = forward("_runs", Runs.environment)
+    metrics = forward("_runs", Runs.metrics)
+    collect_details = forward("_runs", Runs.collect_details)
 
-    def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
-        """Fresh or stale, step by step; read with peek.py while the store is not open, unless a
-        step is an evaluation (its baseline comes from the registry's store)."""
-        from loopline.pipeline.evaluation import EVALUATE_USES
-        from loopline.pipeline.runner import Runner
+    # -- experiment tracking (_experiments.py) ------------------------------------------------
+    start_run = forward("_experiments", Experiments.start_run)
+    experiments = forward("_experiments", Experiments.experiments)
+    search_runs = forward("_experiments", Experiments.search_runs)
+    tracked_run = forward("_experiments", Experiments.tracked_run)
+    compare = forward("_experiments", Experiments.compare)
+    metric_history = forward("_experiments", Experiments.metric_history)
 
-        pipeline = pipeline or self.pipeline()
-        if self._peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
-            with peek.snapshot(self.settings.store_url) as reader:
-                if reader is not None:  # Runner.status reads only what a Snapshot answers
-                    runner = Runner(
-                        cast("MetadataStore", reader), self.blobs, self.root, self.settings.stat_cache
-                    )
-                    try:
-                        return runner.status(pipeline)
-                    except peek.Unsure:
-                        pass
-        return self.runner.status(pipeline)
+    # -- data: artifacts, versions, cards, validation, export (_data.py) ------------------------
+    head = forward("_data", Data.head)
+    lineage = forward("_data", Data.lineage)
+    model_card = forward("_data", Data.model_card)
+    sealed_reads = forward("_data", Data.sealed_reads)
+    test_reads = forward("_data", Data.test_reads)
+    add = forward("_data", Data.add)
+    datasets = forward("_data", Data.datasets)
+    versions = forward("_data", Data.versions)
+    revert = forward("_data", Data.revert)
+    diff = forward("_data", Data.diff)
+    checkout = forward("_data", Data.checkout)
+    fsck = forward("_data", Data.fsck)
+    validate = forward("_data", Data.validate)
+    export = forward("_data", Data.export)
 
-    def reproduce(
-        self,
-        run_id: str,
-        *,
-        executor: str = "local",
-        jobs: int = 1,
-        dask_address: str | None = None,
-        on_event: EventHandler = _no_events,
-        tolerance: float | None = None,
-    ) -> tuple[Run, Run, list[Comparison]]:
-        from loopline.pipeline.executors import make_executor
+    # -- models: registry, serving, scoring (_models.py) ----------------------------------------
+    register = forward("_models", Models.register)
+    models = forward("_models", Models.models)
+    model = forward("_models", Models.model)
+    load_model = forward("_models", Models.load_model)
+    promote = forward("_models", Models.promote)
+    approve = forward("_models", Models.approve)
+    rollback = forward("_models", Models.rollback)
+    model_history = forward("_models", Models.model_history)
+    serving_app = forward("_models", Models.serving_app)
+    score = forward("_models", Models.score)
 
-        try:
-            pipeline: Pipeline | None = self.pipeline()
-        except ConfigError:
-            pipeline = None  # reproduce by the recorded import paths
-        runner_executor = make_executor(executor, jobs, dask_address)
-        try:
-            return self.runner.reproduce(
-                run_id,
-                pipeline,
-                runner_executor,
-                blobs_url=self.settings.blobs_url,
-                on_event=on_event,
-                tolerance=tolerance,
-            )
-        finally:
-            runner_executor.close()
+    # -- monitor (_monitor.py) -----------------------------------------------------------------
+    monitor = forward("_monitor", Monitor.monitor)
+    drift = forward("_monitor", Monitor.drift)
+    monitor_fleet = forward("_monitor", Monitor.monitor_fleet)
+    monitor_reports = forward("_monitor", Monitor.monitor_reports)
+    monitor_report = forward("_monitor", Monitor.monitor_report)
 
-    def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
-        """Newest first; with `top_level`, without the runs nested under another (tuning trials)."""
-        if self._peeking():
-            found = peek.list_runs(self.settings.store_url, limit, socket.gethostname(), top_level=top_level)
-            if found is not None:
-                return found
-        self.runner.mark_interrupted()
-        return self.meta.list_runs(limit, top_level=top_level)
+    # -- annotate (_annotate.py) -----------------------------------------------------------------
+    annotate_create = forward("_annotate", Annotate.annotate_create)
+    annotate_extend = forward("_annotate", Annotate.annotate_extend)
+    annotate_projects = forward("_annotate", Annotate.annotate_projects)
+    annotator_add = forward("_annotate", Annotate.annotator_add)
+    annotator_for_token = forward("_annotate", Annotate.annotator_for_token)
+    next_task = forward("_annotate", Annotate.next_task)
+    submit = forward("_annotate", Annotate.submit)
+    skip = forward("_annotate", Annotate.skip)
+    annotate_status = forward("_annotate", Annotate.annotate_status)
+    annotate_gold = forward("_annotate", Annotate.annotate_gold)
+    annotate_import = forward("_annotate", Annotate.annotate_import)
+    annotate_export = forward("_annotate", Annotate.annotate_export)
+    aggregate = forward("_annotate", Annotate.aggregate)
+    annotate_evaluate = forward("_annotate", Annotate.annotate_evaluate)
+    agreement = forward("_annotate", Annotate.agreement)
+    annotate_review = forward("_annotate", Annotate.annotate_review)
+    annotate_prelabel = forward("_annotate", Annotate.annotate_prelabel)
+    annotate_prioritize = forward("_annotate", Annotate.annotate_prioritize)
+    annotate_overview = forward("_annotate", Annotate.annotate_overview)
+    annotate_report = forward("_annotate", Annotate.annotate_report)
+    blob = forward("_annotate", Annotate.blob)
 
-    def child_runs(self, run_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
-        """The runs nested under each run (a tune step's trials), in the order they started."""
-        return self.meta.tracking.children_of(run_ids)
+    # -- the loop (pipeline/loop.py): it drives the whole project, so it lives on the facade ------
+    def loop_turn(self, since: datetime | None = None) -> dict[str, Any]:
+        """One turn by the `loop:` policy: watch, collect, queue, label, retrain, gate, promote."""
+        from loopline.pipeline.loop import LoopPolicy, turn
 
-    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
-        """How many runs are nested under each run (read without the full store when it can)."""
-        if self._peeking():
-            found = peek.child_counts(self.settings.store_url, run_ids)
-            if found is not None:
-                return found
-        return {k: len(v) for k, v in self.child_runs(run_ids).items()}
-
-    def run_report(self, run: Run) -> dict[str, Any]:
-        """The run's JSON with each step's rows in / out / quarantined, metrics and gates."""
-        from loopline.pipeline.figures import run_report
-
-        return run_report(self.meta, run)
-
-    def show(self, run_id: str) -> Run:
-        self.runner.mark_interrupted()
-        return self.meta.get_run(run_id)
-
-    def environment(self, env_id: str) -> Environment:
-        return self.meta.get_environment(env_id)
-
-    def metrics(self, run_id: str) -> list[dict[str, Any]]:
-        return self.meta.metrics(run_id)
-
-    def collect_details(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """Per source collected in the run: each file read (rows read, kept, quarantined, schema
-        changes, or why it was refused), files removed, and changes to the columns."""
-        import json
-
-        prefix = "loopline.collect."
-        tags = self.meta.tracking.get_run(run_id).tags
-        return {k.removeprefix(prefix): json.loads(v) for k, v in tags.items() if k.startswith(prefix)}
-
-    # -- experiment tracking (store/metadata/tracking.py) -------------------------------------
-    def start_run(self, experiment: str | None = None, name: str | None = None, **options: Any) -> ActiveRun:
-        """A tracked run to log to: `with project.start_run("exp", "name") as run:`; options:
-        tags, user, flush_every, flush_seconds."""
-        from loopline.pipeline.tracking import start_run
-
-        return start_run(self.meta.tracking, experiment, name, **options)
-
-    def experiments(self) -> list[Experiment]:
-        return self.meta.tracking.list_experiments()
-
-    def search_runs(
-        self,
-        filters: Sequence[str] = (),
-        *,
-        order_by: str | None = None,
-        descending: bool | None = None,
-        experiment: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[TrackedRun]:
-        """Runs matching filters like `metrics.f1>0.9`, `params.C=1`, `tags.team=x`, sorted by
-        `metrics.f1`, `params.C` or `start_time` (missing values last)."""
-        from loopline.core.tracking import parse_filter, parse_order
-
-        tracking = self.meta.tracking
-        self.runner.mark_interrupted()
-        return tracking.search_runs(
-            experiment_ids=[tracking.get_experiment_by_name(experiment).id] if experiment else None,
-            filters=[f for text in filters for f in parse_filter(text)],
-            order_by=[parse_order(order_by, descending)] if order_by else [],
-            limit=limit,
-            offset=offset,
-        )
-
-    def tracked_run(self, run_id: str) -> TrackedRun:
-        return self.meta.tracking.get_run(run_id)
-
-    def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
-        return self.meta.tracking.compare(run_a, run_b)
-
-    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
-        return self.meta.tracking.metric_history(run_id, key)
+        return turn(self, LoopPolicy.parse(self.file.loop, self.file.where), since=since)

@@ -1,4 +1,4 @@
-"""The Project facade's data side: artifacts, lineage, cards and sealed reads, data versioning,
+"""A Project's data: artifacts, lineage, cards and sealed reads, data versioning,
 validation and export."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, InvalidInput, NotFound
 from loopline.core.ids import ArtifactRef
-from loopline.project._stores import Stores, preload
+from loopline.project._stores import preload
 from loopline.store.metadata import peek
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from loopline.datasets.revert import RevertResult
     from loopline.datasets.snapshot import AddResult
     from loopline.pipeline.lineage import Node
+    from loopline.project._stores import Stores
     from loopline.store.fsck import FsckReport
     from loopline.store.statcache import StatCache
 
@@ -26,27 +27,11 @@ if TYPE_CHECKING:
 ADD_PRELOAD = ("loopline.store.metadata.repository", "loopline.store.artifacts")
 
 
-class DataFacade(Stores):
-    """Mixed into Project (loopline.project), whose stores it uses."""
+class Data:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
 
     # -- artifacts ----------------------------------------------------------------------------
-    def resolve(self, ref: str) -> Artifact:
-        parsed = ArtifactRef.parse(ref)
-        if parsed.id_prefix:
-            try:
-                return self.meta.get_artifact(parsed.id_prefix)
-            except NotFound:
-                if self.meta.latest_version(parsed.id_prefix) is None:
-                    raise
-                return self.meta.get_version(parsed.id_prefix)
-        assert parsed.name is not None
-        return self.meta.get_version(parsed.name, parsed.version)
-
-    def load(self, ref: str) -> Any:
-        from loopline.store.artifacts import load_value
-
-        return load_value(self.blobs, self.resolve(ref))
-
     def head(self, ref: str, n: int = 10) -> tuple[Artifact, list[dict[str, Any]]]:
         """The first n rows of a table version (read lazily: only those rows), or the first n
         entries of a blob set's manifest, as JSON-ready dicts (dates as ISO text)."""
@@ -55,11 +40,11 @@ class DataFacade(Stores):
 
         if n < 0:
             raise InvalidInput(f"-n must be 0 or more, got {n}", hint="e.g. `loopline head NAME -n 20`")
-        art = self.resolve(ref)
+        art = self.stores.resolve(ref)
         if art.kind == "table":
-            return art, json_rows(scan_table(self.blobs, art).head(n).collect())
+            return art, json_rows(scan_table(self.stores.blobs, art).head(n).collect())
         if art.kind == "blobs":
-            entries = load_manifest(self.blobs, art)[:n]
+            entries = load_manifest(self.stores.blobs, art)[:n]
             return art, [
                 {"path": e.path, "size": e.size, "media_type": e.media_type, "blob": e.blob} for e in entries
             ]
@@ -71,40 +56,40 @@ class DataFacade(Stores):
     def lineage(self, ref: str) -> tuple[Artifact, Node, Node]:
         from loopline.pipeline.lineage import lineage
 
-        artifact = self.resolve(ref)
-        ancestors, descendants = lineage(self.meta, artifact)
+        artifact = self.stores.resolve(ref)
+        ancestors, descendants = lineage(self.stores.meta, artifact)
         return artifact, ancestors, descendants
 
-    # -- evaluate: model cards and sealed test sets (pipeline/evaluation.py) --------------------
+    # -- evaluate: model cards and sealed test sets (wiring/evaluate.py) --------------------
     def model_card(self, ref: str) -> dict[str, Any]:
         """The card of a model artifact (its latest evaluation) or of an evaluation report."""
-        from loopline.pipeline.evaluation import gather_card
+        from loopline.wiring.evaluate import gather_card
 
-        return gather_card(self.meta, self.blobs, self.resolve(ref))
+        return gather_card(self.stores.meta, self.stores.blobs, self.stores.resolve(ref))
 
     def sealed_reads(self, run: Run) -> list[dict[str, Any]]:
         """The sealed test sets a run's steps read, each with its read count in all runs."""
-        from loopline.pipeline.evaluation import sealed_reads
+        from loopline.wiring.evaluate import sealed_reads
 
-        return sealed_reads(self.meta, run.steps)
+        return sealed_reads(self.stores.meta, run.steps)
 
     def test_reads(self, ref: str) -> int:
-        return self.meta.test_reads(self.resolve(ref).id)
+        return self.stores.meta.test_reads(self.stores.resolve(ref).id)
 
     # -- data versioning ----------------------------------------------------------------------
     def add(self, path: Path, name: str) -> AddResult:
         from loopline.datasets.snapshot import record_version, store_files
         from loopline.store.statcache import StatCache
 
-        cache = StatCache(self.settings.stat_cache)
+        cache = StatCache(self.stores.settings.stat_cache)
         try:
-            found = self._unchanged(path, name, cache) if self._peeking() else None
+            found = self._unchanged(path, name, cache) if self.stores.peeking() else None
             if found is not None:
                 return found
-            if "meta" not in self.__dict__:  # the store's libraries load while the files are copied
+            if self.stores.peeking():  # the store's libraries load while the files are copied
                 preload(*ADD_PRELOAD)
-            stored = store_files(path, name, self.blobs, cache)
-            return record_version(stored, self.meta, self.blobs)
+            stored = store_files(path, name, self.stores.blobs, cache)
+            return record_version(stored, self.stores.meta, self.stores.blobs)
         finally:
             cache.close()
 
@@ -115,10 +100,10 @@ class DataFacade(Stores):
         add_path would create, a path it cannot read (add_path then says what is wrong)."""
         from loopline.datasets.unchanged import unchanged
 
-        if not self.settings.fast_path:
+        if not self.stores.settings.fast_path:
             return None
-        latest = peek.latest_version(self.settings.store_url, name)
-        blobs = self.settings.blobs_url.removeprefix("file://")
+        latest = peek.latest_version(self.stores.settings.store_url, name)
+        blobs = self.stores.settings.blobs_url.removeprefix("file://")
         if latest is None or not os.path.isdir(f"{blobs}/tmp"):
             return None
         try:
@@ -127,11 +112,11 @@ class DataFacade(Stores):
             return None
 
     def datasets(self) -> list[tuple[Artifact, int]]:
-        found = peek.datasets(self.settings.store_url) if self._peeking() else None
-        return self.meta.datasets() if found is None else found
+        found = peek.datasets(self.stores.settings.store_url) if self.stores.peeking() else None
+        return self.stores.meta.datasets() if found is None else found
 
     def versions(self, name: str) -> list[Artifact]:
-        found = self.meta.versions(name)
+        found = self.stores.meta.versions(name)
         if not found:
             raise NotFound(f"no dataset named {name!r}", hint="`loopline datasets` lists them")
         return found
@@ -147,7 +132,7 @@ class DataFacade(Stores):
             )
         from loopline.datasets.revert import RevertResult
 
-        made, latest, reset = self.meta.revert(name, version)
+        made, latest, reset = self.stores.meta.revert(name, version)
         target = next(a for a in known if a.version == version)
         return RevertResult(name, made or latest, made is not None, latest, version, target.id, reset)
 
@@ -155,7 +140,7 @@ class DataFacade(Stores):
         from loopline.datasets.compare import diff_blobsets, diff_tables
         from loopline.store.artifacts import load_manifest, load_table
 
-        old, new = self.resolve(a), self.resolve(b)
+        old, new = self.stores.resolve(a), self.stores.resolve(b)
         if old.name != new.name:
             raise InvalidInput(
                 f"{a} and {b} are versions of different datasets ({old.name} and {new.name})",
@@ -172,40 +157,42 @@ class DataFacade(Stores):
             "new": {"version": new.version, "id": new.id},
         }
         if old.kind == "blobs":
-            return header | diff_blobsets(load_manifest(self.blobs, old), load_manifest(self.blobs, new))
+            return header | diff_blobsets(
+                load_manifest(self.stores.blobs, old), load_manifest(self.stores.blobs, new)
+            )
         return header | diff_tables(
-            load_table(self.blobs, old), load_table(self.blobs, new), list(key) or None
+            load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None
         )
 
     def checkout(self, ref: str, directory: Path) -> list[Path]:
         """Write a version out: the bytes as added for a file, every file for a folder."""
         from loopline.store.artifacts import load_manifest
 
-        art = self.resolve(ref)
+        art = self.stores.resolve(ref)
         directory = directory.absolute()
         written: list[Path] = []
         if art.kind == "blobs":
-            for entry in load_manifest(self.blobs, art):
+            for entry in load_manifest(self.stores.blobs, art):
                 target = (directory / entry.path).resolve()
                 if not target.is_relative_to(directory.resolve()):
                     raise InvalidInput(f"manifest path {entry.path!r} escapes the target folder")
-                self.blobs.export(entry.blob, target)
+                self.stores.blobs.export(entry.blob, target)
                 written.append(target)
         elif art.original_blob and art.original_name:
             target = directory / art.original_name
-            self.blobs.export(art.original_blob, target)
+            self.stores.blobs.export(art.original_blob, target)
             written.append(target)
         else:
             suffix = {"table": ".parquet", "model": ".skops"}.get(art.kind, ".json")
             target = directory / f"{art.name or art.id[:12]}{suffix}"
-            self.blobs.export(art.blob, target)
+            self.stores.blobs.export(art.blob, target)
             written.append(target)
         return written
 
     def fsck(self, *, repair: bool = False) -> FsckReport:
         from loopline.store.fsck import fsck
 
-        return fsck(self.meta, self.blobs, repair=repair)
+        return fsck(self.stores.meta, self.stores.blobs, repair=repair)
 
     # -- clean: validation and export -------------------------------------------------------
     def validate(self, ref: str) -> dict[str, Any]:
@@ -213,14 +200,14 @@ class DataFacade(Stores):
         passed. Mistakes in the expectations are found on the recorded schema, before any read."""
         from loopline.clean import evaluate, parse_expectations
 
-        art = self.resolve(ref)
+        art = self.stores.resolve(ref)
         name = art.name or ArtifactRef.parse(ref).name or ref
-        where = self.file.where(f"expectations.{name}")
-        spec = self.file.expectations.get(name)
+        where = self.stores.file.where(f"expectations.{name}")
+        spec = self.stores.file.expectations.get(name)
         if spec is None:
             raise ConfigError(
                 f"no expectations for dataset {name!r}",
-                where=str(self.file.path),
+                where=str(self.stores.file.path),
                 hint=f"add `expectations: {{{name}: {{threshold: 0.0, checks: [...]}}}}` (see docs/clean.md)",
             )
         if not isinstance(spec, dict) or not set(spec) <= {"threshold", "checks"} or "checks" not in spec:
@@ -242,7 +229,9 @@ class DataFacade(Stores):
             raise ConfigError(f"expectations of {name!r}: {exc.message}", where=where, hint=exc.hint) from exc
         from loopline.store.artifacts import scan_table
 
-        report = evaluate(scan_table(self.blobs, art), spec["checks"], threshold)  # a partition at a time
+        report = evaluate(
+            scan_table(self.stores.blobs, art), spec["checks"], threshold
+        )  # a partition at a time
         return {"dataset": name, "version": art.version, "id": art.id} | report
 
     def export(self, ref: str, path: Path, fmt: str | None = None) -> tuple[Artifact, Path]:
@@ -256,12 +245,12 @@ class DataFacade(Stores):
             raise InvalidInput(
                 f"cannot tell the format of {path}", hint="use a .parquet, .csv or .jsonl name, or --format"
             )
-        art = self.resolve(ref)
+        art = self.stores.resolve(ref)
         if art.kind != "table":
             raise InvalidInput(
                 f"{ref} is a {art.kind}, not a table", hint="`loopline checkout` writes blob sets"
             )
-        frame = self.load(art.id)
+        frame = self.stores.load(art.id)
         writers = {
             "parquet": lambda handle: frame.write_parquet(handle, compression="zstd"),
             "csv": frame.write_csv,

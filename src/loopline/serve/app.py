@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -70,13 +70,13 @@ class _Shadow:
         self.service = service
         self.recorder = recorder
         self.metrics = metrics
-        self.queue: deque[tuple[list[str], Any, list[dict[str, Any]], float, InputSpec]] = deque()
+        self.queue: deque[tuple[list[str], Any, list[Mapping[str, Any]], float, InputSpec]] = deque()
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="loopline-shadow", daemon=True)
 
     def submit(
-        self, ids: list[str], matrix: Any, rows: list[dict[str, Any]], at: float, spec: InputSpec
+        self, ids: list[str], matrix: Any, rows: list[Mapping[str, Any]], at: float, spec: InputSpec
     ) -> None:
         if len(self.queue) >= _SHADOW_QUEUE:
             self.metrics.shadow_dropped.inc()
@@ -122,7 +122,7 @@ def _record(
     prediction: Any,
     confidence: list[float] | None,
     i: int,
-    rows: list[dict[str, Any]],
+    rows: list[Mapping[str, Any]],
     matrix: Any,
 ) -> dict[str, Any]:
     return {
@@ -138,32 +138,178 @@ def _record(
     }
 
 
-def _features(dep: Deployment, matrix: Any, rows: list[dict[str, Any]], i: int) -> dict[str, Any]:
+def _features(dep: Deployment, matrix: Any, rows: list[Mapping[str, Any]], i: int) -> dict[str, Any]:
     """A numeric row as it reached the model (no dict per request); other rows by name."""
     if type(matrix) is np.ndarray:
         return {"feature_names": dep.spec.names, "feature_values": matrix[i]}
     return {"features": dep.spec.features(rows[i])}
 
 
-def create_serving_app(
-    service: ModelService,
-    recorder: PredictionRecorder | None = None,
-    post_truth: PostTruth | None = None,
-    options: ServeOptions | None = None,
-) -> FastAPI:
-    """The app for one model; its lifespan starts and stops the alias follower, the log writer
-    and the shadow thread."""
-    options = options or ServeOptions()
-    metrics = ServingMetrics(service, recorder)
-    shadow = _Shadow(service, recorder, metrics)
-    service.on_swap = metrics.swapped
+class ServingRoutes:
+    """The serving app's routes, as methods over the parts they share (the model service, the
+    prediction recorder, the feedback writer, the metrics, the shadow thread), so that one route
+    can be mounted on a bare app and tested alone; create_serving_app mounts them all."""
+
+    def __init__(
+        self,
+        service: ModelService,
+        recorder: PredictionRecorder | None = None,
+        post_truth: PostTruth | None = None,
+        options: ServeOptions | None = None,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self.service = service
+        self.recorder = recorder
+        self.post_truth = post_truth
+        self.max_body = (options or ServeOptions()).max_body_bytes
+        self.metrics = metrics or ServingMetrics(service, recorder)
+        self.shadow = _Shadow(service, recorder, self.metrics)
+
+    def table(self) -> list[tuple[str, Callable[[Request], Awaitable[Response]], str]]:
+        """(path, endpoint, method) of every route."""
+        return [
+            ("/predict", self.predict, "POST"),
+            ("/feedback", self.feedback, "POST"),
+            ("/health", self.health, "GET"),
+            ("/ready", self.ready, "GET"),
+            ("/model", self.model, "GET"),
+            ("/metrics", self.metrics_page, "GET"),
+        ]
+
+    def _reject(self, exc: RowsRejected | None, status: int, code: str, message: str) -> Response:
+        reason = exc.reason if exc is not None else code
+        self.metrics.rejected.labels(reason).inc()
+        return _error(
+            status, "invalid_input" if status == 422 else code, message, exc.fields if exc else None
+        )
+
+    async def _body(self, request: Request) -> bytes | Response:
+        """The body, or the 413 when it is over the limit (told by its length, or found reading)."""
+        max_body = self.max_body
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return self._reject(
+                None, 413, "too_large", f"the body has {length} bytes; the limit is {max_body}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_body:
+                return self._reject(None, 413, "too_large", f"the body is over the limit of {max_body} bytes")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def predict(self, request: Request) -> Response:
+        at = time.time()
+        start = time.perf_counter()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            try:  # NaN and Infinity are not JSON, but Python's json writes them: read, then refuse
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self._reject(None, 400, "bad_json", f"the body is not JSON: {exc}")
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(rid) > 100:
+            return self._reject(None, 400, "bad_request_id", "X-Request-ID is longer than 100 characters")
+        service = self.service
+        dep, variant = service.route(rid)
+        if dep is None:
+            return _error(503, "not_ready", f"no version of {service.name} is loaded yet")
+        try:
+            rows, single = dep.spec.rows_of(payload)
+            matrix = dep.spec.matrix(rows)
+        except RowsRejected as exc:
+            return self._reject(exc, exc.status, exc.reason, exc.message)
+        try:
+            if len(rows) > _THREADPOOL_ROWS:
+                predictions, confidence = await run_in_threadpool(dep.predict, matrix)
+            else:
+                predictions, confidence = dep.predict(matrix)
+        except (ValueError, TypeError) as exc:  # the model refused values the signature allowed
+            return self._reject(
+                None, 422, "model_refused", f"{dep.name} v{dep.version} cannot read the input: {exc}"
+            )
+        except Exception:
+            log.exception("%s v%d failed on a valid request", dep.name, dep.version)
+            self.metrics.errors.inc()
+            return _error(500, "model_failed", f"{dep.name} v{dep.version} failed; see the server log")
+        latency = (time.perf_counter() - start) * 1000
+        ids = [rid] if single else [f"{rid}/{i}" for i in range(len(rows))]
+        if self.recorder is not None:
+            for i, row_id in enumerate(ids):
+                self.recorder.submit(
+                    _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows, matrix)
+                )
+        if service.shadow is not None:
+            self.shadow.submit(ids, matrix, rows, at, dep.spec)
+        self.metrics.observe(variant, len(rows), latency)
+        out: dict[str, Any] = {
+            "request_id": rid,
+            "model": dep.name,
+            "version": dep.version,
+            "variant": variant,
+        }
+        if single:
+            out["prediction"] = predictions[0]
+            out["confidence"] = None if confidence is None else confidence[0]
+        else:
+            out["request_ids"] = ids
+            out["predictions"] = predictions
+            out["confidences"] = confidence
+        return _json(out, headers={"x-request-id": rid})
+
+    async def feedback(self, request: Request) -> Response:
+        if self.post_truth is None:
+            return _error(404, "not_found", "this service keeps no prediction log")
+        try:
+            truths = _truths(orjson.loads(await request.body()))
+        except (orjson.JSONDecodeError, InvalidInput) as exc:
+            self.metrics.rejected.labels("feedback").inc()
+            return _error(422, "invalid_input", getattr(exc, "message", str(exc)))
+        try:
+            stored = await run_in_threadpool(self.post_truth, self.service.name, truths)
+        except StorageError as exc:
+            return _error(503, "storage_unavailable", exc.message)
+        except LooplineError as exc:
+            return _error(422, "invalid_input", exc.message)
+        return _json({"model": self.service.name, "stored": stored})
+
+    async def health(self, _request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def ready(self, _request: Request) -> Response:
+        dep = self.service.primary
+        if dep is None:
+            return _json({"ready": False, "reason": f"no version of {self.service.name} loaded yet"}, 503)
+        return _json({"ready": True, "model": dep.name, "version": dep.version})
+
+    async def model(self, _request: Request) -> Response:
+        service = self.service
+        dep = service.primary
+        info = service.describe()
+        info["card"] = dep.card if dep is not None else None
+        info["version"] = dep.version if dep is not None else None
+        info["alias"] = service.aliases["primary"]
+        return _json(info)
+
+    async def metrics_page(self, _request: Request) -> Response:
+        data, content_type = self.metrics.render()
+        return Response(data, media_type=content_type)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        """Start the log writer, the alias follower and the shadow thread; stop them in reverse,
+        the queued predictions written or spooled whatever else failed."""
         import polars  # noqa: F401  imported before any thread: scikit-learn looks it up in
         import sklearn  # sys.modules on each predict, and a half-imported one raised there
 
         sklearn.set_config(assume_finite=True)  # inputs are checked finite here already
+        service, recorder, shadow = self.service, self.recorder, self.shadow
         if recorder is not None:
             recorder.start()
         await run_in_threadpool(service.start)
@@ -180,129 +326,21 @@ def create_serving_app(
                 if recorder is not None:
                     await run_in_threadpool(recorder.close)
 
-    app = FastAPI(title=f"loopline serve: {service.name}", lifespan=lifespan)
-    max_body = options.max_body_bytes
 
-    def reject(exc: RowsRejected | None, status: int, code: str, message: str) -> Response:
-        reason = exc.reason if exc is not None else code
-        metrics.rejected.labels(reason).inc()
-        return _error(
-            status, "invalid_input" if status == 422 else code, message, exc.fields if exc else None
-        )
-
-    async def predict(request: Request) -> Response:
-        at = time.time()
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return reject(None, 413, "too_large", f"the body has {length} bytes; the limit is {max_body}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_body:
-                return reject(None, 413, "too_large", f"the body is over the limit of {max_body} bytes")
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            try:  # NaN and Infinity are not JSON, but Python's json writes them: read, then refuse
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return reject(None, 400, "bad_json", f"the body is not JSON: {exc}")
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        if len(rid) > 100:
-            return reject(None, 400, "bad_request_id", "X-Request-ID is longer than 100 characters")
-        dep, variant = service.route(rid)
-        if dep is None:
-            return _error(503, "not_ready", f"no version of {service.name} is loaded yet")
-        try:
-            rows, single = dep.spec.rows_of(payload)
-            matrix = dep.spec.matrix(rows)
-        except RowsRejected as exc:
-            return reject(exc, exc.status, exc.reason, exc.message)
-        try:
-            if len(rows) > _THREADPOOL_ROWS:
-                predictions, confidence = await run_in_threadpool(dep.predict, matrix)
-            else:
-                predictions, confidence = dep.predict(matrix)
-        except (ValueError, TypeError) as exc:  # the model refused values the signature allowed
-            message = f"{dep.name} v{dep.version} cannot read the input: {exc}"
-            return reject(None, 422, "model_refused", message)
-        except Exception:
-            log.exception("%s v%d failed on a valid request", dep.name, dep.version)
-            metrics.errors.inc()
-            return _error(500, "model_failed", f"{dep.name} v{dep.version} failed; see the server log")
-        latency = (time.perf_counter() - start) * 1000
-        ids = [rid] if single else [f"{rid}/{i}" for i in range(len(rows))]
-        if recorder is not None:
-            for i, row_id in enumerate(ids):
-                recorder.submit(
-                    _record(dep, variant, row_id, at, latency, predictions[i], confidence, i, rows, matrix)
-                )
-        if service.shadow is not None:
-            shadow.submit(ids, matrix, rows, at, dep.spec)
-        metrics.observe(variant, len(rows), latency)
-        out: dict[str, Any] = {
-            "request_id": rid,
-            "model": dep.name,
-            "version": dep.version,
-            "variant": variant,
-        }
-        if single:
-            out["prediction"] = predictions[0]
-            out["confidence"] = None if confidence is None else confidence[0]
-        else:
-            out["request_ids"] = ids
-            out["predictions"] = predictions
-            out["confidences"] = confidence
-        return _json(out, headers={"x-request-id": rid})
-
-    async def feedback(request: Request) -> Response:
-        if post_truth is None:
-            return _error(404, "not_found", "this service keeps no prediction log")
-        try:
-            truths = _truths(orjson.loads(await request.body()))
-        except (orjson.JSONDecodeError, InvalidInput) as exc:
-            metrics.rejected.labels("feedback").inc()
-            return _error(422, "invalid_input", getattr(exc, "message", str(exc)))
-        try:
-            stored = await run_in_threadpool(post_truth, service.name, truths)
-        except StorageError as exc:
-            return _error(503, "storage_unavailable", exc.message)
-        except LooplineError as exc:
-            return _error(422, "invalid_input", exc.message)
-        return _json({"model": service.name, "stored": stored})
-
-    async def health(_request: Request) -> Response:
-        return _json({"status": "ok"})
-
-    async def ready(_request: Request) -> Response:
-        dep = service.primary
-        if dep is None:
-            return _json({"ready": False, "reason": f"no version of {service.name} loaded yet"}, 503)
-        return _json({"ready": True, "model": dep.name, "version": dep.version})
-
-    async def model(_request: Request) -> Response:
-        dep = service.primary
-        info = service.describe()
-        info["card"] = dep.card if dep is not None else None
-        info["version"] = dep.version if dep is not None else None
-        info["alias"] = service.aliases["primary"]
-        return _json(info)
-
-    async def metrics_page(_request: Request) -> Response:
-        data, content_type = metrics.render()
-        return Response(data, media_type=content_type)
-
-    app.add_route("/predict", predict, methods=["POST"])
-    app.add_route("/feedback", feedback, methods=["POST"])
-    app.add_route("/health", health, methods=["GET"])
-    app.add_route("/ready", ready, methods=["GET"])
-    app.add_route("/model", model, methods=["GET"])
-    app.add_route("/metrics", metrics_page, methods=["GET"])
-    app.state.metrics = metrics
+def create_serving_app(
+    service: ModelService,
+    recorder: PredictionRecorder | None = None,
+    post_truth: PostTruth | None = None,
+    options: ServeOptions | None = None,
+) -> FastAPI:
+    """The app for one model; its lifespan starts and stops the alias follower, the log writer
+    and the shadow thread."""
+    routes = ServingRoutes(service, recorder, post_truth, options)
+    service.on_swap = routes.metrics.swapped
+    app = FastAPI(title=f"loopline serve: {service.name}", lifespan=routes.lifespan)
+    for path, endpoint, method in routes.table():
+        app.add_route(path, endpoint, methods=[method])
+    app.state.metrics = routes.metrics
     app.state.service = service
     app.state.recorder = recorder
     return app

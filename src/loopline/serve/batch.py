@@ -1,6 +1,6 @@
 """Batch scoring: a model over every row of a table, in row partitions that any executor can run.
 
-Pure functions on data; the pipeline layer (pipeline/scoring.py) reads the artifacts, spreads the
+Pure functions on data; the wiring (wiring/serve.py) reads the artifacts, spreads the
 partitions over the local process or a Dask cluster and records the result with its lineage.
 The partitions are concatenated in order, so the scores artifact has the same id whichever
 executor and however many workers scored it.

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopline.server.mlflow import artifacts, experiments, models, tracking
+from loopline.server.mlflow import artifacts, experiments, models, runs
 from loopline.server.mlflow.protocol import API as _API
 
 router = APIRouter()
 # One flat list (an included router is matched as a nested unit), the training loop's metric
 # writes first since routes are matched in order; the ENDPOINT_NOT_FOUND fallbacks last.
 _HOT = {f"{_API}/runs/log-batch", f"{_API}/runs/log-metric"}
-for _part in (tracking.router, experiments.router, models.router, artifacts.router):
+for _part in (runs.router, experiments.router, models.router, artifacts.router):
     router.routes.extend(sorted(_part.routes, key=lambda route: getattr(route, "path", "") not in _HOT))
 router.routes.extend(artifacts.fallback.routes)
 

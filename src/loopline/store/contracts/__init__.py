@@ -74,4 +74,3 @@ def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module 'loopline.store.contracts' has no attribute {name!r}")
     return getattr(importlib.import_module(f"loopline.store.contracts.{_HOME[name]}"), name)
-

@@ -125,6 +125,36 @@ def gate_result(
     return passed, where | {"passed": passed, "gates": gates}
 
 
+def registration_details(
+    meta: MetadataStore,
+    blobs: BlobStore,
+    model: Artifact,
+    evaluation: Artifact | None,
+    run_id: str | None,
+    details: Mapping[str, Any],
+) -> tuple[str | None, list[StepRun], dict[str, Any]]:
+    """What the registry records with a new version, beyond what the caller gave: the source run
+    (the run whose step made the artifact), the gate result (gate_result), the metrics the
+    steps that made or read the model logged in that run, and the schema of the tables it was
+    trained on. Returns (run id, the step runs that made the model, the details)."""
+    found = dict(details)
+    if "gates_passed" not in found:
+        gated = gate_result(meta, blobs, model, evaluation)
+        if gated is not None:
+            found["gates_passed"], found["gate_report"] = gated
+    made_by = meta.producers(model.id)
+    run_id = meta.get_run(run_id).id if run_id else (made_by[0].run_id if made_by else None)
+    if "metrics" not in found and run_id:  # what the steps that made or read the model logged
+        about = {s.name for s in made_by} | {s.name for s in meta.consumers(model.id)}
+        found["metrics"] = {m["key"]: m["value"] for m in meta.metrics(run_id) if m["step_name"] in about}
+    if "signature" not in found and made_by:
+        tables = meta.get_artifacts(list(made_by[0].inputs.values())).values()
+        found["table_schema"] = {
+            k: v for t in tables if t.kind == "table" for k, v in (t.schema or {}).items()
+        }
+    return run_id, made_by, found
+
+
 def _described(meta: MetadataStore, art_id: str, role: str) -> dict[str, Any]:
     art = meta.get_artifact(art_id)
     return {"role": role, "name": art.name, "version": art.version, "id": art.id, "rows": art.rows}

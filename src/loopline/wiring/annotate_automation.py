@@ -181,7 +181,7 @@ class LabelAutomation:
             "project": name,
             "suggested": written,
             "below_confidence": out.height - kept.height,
-            "mean_confidence": float(out["confidence"].mean() or 0.0),
+            "mean_confidence": float(out.select(pl.col("confidence").mean()).item() or 0.0),
             "by_label": dict(kept.group_by("suggestion").len().sort("suggestion").iter_rows()),
         }
 
@@ -216,6 +216,7 @@ class LabelAutomation:
         if proba is None:
             if model is None:
                 raise InvalidInput("prioritize needs a model or probabilities", hint="pass a model")
+            assert rows is not None  # needs_rows: there is no proba
             proba = predict_proba(model, rows, spec.labels)
         elif len(proba) != len(open_tasks):
             raise InvalidInput(f"{len(proba)} probability rows for {len(open_tasks)} open tasks")

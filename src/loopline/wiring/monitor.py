@@ -283,7 +283,7 @@ def monitor_chunk(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     project = opener()
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         for model in models:
             try:

@@ -15,7 +15,6 @@ from loopline.collect.schema import version_changes
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import LooplineError
 from loopline.core.hashing import item_ids
-from loopline.pipeline.step import Step
 
 if TYPE_CHECKING:
     import polars as pl
@@ -25,23 +24,6 @@ if TYPE_CHECKING:
     from loopline.store.metadata import MetadataStore
 
 QUARANTINE_COLUMNS = ("_origin", "_line", "_reason", "_raw")
-
-
-def collect_details_tag(source: str) -> str:
-    """The run tag a collection's per-file report is kept under (JSON)."""
-    return f"loopline.collect.{source}"
-
-
-def source_step(spec: SourceSpec) -> Step:
-    return Step(
-        name=f"collect.{spec.name}",
-        fn=collect.read,
-        uses=f"loopline.collect:{spec.type}",
-        outputs=(spec.name, spec.quarantine_name),
-        params=spec.to_json(),
-        where=spec.where,
-        collects=spec,
-    )
 
 
 def _quarantine(frame: pl.DataFrame | None) -> pl.DataFrame:

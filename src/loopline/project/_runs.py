@@ -1,0 +1,179 @@
+"""A Project's pipeline runs: build the pipeline from loopline.yaml, run, collect, status and
+reproduce on the engine (pipeline/), and read the runs back, from peek.py while it can answer."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from loopline.core.errors import ConfigError, NotFound
+from loopline.pipeline.config import build_pipeline
+from loopline.store.metadata import peek
+
+if TYPE_CHECKING:
+    from loopline.core.tracking import TrackedRun
+    from loopline.core.types import Environment, Run
+    from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.runner import Comparison, EventHandler, StepState
+    from loopline.project._stores import Stores
+    from loopline.store.metadata import MetadataStore
+
+
+def _no_events(kind: str, name: str, details: dict[str, Any]) -> None:
+    pass
+
+
+class Runs:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    def pipeline(self) -> Pipeline:
+        pipeline = build_pipeline(self.stores.file)
+        if not pipeline.steps:
+            raise ConfigError(
+                "the project declares no steps",
+                where=str(self.stores.file.path),
+                hint="add a step under `steps:` (see docs/pipeline.md)",
+            )
+        return pipeline
+
+    def run(
+        self,
+        pipeline: Pipeline | None = None,
+        *,
+        targets: Sequence[str] = (),
+        executor: str = "local",
+        jobs: int = 1,
+        dask_address: str | None = None,
+        use_cache: bool = True,
+        on_event: EventHandler = _no_events,
+    ) -> Run:
+        from loopline.pipeline.executors import make_executor
+
+        runner = self.stores.runner
+        pipeline = pipeline or self.pipeline()
+        runner.external_inputs(pipeline, pipeline.select(targets))  # bad input: fail before any executor
+        runner_executor = make_executor(executor, jobs, dask_address)
+        try:
+            return runner.run(
+                pipeline,
+                runner_executor,
+                targets=targets,
+                use_cache=use_cache,
+                blobs_url=self.stores.settings.blobs_url,
+                on_event=on_event,
+            )
+        finally:
+            runner_executor.close()
+
+    def collect(self, sources: Sequence[str] = (), *, pipeline: Pipeline | None = None) -> Run:
+        """Run the collect sources (all, or those named) and nothing else."""
+        pipeline = pipeline or build_pipeline(self.stores.file)
+        declared = [n for n, s in pipeline.steps.items() if s.collects is not None]
+        if not declared:
+            raise ConfigError(
+                "the project declares no sources",
+                where=str(self.stores.file.path),
+                hint="add a `sources:` section (see docs/collect.md)",
+            )
+        targets = [f"collect.{name}" for name in sources] or declared
+        unknown = [t for t in targets if t not in declared]
+        if unknown:
+            raise NotFound(
+                f"no source named {unknown[0][len('collect.') :]!r}",
+                hint=f"sources: {', '.join(d[len('collect.') :] for d in declared)}",
+            )
+        return self.run(pipeline, targets=targets)
+
+    def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
+        """Fresh or stale, step by step; read with peek.py while the store is not open, unless a
+        step is an evaluation (its baseline comes from the registry's store)."""
+        from loopline.wiring.evaluate import EVALUATE_USES
+
+        pipeline = pipeline or self.pipeline()
+        stores = self.stores
+        if stores.peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
+            with peek.snapshot(stores.settings.store_url) as reader:
+                if reader is not None:  # Runner.status reads only what a Snapshot answers
+                    try:
+                        return stores.runner_on(cast("MetadataStore", reader)).status(pipeline)
+                    except peek.Unsure:
+                        pass
+        return stores.runner.status(pipeline)
+
+    def reproduce(
+        self,
+        run_id: str,
+        *,
+        executor: str = "local",
+        jobs: int = 1,
+        dask_address: str | None = None,
+        on_event: EventHandler = _no_events,
+        tolerance: float | None = None,
+    ) -> tuple[Run, Run, list[Comparison]]:
+        from loopline.pipeline.executors import make_executor
+
+        try:
+            pipeline: Pipeline | None = self.pipeline()
+        except ConfigError:
+            pipeline = None  # reproduce by the recorded import paths
+        runner_executor = make_executor(executor, jobs, dask_address)
+        try:
+            return self.stores.runner.reproduce(
+                run_id,
+                pipeline,
+                runner_executor,
+                blobs_url=self.stores.settings.blobs_url,
+                on_event=on_event,
+                tolerance=tolerance,
+            )
+        finally:
+            runner_executor.close()
+
+    def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
+        """Newest first; with `top_level`, without the runs nested under another (tuning trials)."""
+        stores = self.stores
+        if stores.peeking():
+            url = stores.settings.store_url
+            found = peek.list_runs(url, limit, socket.gethostname(), top_level=top_level)
+            if found is not None:
+                return found
+        stores.runner.mark_interrupted()
+        return stores.meta.list_runs(limit, top_level=top_level)
+
+    def child_runs(self, run_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
+        """The runs nested under each run (a tune step's trials), in the order they started."""
+        return self.stores.meta.tracking.children_of(run_ids)
+
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """How many runs are nested under each run (read without the full store when it can)."""
+        if self.stores.peeking():
+            found = peek.child_counts(self.stores.settings.store_url, run_ids)
+            if found is not None:
+                return found
+        return {k: len(v) for k, v in self.child_runs(run_ids).items()}
+
+    def run_report(self, run: Run) -> dict[str, Any]:
+        """The run's JSON with each step's rows in / out / quarantined, metrics and gates."""
+        from loopline.pipeline.figures import run_report
+
+        return run_report(self.stores.meta, run)
+
+    def show(self, run_id: str) -> Run:
+        self.stores.runner.mark_interrupted()
+        return self.stores.meta.get_run(run_id)
+
+    def environment(self, env_id: str) -> Environment:
+        return self.stores.meta.get_environment(env_id)
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        return self.stores.meta.metrics(run_id)
+
+    def collect_details(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Per source collected in the run: each file read (rows read, kept, quarantined, schema
+        changes, or why it was refused), files removed, and changes to the columns."""
+        prefix = "loopline.collect."
+        tags = self.stores.meta.tracking.get_run(run_id).tags
+        return {k.removeprefix(prefix): json.loads(v) for k, v in tags.items() if k.startswith(prefix)}
