@@ -73,8 +73,7 @@ _READERS = {
 
 
 def reader_for(spec: SourceSpec) -> Reader:
-    module = importlib.import_module(_READERS[spec.type])
-    return module  # type: ignore[return-value]
+    return importlib.import_module(_READERS[spec.type])
 
 
 def read(spec: SourceSpec, ctx: CollectContext) -> Batch:

@@ -123,7 +123,7 @@ def evaluation_report(
     check(params, {"test": {c: str(t) for c, t in test.schema.items()}})
     if not hasattr(model, "predict"):
         raise InvalidInput(f"the model input is a {type(model).__name__}, not a fitted estimator")
-    out = {"target": target, "model": type(model).__name__}
+    out: dict[str, Any] = {"target": target, "model": type(model).__name__}
     out |= report(predict(model, test, target, task, features), test, parsed, resamples, seed, level)
     baseline_report = None
     if baseline is not None:
