@@ -180,5 +180,5 @@ def evaluate(
     return out
 
 
-evaluate.check = check  # type: ignore[attr-defined]
-evaluate.reads_sealed = True  # type: ignore[attr-defined]
+evaluate.check = check  # type: ignore[attr-defined]  # the preflight hook the pipeline engine reads
+evaluate.reads_sealed = True  # type: ignore[attr-defined]  # a flag the pipeline engine reads

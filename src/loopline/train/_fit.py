@@ -135,4 +135,4 @@ def fit(
     return model
 
 
-fit.check = check_fit  # type: ignore[attr-defined]
+fit.check = check_fit  # type: ignore[attr-defined]  # the preflight hook the pipeline engine reads
