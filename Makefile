@@ -33,15 +33,17 @@ demo: $(STAMP)
 test: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	LOOPLINE_MLFLOW_PYTHON=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(MLFLOW_VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) .demo .pytest_cache .mypy_cache

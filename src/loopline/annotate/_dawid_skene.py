@@ -35,7 +35,7 @@ class DawidSkeneFit:
 
 def _m_step(counts_t: object, probas: np.ndarray, crowd: Crowd) -> np.ndarray:
     w, k = crowd.n_annotators, crowd.n_labels
-    errors = np.asarray(counts_t @ probas).reshape(w, k, k)  # type: ignore[operator]
+    errors = np.asarray(counts_t @ probas).reshape(w, k, k)
     np.clip(errors, EPS, None, out=errors)
     errors /= errors.sum(axis=1, keepdims=True)
     return errors

@@ -83,8 +83,8 @@ def _pairs(frame: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray, np.n
         y=pl.col("label").replace_strict(values, pl.Series(range(len(values))), return_dtype=pl.Int64),
     )
     pairs = coded.join(coded, on="task", suffix="_b").filter(pl.col("w") < pl.col("w_b"))
-    cols = (pairs[c].to_numpy() for c in ("w", "w_b", "y", "y_b"))
-    return (names, *cols, max(len(values), 1))
+    w, w_b, y, y_b = (pairs[c].to_numpy() for c in ("w", "w_b", "y", "y_b"))
+    return names, w, w_b, y, y_b, max(len(values), 1)
 
 
 def pairwise_kappa(answers: pl.DataFrame) -> pl.DataFrame:

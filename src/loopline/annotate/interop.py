@@ -90,7 +90,7 @@ def _completed_by(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _label(result: list[Any], task_type: TaskType, where: str) -> Any:
+def _label(result: Any, task_type: TaskType, where: str) -> Any:  # untrusted JSON: checked here
     if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
         raise InvalidInput("`result` must be a list of objects", where=where)
     if task_type in ("classification", "multilabel"):
@@ -136,7 +136,9 @@ def labelstudio_at(text: str, task_type: TaskType, item_of_task: dict[int, str])
         where = f"task {n}"
         if not isinstance(task, dict) or not isinstance(task.get("data", {}), dict):
             raise InvalidInput("each task must be an object with a `data` object", where=where)
-        item = task.get("data", {}).get(ITEM_KEY) or item_of_task.get(task.get("id"))  # type: ignore[arg-type]
+        task_id = task.get("id")  # Label Studio's ids are ints; anything else names no task of ours
+        known = item_of_task.get(task_id) if isinstance(task_id, int) else None
+        item = task.get("data", {}).get(ITEM_KEY) or known
         if not item:
             raise InvalidInput(
                 f"cannot tell which item task id {task.get('id')!r} is",

@@ -67,7 +67,8 @@ def labeling_function(
     """Decorator, with or without arguments: `@labeling_function` or `@labeling_function(name=...)`."""
     if fn is None:
         return partial(labeling_function, name=name)
-    return LabelingFunction(name or getattr(fn, "__name__", "lf"), fn)
+    own: str = getattr(fn, "__name__", "lf")
+    return LabelingFunction(name or own, fn)
 
 
 def _name(lf: Callable[..., Any]) -> str:
@@ -117,8 +118,10 @@ def apply_lfs(
                     )
             out.append(value)
         columns[name] = out
-    has_ids = isinstance(frame, pl.DataFrame) and "item_id" in frame.columns
-    item = frame["item_id"].cast(pl.String) if has_ids else pl.Series(np.arange(len(rows), dtype=np.int64))
+    if isinstance(frame, pl.DataFrame) and "item_id" in frame.columns:
+        item = frame["item_id"].cast(pl.String)
+    else:
+        item = pl.Series(np.arange(len(rows), dtype=np.int64))
     return pl.DataFrame([item.alias(ITEM), *(pl.Series(n, v, dtype=pl.String) for n, v in columns.items())])
 
 
@@ -253,7 +256,8 @@ def fit_label_model(
         result = aggregate(votes, labels, method, gold=gold, max_iter=max_iter, tol=tol)
         table = result.labels.rename({"task": ITEM}).drop("n")
         accuracies = result.skills.rename({"annotator": "lf", "skill": "accuracy"})
-        posteriors = None if method == "majority" else result.posteriors.rename({"task": ITEM})
+        found = result.posteriors if method != "majority" else None
+        posteriors = found.rename({"task": ITEM}) if found is not None else None
         iterations = result.iterations
     else:
         table, accuracies, posteriors, iterations = _abstain_aware(matrix, names, labels, gold, max_iter, tol)

@@ -81,9 +81,9 @@ from loopline.clean._validate import (
 )
 from loopline.clean._validate import check as _check_validate
 
-apply.check = _check_apply  # type: ignore[attr-defined]
-apply.quarantine_outputs = ("quarantine",)  # type: ignore[attr-defined]  # rows counted as quarantined
-validate.check = _check_validate  # type: ignore[attr-defined]
+apply.check = _check_apply  # type: ignore[attr-defined]  # the preflight hook the pipeline engine reads
+apply.quarantine_outputs = ("quarantine",)  # type: ignore[attr-defined]  # the engine counts these rows as quarantined
+validate.check = _check_validate  # type: ignore[attr-defined]  # the preflight hook the pipeline engine reads
 
 __all__ = [
     "RULES",

@@ -244,6 +244,7 @@ def apply(
         distributed = getattr(ctx, "distributed", False)
         partition_rows = PARTITION_ROWS if distributed else max(table.height, 1)
     size = _partition_rows(partition_rows if partition_rows is not None else STREAM_ROWS)
+    clean: pl.DataFrame | TableFile
     if isinstance(table, pl.LazyFrame):
         assert target is not None
         clean, rows, rejected, ordered, extras, counted = _stream(table, parsed, size, target)
@@ -338,9 +339,9 @@ def _stream(
     for rule in parsed:
         if rule.needs_stats():
             done = (_run(tuple(ordered), partitions(read(o, carried), size, start=o)[0]) for o in offsets)
-            rows = pl.concat([_alive_stats(rule, d) for d in done], rechunk=False)
-            rule, extras[rule.index] = rule.bind(rows)
-            del rows
+            stats = pl.concat([_alive_stats(rule, d) for d in done], rechunk=False)
+            rule, extras[rule.index] = rule.bind(stats)
+            del stats
         ordered.append(rule)
     untouched = tuple(c for c in carried if c not in rewritten)
     renamed = final_names(parsed, columns)

@@ -215,10 +215,10 @@ class Outliers(_OneColumn):
                 if q1 is not None and q3 is not None
                 else None
             )
-            extra = {"fence": list(bounds) if bounds else None}
+            extra: dict[str, Any] = {"fence": list(bounds) if bounds else None}
         else:
-            mean, std = values.mean(), values.std()
-            bounds = (float(mean), float(std)) if mean is not None and std else None  # type: ignore[arg-type]
+            mean, std = values.mean(), values.std()  # floats (a Float64 column) or None (no values)
+            bounds = (mean, std) if isinstance(mean, float) and isinstance(std, float) and std else None
             extra = {"mean": mean, "std": std}
         return replace(self, bounds=bounds or (float("nan"), float("nan"))), extra
 
@@ -261,7 +261,12 @@ def _repeated(hashes: pl.Series) -> pl.Series:
     spanning fewer than twice as many values as there are rows (serial ids) are counted in one
     pass, which takes a fraction of the time of a sort; others are sorted."""
     low, high = hashes.min(), hashes.max()
-    if hashes.dtype == pl.Int64 and low is not None and high - low < 2 * len(hashes):  # type: ignore[operator]
+    if (
+        hashes.dtype == pl.Int64
+        and isinstance(low, int)
+        and isinstance(high, int)
+        and high - low < 2 * len(hashes)
+    ):
         offsets = hashes.to_numpy(writable=True)
         offsets -= low
         return pl.Series(np.flatnonzero((np.bincount(offsets) > 1)[offsets]))

@@ -246,13 +246,11 @@ class Missing(Rule):
                 raise spec.error(
                     f"`with: {how}` is not median, mean or mode", "for a constant write `value: 0`"
                 )
-            for column in columns if schema is not None else ():
-                if how in ("median", "mean") and not is_orderable(schema[column]):
-                    raise spec.error(
-                        f"{how} of {schema[column]} column {column!r} is undefined", "use mode or value"
-                    )
+            for column, dtype in ((c, schema[c]) for c in columns) if schema is not None else ():
+                if how in ("median", "mean") and not is_orderable(dtype):
+                    raise spec.error(f"{how} of {dtype} column {column!r} is undefined", "use mode or value")
                 if value is not None:
-                    _constant(spec, value, schema[column], column)
+                    _constant(spec, value, dtype, column)
         elif how is not None or value is not None:
             raise spec.error(f"`with`/`value` only apply to action: fill, not {action}")
         flag = spec.get("as")

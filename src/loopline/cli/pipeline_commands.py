@@ -248,7 +248,7 @@ def _show_model(project: Project, name: str, as_json: bool) -> bool:
         model, versions = project.registry.model(name)
     except NotFound:
         return False
-    rows = []
+    rows: list[dict[str, Any]] = []
     for v in versions:
         tests = [d for d in project.model_card(v.artifact_id)["data"] if d["role"] == "test"]
         rows.append(

@@ -65,8 +65,7 @@ class Reader(Protocol):
 
 
 def reader_for(spec: SourceSpec) -> Reader:
-    module = importlib.import_module(SOURCE_TYPES[spec.type].reader)
-    return module  # type: ignore[return-value]
+    return importlib.import_module(SOURCE_TYPES[spec.type].reader)
 
 
 def read(spec: SourceSpec, ctx: CollectContext) -> Batch:

@@ -123,10 +123,9 @@ def _new_rows(previous: pl.LazyFrame | None, batch: pl.LazyFrame, rows: int, spi
     def keys(ids: pl.DataFrame, first: int | None) -> pl.DataFrame:
         if (ids.get_column(ITEM_ID).str.len_bytes().fill_null(0) != 32).any():
             raise Integrity(f"an {ITEM_ID} is not 32 hex digits", hint="the table was not made by loopline")
-        half = {"base": 16, "dtype": pl.UInt64}
         return ids.select(
-            pl.col(ITEM_ID).str.slice(0, 16).str.to_integer(**half).alias("hi"),
-            pl.col(ITEM_ID).str.slice(16, 16).str.to_integer(**half).alias("lo"),
+            pl.col(ITEM_ID).str.slice(0, 16).str.to_integer(base=16, dtype=pl.UInt64).alias("hi"),
+            pl.col(ITEM_ID).str.slice(16, 16).str.to_integer(base=16, dtype=pl.UInt64).alias("lo"),
             pl.int_range(first, first + ids.height, dtype=pl.Int64).alias("row")
             if first is not None
             else pl.repeat(-1, ids.height, dtype=pl.Int64).alias("row"),

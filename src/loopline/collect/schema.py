@@ -200,7 +200,7 @@ def _numbers(scan: pl.LazyFrame, columns: list[str]) -> dict[str, pl.DataType]:
 
     if not columns:
         return {}
-    kinds = [pl.Int64(), pl.Float64()]
+    kinds: list[pl.DataType] = [pl.Int64(), pl.Float64()]
     stats = _failures(scan, pl.Schema(dict.fromkeys(columns, pl.String())), dict.fromkeys(columns, kinds))
     found: dict[str, pl.DataType] = {}
     for column in columns:

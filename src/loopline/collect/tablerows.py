@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
@@ -217,7 +217,7 @@ def careful_csv(path: str, dialect: Dialect, target: Path) -> Careful:
         import polars as pl
 
         strings = {c: pl.String for c in dialect.strings if c in names}
-        options = {"separator": dialect.separator, "has_header": False, "quote_char": '"'}
+        options: dict[str, Any] = {"separator": dialect.separator, "has_header": False, "quote_char": '"'}
         options["null_values"] = dialect.nulls or None
         schema = pl.scan_csv(  # inferred alone first: Polars' inferring sink holds far more
             good,

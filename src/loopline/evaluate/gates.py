@@ -107,10 +107,10 @@ def _check(gate: Gate, report: Mapping[str, Any], baseline: Mapping[str, Any] | 
     result: dict[str, Any] = {"gate": gate.describe(), "metric": gate.metric, "value": value, "note": None}
     lower = gate.metric in LOWER_IS_BETTER
     if gate.kind in ("min", "max"):
-        result["threshold"] = gate.threshold
-        passed = value is not None and (
-            value >= gate.threshold if gate.kind == "min" else value <= gate.threshold
-        )
+        threshold = gate.threshold
+        assert threshold is not None, "parse_gates gives a min or max gate its threshold"
+        result["threshold"] = threshold
+        passed = value is not None and (value >= threshold if gate.kind == "min" else value <= threshold)
         if value is None:
             result["note"] = f"{gate.metric} could not be computed"
     elif gate.kind == "no_regression":
@@ -142,7 +142,7 @@ def _check(gate: Gate, report: Mapping[str, Any], baseline: Mapping[str, Any] | 
             top, bottom = best(scores, key=scores.__getitem__), worst(scores, key=scores.__getitem__)
             gap = abs(scores[top] - scores[bottom])
             result |= {"value": gap, "note": f"{top} {scores[top]:.4f} vs {bottom} {scores[bottom]:.4f}"}
-            passed = gap <= gate.threshold  # type: ignore[operator]
+            passed = gap <= gate.threshold
     result["passed"] = bool(passed)
     return result
 

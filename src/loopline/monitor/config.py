@@ -24,10 +24,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError
 from loopline.monitor.alerts import AlertRule, parse_rule
+
+if TYPE_CHECKING:  # drift.py brings scipy along; the config is read without it
+    from loopline.monitor.drift import Correction
 
 _KEYS = {"window", "every", "drift", "alerts"}
 _DRIFT_KEYS = {"alpha", "correction", "min_psi", "share"}
@@ -54,7 +57,7 @@ class MonitorConfig:
     window: timedelta | None = None
     every: str = "1h"
     alpha: float = 0.05
-    correction: str = "holm"
+    correction: Correction = "holm"
     min_psi: float = 0.0
     share: float = 0.0
     alerts: tuple[AlertRule, ...] = field(default_factory=tuple)

@@ -223,7 +223,8 @@ def drift(
     drifted columns is above `share` (0: any column)."""
     results = [column_drift(profile, frame[name]) for name, profile in reference.items() if name in frame]
     tested = [r for r in results if r.p_value is not None]
-    for r, p in zip(tested, adjust([r.p_value for r in tested], correction), strict=True):  # type: ignore[misc]
+    p_values = [r.p_value for r in tested if r.p_value is not None]  # all of them: the filter above
+    for r, p in zip(tested, adjust(p_values, correction), strict=True):
         r.p_adjusted = p
         r.drifted = p < alpha and (r.psi or 0.0) >= min_psi
     drifted = sum(r.drifted for r in results)

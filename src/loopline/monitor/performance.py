@@ -10,7 +10,7 @@ error) before a model ships. Both are given per time window (`every`) and overal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -79,6 +79,12 @@ def performance(frame: pl.DataFrame, truth: pl.DataFrame | None, every: str = "1
     }
 
 
+def _mean_confidence(rows: pl.DataFrame) -> float:
+    # Polars types any Series' mean as any scalar or None; rows here are non-empty, confidences
+    # non-null floats, so it is a float.
+    return float(cast(float, rows["confidence"].mean()))
+
+
 def estimated_performance(frame: pl.DataFrame, every: str = "1h") -> dict[str, Any] | None:
     """Expected accuracy from the confidences (classifiers that log them); None otherwise."""
     if frame.is_empty() or "confidence" not in frame.columns:
@@ -87,12 +93,12 @@ def estimated_performance(frame: pl.DataFrame, every: str = "1h") -> dict[str, A
     if scored.is_empty():
         return None
     windows = [
-        {"start": w["_window"][0].isoformat(), "rows": w.height, "accuracy": float(w["confidence"].mean())}  # type: ignore[arg-type]
+        {"start": w["_window"][0].isoformat(), "rows": w.height, "accuracy": _mean_confidence(w)}
         for w in _windows(scored, every)
     ]
     return {
         "method": "mean confidence (CBPE-style, assumes calibrated probabilities)",
         "rows": scored.height,
-        "accuracy": float(scored["confidence"].mean()),  # type: ignore[arg-type]
+        "accuracy": _mean_confidence(scored),
         "windows": windows,
     }

@@ -63,7 +63,7 @@ def build_report(
         reference,
         frame,
         alpha=config.alpha,
-        correction=config.correction,  # type: ignore[arg-type]
+        correction=config.correction,
         min_psi=config.min_psi,
         share=config.share,
     )

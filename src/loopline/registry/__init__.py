@@ -8,7 +8,8 @@ from loopline.registry.card import CardHook, assemble, card_markdown
 from loopline.registry.catalogue import Registry, VersionRef
 from loopline.registry.policy import DEFAULT_ALIASES, Policy, render_gate_report
 from loopline.registry.signature import check_signature, infer_signature
-from loopline.store.metadata.registry import ModelEvent, ModelVersion, RegisteredModel, VersionSummary
+from loopline.store.metadata.registry import ModelEvent, ModelVersion
+from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 
 __all__ = [
     "DEFAULT_ALIASES",

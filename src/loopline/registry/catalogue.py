@@ -21,10 +21,10 @@ from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.registry import (
     ModelEvent,
     ModelVersion,
-    RegisteredModel,
     SqlRegistryRepository,
     check_alias,
 )
+from loopline.store.metadata.summaries import RegisteredModel
 from loopline.store.models import read_model
 
 VersionRef = int | str | None  # a number, an alias, "latest" or None (latest)

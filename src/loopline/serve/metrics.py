@@ -68,9 +68,9 @@ class ServingMetrics:
         bound = self._bound.get(variant)
         if bound is None:
             bound = self._bound[variant] = (
-                self.requests.labels(self._model, variant),  # type: ignore[assignment]
-                self.rows.labels(self._model, variant),  # type: ignore[assignment]
-                self.latency.labels(self._model, variant),  # type: ignore[assignment]
+                self.requests.labels(self._model, variant),
+                self.rows.labels(self._model, variant),
+                self.latency.labels(self._model, variant),
             )
         bound[0].inc()
         bound[1].inc(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 import polars as pl
 
@@ -10,7 +12,13 @@ from loopline.split._spec import SPLITS
 SHOWN = 5
 
 
-def find_leaks(ids: pl.Series, splits: np.ndarray) -> list[dict[str, object]]:
+class Leak(TypedDict):
+    id: str
+    splits: list[str]
+    rows: list[int]  # 0-based, the first SHOWN
+
+
+def find_leaks(ids: pl.Series, splits: np.ndarray) -> list[Leak]:
     """Every id found in more than one split: {"id", "splits", "rows"} (rows 0-based, capped)."""
     frame = pl.DataFrame({"id": ids, "split": splits, "row": np.arange(len(ids))})
     frame = frame.filter(pl.col("id").is_duplicated())  # most ids are alone: nothing to group
@@ -25,9 +33,9 @@ def find_leaks(ids: pl.Series, splits: np.ndarray) -> list[dict[str, object]]:
     ]
 
 
-def describe(kind: str, leaks: list[dict[str, object]]) -> str:
+def describe(kind: str, leaks: list[Leak]) -> str:
     shown = "; ".join(
-        f"{kind} {str(leak['id'])[:16]} in {' and '.join(leak['splits'])} (rows {leak['rows']})"  # type: ignore[arg-type]
+        f"{kind} {str(leak['id'])[:16]} in {' and '.join(leak['splits'])} (rows {leak['rows']})"
         for leak in leaks[:SHOWN]
     )
     more = f"; and {len(leaks) - SHOWN} more" if len(leaks) > SHOWN else ""

@@ -102,12 +102,13 @@ def fit(
     """The estimator fitted on `train`; with `validation` and `metric`, its score is logged."""
     settings = {"estimator": estimator, "params": params, "target": target, "features": features}
     settings |= {"trainer": trainer, "metric": metric}
+    train_schema = schema_of(train)
     schemas = {
-        "train": schema_of(train),
+        "train": train_schema,
         "validation": schema_of(validation) if validation is not None else None,
     }
     check_fit(settings, schemas)
-    chosen = columns(schemas["train"], target, features, "train")
+    chosen = columns(train_schema, target, features, "train")
     X, y = matrices(train, target, chosen, "train")
     seed = int(getattr(ctx, "seed", 0) or 0)
     fixed = dict(params or {})
@@ -134,4 +135,4 @@ def fit(
     return model
 
 
-fit.check = check_fit  # type: ignore[attr-defined]
+fit.check = check_fit  # type: ignore[attr-defined]  # the preflight hook the pipeline engine reads

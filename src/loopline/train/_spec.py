@@ -59,7 +59,7 @@ def estimator_class(path: str) -> type:
     return cls
 
 
-def estimator_params(cls: type) -> list[str]:
+def estimator_params(cls: type[Any]) -> list[str]:
     """The params the estimator's constructor takes (scikit-learn's contract)."""
     getter = getattr(cls, "_get_param_names", None)
     if callable(getter):
@@ -71,7 +71,7 @@ def estimator_params(cls: type) -> list[str]:
     return [n for n, p in signature.parameters.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
 
 
-def check_params(cls: type, path: str, names: Sequence[str], what: str) -> None:
+def check_params(cls: type[Any], path: str, names: Sequence[str], what: str) -> None:
     known = estimator_params(cls)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
     for name in names:
@@ -175,11 +175,11 @@ class Dimension:
     def suggest(self, trial: Any) -> Any:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
+        low, high = self.low, self.high
+        assert low is not None and high is not None, "parse_space gives a numeric dimension its range"
         if self.kind == "int":
-            return trial.suggest_int(
-                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
-            )
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+            return trial.suggest_int(self.name, int(low), int(high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.name, low, high, step=self.step, log=self.log)
 
 
 def parse_space(space: Any, cls: type, path: str) -> list[Dimension]:

@@ -38,11 +38,11 @@ def time_in(value: Any, what: str) -> datetime | None:
 
 
 def mlflow_store(call: Call) -> MlflowStore:
-    return call.project.mlflow  # type: ignore[no-any-return]
+    return call.project.mlflow
 
 
 def tracking(call: Call) -> TrackingStore:
-    return call.project.meta.tracking  # type: ignore[no-any-return]
+    return call.project.meta.tracking
 
 
 # -- experiments ----------------------------------------------------------------------------

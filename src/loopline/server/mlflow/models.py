@@ -31,7 +31,8 @@ from loopline.server.mlflow.protocol import (
     text_in,
 )
 from loopline.store.metadata.mlflow import LoggedModel, VersionExtra, check_path
-from loopline.store.metadata.registry import ModelVersion, RegisteredModel
+from loopline.store.metadata.registry import ModelVersion
+from loopline.store.metadata.summaries import RegisteredModel
 
 router = APIRouter()
 

@@ -182,7 +182,7 @@ class AnnotationRepository(Protocol):
     def import_annotations(
         self,
         project: str,
-        rows: Sequence[tuple[str, str, Any, float, Source]],
+        rows: Sequence[tuple[str, str, Any, float, str]],  # source: checked, it comes from a file
         now: datetime,
         *,
         repeats: bool = False,

@@ -446,7 +446,7 @@ class SqlAnnotationRepository:
     def import_annotations(
         self,
         project: str,
-        rows: Sequence[tuple[str, str, Any, float, Source]],
+        rows: Sequence[tuple[str, str, Any, float, str]],  # source: checked, it comes from a file
         now: datetime,
         *,
         repeats: bool = False,
