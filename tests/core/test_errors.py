@@ -110,5 +110,5 @@ def test_unsure_does_not_leave_project_status(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(peek.Snapshot, "latest_step_runs", unsure)
     project = Project.open(root)
     assert [s.to_json() for s in project.status()] == [{"name": "numbers", "state": "fresh", "reasons": []}]
-    assert asked == ["snapshot"] and "meta" in project.__dict__  # the full store answered
+    assert asked == ["snapshot"] and "meta" in project.stores.__dict__  # the full store answered
     project.close()

@@ -15,8 +15,6 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)
 HEADING = re.compile(r"^#{1,6} (.+)$", re.M)
-# Written by the branch that adds the store contracts; checked like any page once it is there.
-WRITTEN_ELSEWHERE = {ROOT / "docs" / "stores.md"}
 
 
 def anchor(heading: str) -> str:
@@ -43,8 +41,6 @@ def dead_links(page: Path, root: Path = ROOT) -> list[str]:
         file = (page.parent / path).resolve() if path else page
         if not file.is_relative_to(root):
             dead.append(f"{target}: outside the repository")
-        elif file in WRITTEN_ELSEWHERE and not file.exists():
-            continue
         elif not file.is_file():
             dead.append(f"{target}: no such file")
         elif fragment and file.suffix == ".md" and fragment not in anchors(file):

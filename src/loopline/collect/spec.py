@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -82,7 +83,5 @@ def parse_source(name: str, decl: Any, where: str | None = None) -> SourceSpec:
         raise ConfigError(f"`key` of source {name!r} must be a list of columns", where=where)
     options = {k: v for k, v in decl.items() if k not in ("type", "key")}
     spec = SourceSpec(str(name), kind, options, tuple(key), where)
-    from loopline.collect import reader_for
-
-    reader_for(spec).validate(spec)
+    importlib.import_module(SOURCE_TYPES[kind].reader).validate(spec)  # collect.reader_for's lookup
     return spec

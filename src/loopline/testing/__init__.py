@@ -13,12 +13,12 @@ that take the factory), so a test runner can report them one by one. Nothing her
 
 from loopline.testing.store_checks import (
     Check,
-    MetadataStores,
     blob_store_checks,
     check_blob_store,
     check_metadata_store,
     metadata_store_checks,
 )
+from loopline.testing.stores import MetadataStores
 
 __all__ = [
     "Check",

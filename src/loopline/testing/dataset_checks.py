@@ -13,7 +13,7 @@ from loopline.testing.expect import raises
 from loopline.testing.samples import artifact, run, step_run
 
 if TYPE_CHECKING:
-    from loopline.testing.store_checks import MetadataStores
+    from loopline.testing.stores import MetadataStores
 
 NOUN = "datasets"
 

@@ -14,7 +14,7 @@ from loopline.testing.samples import T0
 
 if TYPE_CHECKING:
     from loopline.store.contracts import AnnotationRepository
-    from loopline.testing.store_checks import MetadataStores
+    from loopline.testing.stores import MetadataStores
 
 NOUN = "labeling"
 _ITEMS = [(f"item-{n}", {"text": f"row {n}"}) for n in range(3)]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from loopline.store.contracts import RegistryRepository
     from loopline.store.metadata.predictions import BatchRow
     from loopline.store.metadata.registry import ModelEvent, ModelVersion
-    from loopline.testing.store_checks import MetadataStores
+    from loopline.testing.stores import MetadataStores
 
 NOUN = "models"
 

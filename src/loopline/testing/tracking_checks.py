@@ -10,7 +10,7 @@ from loopline.testing.expect import raises
 from loopline.testing.samples import T0
 
 if TYPE_CHECKING:
-    from loopline.testing.store_checks import MetadataStores
+    from loopline.testing.stores import MetadataStores
 
 NOUN = "tracking"
 

@@ -12,3 +12,5 @@ active tracking run). The folder sits between project/ and pipeline/ in the laye
 engine (the Runner records its runs) and the stages; the engine never imports it, it is handed
 what it needs (collect a source, find an evaluation's baseline) by the Project that builds it.
 """
+
+__all__: list[str] = []  # nothing here: the modules are imported by name
