@@ -20,7 +20,6 @@ from loopline.testing import (
     MetadataStores,
     blob_store_checks,
     check_blob_store,
-    check_metadata_store,
     metadata_store_checks,
 )
 
@@ -141,8 +140,6 @@ def test_the_suite_catches_a_store_that_forgets_idempotence(tmp_path: Path):
             failed.append((check.name, str(exc)))
     assert [name for name, _ in failed] == ["check_add_version_of_the_latest_content_is_a_no_op"]
     assert "returned 1, not None" in failed[0][1] and "writes nothing" in failed[0][1]
-    # and the same store conforms once it is a plain MetadataStore
-    check_metadata_store(lambda: MetadataStores.sql(f"sqlite:///{tmp_path / f'meta-{next(counter)}.db'}"))
 
 
 def test_the_suite_catches_a_blob_store_that_returns_wrong_bytes(tmp_path: Path):
