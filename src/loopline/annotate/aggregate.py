@@ -61,6 +61,13 @@ class Aggregated:
     iterations: int = 0  # EM iterations (Dawid-Skene) or L-BFGS iterations (GLAD); 0 for majority
 
 
+def check_method(method: str) -> None:
+    """InvalidInput for an unknown method: asked before the answers are read, so a typo is
+    reported as such even on a project without answers."""
+    if method not in METHODS:
+        raise InvalidInput(f"unknown aggregation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+
+
 def aggregate(
     answers: pl.DataFrame,
     labels: Sequence[str],
@@ -82,8 +89,7 @@ def aggregate(
     Raises InvalidInput for a missing column, a null, a label outside `labels`, an unknown
     method or a negative weight.
     """
-    if method not in METHODS:
-        raise InvalidInput(f"unknown aggregation method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    check_method(method)
     if ties not in TIES:
         raise InvalidInput(f"unknown tie rule {ties!r}", hint=f"use one of {', '.join(TIES)}")
     if max_iter < 1:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console
 from loopline.core.errors import InvalidInput
+from loopline.core.labeling import Role
 
 app = typer.Typer(
     help="Labeling projects: tasks, annotators, answers, consensus labels.", no_args_is_help=True
@@ -111,6 +112,9 @@ def extend(
         console.print(f"{escape(name)}: {added} new tasks queued from {escape(dataset)}")
 
 
+_CLI_ROLES: dict[str, Role] = {"annotator": "annotator", "manager": "manager"}
+
+
 @annotators.command("add")
 def annotators_add(
     name: Annotated[str, typer.Argument(help="Annotator name.")],
@@ -118,9 +122,10 @@ def annotators_add(
     as_json: JSON = False,
 ) -> None:
     """Add an annotator and print its sign-in token (shown this once; only its hash is kept)."""
-    if role not in ("annotator", "manager"):
+    chosen = _CLI_ROLES.get(role)  # the CLI adds no admin
+    if chosen is None:
         raise InvalidInput(f"unknown role {role!r}", hint="use annotator or manager")
-    annotator, token = open_project().annotator_add(name, role)
+    annotator, token = open_project().annotator_add(name, chosen)
     if as_json:
         emit_json({"name": annotator.name, "role": annotator.role, "token": token})
     else:

@@ -20,7 +20,7 @@ from loopline.core.errors import ConfigError, LooplineError, NotFound
 from loopline.core.hashing import canonical_json, fingerprint
 from loopline.core.ids import new_run_id
 from loopline.core.settings import STATE_DIR
-from loopline.core.types import Artifact, Run, StepRun
+from loopline.core.types import Artifact, Run, StepRun, StepStatus
 from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
@@ -425,7 +425,7 @@ class Runner:
         fp: str,
         inputs: dict[str, Artifact],
         result: StepResult,
-        status: str,
+        status: StepStatus,
         *,
         version: bool = True,
         source_state: tuple[str, dict[str, Any]] | None = None,
@@ -438,7 +438,7 @@ class Runner:
                 id=None,
                 run_id=run_id,
                 name=item.name,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 fingerprint=fp,
                 code_hash=item.code_hash,
                 params=dict(item.params),
@@ -576,7 +576,7 @@ class Runner:
                     fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
                     tracked = self._track(new_id, item.name, result)
                     result.error = result.error or tracked
-                    kind = "failed" if result.error else "ran"
+                    kind: StepStatus = "failed" if result.error else "ran"
                     self._record(new_id, item, fp, inputs, result, kind, version=False)
                     on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})
                     for slot, expected in recorded.outputs.items():

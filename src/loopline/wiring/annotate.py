@@ -154,8 +154,9 @@ class Labeling:
         from the dataset and a snapshot of the answers (`<name>_annotations`, versioned too).
         options: ties, seed, max_iter, tol (annotate/aggregate.py); they join the step's
         params, so another tie rule or seed is another run, never a cache hit."""
-        from loopline.annotate.aggregate import aggregate
+        from loopline.annotate.aggregate import aggregate, check_method
 
+        check_method(method)
         started = time.perf_counter()
         spec = self.repo.get_project(name)
         if spec.task_type != "classification":
