@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from loopline.cli.commands import exit_code
 from loopline.core.errors import Conflict, NotFound, StorageError
 from loopline.core.hashing import hash_text
-from loopline.core.types import Artifact, Environment, Run, StepRun
+from loopline.core.types import Artifact, Environment, Run, StepRun, StepStatus
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
 from loopline.store.metadata import mlflow as _mlflow_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata import monitoring as _monitoring_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata import predictions as _prediction_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata.tables import metadata as schema_metadata
+from loopline.testing.samples import step_run
 
 UTC = dt.UTC
 TABLES = {
@@ -82,20 +83,10 @@ def run(run_id: str, *, started: dt.datetime | None = None, **extra) -> Run:
     )
 
 
-def step(run_id: str, name: str, *, status: str = "ran", inputs=None, outputs=None, fp: str = "") -> StepRun:
-    return StepRun(
-        id=None,
-        run_id=run_id,
-        name=name,
-        status=status,  # type: ignore[arg-type]
-        fingerprint=fp or hash_text(f"fp {name}"),
-        code_hash=hash_text(f"code {name}"),
-        params={"n": 10, "nested": {"x": [1, 2]}},
-        uses=f"example.steps:{name}",
-        inputs=dict(inputs or {}),
-        outputs=dict(outputs or {}),
-        seconds=0.25,
-    )
+def step(
+    run_id: str, name: str, *, status: StepStatus = "ran", inputs=None, outputs=None, fp: str = ""
+) -> StepRun:
+    return step_run(run_id, name, status=status, inputs=inputs, outputs=outputs, fingerprint=fp)
 
 
 @pytest.fixture
