@@ -163,3 +163,16 @@ def test_listings_keep_names_whole_at_80_columns(tmp_path: Path) -> None:
 def test_project_open_takes_a_str_or_a_path(tmp_path: Path) -> None:
     Project.init(str(tmp_path / "p"))
     assert Project.open(str(tmp_path / "p")).root == Project.open(tmp_path / "p").root == tmp_path / "p"
+
+
+def test_head_of_a_wide_table_keeps_names_whole_and_names_what_did_not_fit(tmp_path: Path) -> None:
+    cli("init", cwd=tmp_path, check=True)
+    wide = tmp_path / "wide.csv"
+    pl.DataFrame({f"column_{i}": [0.123456 * i, 1.5] for i in range(1, 13)}).write_csv(wide)
+    cli("add", str(wide), "--name", "wide", cwd=tmp_path, check=True)
+    shown = cli("head", "wide", cwd=tmp_path, env=NARROW, check=True).stdout.splitlines()
+    header = shown[1].split()
+    assert header == [f"column_{i}" for i in range(1, len(header) + 1)] and 4 <= len(header) < 12
+    assert all(len(line) <= 80 for line in shown[1:4])  # the table fits; the note may wrap
+    rest = ", ".join(f"column_{i}" for i in range(len(header) + 1, 13))
+    assert f"{12 - len(header)} more column(s) than fit: {rest}" in " ".join(shown)

@@ -151,17 +151,34 @@ def listing(
 
 def rows_table(rows: list[dict[str, Any]], title: str | None = None) -> None:
     """Rows as a table, one column per field (the union, in first-seen order), values as JSON
-    would write them; at a narrow width cells fold, they are never cut."""
+    would write them. Columns are kept from the left while each fits whole (its name and cells
+    up to 24 characters); the ones that do not fit the terminal are named below the table, never
+    folded mid-name. Long cells fold, they are never cut."""
     from rich.markup import escape
     from rich.table import Table
 
     columns = list(dict.fromkeys(k for row in rows for k in row))
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    shown: list[int] = []
+    used = 0
+    for i, column in enumerate(columns):
+        width = max([len(str(column))] + [min(len(r[i]), 24) for r in cells])
+        if shown and used + width > console.width:
+            break
+        shown.append(i)
+        used += width + 2  # two spaces of padding between columns
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(escape(str(column)), overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+    for i in shown:
+        table.add_column(escape(str(columns[i])), overflow="fold")
+    for r in cells:
+        table.add_row(*(r[i] for i in shown))
     console.print(table)
+    if len(shown) < len(columns):
+        rest = columns[len(shown) :]
+        console.print(
+            f"[dim]{len(rest)} more column(s) than fit: {escape(', '.join(map(str, rest)))} "
+            "(a wider terminal or --json shows them)[/]"
+        )
 
 
 def _cell(value: Any) -> str:
