@@ -222,7 +222,8 @@ def _record_again(
     code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
     inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
     fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
-    result.error = result.error or runner.track(run_id, item.name, result)
+    tracked = runner.track(run_id, item.name, result)  # a failed step's figures too
+    result.error = result.error or tracked
     kind: StepStatus = "failed" if result.error else "ran"
     runner.record(run_id, item, fp, inputs, result, kind, version=False)
     on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})
