@@ -12,6 +12,17 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS/OpenMP thread per test process, and per `loopline` subprocess (they inherit it):
+# `pytest -n auto` runs a worker per core already, and a library pool of a thread per core in each
+# oversubscribes the machine, where OpenBLAS threads spin as they wait. A digits
+# LogisticRegression fit took 39 s so on a loaded 2-core machine, 0.8 s with one thread.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+if "numpy" in sys.modules:  # loaded by a plugin before this file: limit its pools now
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
 PG_URL = os.environ.get("LOOPLINE_TEST_DATABASE_URL")
 BIN = Path(sys.executable).parent
 

@@ -1,6 +1,8 @@
 """The HTTP JSON source against a real local server (threaded http.server on 127.0.0.1): the four
-pagination styles, retries (5xx, 429 with Retry-After, timeouts, garbage), the host allow-list
-and redirects, incremental state, and the secret never leaving the environment."""
+pagination styles, retries (5xx, 429 with Retry-After, timeouts, garbage), the host and port
+allow-list, private addresses and redirects, incremental state, and the secret never leaving the
+environment nor its origin. The local server is a loopback address: the sources declare
+`allow_private: true`, except where refusing it is the point."""
 
 from __future__ import annotations
 
@@ -134,6 +136,8 @@ def ctx(tmp_path: Path, state: dict[str, Any] | None = None, seen: set[str] | No
 
 
 def collect(tmp_path: Path, decl: dict[str, Any], state: dict[str, Any] | None = None, key: Any = None):
+    """Read a source declared with `allow_private: true` (the server is on loopback) unless decl says."""
+    decl = {"allow_private": True, **decl}
     spec = parse_source("api", {"type": "http", **decl, **({"key": key} if key else {})})
     return http_source.read(spec, ctx(tmp_path, state))
 
@@ -284,9 +288,8 @@ def test_redirect_to_an_unlisted_host_is_refused_and_never_contacted(api: Api, t
             collect(tmp_path, {"url": api.url + "/redirect-out"})
         assert other.hits == []
         # listed, it is followed
-        batch = collect(
-            tmp_path, {"url": api.url + "/redirect-out", "allow_hosts": ["127.0.0.1", "127.0.0.2"]}
-        )
+        hosts = [api.url.removeprefix("http://"), other.url.removeprefix("http://")]
+        batch = collect(tmp_path, {"url": api.url + "/redirect-out", "allow_hosts": hosts})
         assert batch.table is not None and batch.table.height == 5 and len(other.hits) == 1
     finally:
         other.close()
@@ -299,12 +302,113 @@ def test_redirect_to_the_same_host_is_followed(api: Api, tmp_path: Path) -> None
     assert batch.table["_origin"][0] == f"{api.url}/plain#page 1"
 
 
+def _port(server: Api) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def test_the_allow_list_is_by_host_and_port(api: Api, tmp_path: Path) -> None:
+    other = Api()  # the same host, another port
+    try:
+        api.redirect_to = other.url + "/plain"
+        with pytest.raises(InvalidInput, match=rf"refused {other.url}/plain .*port {_port(other)} is not in"):
+            collect(tmp_path, {"url": api.url + "/redirect-out"})
+        assert other.hits == []
+        # a bare host means the scheme's default port (80 here), not any port
+        with pytest.raises(ConfigError, match=r"host and port of `url` \(127\.0\.0\.1:\d+\) are not in"):
+            collect(tmp_path, {"url": api.url + "/plain", "allow_hosts": ["127.0.0.1"]})
+        listed = {"allow_hosts": [f"127.0.0.1:{_port(api)}", f"127.0.0.1:{_port(other)}"]}
+        batch = collect(tmp_path, {"url": api.url + "/redirect-out", **listed})
+        assert batch.table is not None and batch.table.height == 5 and len(other.hits) == 1
+    finally:
+        other.close()
+
+
+def test_the_secret_is_never_sent_to_another_origin_on_a_redirect(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    other = Api()
+    try:
+        api.redirect_to = other.url + "/plain"
+        auth = {"header": "Authorization", "env": "API_TOKEN", "prefix": "Bearer "}
+        hosts = [f"127.0.0.1:{_port(api)}", f"127.0.0.1:{_port(other)}"]
+        batch = collect(tmp_path, {"url": api.url + "/redirect-out", "allow_hosts": hosts, "auth": auth})
+        assert batch.table is not None and batch.table.height == 5
+        assert api.hits[0][2].get("Authorization") == f"Bearer {TOKEN}"
+        assert [h[0] for h in other.hits] == ["/plain"] and "Authorization" not in other.hits[0][2]
+        # within its origin, the secret follows the redirect
+        collect(tmp_path, {"url": api.url + "/redirect-in", "auth": auth})
+        assert [h[2].get("Authorization") for h in api.hits[-2:]] == [f"Bearer {TOKEN}"] * 2
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "127.9.9.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+     "169.254.169.254", "[::1]", "[fe80::1]", "[fc00::1]", "[fd12::1]", "localhost", "0.0.0.0"],
+)  # fmt: skip
+def test_a_declared_private_address_is_a_config_error(host: str) -> None:
+    for decl in (
+        {"url": f"http://{host}/x"},
+        {"url": "http://a.example/x", "allow_hosts": ["a.example", host]},
+    ):
+        with pytest.raises(ConfigError, match=r"private, loopback or link-local.*") as info:
+            parse_source("api", {"type": "http", **decl})
+        assert "allow_private: true" in info.value.render()
+        parse_source("api", {"type": "http", **decl, "allow_private": True})  # declared: accepted
+
+
+@pytest.mark.parametrize("host", ["93.184.215.14", "[2606:4700::1111]", "api.example.com"])
+def test_a_public_address_needs_no_declaration(host: str) -> None:
+    parse_source("api", {"type": "http", "url": f"https://{host}/x"})
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_and_never_contacted(
+    api: Api, tmp_path: Path
+) -> None:
+    url = f"http://127.1:{_port(api)}/plain"  # a name for 127.0.0.1: only resolving it tells
+    with pytest.raises(
+        InvalidInput, match=r"127\.1 is a private, loopback or link-local address \(127\.0\.0\.1\)"
+    ):
+        collect(tmp_path, {"url": url, "allow_private": False})
+    assert api.hits == []
+    batch = collect(tmp_path, {"url": url, "allow_private": True})
+    assert batch.table is not None and batch.table.height == 5
+
+
+def test_a_redirect_to_a_private_address_is_refused(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.1 (this api) counts as public here, so the redirect's target is what gets checked
+    real = httpfetch.private_address
+    monkeypatch.setattr(httpfetch, "private_address", lambda host: None if host == "127.1" else real(host))
+    other = Api("127.0.0.2")
+    try:
+        api.redirect_to = f"http://127.2:{_port(other)}/plain"  # a name for 127.0.0.2
+        decl = {
+            "url": f"http://127.1:{_port(api)}/redirect-out",
+            "allow_hosts": [f"127.1:{_port(api)}", f"127.2:{_port(other)}"],
+        }
+        with pytest.raises(InvalidInput, match=r"refused http://127\.2:\d+/plain .*127\.0\.0\.2"):
+            collect(tmp_path, {**decl, "allow_private": False})
+        assert [h[0] for h in api.hits] == ["/redirect-out"] and other.hits == []
+        batch = collect(tmp_path, {**decl, "allow_private": True})
+        assert batch.table is not None and batch.table.height == 5 and len(other.hits) == 1
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize(
     ("decl", "message"),
     [
         ({}, "needs `url`"),
         ({"url": "ftp://x/y"}, "not an http"),
         ({"url": "http://a.example/x", "allow_hosts": ["b.example"]}, "not in allow_hosts"),
+        ({"url": "http://a.example:8080/x", "allow_hosts": ["a.example"]}, r"add \"a.example:8080\""),
+        ({"url": "http://a.example/x", "allow_hosts": ["a.example:99999"]}, "optional :port"),
+        ({"url": "http://a.example/x", "allow_hosts": ["http://a.example"]}, "optional :port"),
+        ({"url": "http://a.example/x", "allow_private": "yes"}, "allow_private"),
         ({"url": "http://a.example/x", "auth": {"token": "abc"}}, "secret is never written"),
         ({"url": "http://a.example/x", "auth": {"header": "X-Key"}}, "auth.env"),
         ({"url": "http://a.example/x", "pagination": {"type": "scroll"}}, "unknown"),
@@ -332,6 +436,7 @@ sources:
     auth: {{header: Authorization, env: API_TOKEN, prefix: "Bearer "}}
     retries: 1
     backoff: 0.01
+    allow_private: true
 """
 
 
@@ -346,7 +451,7 @@ def _leaks(root: Path, *texts: str) -> list[str]:
 def test_cli_collects_with_secret_then_nothing_new_then_fails_keeping_version(
     api: Api, tmp_path: Path
 ) -> None:
-    write_project(tmp_path, SECURE.format(url=api.url))
+    write_project(tmp_path, SECURE.format(url=api.url))  # declares allow_private: the api is on loopback
     env = {"API_TOKEN": TOKEN}
     first = cli("collect", "api", "--json", cwd=tmp_path, env=env, check=True)
     data = json.loads(first.stdout)

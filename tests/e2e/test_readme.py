@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from loopline.project import Project
 from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,8 +217,10 @@ def test_the_five_minute_path_runs(tmp_path: Path) -> None:
         for args in _commands(block):
             if args[0] != "loopline" or args[1] == "serve":
                 continue
-            if "RUN" in args:
-                newest = json.loads(cli("runs", "--json", cwd=tmp_path, check=True).stdout)[0]["run_id"]
+            if "RUN" in args:  # the newest run's id, read here rather than by another process
+                project = Project.open(tmp_path)
+                newest = project.runs(1, top_level=True)[0].id
+                project.close()
                 args = [newest if a == "RUN" else a for a in args]
             said[args[1]] = cli(*args[1:], cwd=tmp_path, check=True).stdout
     assert "succeeded" in said["run"] and "pass" in said["run"], said["run"]

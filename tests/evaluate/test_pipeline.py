@@ -156,11 +156,10 @@ def test_failing_gate_exits_1_with_the_gate_table(tmp_path: Path) -> None:
         "FAIL  accuracy >= 0.99" in result.stdout
         and "PASS  f1_macro no worse than production" in result.stdout
     )
-    shown = json.loads(
-        cli(
-            "show", "--json", json.loads(cli("runs", "--json", cwd=root).stdout)[0]["run_id"], cwd=root
-        ).stdout
-    )
+    project = Project.open(root)  # the run's id, without a third process
+    run_id = project.runs(1, top_level=True)[0].id
+    project.close()
+    shown = json.loads(cli("show", "--json", run_id, cwd=root, check=True).stdout)
     assert shown["status"] == "failed"
     assert shown["test_reads"][0]["reads"] == 1  # a failed gate still read the test set
 

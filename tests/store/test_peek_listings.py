@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from loopline.core.errors import StorageError
 from loopline.core.types import Run
+from loopline.pipeline.status import status
 from loopline.project import Project
 from loopline.registry import Policy, Registry
 from loopline.store.metadata import peek
@@ -156,7 +157,7 @@ def test_project_status_without_the_store(project: Project) -> None:
     ]
     assert "meta" not in fresh.__dict__ and "meta" not in changed.__dict__
     assert [s.to_json() for s in changed.status()] == [
-        s.to_json() for s in changed.runner.status(changed.pipeline())
+        s.to_json() for s in status(changed.runner, changed.pipeline())
     ]
 
 

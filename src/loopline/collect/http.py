@@ -1,10 +1,11 @@
 """HTTP JSON API source (`type: http`): pages of JSON records fetched with httpx.
 
-Why it is strict: a source runs unattended, so it contacts only the hosts its declaration lists
-(redirects are followed by hand and only to those hosts), its secret lives in an environment
-variable read at collect time (the declaration, the recorded step params, logs and errors hold
-only the variable's *name*), and a flaky server is retried with backoff before the collection
-fails, leaving the previous version current.
+Why it is strict: a source runs unattended, so it contacts only the hosts and ports its
+declaration lists (redirects are followed by hand and only to those), never a private, loopback
+or link-local address unless it declares `allow_private: true` (httphosts.py), its secret lives in
+an environment variable read at collect time (the declaration, the recorded step params, logs and
+errors hold only the variable's *name*) and is sent only to the origin of `url`, and a flaky
+server is retried with backoff before the collection fails, leaving the previous version current.
 
 Records become table rows: nested objects are unnested into dotted columns (`user.name`), lists
 are JSON-encoded strings, and a column whose values mix JSON types holds each value JSON-encoded.
@@ -24,14 +25,15 @@ import httpx
 import polars as pl
 
 from loopline.collect import Batch, CollectContext
-from loopline.collect.httpfetch import MISSING, Fetcher, allowed, dig, pages, pagination
+from loopline.collect.httpfetch import MISSING, Fetcher, dig, pages, pagination
+from loopline.collect.httphosts import allow_list, allowed, origin, parse_host, private_literal, show_host
 from loopline.collect.merge import ITEM_ID, unseen, with_provenance
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_json
 
 OPTIONS = {
-    "url", "allow_hosts", "records", "pagination", "params", "auth", "retries", "backoff",
+    "url", "allow_hosts", "allow_private", "records", "pagination", "params", "auth", "retries", "backoff",
     "max_backoff", "timeout", "rate_limit", "max_pages", "watermark",
 }  # fmt: skip
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -51,16 +53,7 @@ def validate(spec: SourceSpec) -> None:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise spec.fail(f"`url` {url!r} is not an http(s) address", hint="e.g. https://api.example.com/items")
-    hosts = spec.option("allow_hosts", [parsed.host])
-    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
-        raise spec.fail(
-            "`allow_hosts` must be a list of host names", hint=f"e.g. allow_hosts: [{parsed.host}]"
-        )
-    if not allowed(parsed, hosts):
-        raise spec.fail(
-            f"the host of `url` ({parsed.host}) is not in allow_hosts",
-            hint=f"add {parsed.host} to allow_hosts",
-        )
+    _validate_hosts(spec, parsed)
     if spec.option("records") is not None and not isinstance(spec.option("records"), str):
         raise spec.fail("`records` must be a dotted path such as data.items")
     pagination(spec)
@@ -74,6 +67,37 @@ def validate(spec: SourceSpec) -> None:
     _validate_auth(spec)
     _validate_watermark(spec)
     _validate_numbers(spec)
+
+
+def _validate_hosts(spec: SourceSpec, url: httpx.URL) -> None:
+    """allow_hosts entries are `host` (the scheme's default port) or `host:port`; the url must be
+    in them; a private, loopback or link-local address needs `allow_private: true`."""
+    _, host, port = origin(url)
+    example = show_host(host, url.port)
+    example = example if url.port is None else f'"{example}"'
+    hosts = spec.option("allow_hosts")
+    well_formed = isinstance(hosts, list) and all(isinstance(h, str) and parse_host(h) for h in hosts)
+    if hosts is not None and (not hosts or not well_formed):
+        raise spec.fail(
+            "`allow_hosts` must be a list of host names, each with an optional :port",
+            hint=f"e.g. allow_hosts: [{example}] (a host alone means port 80 for http, 443 for https)",
+        )
+    if not allowed(url, allow_list(url, hosts)):
+        raise spec.fail(
+            f"the host and port of `url` ({show_host(host, port)}) are not in allow_hosts",
+            hint=f"add {example} to allow_hosts",
+        )
+    private = spec.option("allow_private", False)
+    if not isinstance(private, bool):
+        raise spec.fail("`allow_private` must be true or false")
+    if private:
+        return
+    for name in [host, *(rule[0] for rule in allow_list(url, hosts))]:
+        if private_literal(name):
+            raise spec.fail(
+                f"{name} is a private, loopback or link-local address",
+                hint="declare `allow_private: true` on the source only if it is meant to reach one",
+            )
 
 
 def _validate_numbers(spec: SourceSpec) -> None:

@@ -1,6 +1,7 @@
-"""Fetching for the HTTP source: allowed hosts, manual redirects, retries with backoff, a rate
-limit and the four pagination styles. Kept apart from the declaration and the frame building so
-each part stays readable; everything here raises loopline errors with the secret scrubbed."""
+"""Fetching for the HTTP source: the checks of httphosts.py on every request, manual redirects,
+retries with backoff, a rate limit and the four pagination styles. Kept apart from the declaration
+and the frame building so each part stays readable; everything here raises loopline errors with
+the secret scrubbed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from typing import Any
 
 import httpx
 
+from loopline.collect.httphosts import (
+    Origin,
+    allow_list,
+    allowed,
+    origin,
+    private_address,
+    show_host,
+    show_origin,
+)
 from loopline.collect.spec import SourceSpec
 from loopline.core.errors import InvalidInput, StorageError
 
@@ -64,11 +74,6 @@ def pagination(spec: SourceSpec) -> dict[str, Any]:
     return merged
 
 
-def allowed(url: httpx.URL, hosts: list[str]) -> bool:
-    host = url.host.lower()
-    return any(h.lower() in (host, f"{host}:{url.port}") for h in hosts)
-
-
 # -- fetching ----------------------------------------------------------------------------------
 
 
@@ -109,23 +114,57 @@ class Fetcher:
         self.figures.waited_s += max(wait, 0.0)
         self._next_slot = max(now, self._next_slot) + 1.0 / rate  # a bucket of one token
 
+    @property
+    def home(self) -> Origin:
+        """The origin of `url`: the only one the secret is ever sent to."""
+        return origin(httpx.URL(self.spec.option("url")))
+
+    def _headers(self, target: httpx.URL) -> dict[str, str]:
+        """The headers for target: without the auth header when target is another origin (a
+        redirect or a next-page link elsewhere), so the secret never leaves its origin."""
+        auth = self.spec.option("auth")
+        if not auth or origin(target) == self.home:
+            return self.headers
+        name = str(auth.get("header", "Authorization")).lower()
+        return {k: v for k, v in self.headers.items() if k.lower() != name}
+
+    def refuse(self, target: httpx.URL, page: int, why: str, hint: str) -> InvalidInput:
+        message = f"source {self.spec.name!r}: refused {target} (page {page}): {why}"
+        return InvalidInput(self.scrub(message), where=self.spec.where, hint=hint)
+
+    def _check(self, target: httpx.URL, page: int) -> None:
+        """Refuse what the declaration does not allow, before any byte is sent to it."""
+        hosts = self.spec.option("allow_hosts")
+        rules = allow_list(httpx.URL(self.spec.option("url")), hosts)
+        if target.scheme not in ("http", "https") or not allowed(target, rules):
+            listed = hosts if hosts is not None else [show_host(h, p) for h, p in rules]
+            _, host, port = origin(target)
+            raise self.refuse(
+                target,
+                page,
+                f"host {host!r} port {port} is not in allow_hosts {listed}",
+                "add the host (and port, as host:port) to allow_hosts only if you trust it",
+            )
+        if self.spec.option("allow_private"):
+            return
+        address = private_address(target.host)
+        if address is not None:
+            raise self.refuse(
+                target,
+                page,
+                f"{target.host} is a private, loopback or link-local address"
+                + (f" ({address})" if address != target.host else ""),
+                "declare `allow_private: true` on the source only if it is meant to reach one",
+            )
+
     def _send(self, url: str, params: Mapping[str, Any], page: int) -> httpx.Response:
-        hosts = self.spec.option("allow_hosts") or [httpx.URL(self.spec.option("url")).host]
         target = httpx.URL(url).copy_merge_params(dict(params))  # keeps the url's own query
         for _ in range(MAX_REDIRECTS + 1):
-            if target.scheme not in ("http", "https") or not allowed(target, hosts):
-                raise InvalidInput(
-                    self.scrub(
-                        f"source {self.spec.name!r}: refused {target} (page {page}): "
-                        f"host {target.host!r} is not in allow_hosts {hosts}"
-                    ),
-                    where=self.spec.where,
-                    hint="add the host to allow_hosts only if you trust it",
-                )
+            self._check(target, page)
             self._throttle()
             self.figures.requests += 1
             log.info("source %s: GET %s (page %d)", self.spec.name, target, page)
-            response = self.client.get(target, headers=self.headers)
+            response = self.client.get(target, headers=self._headers(target))
             if response.status_code not in REDIRECTS or "location" not in response.headers:
                 return response
             target = target.join(response.headers["location"])
@@ -151,12 +190,10 @@ class Fetcher:
                     problem = f"HTTP {response.status_code} {_snippet(response.text)}"
                     retry_after = _retry_after(response.headers.get("retry-after"))
                 elif response.status_code >= 400:
-                    hint = (
-                        "check the token in $" + self.spec.option("auth")["env"]
-                        if (response.status_code in (401, 403) and self.spec.option("auth"))
-                        else "check `url` and `params`"
+                    raise self.fail(
+                        f"{where}: HTTP {response.status_code} {_snippet(response.text)}",
+                        self._hint(response),
                     )
-                    raise self.fail(f"{where}: HTTP {response.status_code} {_snippet(response.text)}", hint)
                 else:
                     try:
                         body = response.json()
@@ -185,6 +222,15 @@ class Fetcher:
             self.figures.waited_s += delay
             pause(delay)
         raise AssertionError("unreachable")
+
+    def _hint(self, response: httpx.Response) -> str:
+        auth = self.spec.option("auth")
+        if response.status_code not in (401, 403) or not auth:
+            return "check `url` and `params`"
+        if origin(response.url) != self.home:
+            home = show_origin(self.home)
+            return f"the secret in ${auth['env']} is sent only to {home}, the origin of `url`"
+        return f"check the token in ${auth['env']}"
 
 
 def _retry_after(value: str | None) -> float | None:

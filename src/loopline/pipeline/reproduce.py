@@ -1,6 +1,6 @@
-"""What `reproduce` says about each output: the recorded and the new id, and when they differ,
-how (loopline.datasets.differences) and why, as far as loopline can tell
-(loopline.pipeline.nondeterminism).
+"""`loopline reproduce`: re-execute a run's steps on its recorded inputs, and say about each
+output the recorded and the new id, and when they differ, how (loopline.datasets.differences) and
+why, as far as loopline can tell (loopline.pipeline.nondeterminism).
 
 Ids decide: an output is identical only when its id is. A tolerance never makes an output
 identical; it makes one whose only differences are float noise within the tolerance *match*, and
@@ -13,11 +13,20 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loopline.core.errors import InvalidInput
-from loopline.core.types import Artifact
+from loopline.core.errors import InvalidInput, NotFound
+from loopline.core.hashing import canonical_json
+from loopline.core.types import Artifact, Run, StepRun, StepStatus
+from loopline.pipeline.execute import StepResult
+from loopline.pipeline.runner import COLLECT_USES as COLLECTS
+from loopline.pipeline.runner import EventHandler, Runner, step_fingerprint
+from loopline.pipeline.step import Step, code_hash, resolve
 from loopline.store.blobs import BlobStore
+
+if TYPE_CHECKING:
+    from loopline.pipeline.dag import Pipeline
+    from loopline.pipeline.executors import Executor
 
 
 @dataclass
@@ -78,7 +87,7 @@ def difference(
     blobs: BlobStore, expected: Artifact, got: Artifact, tolerance: float | None
 ) -> dict[str, Any]:
     """How two stored artifacts differ, by kind (the comparers load Polars: imported here, so
-    that `loopline status`, which imports the runner, does not)."""
+    that the commands which import the engine and not this do not)."""
     from loopline.datasets.compare import diff_blobsets
     from loopline.datasets.differences import compare_json, compare_models, compare_tables
     from loopline.store.artifacts import load_manifest, load_table, load_value
@@ -119,3 +128,109 @@ def explain(
                 "within_tolerance": False,
             }
     comparison.hints = hints(comparison.step or comparison.name, fn, comparison.difference, since)
+
+
+# -- re-executing a run ---------------------------------------------------------------------------
+
+
+def reproduce(
+    runner: Runner,
+    run_id: str,
+    pipeline: Pipeline | None,
+    executor: Executor,
+    *,
+    blobs_url: str,
+    on_event: EventHandler | None = None,
+    tolerance: float | None = None,
+) -> tuple[Run, Run, list[Comparison]]:
+    """Re-execute a run's steps and compare each output with the recorded one; each that
+    differs says how (and why, where loopline can tell). `tolerance` accepts float noise."""
+    check_tolerance(tolerance)
+    events = on_event or _ignore
+    meta = runner.meta
+    original = meta.get_run(run_id)
+    # Collections read the outside world, which moves on: their recorded outputs are the
+    # inputs of the steps that are re-executed, not something to re-execute themselves.
+    steps = [s for s in original.steps if s.status in ("ran", "cached") and not s.uses.startswith(COLLECTS)]
+    if not steps:
+        raise NotFound(f"run {original.id} has no finished steps to reproduce")
+    needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
+    records = meta.get_artifacts(sorted(needed))
+    stored_sealed = meta.sealed_artifacts(sorted(needed))
+    new_id = runner.start_run(executor.name, reproduce_of=original.id)
+    found: list[tuple[Comparison, tuple[Artifact, Artifact | None], Callable[..., Any]]] = []
+    running: dict[Any, tuple[StepRun, Step]] = {}
+    status = "failed"
+    try:
+        for recorded in steps:
+            item = _step_of(recorded, pipeline)
+            inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
+            task = runner.task(new_id, item, inputs, recorded.fingerprint, blobs_url)
+            runner.record_reads(new_id, item.name, inputs, lambda slot, art: art.id in stored_sealed)
+            events("start", item.name, {"fingerprint": recorded.fingerprint})
+            running[executor.submit(task, item.fn)] = (recorded, item)
+        while running:
+            for handle, result in executor.wait(list(running)):
+                recorded, item = running.pop(handle)
+                found += _record_again(runner, new_id, recorded, item, result, records, events)
+        status = "succeeded"
+    finally:
+        meta.finish_run(new_id, status)
+    reproduced = meta.get_run(new_id)
+    for comparison, artifacts, fn in found:
+        explain(comparison, runner.blobs, artifacts, fn, tolerance, reproduced.started_at)
+    comparisons = sorted((c for c, _, _ in found), key=lambda c: c.name)
+    return original, reproduced, comparisons
+
+
+def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
+    pass
+
+
+def _step_of(recorded: StepRun, pipeline: Pipeline | None) -> Step:
+    """The step as the run ran it: today's function when the pipeline still declares it with the
+    same `uses`, else the recorded import path."""
+    current = pipeline.steps.get(recorded.name) if pipeline else None
+    fn = current.fn if current and current.uses == recorded.uses else resolve(recorded.uses)
+    # The store keeps params as canonical JSON (keys sorted); a step that walks a mapping in
+    # order would see another order. The declared params, when equal, come in the order the
+    # original run passed them.
+    same = current is not None and canonical_json(dict(current.params)) == canonical_json(recorded.params)
+    return Step(
+        recorded.name,
+        fn,
+        recorded.uses,
+        tuple(recorded.inputs),
+        tuple(recorded.outputs),
+        dict(current.params) if same and current is not None else recorded.params,
+        code_hash=code_hash(fn),
+        args=recorded.bindings.get("args", {}),
+        keys=recorded.bindings.get("keys", {}),
+    )
+
+
+def _record_again(
+    runner: Runner,
+    run_id: str,
+    recorded: StepRun,
+    item: Step,
+    result: StepResult,
+    records: dict[str, Artifact],
+    on_event: EventHandler,
+) -> list[tuple[Comparison, tuple[Artifact, Artifact | None], Callable[..., Any]]]:
+    """Record a re-executed step (its outputs are not new versions) and compare its outputs."""
+    code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
+    inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
+    fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
+    tracked = runner.track(run_id, item.name, result)  # a failed step's figures too
+    result.error = result.error or tracked
+    kind: StepStatus = "failed" if result.error else "ran"
+    runner.record(run_id, item, fp, inputs, result, kind, version=False)
+    on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})
+    found = []
+    for slot, expected in recorded.outputs.items():
+        got = result.outputs.get(slot)
+        note = code_note or ("the step failed" if result.error else None)
+        comparison = Comparison(slot, expected, got.id if got else None, note, item.name)
+        found.append((comparison, (records[expected], got), item.fn))
+    return found

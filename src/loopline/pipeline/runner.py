@@ -7,39 +7,35 @@ the next run resumes from the cache.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from loopline.core.errors import ConfigError, LooplineError, NotFound
-from loopline.core.hashing import canonical_json, fingerprint
+from loopline.core.errors import ConfigError, LooplineError
+from loopline.core.hashing import fingerprint
 from loopline.core.ids import new_run_id
-from loopline.core.settings import STATE_DIR
 from loopline.core.types import Artifact, Run, StepRun, StepStatus
+from loopline.pipeline.collecting import collect_step
 from loopline.pipeline.dag import Pipeline
 from loopline.pipeline.environment import capture_environment, declared_versions, git_state
 from loopline.pipeline.execute import StepResult, StepTask
 from loopline.pipeline.executors import Executor
 from loopline.pipeline.figures import (
     QUARANTINE_ATTR,
-    collect_counts,
-    collect_details_tag,
     figures_tag,
     row_counts,
 )
 from loopline.pipeline.inputs import stored_inputs, versions_read
-from loopline.pipeline.reproduce import Comparison, check_tolerance, explain
-from loopline.pipeline.step import Step, code_hash, preflight, resolve
+from loopline.pipeline.step import Step, code_hash, preflight
 from loopline.store.blobs import BlobStore
 from loopline.store.metadata.peek import alive
 
 if TYPE_CHECKING:  # status also runs on peek.Snapshot, without SQLAlchemy
-    from loopline.collect.spec import SourceSpec
+    from loopline.pipeline.hooks import CollectSource, FindBaseline
     from loopline.store.metadata import MetadataStore
 
 # on_event(kind, step name, details): kinds are "start", "cached", "ran", "failed", "skipped".
@@ -47,38 +43,6 @@ EventHandler = Callable[[str, str, dict[str, Any]], None]
 
 
 COLLECT_USES = "loopline.collect:"
-
-
-# The two stages the engine must ask while it runs, handed in by whoever builds the Runner (the
-# Project, from loopline.wiring): the wiring sits above the engine, so the engine never imports it.
-class CollectSource(Protocol):
-    """Collect one source: (values per output, new source state, report figures, details);
-    loopline.wiring.collect.run_source."""
-
-    def __call__(
-        self,
-        spec: SourceSpec,
-        meta: MetadataStore,
-        blobs: BlobStore,
-        root: Path,
-        stat_cache: Path,
-        run_id: str,
-        scratch: Path,
-    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, float], dict[str, Any]]: ...
-
-
-class FindBaseline(Protocol):
-    """An evaluate step's `no_regression` baseline as (slot, model artifact), or None;
-    loopline.wiring.evaluate.baseline_input."""
-
-    def __call__(
-        self,
-        meta: MetadataStore,
-        uses: str,
-        params: Mapping[str, Any],
-        inputs: Mapping[str, Artifact],
-        args: Mapping[str, str],
-    ) -> tuple[str, Artifact] | None: ...
 
 
 def _ignore(kind: str, name: str, details: dict[str, Any]) -> None:
@@ -100,13 +64,20 @@ def step_fingerprint(item: Step, inputs: dict[str, Artifact], code: str | None =
 
 
 @dataclass
-class StepState:
-    name: str
-    state: str  # "fresh" | "stale"
-    reasons: list[str] = field(default_factory=list)
+class _Progress:
+    """What one pipeline run knows as it goes: the artifacts so far, which steps are done, failed
+    or running (by executor handle), and how it was asked to run."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "reasons": self.reasons}
+    run_id: str
+    executor: Executor
+    available: dict[str, Artifact]
+    sealed: set[str]
+    use_cache: bool
+    blobs_url: str
+    on_event: EventHandler
+    done: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    running: dict[Any, tuple[Step, dict[str, Artifact], str]] = field(default_factory=dict)
 
 
 class Runner:
@@ -133,7 +104,7 @@ class Runner:
         naming the step when one does not exist."""
         return stored_inputs(self.meta, pipeline, names)
 
-    def _cached(self, fp: str) -> dict[str, Artifact] | None:
+    def cached(self, fp: str) -> dict[str, Artifact] | None:
         outputs = self.meta.find_cached(fp)
         if outputs is None:
             return None
@@ -228,74 +199,76 @@ class Runner:
                 preflight(item, {i: available[item.ref(i)].schema for i in item.inputs})
         sealed = self.sealed_inputs(pipeline, names, available)  # may raise: a step peeks at a test set
         run_id = self.start_run(executor.name)
-        done: set[str] = set()
-        failed: set[str] = set()
-        running: dict[Any, tuple[Step, dict[str, Artifact], str]] = {}
+        now = _Progress(run_id, executor, available, sealed, use_cache, blobs_url, on_event)
         waiting = list(names)
         status = "failed"
         try:
-            while waiting or running:
+            while waiting or now.running:
                 for name in list(waiting):
-                    item = pipeline.steps[name]
                     ups = pipeline.upstream(name)
-                    if any(u in failed for u in ups):
+                    if any(u in now.failed for u in ups):
                         waiting.remove(name)
-                        failed.add(name)
-                        self._record(run_id, item, "", {}, StepResult(name), "skipped")
+                        now.failed.add(name)
+                        self.record(now.run_id, pipeline.steps[name], "", {}, StepResult(name), "skipped")
                         on_event("skipped", name, {"reason": "an upstream step failed"})
-                        continue
-                    if not all(u in done for u in ups):
-                        continue
-                    waiting.remove(name)
-                    if item.collects is not None:
-                        on_event("start", name, {})
-                        result = self._collect(run_id, item)
-                        kind = "failed" if result.error else "ran"
-                        (failed if result.error else done).add(name)
-                        available.update(result.outputs)
-                        on_event(kind, name, {"seconds": result.seconds, "error": result.error})
-                        continue
-                    inputs = {i: available[item.ref(i)] for i in item.inputs}
-                    try:
-                        preflight(item, {i: art.schema for i, art in inputs.items()})
-                    except ConfigError as exc:
-                        self._record(run_id, item, "", inputs, StepResult(name, error=exc.render()), "failed")
-                        raise
-                    inputs |= self._baseline(item, inputs)
-                    fp = step_fingerprint(item, inputs)
-                    cached = self._cached(fp) if use_cache else None
-                    if cached is not None:
-                        available.update(cached)
-                        done.add(name)
-                        result = StepResult(name, outputs=cached)
-                        self._record(run_id, item, fp, inputs, result, "cached")
-                        on_event("cached", name, {"fingerprint": fp})
-                        continue
-                    task = self._task(run_id, item, inputs, fp, blobs_url)
-                    self._record_reads(run_id, item.name, inputs, lambda slot, art: slot in sealed)
-                    on_event("start", name, {"fingerprint": fp})
-                    running[executor.submit(task, item.fn)] = (item, inputs, fp)
-                if not running:
-                    continue
-                for handle, result in executor.wait(list(running)):
-                    item, inputs, fp = running.pop(handle)
-                    tracked = self._track(run_id, item.name, result)  # a failed step's figures too
-                    result.error = result.error or tracked
-                    if result.error:
-                        failed.add(item.name)
-                        self._record(run_id, item, fp, inputs, result, "failed")
-                        on_event("failed", item.name, {"error": result.error, "seconds": result.seconds})
-                    else:
-                        available.update(result.outputs)
-                        done.add(item.name)
-                        self._record(run_id, item, fp, inputs, result, "ran")
-                        on_event("ran", item.name, {"seconds": result.seconds})
-            status = "failed" if failed else "succeeded"
+                    elif all(u in now.done for u in ups):
+                        waiting.remove(name)
+                        self._begin(now, pipeline.steps[name])
+                if now.running:
+                    for handle, result in executor.wait(list(now.running)):
+                        self._finish(now, handle, result)
+            status = "failed" if now.failed else "succeeded"
         finally:
-            self.meta.finish_run(run_id, status)
-        return self.meta.get_run(run_id)
+            self.meta.finish_run(now.run_id, status)
+        return self.meta.get_run(now.run_id)
 
-    def _track(self, run_id: str, step_name: str, result: StepResult) -> str | None:
+    def _begin(self, now: _Progress, item: Step) -> None:
+        """A step whose upstream steps are done: collect it, take it from the cache, or submit it."""
+        name, on_event = item.name, now.on_event
+        if item.collects is not None:
+            on_event("start", name, {})
+            result = collect_step(self, now.run_id, item)
+            (now.failed if result.error else now.done).add(name)
+            now.available.update(result.outputs)
+            kind = "failed" if result.error else "ran"
+            on_event(kind, name, {"seconds": result.seconds, "error": result.error})
+            return
+        inputs = {i: now.available[item.ref(i)] for i in item.inputs}
+        try:
+            preflight(item, {i: art.schema for i, art in inputs.items()})
+        except ConfigError as exc:
+            self.record(now.run_id, item, "", inputs, StepResult(name, error=exc.render()), "failed")
+            raise
+        inputs |= self.baseline(item, inputs)
+        fp = step_fingerprint(item, inputs)
+        cached = self.cached(fp) if now.use_cache else None
+        if cached is not None:
+            now.available.update(cached)
+            now.done.add(name)
+            self.record(now.run_id, item, fp, inputs, StepResult(name, outputs=cached), "cached")
+            on_event("cached", name, {"fingerprint": fp})
+            return
+        task = self.task(now.run_id, item, inputs, fp, now.blobs_url)
+        self.record_reads(now.run_id, name, inputs, lambda slot, art: slot in now.sealed)
+        on_event("start", name, {"fingerprint": fp})
+        now.running[now.executor.submit(task, item.fn)] = (item, inputs, fp)
+
+    def _finish(self, now: _Progress, handle: Any, result: StepResult) -> None:
+        """Record a submitted step that finished: its tracked figures (a failed step's too), then it."""
+        item, inputs, fp = now.running.pop(handle)
+        tracked = self.track(now.run_id, item.name, result)
+        result.error = result.error or tracked
+        if result.error:
+            now.failed.add(item.name)
+            self.record(now.run_id, item, fp, inputs, result, "failed")
+            now.on_event("failed", item.name, {"error": result.error, "seconds": result.seconds})
+        else:
+            now.available.update(result.outputs)
+            now.done.add(item.name)
+            self.record(now.run_id, item, fp, inputs, result, "ran")
+            now.on_event("ran", item.name, {"seconds": result.seconds})
+
+    def track(self, run_id: str, step_name: str, result: StepResult) -> str | None:
         """Write what a step logged (metrics, params, tags in one batch, then its child runs);
         the error when tracking refuses it (a param logged again with another value)."""
         try:
@@ -308,60 +281,7 @@ class Runner:
             return f"{type(exc).__name__}: {exc.render()}"
         return None
 
-    def _collect(self, run_id: str, item: Step) -> StepResult:
-        """Run a collect source here and record it; a failure leaves the previous version current.
-        What the source streams (its new version among it) goes to a scratch folder under the
-        project's state folder, removed once the version is stored."""
-        import shutil
-        import tempfile
-        import time
-
-        from loopline.store.artifacts import save_value
-
-        assert item.collects is not None
-        started = time.perf_counter()
-        scratch: Path | None = None
-        try:
-            (self.root / STATE_DIR / "tmp").mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=f"{item.name}-", dir=self.root / STATE_DIR / "tmp"))
-            values, state, report, details = self.collect_source(
-                item.collects, self.meta, self.blobs, self.root, self.stat_cache, run_id, scratch
-            )
-            outputs = {
-                name: value if isinstance(value, Artifact) else save_value(self.blobs, value, output=name)
-                for name, value in values.items()
-            }
-        except Exception as exc:  # a source may fail in any way; the run reports it
-            import traceback
-
-            result = StepResult(item.name, error="".join(traceback.format_exception(exc)))
-            result.seconds = time.perf_counter() - started
-            self._record(run_id, item, "", {}, result, "failed")
-            return result
-        finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-        result = StepResult(item.name, outputs=outputs, seconds=time.perf_counter() - started)
-        fp = fingerprint(
-            {"collect": item.collects.to_json(), "outputs": {k: v.id for k, v in outputs.items()}}
-        )
-        self._record(
-            run_id,
-            item,
-            fp,
-            {},
-            result,
-            "ran",
-            source_state=(item.collects.name, state),
-            rows=collect_counts(report),
-        )
-        now = time.time()
-        figures = [(k, v, 0, now) for k, v in sorted(report.items())]
-        tags = {collect_details_tag(item.collects.name): json.dumps(details, sort_keys=True, default=str)}
-        self.meta.tracking.log_batch(run_id, figures, {}, tags if details else {}, step_name=item.name)
-        return result
-
-    def _baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:
+    def baseline(self, item: Step, inputs: dict[str, Artifact]) -> dict[str, Artifact]:
         """An evaluate step's `no_regression: ALIAS` baseline, found in the registry (see
         loopline.wiring.evaluate.baseline_input): {} or {"baseline": the model artifact}."""
         found = self.find_baseline(self.meta, item.uses, dict(item.params), inputs, dict(item.args))
@@ -388,7 +308,7 @@ class Runner:
                     )
         return sealed
 
-    def _record_reads(
+    def record_reads(
         self,
         run_id: str,
         step_name: str,
@@ -400,9 +320,7 @@ class Runner:
             if is_sealed(slot, art):
                 self.meta.record_test_read(art.id, run_id, step_name)
 
-    def _task(
-        self, run_id: str, item: Step, inputs: dict[str, Artifact], fp: str, blobs_url: str
-    ) -> StepTask:
+    def task(self, run_id: str, item: Step, inputs: dict[str, Artifact], fp: str, blobs_url: str) -> StepTask:
         return StepTask(
             run_id,
             item.name,
@@ -418,7 +336,7 @@ class Runner:
             dict(item.keys),
         )
 
-    def _record(
+    def record(
         self,
         run_id: str,
         item: Step,
@@ -460,136 +378,3 @@ class Runner:
         tags = figures_tag(item.name, rows, result.gates)
         if tags:
             self.meta.tracking.set_tags(run_id, tags)
-
-    # -- status -------------------------------------------------------------------------------
-    def status(self, pipeline: Pipeline) -> list[StepState]:
-        latest = self.meta.latest_step_runs()
-        available: dict[str, Artifact] = stored_inputs(self.meta, pipeline, pipeline.order, strict=False)
-        states: list[StepState] = []
-        for name in pipeline.order:
-            item = pipeline.steps[name]
-            state = StepState(name, "fresh")
-            missing = [i for i in item.inputs if item.ref(i) not in available]
-            if missing:
-                for slot in missing:
-                    producer = pipeline.producer.get(slot)
-                    state.reasons.append(
-                        f"input {slot}: upstream step {producer} will run"
-                        if producer
-                        else f"input {slot}: no version {item.pins[slot]} of {slot}"
-                        if slot in item.pins
-                        else f"input {slot}: no dataset of that name yet"
-                    )
-            else:
-                inputs = {i: available[item.ref(i)] for i in item.inputs}
-                inputs |= self._baseline(item, inputs)
-                cached = self._cached(step_fingerprint(item, inputs))
-                if cached is not None:
-                    available.update(cached)
-                else:
-                    state.reasons = self._why_stale(item, inputs, latest.get(name))
-            if state.reasons:
-                state.state = "stale"
-            states.append(state)
-        return states
-
-    @staticmethod
-    def _why_stale(item: Step, inputs: dict[str, Artifact], last: StepRun | None) -> list[str]:
-        if last is None:
-            return ["never run"]
-        reasons = []
-        if last.code_hash != item.code_hash:
-            reasons.append(f"code: {item.uses} changed")
-        if canonical_json(last.params) != canonical_json(dict(item.params)):
-            changed = sorted(
-                k
-                for k in {*last.params, *item.params}
-                if canonical_json(last.params.get(k)) != canonical_json(item.params.get(k))
-            )
-            reasons.append(f"params: {', '.join(changed)} changed")
-        for slot, art in inputs.items():
-            if last.inputs.get(slot) != art.id:
-                reasons.append(f"input: {slot} changed")
-        return reasons or ["outputs missing from the store, or declared environment changed"]
-
-    # -- reproduce ----------------------------------------------------------------------------
-    def reproduce(
-        self,
-        run_id: str,
-        pipeline: Pipeline | None,
-        executor: Executor,
-        *,
-        blobs_url: str,
-        on_event: EventHandler = _ignore,
-        tolerance: float | None = None,
-    ) -> tuple[Run, Run, list[Comparison]]:
-        """Re-execute a run's steps and compare each output with the recorded one; each that
-        differs says how (and why, where loopline can tell). `tolerance` accepts float noise."""
-        check_tolerance(tolerance)
-        original = self.meta.get_run(run_id)
-        # Collections read the outside world, which moves on: their recorded outputs are the
-        # inputs of the steps that are re-executed, not something to re-execute themselves.
-        steps = [
-            s for s in original.steps if s.status in ("ran", "cached") and not s.uses.startswith(COLLECT_USES)
-        ]
-        if not steps:
-            raise NotFound(f"run {original.id} has no finished steps to reproduce")
-        needed = {a for s in steps for a in (*s.inputs.values(), *s.outputs.values())}
-        records = self.meta.get_artifacts(sorted(needed))
-        stored_sealed = self.meta.sealed_artifacts(sorted(needed))
-        new_id = self.start_run(executor.name, reproduce_of=original.id)
-        comparisons: list[Comparison] = []
-        to_explain: list[tuple[Comparison, tuple[Artifact, Artifact | None], Callable[..., Any]]] = []
-        running: dict[Any, tuple[StepRun, Step]] = {}
-        status = "failed"
-        try:
-            for recorded in steps:
-                current = pipeline.steps.get(recorded.name) if pipeline else None
-                fn = current.fn if current and current.uses == recorded.uses else resolve(recorded.uses)
-                # The store keeps params as canonical JSON (keys sorted); a step that walks a
-                # mapping in order would see another order. The declared params, when equal,
-                # come in the order the original run passed them.
-                same = current is not None and canonical_json(dict(current.params)) == canonical_json(
-                    recorded.params
-                )
-                item = Step(
-                    recorded.name,
-                    fn,
-                    recorded.uses,
-                    tuple(recorded.inputs),
-                    tuple(recorded.outputs),
-                    dict(current.params) if same and current is not None else recorded.params,
-                    code_hash=code_hash(fn),
-                    args=recorded.bindings.get("args", {}),
-                    keys=recorded.bindings.get("keys", {}),
-                )
-                inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
-                task = self._task(new_id, item, inputs, recorded.fingerprint, blobs_url)
-                self._record_reads(new_id, item.name, inputs, lambda slot, art: art.id in stored_sealed)
-                on_event("start", item.name, {"fingerprint": recorded.fingerprint})
-                running[executor.submit(task, fn)] = (recorded, item)
-            while running:
-                for handle, result in executor.wait(list(running)):
-                    recorded, item = running.pop(handle)
-                    code_note = None if item.code_hash == recorded.code_hash else "code changed since the run"
-                    inputs = {slot: records[a] for slot, a in recorded.inputs.items()}
-                    fp = step_fingerprint(item, inputs) if code_note else recorded.fingerprint
-                    tracked = self._track(new_id, item.name, result)
-                    result.error = result.error or tracked
-                    kind: StepStatus = "failed" if result.error else "ran"
-                    self._record(new_id, item, fp, inputs, result, kind, version=False)
-                    on_event(kind, item.name, {"seconds": result.seconds, "error": result.error})
-                    for slot, expected in recorded.outputs.items():
-                        got = result.outputs.get(slot)
-                        note = code_note or ("the step failed" if result.error else None)
-                        found = Comparison(slot, expected, got.id if got else None, note, item.name)
-                        comparisons.append(found)
-                        to_explain.append((found, (records[expected], got), item.fn))
-            status = "succeeded"
-        finally:
-            self.meta.finish_run(new_id, status)
-        reproduced = self.meta.get_run(new_id)
-        for found, artifacts, fn in to_explain:
-            explain(found, self.blobs, artifacts, fn, tolerance, reproduced.started_at)
-        comparisons.sort(key=lambda c: c.name)
-        return original, reproduced, comparisons

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from loopline.core.tracking import TrackedRun
     from loopline.core.types import Environment, Run
     from loopline.pipeline.dag import Pipeline
-    from loopline.pipeline.runner import Comparison, EventHandler, StepState
+    from loopline.pipeline.reproduce import Comparison
+    from loopline.pipeline.runner import EventHandler
+    from loopline.pipeline.status import StepState
     from loopline.project._stores import Stores
     from loopline.store.metadata import MetadataStore
 
@@ -90,18 +92,19 @@ class Runs:
     def status(self, pipeline: Pipeline | None = None) -> list[StepState]:
         """Fresh or stale, step by step; read with peek.py while the store is not open, unless a
         step is an evaluation (its baseline comes from the registry's store)."""
+        from loopline.pipeline.status import status
         from loopline.wiring.evaluate import EVALUATE_USES
 
         pipeline = pipeline or self.pipeline()
         stores = self.stores
         if stores.peeking() and not any(s.uses.startswith(EVALUATE_USES) for s in pipeline.steps.values()):
             with peek.snapshot(stores.settings.store_url) as reader:
-                if reader is not None:  # Runner.status reads only what a Snapshot answers
+                if reader is not None:  # status reads only what a Snapshot answers
                     try:
-                        return stores.runner_on(cast("MetadataStore", reader)).status(pipeline)
+                        return status(stores.runner_on(cast("MetadataStore", reader)), pipeline)
                     except peek.Unsure:
                         pass
-        return stores.runner.status(pipeline)
+        return status(stores.runner, pipeline)
 
     def reproduce(
         self,
@@ -114,6 +117,7 @@ class Runs:
         tolerance: float | None = None,
     ) -> tuple[Run, Run, list[Comparison]]:
         from loopline.pipeline.executors import make_executor
+        from loopline.pipeline.reproduce import reproduce
 
         try:
             pipeline: Pipeline | None = self.pipeline()
@@ -121,7 +125,8 @@ class Runs:
             pipeline = None  # reproduce by the recorded import paths
         runner_executor = make_executor(executor, jobs, dask_address)
         try:
-            return self.stores.runner.reproduce(
+            return reproduce(
+                self.stores.runner,
                 run_id,
                 pipeline,
                 runner_executor,

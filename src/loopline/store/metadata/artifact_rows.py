@@ -1,7 +1,8 @@
-"""Artifact and version rows, written inside a caller's transaction.
+"""Artifact and version rows, on a caller's connection.
 
 Datasets, step runs, monitoring profiles and MLflow artifacts all insert artifacts: the rows are
-written here once, on the connection of the write that needs them.
+written here once, on the connection of the write that needs them. The listings `datasets` and
+`fsck` read are here too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from loopline.core.errors import Conflict, NotFound
 from loopline.core.types import Artifact
 from loopline.store.metadata.peek import to_artifact
-from loopline.store.metadata.tables import artifact_versions, artifacts
+from loopline.store.metadata.tables import artifact_versions, artifacts, step_run_artifacts
 from loopline.store.metadata.times import utc_now
 
 
@@ -85,3 +86,50 @@ def find_artifact(conn: sa.Connection, id_or_prefix: str) -> Artifact:
         .limit(1)
     ).first()
     return to_artifact(version) if version else to_artifact(rows[0], versioned=False)
+
+
+def latest_of_each(conn: sa.Connection) -> list[tuple[Artifact, int]]:
+    """The latest version of every name, with the number of versions, by name."""
+    latest = (
+        sa.select(
+            artifact_versions.c.name,
+            sa.func.max(artifact_versions.c.version).label("top"),
+            sa.func.count().label("n"),
+        )
+        .group_by(artifact_versions.c.name)
+        .subquery()
+    )
+    query = (
+        versions_query()
+        .add_columns(latest.c.n)
+        .join(
+            latest,
+            sa.and_(latest.c.name == artifact_versions.c.name, latest.c.top == artifact_versions.c.version),
+        )
+        .order_by(artifact_versions.c.name)
+    )
+    return [(to_artifact(row), row.n) for row in conn.execute(query)]
+
+
+def blob_references(conn: sa.Connection) -> list[tuple[str, str]]:
+    """(what refers, blob key) for every blob the artifact rows point at."""
+    refs = [(f"artifact {r.id[:12]}", r.blob) for r in conn.execute(sa.select(artifacts))]
+    as_added = sa.select(artifact_versions).where(artifact_versions.c.original_blob.is_not(None))
+    refs += [(f"{r.name}@{r.version} (as added)", r.original_blob) for r in conn.execute(as_added)]
+    return refs
+
+
+def dangling_references(conn: sa.Connection) -> list[str]:
+    """Version and lineage rows that point to an artifact that does not exist."""
+    found: list[str] = []
+    known = set(conn.execute(sa.select(artifacts.c.id)).scalars())
+    for row in conn.execute(sa.select(artifact_versions)):
+        if row.artifact_id not in known:
+            found.append(f"{row.name}@{row.version} points to missing artifact {row.artifact_id[:12]}")
+    for row in conn.execute(sa.select(step_run_artifacts)):
+        if row.artifact_id not in known:
+            found.append(
+                f"step run {row.step_run_id} {row.role}put {row.slot} points to missing "
+                f"artifact {row.artifact_id[:12]}"
+            )
+    return found

@@ -288,7 +288,7 @@ def list_models(url: str) -> list[RegisteredModel] | None:
     return found
 
 
-# What Runner.status reads (MetadataStore's latest_step_runs, find_cached, get_artifacts).
+# What pipeline/status.py reads (MetadataStore's latest_step_runs, find_cached, get_artifacts).
 _STEP_COLUMNS = (
     "id, run_id, name, status, fingerprint, code_hash, params_json, uses, bindings_json, seconds, error"
 )
@@ -314,7 +314,7 @@ class Unsure(Exception):
 
 
 class Snapshot:
-    """The reads `loopline status` makes (Runner.status), answered from one read transaction with
+    """The reads `loopline status` makes (pipeline/status.py), answered from one read transaction with
     sqlite3 alone, as MetadataStore answers them. Unsure when a read fails."""
 
     def __init__(self, db: sqlite3.Connection) -> None:

@@ -1,7 +1,8 @@
 """MetadataStore: datasets, artifacts, pipeline runs and lineage, on SQLite or PostgreSQL.
 
 It owns the Database (database.py) and builds the other repositories on it (`annotations`,
-`tracking`), so every write of every repository takes the same retried, journalled path.
+`tracking`), so every write of every repository takes the same retried, journalled path. The rows
+it writes and reads on a connection are in artifact_rows.py, step_rows.py and sealing.py.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from loopline.core.types import Artifact, Environment, Run, StepRun
 from loopline.store.metadata import engine as engines
 from loopline.store.metadata import sealing
 from loopline.store.metadata.artifact_rows import (
+    blob_references,
+    dangling_references,
     find_artifact,
     insert_artifact,
+    latest_of_each,
     latest_row,
     next_version,
     versions_query,
 )
-from loopline.store.metadata.database import Database, Journal, inserted_id
+from loopline.store.metadata.database import Database, Journal
 from loopline.store.metadata.migrations import HEAD_REVISION
-from loopline.store.metadata.peek import to_artifact, to_run, to_step_run
+from loopline.store.metadata.peek import to_artifact, to_run
+from loopline.store.metadata.step_rows import insert_step_run, linked, load_step_runs
 from loopline.store.metadata.tables import (
     PARENT_TAG,
     artifact_versions,
@@ -34,7 +39,6 @@ from loopline.store.metadata.tables import (
     metrics,
     run_tags,
     runs,
-    step_run_artifacts,
     step_runs,
 )
 from loopline.store.metadata.tables import source_state as source_states
@@ -137,11 +141,8 @@ class MetadataStore:
 
         return self.database.write(work, self.database.change("dataset.revert", f"{name}@{version}"))
 
-    _to_artifact = staticmethod(to_artifact)
-    _versions_query = staticmethod(versions_query)
-
     def get_version(self, name: str, version: int | None = None) -> Artifact:
-        query = self._versions_query().where(artifact_versions.c.name == name)
+        query = versions_query().where(artifact_versions.c.name == name)
         if version is None:
             query = query.order_by(artifact_versions.c.version.desc()).limit(1)
         else:
@@ -156,7 +157,7 @@ class MetadataStore:
                 f"{name} has no version {version}",
                 hint=f"versions are 1 to {known[-1].version}",
             )
-        return self._to_artifact(row)
+        return to_artifact(row)
 
     def latest_version(self, name: str) -> Artifact | None:
         try:
@@ -165,39 +166,14 @@ class MetadataStore:
             return None
 
     def versions(self, name: str) -> list[Artifact]:
-        query = (
-            self._versions_query()
-            .where(artifact_versions.c.name == name)
-            .order_by(artifact_versions.c.version)
-        )
+        query = versions_query().where(artifact_versions.c.name == name).order_by(artifact_versions.c.version)
         with self.database.read() as conn:
-            return [self._to_artifact(row) for row in conn.execute(query)]
+            return [to_artifact(row) for row in conn.execute(query)]
 
     def datasets(self) -> list[tuple[Artifact, int]]:
         """Latest version of every name, with the number of versions."""
-        latest = (
-            sa.select(
-                artifact_versions.c.name,
-                sa.func.max(artifact_versions.c.version).label("top"),
-                sa.func.count().label("n"),
-            )
-            .group_by(artifact_versions.c.name)
-            .subquery()
-        )
-        query = (
-            self._versions_query()
-            .add_columns(latest.c.n)
-            .join(
-                latest,
-                sa.and_(
-                    latest.c.name == artifact_versions.c.name,
-                    latest.c.top == artifact_versions.c.version,
-                ),
-            )
-            .order_by(artifact_versions.c.name)
-        )
         with self.database.read() as conn:
-            return [(self._to_artifact(row), row.n) for row in conn.execute(query)]
+            return latest_of_each(conn)
 
     def get_artifact(self, id_or_prefix: str) -> Artifact:
         with self.database.read() as conn:
@@ -206,41 +182,21 @@ class MetadataStore:
     def get_artifacts(self, ids: Sequence[str]) -> dict[str, Artifact]:
         with self.database.read() as conn:
             rows = conn.execute(sa.select(artifacts).where(artifacts.c.id.in_(list(ids))))
-            return {r.id: self._to_artifact(r, versioned=False) for r in rows}
+            return {r.id: to_artifact(r, versioned=False) for r in rows}
 
     def all_artifacts(self) -> list[Artifact]:
         with self.database.read() as conn:
-            return [self._to_artifact(r, versioned=False) for r in conn.execute(sa.select(artifacts))]
+            return [to_artifact(r, versioned=False) for r in conn.execute(sa.select(artifacts))]
 
     def blob_references(self) -> list[tuple[str, str]]:
         """(what refers, blob key) for every blob the metadata points at."""
         with self.database.read() as conn:
-            refs = [(f"artifact {r.id[:12]}", r.blob) for r in conn.execute(sa.select(artifacts))]
-            refs += [
-                (f"{r.name}@{r.version} (as added)", r.original_blob)
-                for r in conn.execute(
-                    sa.select(artifact_versions).where(artifact_versions.c.original_blob.is_not(None))
-                )
-            ]
-        return refs
+            return blob_references(conn)
 
     def dangling_references(self) -> list[str]:
         """Rows that point to a row that does not exist."""
-        found: list[str] = []
         with self.database.read() as conn:
-            known = set(conn.execute(sa.select(artifacts.c.id)).scalars())
-            for row in conn.execute(sa.select(artifact_versions)):
-                if row.artifact_id not in known:
-                    found.append(
-                        f"{row.name}@{row.version} points to missing artifact {row.artifact_id[:12]}"
-                    )
-            for row in conn.execute(sa.select(step_run_artifacts)):
-                if row.artifact_id not in known:
-                    found.append(
-                        f"step run {row.step_run_id} {row.role}put {row.slot} points to missing "
-                        f"artifact {row.artifact_id[:12]}"
-                    )
-        return found
+            return dangling_references(conn)
 
     # -- runs --------------------------------------------------------------------------------
     def put_environment(self, env: Environment) -> None:
@@ -329,53 +285,10 @@ class MetadataStore:
     ) -> int:
         """One transaction: the step run, its new artifacts, lineage edges, output versions and,
         for a collection, the source's new state (so state never runs ahead of the data)."""
-
-        def work(conn: sa.Connection) -> int:
-            for art in produced:
-                insert_artifact(conn, art)
-            step_id = inserted_id(
-                conn.execute(
-                    step_runs.insert().values(
-                        run_id=step.run_id,
-                        name=step.name,
-                        status=step.status,
-                        fingerprint=step.fingerprint,
-                        code_hash=step.code_hash,
-                        params_json=json.dumps(step.params, sort_keys=True, default=str),
-                        uses=step.uses,
-                        bindings_json=json.dumps(step.bindings, sort_keys=True) if step.bindings else None,
-                        seconds=step.seconds,
-                        error=step.error,
-                        finished_at=utc_now(),
-                    )
-                )
-            )
-            edges = [
-                {"step_run_id": step_id, "role": "in", "slot": slot, "artifact_id": art_id}
-                for slot, art_id in step.inputs.items()
-            ] + [
-                {"step_run_id": step_id, "role": "out", "slot": slot, "artifact_id": art_id}
-                for slot, art_id in step.outputs.items()
-            ]
-            if edges:
-                conn.execute(step_run_artifacts.insert(), edges)
-            if step.status == "ran" and version:
-                for slot, art_id in step.outputs.items():
-                    next_version(conn, slot, art_id, source=f"step:{step.name}", step_run_id=step_id)
-            if source_state is not None:
-                name, state = source_state
-                conn.execute(source_states.delete().where(source_states.c.name == name))
-                conn.execute(
-                    source_states.insert().values(
-                        name=name,
-                        state_json=json.dumps(state, sort_keys=True, default=str),
-                        updated_at=utc_now(),
-                        step_run_id=step_id,
-                    )
-                )
-            return step_id
-
-        return self.database.write(work, self.database.change("step.record", f"{step.run_id}/{step.name}"))
+        return self.database.write(
+            lambda conn: insert_step_run(conn, step, produced, version=version, source_state=source_state),
+            self.database.change("step.record", f"{step.run_id}/{step.name}"),
+        )
 
     def source_state(self, name: str) -> dict[str, Any]:
         """What a collect source saved at its last collection ({} before the first)."""
@@ -396,24 +309,10 @@ class MetadataStore:
             rows = conn.execute(sa.select(metrics).where(metrics.c.run_id == run_id).order_by(metrics.c.id))
             return [{"step_name": r.step_name, "key": r.key, "value": r.value, "step": r.step} for r in rows]
 
-    def _edges(self, conn: sa.Connection, step_ids: Sequence[int]) -> dict[int, dict[str, dict[str, str]]]:
-        result: dict[int, dict[str, dict[str, str]]] = {i: {"in": {}, "out": {}} for i in step_ids}
-        if step_ids:
-            for row in conn.execute(
-                sa.select(step_run_artifacts).where(step_run_artifacts.c.step_run_id.in_(step_ids))
-            ):
-                result[row.step_run_id][row.role][row.slot] = row.artifact_id
-        return result
-
-    def _step_runs(self, conn: sa.Connection, query: sa.Select[Any]) -> list[StepRun]:
-        rows = conn.execute(query).all()
-        edges = self._edges(conn, [r.id for r in rows])
-        return [to_step_run(r, edges[r.id]) for r in rows]
-
     def find_cached(self, fingerprint: str) -> dict[str, str] | None:
         """Outputs of the latest successful execution with this fingerprint."""
         with self.database.read() as conn:
-            found = self._step_runs(
+            found = load_step_runs(
                 conn,
                 sa.select(step_runs)
                 .where(step_runs.c.fingerprint == fingerprint, step_runs.c.status == "ran")
@@ -430,10 +329,8 @@ class MetadataStore:
             .group_by(step_runs.c.name)
         )
         with self.database.read() as conn:
-            found = self._step_runs(conn, sa.select(step_runs).where(step_runs.c.id.in_(latest)))
+            found = load_step_runs(conn, sa.select(step_runs).where(step_runs.c.id.in_(latest)))
         return {s.name: s for s in found}
-
-    _to_run = staticmethod(to_run)
 
     def get_run(self, run_id: str) -> Run:
         with self.database.read() as conn:
@@ -442,11 +339,11 @@ class MetadataStore:
                 raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
             if not rows:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
-            steps = self._step_runs(
+            steps = load_step_runs(
                 conn,
                 sa.select(step_runs).where(step_runs.c.run_id == rows[0].id).order_by(step_runs.c.id),
             )
-        return self._to_run(rows[0], steps)
+        return to_run(rows[0], steps)
 
     def list_runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
         """Newest first; with `top_level`, not the runs nested under another (tuning trials)."""
@@ -457,14 +354,14 @@ class MetadataStore:
         with self.database.read() as conn:
             rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit)).all()
             ids = [r.id for r in rows]
-            steps = self._step_runs(
+            steps = load_step_runs(
                 conn,
                 sa.select(step_runs).where(step_runs.c.run_id.in_(ids)).order_by(step_runs.c.id),
             )
         by_run: dict[str, list[StepRun]] = {}
         for step in steps:
             by_run.setdefault(step.run_id, []).append(step)
-        return [self._to_run(r, by_run.get(r.id, [])) for r in rows]
+        return [to_run(r, by_run.get(r.id, [])) for r in rows]
 
     def count_runs(self) -> int:
         with self.database.read() as conn:
@@ -473,15 +370,7 @@ class MetadataStore:
     def producers(self, artifact_id: str) -> list[StepRun]:
         """Step runs that produced this artifact by running (not by cache hit), earliest first."""
         with self.database.read() as conn:
-            ids = sa.select(step_run_artifacts.c.step_run_id).where(
-                step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "out"
-            )
-            return self._step_runs(
-                conn,
-                sa.select(step_runs)
-                .where(step_runs.c.id.in_(ids), step_runs.c.status == "ran")
-                .order_by(step_runs.c.id),
-            )
+            return linked(conn, artifact_id, "out", ("ran",))
 
     # -- sealed test sets (sealing.py) -------------------------------------------------------
     def sealed_artifacts(self, ids: Sequence[str]) -> set[str]:
@@ -502,12 +391,4 @@ class MetadataStore:
     def consumers(self, artifact_id: str, statuses: Sequence[str] = ("ran",)) -> list[StepRun]:
         """Step runs that read this artifact (by default those that ran), earliest first."""
         with self.database.read() as conn:
-            ids = sa.select(step_run_artifacts.c.step_run_id).where(
-                step_run_artifacts.c.artifact_id == artifact_id, step_run_artifacts.c.role == "in"
-            )
-            return self._step_runs(
-                conn,
-                sa.select(step_runs)
-                .where(step_runs.c.id.in_(ids), step_runs.c.status.in_(list(statuses)))
-                .order_by(step_runs.c.id),
-            )
+            return linked(conn, artifact_id, "in", statuses)
