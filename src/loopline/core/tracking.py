@@ -75,8 +75,10 @@ class Experiment:
 
 @dataclass(frozen=True)
 class MetricPoint:
+    """One logged value of a metric; None is a NaN the MLflow API accepted (stored as NULL)."""
+
     key: str
-    value: float
+    value: float | None
     step: int
     timestamp: float
     step_name: str = ""
@@ -93,7 +95,8 @@ class MetricPoint:
 
 @dataclass(frozen=True)
 class TrackedRun:
-    """A run as tracking sees it: a pipeline run or a run started with `start_run`."""
+    """A run as tracking and the MLflow API see it: a pipeline run, a run started with
+    `start_run` or an MLflow client's, with the latest point of each metric."""
 
     id: str
     experiment_id: int | None
@@ -104,7 +107,12 @@ class TrackedRun:
     finished_at: datetime | None
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of each
+    points: tuple[MetricPoint, ...] = ()  # the latest point of each metric, by key
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """The latest value of each metric, what `loopline runs` shows and search compares."""
+        return {p.key: p.value for p in self.points}
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
-from loopline.core.tracking import RunFilter, RunOrder
+from loopline.core.tracking import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.mlflow_models import (
     LoggedModel,
     MlflowModelRecords,
@@ -35,16 +33,14 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_logged_models,
     mlflow_model_versions,
 )
-from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
-from loopline.store.metadata.times import as_aware
-from loopline.store.metadata.tracking import TrackingStore, insert_params
+from loopline.store.metadata.tables import experiments, metrics, run_tags, runs
+from loopline.store.metadata.tracking import TrackingStore, insert_params, load_runs
 from loopline.store.metadata.upserts import dialect_insert, upsert_latest
 
 __all__ = [
     "LoggedModel",
     "Metric",
     "MlflowStore",
-    "RunRecord",
     "VersionExtra",
     "check_path",
     "mlflow_artifacts",
@@ -53,22 +49,6 @@ __all__ = [
 ]
 
 Metric = tuple[str, float | None, int, float]  # key, value (None: NaN), step, time in seconds
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as MLflow shows it: the row, params, tags and each metric's latest point."""
-
-    id: str
-    experiment_id: int | None
-    name: str | None
-    user: str | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: list[Metric] = field(default_factory=list)
 
 
 def _metric_value(value: float | None) -> float | None:
@@ -146,37 +126,10 @@ class MlflowStore(MlflowModelRecords):
         )
 
     # -- runs: reads -----------------------------------------------------------------------
-    def runs(self, ids: Sequence[str]) -> list[RunRecord]:
+    def runs(self, ids: Sequence[str]) -> list[TrackedRun]:
         """Runs in the order of `ids` (unknown ids left out) with params, tags, latest metrics."""
-        if not ids:
-            return []
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        latest: dict[str, list[Metric]] = {i: [] for i in ids}
         with self._db.read() as conn:
-            found = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
-            for r in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(ids))):
-                params[r.run_id][r.key] = r.value
-            for r in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(ids))):
-                tags[r.run_id][r.key] = r.value
-            for r in conn.execute(sa.select(metrics_latest).where(metrics_latest.c.run_id.in_(ids))):
-                latest[r.run_id].append((r.key, r.value, r.step, r.timestamp))
-        return [
-            RunRecord(
-                id=i,
-                experiment_id=found[i].experiment_id,
-                name=found[i].name,
-                user=found[i].user,
-                status=found[i].status,
-                started_at=as_aware(found[i].started_at),
-                finished_at=as_aware(found[i].finished_at),
-                params=params[i],
-                tags=tags[i],
-                metrics=sorted(latest[i]),
-            )
-            for i in ids
-            if i in found
-        ]
+            return load_runs(conn, ids)
 
     def search_runs(
         self,
@@ -186,29 +139,29 @@ class MlflowStore(MlflowModelRecords):
         *,
         limit: int,
         offset: int,
-    ) -> tuple[list[RunRecord], bool]:
+    ) -> tuple[list[TrackedRun], bool]:
         """One page of matching runs (tracking's search), and whether more follow."""
         query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit
 
-    def run(self, run_id: str) -> RunRecord:
+    def run(self, run_id: str) -> TrackedRun:
         found = self.runs([run_id])
         if not found:
             raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
         return found[0]
 
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         with self._db.read() as conn:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             rows = conn.execute(
-                sa.select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+                sa.select(metrics)
                 .where(metrics.c.run_id == run_id, metrics.c.key == key)
                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
             )
-            return [(r.key, r.value, r.step, r.timestamp) for r in rows]
+            return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
 
     # -- experiments -----------------------------------------------------------------------
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:

@@ -74,6 +74,40 @@ def insert_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) ->
         conn.execute(run_params.insert(), new)
 
 
+def load_runs(conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
+    """Runs with their params, tags and latest metric points, in the order of `ids` (unknown
+    ids left out)."""
+    found: dict[str, Any] = {}
+    params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    latest: dict[str, list[MetricPoint]] = {i: [] for i in ids}
+    for chunk in _chunks(ids):
+        for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
+            found[row.id] = row
+        for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
+            params[row.run_id][row.key] = row.value
+        for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
+            tags[row.run_id][row.key] = row.value
+        for row in conn.execute(sa.select(metrics_latest).where(metrics_latest.c.run_id.in_(chunk))):
+            latest[row.run_id].append(MetricPoint(row.key, row.value, row.step, row.timestamp))
+    return [
+        TrackedRun(
+            id=i,
+            experiment_id=found[i].experiment_id,
+            name=found[i].name,
+            user=found[i].user,
+            status=found[i].status,
+            started_at=as_aware(found[i].started_at),
+            finished_at=as_aware(found[i].finished_at),
+            params=dict(sorted(params[i].items())),
+            tags=dict(sorted(tags[i].items())),
+            points=tuple(sorted(latest[i], key=lambda p: p.key)),
+        )
+        for i in ids
+        if i in found
+    ]
+
+
 class TrackingStore:
     """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
 
@@ -263,7 +297,7 @@ class TrackingStore:
         """One run (by id or unique prefix) with its params, tags and latest metrics."""
         with self._db.read() as conn:
             full = self._resolve(conn, run_id)
-            return self._load(conn, [full])[0]
+            return load_runs(conn, [full])[0]
 
     # -- writes -------------------------------------------------------------------------------
     def log_batch(
@@ -430,42 +464,6 @@ class TrackingStore:
             )
             return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
 
-    def _load(self, conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
-        """Runs with their params, tags and latest metrics, in the order of `ids`."""
-        found: dict[str, Any] = {}
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        latest: dict[str, dict[str, float]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
-            for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
-                found[row.id] = row
-            for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
-                params[row.run_id][row.key] = row.value
-            for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
-                tags[row.run_id][row.key] = row.value
-            for row in conn.execute(
-                sa.select(metrics_latest.c.run_id, metrics_latest.c.key, metrics_latest.c.value).where(
-                    metrics_latest.c.run_id.in_(chunk)
-                )
-            ):
-                latest[row.run_id][row.key] = row.value
-        return [
-            TrackedRun(
-                id=i,
-                experiment_id=found[i].experiment_id,
-                name=found[i].name,
-                user=found[i].user,
-                status=found[i].status,
-                started_at=as_aware(found[i].started_at),
-                finished_at=as_aware(found[i].finished_at),
-                params=dict(sorted(params[i].items())),
-                tags=dict(sorted(tags[i].items())),
-                metrics=dict(sorted(latest[i].items())),
-            )
-            for i in ids
-            if i in found
-        ]
-
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each of these runs (tuning trials), in the order they started."""
         out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
@@ -476,7 +474,7 @@ class TrackingStore:
                     run_tags.c.key == PARENT_TAG, run_tags.c.value.in_(chunk)
                 )
                 pairs += [(r.run_id, r.value) for r in conn.execute(query)]
-            children = self._load(conn, [child for child, _ in pairs])
+            children = load_runs(conn, [child for child, _ in pairs])
         parent = dict(pairs)
         for child in sorted(children, key=lambda r: (r.started_at, r.id)):
             out[parent[child.id]].append(child)
@@ -498,7 +496,7 @@ class TrackingStore:
         query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
-            return self._load(conn, ids)
+            return load_runs(conn, ids)
 
     def count_runs(
         self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
