@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from loopline.core.types import Artifact
     from loopline.store.metadata.mlflow import Metric
     from loopline.store.metadata.mlflow_models import LoggedModel, VersionExtra
-    from loopline.store.metadata.monitoring import ReportRow
+    from loopline.store.metadata.monitor import ReportRow
     from loopline.store.metadata.predictions import BatchRow
     from loopline.store.metadata.registry import ModelEvent, ModelVersion
     from loopline.store.metadata.summaries import RegisteredModel
