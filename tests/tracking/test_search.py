@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loopline.core.tracking import RunFilter, RunOrder, TrackedRun
+from loopline.core.experiments import RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.tracking import TrackingStore
 

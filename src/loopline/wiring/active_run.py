@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
-from loopline.core.tracking import Recorder, TrackedRun, bind, check_metric, unbind
+from loopline.core.experiments import TrackedRun, check_metric
+from loopline.core.recording import Recorder, bind, unbind
 
 if TYPE_CHECKING:
     from loopline.store.metadata.tracking import TrackingStore

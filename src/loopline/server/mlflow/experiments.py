@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from loopline.core.errors import Conflict, InvalidInput
-from loopline.core.tracking import Experiment, parse_filter
+from loopline.core.experiments import Experiment, parse_filter
 from loopline.server.mlflow.protocol import (
     API,
     AlreadyExists,

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from loopline.core.errors import InvalidInput
-from loopline.core.tracking import MetricPoint, RunFilter, TrackedRun, parse_filter, parse_order
+from loopline.core.experiments import MetricPoint, RunFilter, TrackedRun, parse_filter, parse_order
 from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms, time_in, tracking
 from loopline.server.mlflow.protocol import (
     API,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import MetricPoint, RunFilter, RunOrder, TrackedRun
+    from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
     from loopline.core.types import Artifact
     from loopline.store.metadata.mlflow import Metric
     from loopline.store.metadata.mlflow_models import LoggedModel, VersionExtra

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
-from loopline.core.tracking import MetricPoint, RunFilter, RunOrder, TrackedRun
+from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.mlflow_models import (
     LoggedModel,
     MlflowModelRecords,

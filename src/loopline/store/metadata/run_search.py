@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loopline.core.tracking import RunFilter, RunOrder
+from loopline.core.experiments import RunFilter, RunOrder
 from loopline.store.metadata.tables import metrics_latest, run_params, run_tags, runs
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {

@@ -19,8 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.ids import new_run_id
-from loopline.core.tracking import (
+from loopline.core.experiments import (
     Experiment,
     MetricPoint,
     RunFilter,
@@ -29,6 +28,7 @@ from loopline.core.tracking import (
     check_metric,
     param_text,
 )
+from loopline.core.ids import new_run_id
 from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
 from loopline.store.metadata.run_search import search_query as run_search_query
 from loopline.store.metadata.tables import (

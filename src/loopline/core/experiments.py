@@ -1,23 +1,18 @@
-"""Experiment tracking's shared records, the run-search language, and the active recorder.
+"""Experiment tracking's records (experiments, runs, metric points) and the run-search language.
 
 The search language is MLflow's filter syntax, loosened for a shell: `metrics.f1 > 0.9 and
 params.C = '1'` and `params.C=1` both parse. Keys are `params.K`, `metrics.K`, `tags.K` or a run
 attribute (`status`, `name`, `user`, `run_id`, `experiment_id`, `start_time`, `end_time`).
-
-Whatever records (a step's context, an active tracking run) is bound in a ContextVar, so the
-module-level `loopline.log_metric` reaches the right run from any code the recorder's owner runs.
+The active-run recording API (`loopline.log_metric` & co.) is in recording.py.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from loopline.core.errors import InvalidInput
 
@@ -249,60 +244,3 @@ def check_metric(key: str, value: Any, step: Any) -> tuple[str, float, int]:
 def param_text(value: Any) -> str:
     """How a param value is stored: text, as MLflow stores it."""
     return value if isinstance(value, str) else str(value)
-
-
-# -- the active recorder ------------------------------------------------------------------------
-class Recorder(Protocol):
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None: ...
-    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None: ...
-    def log_params(self, values: Mapping[str, Any]) -> None: ...
-    def set_tags(self, values: Mapping[str, Any]) -> None: ...
-
-
-_ACTIVE: ContextVar[Recorder | None] = ContextVar("loopline_recorder", default=None)
-
-
-def bind(recorder: Recorder) -> Token[Recorder | None]:
-    return _ACTIVE.set(recorder)
-
-
-def unbind(token: Token[Recorder | None]) -> None:
-    _ACTIVE.reset(token)
-
-
-@contextmanager
-def recording(recorder: Recorder) -> Iterator[Recorder]:
-    """Bind `recorder` as the target of `loopline.log_metric` & co. while the block runs."""
-    token = _ACTIVE.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _ACTIVE.reset(token)
-
-
-def active() -> Recorder:
-    found = _ACTIVE.get()
-    if found is None:
-        raise InvalidInput(
-            "no active run to log to",
-            hint="call this inside a step, or inside `with project.start_run(...)`",
-        )
-    return found
-
-
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log one metric value to the active run (a step's, or `start_run`'s); buffered."""
-    active().log_metric(key, value, step)
-
-
-def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
-    active().log_metrics(values, step)
-
-
-def log_params(values: Mapping[str, Any]) -> None:
-    """Log params once per run; logging a different value for a key is a Conflict."""
-    active().log_params(values)
-
-
-def set_tags(values: Mapping[str, Any]) -> None:
-    active().set_tags(values)
