@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from loopline.core.experiments import RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata import MetadataStore
-from loopline.store.metadata.tracking import TrackingStore
+from loopline.store.metadata.experiments import TrackingStore
 
 OPS = {
     "=": operator.eq,

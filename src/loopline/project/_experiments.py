@@ -1,5 +1,5 @@
 """A Project's experiment tracking: the active run users log to (wiring/active_run.py) and the
-searches, comparisons and histories over the tracking tables (store/metadata/tracking.py)."""
+searches, comparisons and histories over the tracking tables (store/metadata/experiments.py)."""
 
 from __future__ import annotations
 

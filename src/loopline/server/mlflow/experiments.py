@@ -21,8 +21,8 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
+from loopline.store.metadata.experiments import DEFAULT_EXPERIMENT, TrackingStore
 from loopline.store.metadata.mlflow import MlflowStore
-from loopline.store.metadata.tracking import DEFAULT_EXPERIMENT, TrackingStore
 
 router = APIRouter()
 

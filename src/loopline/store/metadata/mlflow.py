@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
 from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
+from loopline.store.metadata.experiments import TrackingStore, insert_params, load_runs
 from loopline.store.metadata.mlflow_models import (
     LoggedModel,
     MlflowModelRecords,
@@ -34,7 +35,6 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_model_versions,
 )
 from loopline.store.metadata.tables import experiments, metrics, run_tags, runs
-from loopline.store.metadata.tracking import TrackingStore, insert_params, load_runs
 from loopline.store.metadata.upserts import dialect_insert, upsert_latest
 
 __all__ = [
