@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -244,3 +245,25 @@ def check_metric(key: str, value: Any, step: Any) -> tuple[str, float, int]:
 def param_text(value: Any) -> str:
     """How a param value is stored: text, as MLflow stores it."""
     return value if isinstance(value, str) else str(value)
+
+
+def compare_runs(a: TrackedRun, b: TrackedRun) -> dict[str, Any]:
+    """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
+
+    def side(left: Mapping[str, Any], right: Mapping[str, Any], numeric: bool) -> list[dict[str, Any]]:
+        out = []
+        for key in sorted({*left, *right}):
+            va, vb = left.get(key), right.get(key)
+            entry: dict[str, Any] = {"key": key, "a": va, "b": vb, "same": va == vb}
+            if numeric:
+                entry["delta"] = vb - va if va is not None and vb is not None else None
+            out.append(entry)
+        return out
+
+    return {
+        "a": {k: v for k, v in a.to_json().items() if k not in ("params", "metrics", "tags")},
+        "b": {k: v for k, v in b.to_json().items() if k not in ("params", "metrics", "tags")},
+        "params": side(a.params, b.params, False),
+        "metrics": side(a.metrics, b.metrics, True),
+        "tags": side(a.tags, b.tags, False),
+    }

@@ -11,7 +11,8 @@ NaN metric values, which MLflow accepts, are stored as NULL (`metrics.value` and
 NULL with nothing, so run search never matches or orders on it by accident.
 
 The metric write path (`log_batch`) is the hot route of an MLflow client's training loop: one
-transaction, one existence check, one executemany and one upsert.
+transaction, one existence check, one executemany and one upsert (run_writes.py, the rows tracking
+writes too).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
 from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
-from loopline.store.metadata.experiments import TrackingStore, insert_params, load_runs
+from loopline.store.metadata.experiments import TrackingStore
 from loopline.store.metadata.mlflow_models import (
     LoggedModel,
     MlflowModelRecords,
@@ -34,8 +35,9 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_logged_models,
     mlflow_model_versions,
 )
-from loopline.store.metadata.tables import experiments, metrics, run_tags, runs
-from loopline.store.metadata.upserts import dialect_insert, upsert_latest
+from loopline.store.metadata.run_search import load_runs
+from loopline.store.metadata.run_writes import metric_rows, write_batch
+from loopline.store.metadata.tables import experiments, metrics, runs
 
 __all__ = [
     "LoggedModel",
@@ -68,34 +70,12 @@ class MlflowStore(MlflowModelRecords):
     ) -> None:
         """Metrics (NaN allowed), params (once; another value is a Conflict) and tags, in one
         transaction; the caller has checked types."""
-        rows = [(run_id, "", k, _metric_value(v), s, t) for k, v, s, t in values]
-        latest: dict[str, tuple[int, float, float | None]] = {}
-        for _, _, key, value, step, stamp in rows:
-            known = latest.get(key)
-            if known is None or step > known[0] or (step == known[0] and stamp >= known[1]):
-                latest[key] = (step, stamp, value)
+        rows, latest = metric_rows(run_id, values, nan_as_null=True)
 
         def work(conn: sa.Connection) -> None:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
-            if params:
-                insert_params(conn, run_id, params)
-            if tags:
-                self._set_tags(conn, run_id, tags)
-            if rows:
-                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-                conn.exec_driver_sql(
-                    f'INSERT INTO {metrics.name} (run_id, step_name, "key", value, step, "timestamp") '
-                    f"VALUES ({', '.join([mark] * 6)})",
-                    rows,
-                )
-                conn.execute(
-                    upsert_latest(conn.dialect.name),
-                    [
-                        {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
-                        for k, (s, t, v) in sorted(latest.items())
-                    ],
-                )
+            write_batch(conn, run_id, rows, latest, params or {}, tags)
 
         self._db.write(work, self._db.change("run.log", run_id))
 
@@ -114,16 +94,6 @@ class MlflowStore(MlflowModelRecords):
         new = [v for v in values if (v[0], v[2], round(v[3] * 1000), _metric_value(v[1])) not in held]
         if new:
             self.log_batch(run_id, new)
-
-    @staticmethod
-    def _set_tags(conn: sa.Connection, run_id: str, tags: Mapping[str, str]) -> None:
-        stmt = dialect_insert(conn.dialect.name, run_tags)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
-            ),
-            [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-        )
 
     # -- runs: reads -----------------------------------------------------------------------
     def runs(self, ids: Sequence[str]) -> list[TrackedRun]:
