@@ -238,7 +238,7 @@ def fill_loopline(store, rows: list[dict]) -> int:
 
 
 def search_loopline(store, experiment: int, repeat: int) -> tuple[list[float], list[str]]:
-    from loopline.core.tracking import parse_filter, parse_order
+    from loopline.core.experiments import parse_filter, parse_order
 
     tracking = store.tracking
     filters, order = parse_filter(FILTER), [parse_order(ORDER)]

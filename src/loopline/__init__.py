@@ -20,7 +20,7 @@ from loopline.core.errors import (
 )
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import log_metric, log_metrics, log_params, set_tags
+    from loopline.core.recording import log_metric, log_metrics, log_params, set_tags
     from loopline.core.types import TableFile
     from loopline.pipeline.dag import Pipeline
     from loopline.pipeline.step import Step, StepContext, step
@@ -67,10 +67,10 @@ _LAZY = {
     "StepContext": "loopline.pipeline.step",
     "step": "loopline.pipeline.step",
     "TableFile": "loopline.core.types",
-    "log_metric": "loopline.core.tracking",
-    "log_metrics": "loopline.core.tracking",
-    "log_params": "loopline.core.tracking",
-    "set_tags": "loopline.core.tracking",
+    "log_metric": "loopline.core.recording",
+    "log_metrics": "loopline.core.recording",
+    "log_params": "loopline.core.recording",
+    "set_tags": "loopline.core.recording",
 }
 
 

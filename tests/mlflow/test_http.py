@@ -31,7 +31,7 @@ def new_run(api: TestClient) -> str:
 
 
 def history(project: Project, run_id: str, key: str = "loss") -> list[float | None]:
-    return [v for _, v, _, _ in project.mlflow.metric_history(run_id, key)]
+    return [p.value for p in project.mlflow.metric_history(run_id, key)]
 
 
 def test_experiment_codes_drive_the_client(api: TestClient) -> None:

@@ -19,12 +19,27 @@ def test_log_batch_keeps_nan_and_infinity_and_the_latest_point(project: Project)
     store.log_batch(run.id, [("loss", 0.5, 0, 1.0), ("loss", math.nan, 1, 2.0), ("gain", math.inf, 0, 1.0)])
     store.log_batch(run.id, [("loss", 0.25, 2, 3.0)], params={"lr": "0.1"}, tags={"team": "a"})
     history = store.metric_history(run.id, "loss")
-    assert [(s, v) for _, v, s, _ in history] == [(0, 0.5), (1, None), (2, 0.25)]
+    assert [(p.step, p.value) for p in history] == [(0, 0.5), (1, None), (2, 0.25)]
     record = store.run(run.id)
-    assert {k: (v, s) for k, v, s, _ in record.metrics} == {"loss": (0.25, 2), "gain": (math.inf, 0)}
+    assert {p.key: (p.value, p.step) for p in record.points} == {"loss": (0.25, 2), "gain": (math.inf, 0)}
     assert record.params == {"lr": "0.1"} and record.tags == {"team": "a"}
     # the native view reads the same rows: NaN is a missing number, not a made-up one
     assert [p.value for p in project.metric_history(run.id, "loss")] == [0.5, None, 0.25]
+
+
+def test_the_mlflow_api_and_tracking_read_one_run_record(project: Project) -> None:
+    exp = project.meta.tracking.create_experiment("e")
+    run = project.meta.tracking.create_run(exp.id, executor="mlflow")
+    points = [("loss", 0.5, 1, 2.0), ("loss", 0.7, 0, 3.0), ("nan", math.nan, 0, 1.0)]
+    project.mlflow.log_batch(run.id, points)
+    record = project.mlflow.run(run.id)
+    assert record == project.tracked_run(run.id)  # the same type, the same run
+    assert [(p.key, p.value, p.step, p.timestamp) for p in record.points] == [
+        ("loss", 0.5, 1, 2.0),  # the highest step, not the last logged
+        ("nan", None, 0, 1.0),
+    ]
+    assert record.metrics == {"loss": 0.5, "nan": None}
+    assert record.to_json()["metrics"] == {"loss": 0.5, "nan": None}
 
 
 def test_log_batch_refuses_an_unknown_run_and_a_changed_param_writing_nothing(project: Project) -> None:

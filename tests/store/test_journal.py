@@ -18,7 +18,7 @@ from loopline.core.labeling import LabelProject
 from loopline.core.types import Artifact, Run, StepRun
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.database import Change
-from loopline.store.metadata.monitoring import MonitoringStore
+from loopline.store.metadata.monitor import MonitoringStore
 from loopline.store.metadata.predictions import BatchRow, SqlPredictionIndex
 from loopline.store.metadata.registry import SqlRegistryRepository
 from loopline.store.metadata.tables import artifact_versions

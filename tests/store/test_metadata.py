@@ -19,7 +19,7 @@ from loopline.core.types import Artifact, Environment, Run, StepRun, StepStatus
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata import engine as engines
 from loopline.store.metadata import mlflow as _mlflow_tables  # noqa: F401  (registers its tables)
-from loopline.store.metadata import monitoring as _monitoring_tables  # noqa: F401  (registers its tables)
+from loopline.store.metadata import monitor as _monitoring_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata import predictions as _prediction_tables  # noqa: F401  (registers its tables)
 from loopline.store.metadata.tables import metadata as schema_metadata
 from loopline.testing.samples import step_run

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loopline.core.tracking import RunFilter, RunOrder, TrackedRun
+from loopline.core.experiments import RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata import MetadataStore
-from loopline.store.metadata.tracking import TrackingStore
+from loopline.store.metadata.experiments import TrackingStore
 
 OPS = {
     "=": operator.eq,

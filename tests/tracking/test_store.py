@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.tracking import parse_filter, parse_order
+from loopline.core.experiments import parse_filter, parse_order
 from loopline.store.metadata import MetadataStore
-from loopline.store.metadata.tracking import TrackingStore
+from loopline.store.metadata.experiments import TrackingStore
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from loopline.cli.common import emit_json
 from loopline.cli.render import console, styled
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import TrackedRun
+    from loopline.core.experiments import TrackedRun
 
 JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

@@ -13,7 +13,7 @@ from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import TrackedRun
+    from loopline.core.experiments import TrackedRun
     from loopline.core.types import Run
     from loopline.project import Project
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loopline.core.errors import LooplineError
-from loopline.core.tracking import recording
+from loopline.core.recording import recording
 from loopline.core.types import Artifact
 from loopline.pipeline.step import ChildRun, StepContext, code_hash, resolve, seed_from
 from loopline.store.artifacts import load_value, save_value

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import ConfigError, Conflict
+from loopline.core.experiments import check_metric, param_text
 from loopline.core.hashing import hash_text
-from loopline.core.tracking import check_metric, param_text
 
 if TYPE_CHECKING:
     from loopline.collect.spec import SourceSpec

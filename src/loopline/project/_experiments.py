@@ -1,5 +1,5 @@
 """A Project's experiment tracking: the active run users log to (wiring/active_run.py) and the
-searches, comparisons and histories over the tracking tables (store/metadata/tracking.py)."""
+searches, comparisons and histories over the tracking tables (store/metadata/experiments.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import Experiment, MetricPoint, TrackedRun
+    from loopline.core.experiments import Experiment, MetricPoint, TrackedRun
     from loopline.project._stores import Stores
     from loopline.wiring.active_run import ActiveRun
 
@@ -38,7 +38,7 @@ class Experiments:
     ) -> list[TrackedRun]:
         """Runs matching filters like `metrics.f1>0.9`, `params.C=1`, `tags.team=x`, sorted by
         `metrics.f1`, `params.C` or `start_time` (missing values last)."""
-        from loopline.core.tracking import parse_filter, parse_order
+        from loopline.core.experiments import parse_filter, parse_order
 
         tracking = self.stores.meta.tracking
         self.stores.runner.mark_interrupted()

@@ -13,7 +13,7 @@ from loopline.pipeline.config import build_pipeline
 from loopline.store.metadata import peek
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import TrackedRun
+    from loopline.core.experiments import TrackedRun
     from loopline.core.types import Environment, Run
     from loopline.pipeline.dag import Pipeline
     from loopline.pipeline.reproduce import Comparison

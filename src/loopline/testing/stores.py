@@ -37,7 +37,7 @@ class MetadataStores:
     def on(cls, meta: MetadataStore) -> MetadataStores:
         """The SQL repositories on a `MetadataStore` (or a subclass of it)."""
         from loopline.store.metadata.mlflow import MlflowStore
-        from loopline.store.metadata.monitoring import MonitoringStore
+        from loopline.store.metadata.monitor import MonitoringStore
         from loopline.store.metadata.predictions import SqlPredictionIndex
         from loopline.store.metadata.registry import SqlRegistryRepository
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.tracking import RunFilter, RunOrder
+from loopline.core.experiments import RunFilter, RunOrder
 from loopline.testing.expect import raises
 from loopline.testing.samples import T0
 

@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
-from loopline.core.tracking import Recorder, TrackedRun, bind, check_metric, unbind
+from loopline.core.experiments import TrackedRun, check_metric
+from loopline.core.recording import Recorder, bind, unbind
 
 if TYPE_CHECKING:
-    from loopline.store.metadata.tracking import TrackingStore
+    from loopline.store.metadata.experiments import TrackingStore
 
 FLUSH_EVERY = 1000
 FLUSH_SECONDS = 2.0
@@ -151,7 +152,7 @@ def start_run(
     flush_seconds: float = FLUSH_SECONDS,
     on_end: Any = None,
 ) -> ActiveRun:
-    from loopline.store.metadata.tracking import DEFAULT_EXPERIMENT
+    from loopline.store.metadata.experiments import DEFAULT_EXPERIMENT
 
     found = store.ensure_experiment(experiment or DEFAULT_EXPERIMENT)
     run = store.create_run(found.id, name=name, user=user or current_user(), tags=tags)

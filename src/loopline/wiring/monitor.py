@@ -17,7 +17,7 @@ from loopline.core.errors import InvalidInput, LooplineError, NotFound
 from loopline.monitor import MonitorConfig, Profile, build_profile, build_report
 from loopline.monitor.alerts import decide, deliver, evaluate, report_metrics
 from loopline.store.artifacts import load_table, load_value, save_json
-from loopline.store.metadata.monitoring import MonitoringStore
+from loopline.store.metadata.monitor import MonitoringStore
 
 if TYPE_CHECKING:
     import polars as pl

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from loopline.core.errors import Conflict, InvalidInput
-from loopline.core.tracking import Experiment, parse_filter
+from loopline.core.experiments import Experiment, parse_filter
 from loopline.server.mlflow.protocol import (
     API,
     AlreadyExists,
@@ -21,8 +21,8 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
+from loopline.store.metadata.experiments import DEFAULT_EXPERIMENT, TrackingStore
 from loopline.store.metadata.mlflow import MlflowStore
-from loopline.store.metadata.tracking import DEFAULT_EXPERIMENT, TrackingStore
 
 router = APIRouter()
 

@@ -309,7 +309,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
         run_id = store.logged_model(model_id).source_run_id
     metrics = {}
     if run_id is not None:
-        metrics = {k: v for k, v, _, _ in store.run(run_id).metrics if v is not None}
+        metrics = {k: v for k, v in store.run(run_id).metrics.items() if v is not None}
     description = text_in(call.data.get("description"), "description", required=False)
     try:  # a broken upload is the client's to fix: 400, never a 5xx the client would retry
         art = model_artifact(call.project.blobs, files)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from loopline.core.errors import InvalidInput
-from loopline.core.tracking import RunFilter, parse_filter, parse_order
+from loopline.core.experiments import MetricPoint, RunFilter, TrackedRun, parse_filter, parse_order
 from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms, time_in, tracking
 from loopline.server.mlflow.protocol import (
     API,
@@ -27,7 +27,7 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
-from loopline.store.metadata.mlflow import Metric, RunRecord
+from loopline.store.metadata.mlflow import Metric
 
 router = APIRouter()
 
@@ -53,7 +53,7 @@ _MAX_RESULTS = 50_000
 
 
 # -- runs -----------------------------------------------------------------------------------
-def run_json(run: RunRecord) -> dict[str, Any]:
+def run_json(run: TrackedRun) -> dict[str, Any]:
     root = f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts"
     info = {
         "run_id": run.id,
@@ -71,7 +71,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     return {
         "info": info,
         "data": {
-            "metrics": [metric_json(m) for m in run.metrics],
+            "metrics": [metric_json(p) for p in run.points],
             "params": pairs_out(run.params),
             "tags": pairs_out({k: v for k, v in run.tags.items() if k != INPUTS_TAG}),
         },
@@ -80,9 +80,13 @@ def run_json(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def metric_json(metric: Metric) -> dict[str, Any]:
-    key, value, step, stamp = metric
-    return {"key": key, "value": number_out(value), "timestamp": round(stamp * 1000), "step": step}
+def metric_json(point: MetricPoint) -> dict[str, Any]:
+    return {
+        "key": point.key,
+        "value": number_out(point.value),
+        "timestamp": round(point.timestamp * 1000),
+        "step": point.step,
+    }
 
 
 def run_id_of(call: Call) -> str:

@@ -13,7 +13,7 @@ from loopline.store.contracts.models import (
     RegistryRepository,
 )
 from loopline.store.metadata.mlflow import MlflowStore
-from loopline.store.metadata.monitoring import MonitoringStore
+from loopline.store.metadata.monitor import MonitoringStore
 from loopline.store.metadata.predictions import SqlPredictionIndex
 from loopline.store.metadata.registry import SqlRegistryRepository
 from loopline.store.metadata.repository import MetadataStore

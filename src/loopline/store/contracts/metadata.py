@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from loopline.core.tracking import Experiment, MetricPoint, RunFilter, RunOrder, TrackedRun
+    from loopline.core.experiments import Experiment, MetricPoint, RunFilter, RunOrder, TrackedRun
     from loopline.core.types import Artifact, Environment, Run, StepRun
 
 # Labeling records: their one import here (they move to core/ with the store refactor).

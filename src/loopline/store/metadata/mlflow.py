@@ -11,7 +11,8 @@ NaN metric values, which MLflow accepts, are stored as NULL (`metrics.value` and
 NULL with nothing, so run search never matches or orders on it by accident.
 
 The metric write path (`log_batch`) is the hot route of an MLflow client's training loop: one
-transaction, one existence check, one executemany and one upsert.
+transaction, one existence check, one executemany and one upsert (run_writes.py, the rows tracking
+writes too).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
-from loopline.core.tracking import RunFilter, RunOrder
+from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
+from loopline.store.metadata.experiments import TrackingStore
 from loopline.store.metadata.mlflow_models import (
     LoggedModel,
     MlflowModelRecords,
@@ -35,16 +35,14 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_logged_models,
     mlflow_model_versions,
 )
-from loopline.store.metadata.tables import experiments, metrics, metrics_latest, run_params, run_tags, runs
-from loopline.store.metadata.times import as_aware
-from loopline.store.metadata.tracking import TrackingStore, insert_params
-from loopline.store.metadata.upserts import dialect_insert, upsert_latest
+from loopline.store.metadata.run_search import load_runs
+from loopline.store.metadata.run_writes import metric_rows, write_batch
+from loopline.store.metadata.tables import experiments, metrics, runs
 
 __all__ = [
     "LoggedModel",
     "Metric",
     "MlflowStore",
-    "RunRecord",
     "VersionExtra",
     "check_path",
     "mlflow_artifacts",
@@ -53,22 +51,6 @@ __all__ = [
 ]
 
 Metric = tuple[str, float | None, int, float]  # key, value (None: NaN), step, time in seconds
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as MLflow shows it: the row, params, tags and each metric's latest point."""
-
-    id: str
-    experiment_id: int | None
-    name: str | None
-    user: str | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: list[Metric] = field(default_factory=list)
 
 
 def _metric_value(value: float | None) -> float | None:
@@ -88,34 +70,12 @@ class MlflowStore(MlflowModelRecords):
     ) -> None:
         """Metrics (NaN allowed), params (once; another value is a Conflict) and tags, in one
         transaction; the caller has checked types."""
-        rows = [(run_id, "", k, _metric_value(v), s, t) for k, v, s, t in values]
-        latest: dict[str, tuple[int, float, float | None]] = {}
-        for _, _, key, value, step, stamp in rows:
-            known = latest.get(key)
-            if known is None or step > known[0] or (step == known[0] and stamp >= known[1]):
-                latest[key] = (step, stamp, value)
+        rows, latest = metric_rows(run_id, values, nan_as_null=True)
 
         def work(conn: sa.Connection) -> None:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
-            if params:
-                insert_params(conn, run_id, params)
-            if tags:
-                self._set_tags(conn, run_id, tags)
-            if rows:
-                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-                conn.exec_driver_sql(
-                    f'INSERT INTO {metrics.name} (run_id, step_name, "key", value, step, "timestamp") '
-                    f"VALUES ({', '.join([mark] * 6)})",
-                    rows,
-                )
-                conn.execute(
-                    upsert_latest(conn.dialect.name),
-                    [
-                        {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
-                        for k, (s, t, v) in sorted(latest.items())
-                    ],
-                )
+            write_batch(conn, run_id, rows, latest, params or {}, tags)
 
         self._db.write(work, self._db.change("run.log", run_id))
 
@@ -135,48 +95,11 @@ class MlflowStore(MlflowModelRecords):
         if new:
             self.log_batch(run_id, new)
 
-    @staticmethod
-    def _set_tags(conn: sa.Connection, run_id: str, tags: Mapping[str, str]) -> None:
-        stmt = dialect_insert(conn.dialect.name, run_tags)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[run_tags.c.run_id, run_tags.c.key], set_={"value": stmt.excluded.value}
-            ),
-            [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-        )
-
     # -- runs: reads -----------------------------------------------------------------------
-    def runs(self, ids: Sequence[str]) -> list[RunRecord]:
+    def runs(self, ids: Sequence[str]) -> list[TrackedRun]:
         """Runs in the order of `ids` (unknown ids left out) with params, tags, latest metrics."""
-        if not ids:
-            return []
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        latest: dict[str, list[Metric]] = {i: [] for i in ids}
         with self._db.read() as conn:
-            found = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
-            for r in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(ids))):
-                params[r.run_id][r.key] = r.value
-            for r in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(ids))):
-                tags[r.run_id][r.key] = r.value
-            for r in conn.execute(sa.select(metrics_latest).where(metrics_latest.c.run_id.in_(ids))):
-                latest[r.run_id].append((r.key, r.value, r.step, r.timestamp))
-        return [
-            RunRecord(
-                id=i,
-                experiment_id=found[i].experiment_id,
-                name=found[i].name,
-                user=found[i].user,
-                status=found[i].status,
-                started_at=as_aware(found[i].started_at),
-                finished_at=as_aware(found[i].finished_at),
-                params=params[i],
-                tags=tags[i],
-                metrics=sorted(latest[i]),
-            )
-            for i in ids
-            if i in found
-        ]
+            return load_runs(conn, ids)
 
     def search_runs(
         self,
@@ -186,29 +109,29 @@ class MlflowStore(MlflowModelRecords):
         *,
         limit: int,
         offset: int,
-    ) -> tuple[list[RunRecord], bool]:
+    ) -> tuple[list[TrackedRun], bool]:
         """One page of matching runs (tracking's search), and whether more follow."""
         query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit
 
-    def run(self, run_id: str) -> RunRecord:
+    def run(self, run_id: str) -> TrackedRun:
         found = self.runs([run_id])
         if not found:
             raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
         return found[0]
 
-    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         with self._db.read() as conn:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
             rows = conn.execute(
-                sa.select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+                sa.select(metrics)
                 .where(metrics.c.run_id == run_id, metrics.c.key == key)
                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
             )
-            return [(r.key, r.value, r.step, r.timestamp) for r in rows]
+            return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
 
     # -- experiments -----------------------------------------------------------------------
     def set_experiment_tag(self, experiment_id: int, key: str, value: str) -> None:

@@ -47,7 +47,7 @@ from loopline.store.metadata.times import as_utc, utc_now
 if TYPE_CHECKING:
     # Built lazily by the properties below: a one-way edge, the repositories never import this.
     from loopline.store.metadata.annotations import SqlAnnotationRepository
-    from loopline.store.metadata.tracking import TrackingStore
+    from loopline.store.metadata.experiments import TrackingStore
 
 
 class MetadataStore:
@@ -81,7 +81,7 @@ class MetadataStore:
     @property
     def tracking(self) -> TrackingStore:
         """Experiments, tracked runs, params, tags, metric history and run search."""
-        from loopline.store.metadata.tracking import TrackingStore
+        from loopline.store.metadata.experiments import TrackingStore
 
         return TrackingStore(self.database)
 

@@ -1,17 +1,22 @@
 """Run search as SQL: the filters and order of `loopline runs --filter/--order` and MLflow's
-search_runs, both served by one query builder.
+search_runs, both served by one query builder, and the loader of the runs found.
+
+Filters become SQL joins on `metrics_latest` and EXISTS clauses: no run is filtered in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from loopline.core.tracking import RunFilter, RunOrder
+from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.tables import metrics_latest, run_params, run_tags, runs
+from loopline.store.metadata.times import as_aware
+
+_CHUNK = 500
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": lambda c, v: c == v,
@@ -96,3 +101,42 @@ def _attribute_condition(item: RunFilter) -> Any:
     elif item.key == "experiment_id":
         value = int(value)
     return _OPS[item.op](column, value)
+
+
+def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def load_runs(conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
+    """Runs with their params, tags and latest metric points, in the order of `ids` (unknown
+    ids left out)."""
+    found: dict[str, Any] = {}
+    params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    latest: dict[str, list[MetricPoint]] = {i: [] for i in ids}
+    for chunk in chunks(ids):
+        for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
+            found[row.id] = row
+        for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
+            params[row.run_id][row.key] = row.value
+        for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
+            tags[row.run_id][row.key] = row.value
+        for row in conn.execute(sa.select(metrics_latest).where(metrics_latest.c.run_id.in_(chunk))):
+            latest[row.run_id].append(MetricPoint(row.key, row.value, row.step, row.timestamp))
+    return [
+        TrackedRun(
+            id=i,
+            experiment_id=found[i].experiment_id,
+            name=found[i].name,
+            user=found[i].user,
+            status=found[i].status,
+            started_at=as_aware(found[i].started_at),
+            finished_at=as_aware(found[i].finished_at),
+            params=dict(sorted(params[i].items())),
+            tags=dict(sorted(tags[i].items())),
+            points=tuple(sorted(latest[i], key=lambda p: p.key)),
+        )
+        for i in ids
+        if i in found
+    ]

@@ -1,23 +1,19 @@
-"""Experiment tracking's shared records, the run-search language, and the active recorder.
+"""Experiment tracking's records (experiments, runs, metric points) and the run-search language.
 
 The search language is MLflow's filter syntax, loosened for a shell: `metrics.f1 > 0.9 and
 params.C = '1'` and `params.C=1` both parse. Keys are `params.K`, `metrics.K`, `tags.K` or a run
 attribute (`status`, `name`, `user`, `run_id`, `experiment_id`, `start_time`, `end_time`).
-
-Whatever records (a step's context, an active tracking run) is bound in a ContextVar, so the
-module-level `loopline.log_metric` reaches the right run from any code the recorder's owner runs.
+The active-run recording API (`loopline.log_metric` & co.) is in recording.py.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from loopline.core.errors import InvalidInput
 
@@ -75,8 +71,10 @@ class Experiment:
 
 @dataclass(frozen=True)
 class MetricPoint:
+    """One logged value of a metric; None is a NaN the MLflow API accepted (stored as NULL)."""
+
     key: str
-    value: float
+    value: float | None
     step: int
     timestamp: float
     step_name: str = ""
@@ -93,7 +91,8 @@ class MetricPoint:
 
 @dataclass(frozen=True)
 class TrackedRun:
-    """A run as tracking sees it: a pipeline run or a run started with `start_run`."""
+    """A run as tracking and the MLflow API see it: a pipeline run, a run started with
+    `start_run` or an MLflow client's, with the latest point of each metric."""
 
     id: str
     experiment_id: int | None
@@ -104,7 +103,12 @@ class TrackedRun:
     finished_at: datetime | None
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of each
+    points: tuple[MetricPoint, ...] = ()  # the latest point of each metric, by key
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """The latest value of each metric, what `loopline runs` shows and search compares."""
+        return {p.key: p.value for p in self.points}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,58 +247,23 @@ def param_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-# -- the active recorder ------------------------------------------------------------------------
-class Recorder(Protocol):
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None: ...
-    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None: ...
-    def log_params(self, values: Mapping[str, Any]) -> None: ...
-    def set_tags(self, values: Mapping[str, Any]) -> None: ...
+def compare_runs(a: TrackedRun, b: TrackedRun) -> dict[str, Any]:
+    """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
 
+    def side(left: Mapping[str, Any], right: Mapping[str, Any], numeric: bool) -> list[dict[str, Any]]:
+        out = []
+        for key in sorted({*left, *right}):
+            va, vb = left.get(key), right.get(key)
+            entry: dict[str, Any] = {"key": key, "a": va, "b": vb, "same": va == vb}
+            if numeric:
+                entry["delta"] = vb - va if va is not None and vb is not None else None
+            out.append(entry)
+        return out
 
-_ACTIVE: ContextVar[Recorder | None] = ContextVar("loopline_recorder", default=None)
-
-
-def bind(recorder: Recorder) -> Token[Recorder | None]:
-    return _ACTIVE.set(recorder)
-
-
-def unbind(token: Token[Recorder | None]) -> None:
-    _ACTIVE.reset(token)
-
-
-@contextmanager
-def recording(recorder: Recorder) -> Iterator[Recorder]:
-    """Bind `recorder` as the target of `loopline.log_metric` & co. while the block runs."""
-    token = _ACTIVE.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _ACTIVE.reset(token)
-
-
-def active() -> Recorder:
-    found = _ACTIVE.get()
-    if found is None:
-        raise InvalidInput(
-            "no active run to log to",
-            hint="call this inside a step, or inside `with project.start_run(...)`",
-        )
-    return found
-
-
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log one metric value to the active run (a step's, or `start_run`'s); buffered."""
-    active().log_metric(key, value, step)
-
-
-def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
-    active().log_metrics(values, step)
-
-
-def log_params(values: Mapping[str, Any]) -> None:
-    """Log params once per run; logging a different value for a key is a Conflict."""
-    active().log_params(values)
-
-
-def set_tags(values: Mapping[str, Any]) -> None:
-    active().set_tags(values)
+    return {
+        "a": {k: v for k, v in a.to_json().items() if k not in ("params", "metrics", "tags")},
+        "b": {k: v for k, v in b.to_json().items() if k not in ("params", "metrics", "tags")},
+        "params": side(a.params, b.params, False),
+        "metrics": side(a.metrics, b.metrics, True),
+        "tags": side(a.tags, b.tags, False),
+    }

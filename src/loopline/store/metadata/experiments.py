@@ -1,10 +1,6 @@
 """Experiment tracking on SQLAlchemy (SQLite and PostgreSQL): experiments, tracked runs, params,
-tags, metric history and run search.
-
-Every metric write also upserts `metrics_latest` (the last value of each key, by step then time)
-in the same transaction, so a search over tens of thousands of runs filters and sorts on one
-indexed row per run and key, never on the history. Filters become SQL joins and EXISTS clauses:
-no run is filtered in Python.
+tags, metric history and run search; the rows a run's writes make are run_writes.py's, the
+search query and the run loader run_search.py's.
 """
 
 from __future__ import annotations
@@ -12,66 +8,39 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.ids import new_run_id
-from loopline.core.tracking import (
+from loopline.core.experiments import (
     Experiment,
     MetricPoint,
     RunFilter,
     RunOrder,
     TrackedRun,
-    check_metric,
+    compare_runs,
     param_text,
 )
+from loopline.core.ids import new_run_id
 from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
+from loopline.store.metadata.run_search import chunks, load_runs
 from loopline.store.metadata.run_search import search_query as run_search_query
-from loopline.store.metadata.tables import (
-    PARENT_TAG,
-    experiments,
-    metrics_latest,
-    run_params,
-    run_tags,
-    runs,
+from loopline.store.metadata.run_writes import (
+    check_key,
+    child_time,
+    metric_rows,
+    write_batch,
+    write_tags,
 )
+from loopline.store.metadata.tables import PARENT_TAG, experiments, run_tags, runs
 from loopline.store.metadata.tables import metrics as metrics_table
 from loopline.store.metadata.times import as_aware, as_utc, utc_now
-from loopline.store.metadata.upserts import upsert_latest, upsert_tags
 
 STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "scheduled")
 DEFAULT_EXPERIMENT = "Default"
-_CHUNK = 500
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def insert_params(conn: sa.Connection, run_id: str, texts: Mapping[str, str]) -> None:
-    """Params are written once per run: a new key is added, the same value again is a no-op and
-    another value is a Conflict (MLflow's rule)."""
-    existing = dict(
-        conn.execute(
-            sa.select(run_params.c.key, run_params.c.value).where(
-                run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
-            )
-        ).all()
-    )
-    for key, value in texts.items():
-        if key in existing and existing[key] != value:
-            raise Conflict(
-                f"param {key!r} of run {run_id} is {existing[key]!r} already; cannot log {value!r}",
-                hint="params are logged once per run; log a metric or a tag for what changes",
-            )
-    new = [{"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing]
-    if new:
-        conn.execute(run_params.insert(), new)
 
 
 class TrackingStore:
@@ -202,7 +171,7 @@ class TrackingStore:
                 )
             )
             if tags:
-                self._set_tags(conn, run_id, tags)
+                write_tags(conn, run_id, tags)
 
         self._db.write(work, self._db.change("run.create", run_id))
         return TrackedRun(
@@ -263,7 +232,7 @@ class TrackingStore:
         """One run (by id or unique prefix) with its params, tags and latest metrics."""
         with self._db.read() as conn:
             full = self._resolve(conn, run_id)
-            return self._load(conn, [full])[0]
+            return load_runs(conn, [full])[0]
 
     # -- writes -------------------------------------------------------------------------------
     def log_batch(
@@ -278,72 +247,17 @@ class TrackingStore:
         """One transaction: metrics (key, value, step, timestamp) into the history and the latest
         values, params (logged once; a different value is a Conflict) and tags (overwritten).
         Everything is checked before anything is written."""
-        rows, latest = self._metric_rows(run_id, metrics, step_name)
-        texts = {self._key(k, "param"): param_text(v) for k, v in (params or {}).items()}
+        rows, latest = metric_rows(run_id, metrics, step_name)
+        texts = {check_key(k, "param"): param_text(v) for k, v in (params or {}).items()}
         if not rows and not texts and not tags:
             return
 
         def work(conn: sa.Connection) -> None:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="`loopline runs` lists them")
-            self._write_batch(conn, run_id, rows, latest, texts, tags)
+            write_batch(conn, run_id, rows, latest, texts, tags)
 
         self._db.write(work, self._db.change("run.log", run_id))
-
-    @staticmethod
-    def _metric_rows(
-        run_id: str, values: Sequence[tuple[str, float, int, float]], step_name: str
-    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-        """History rows, and the latest value per key among them (a PostgreSQL upsert may not
-        touch one row twice in a statement)."""
-        rows = []
-        latest: dict[str, tuple[int, float, float]] = {}
-        for key, value, step, timestamp in values:
-            if (
-                type(value) is not float
-                or value != value
-                or type(step) is not int
-                or type(key) is not str
-                or not key
-            ):
-                key, value, step = check_metric(key, value, step)  # the slow path, with its errors
-            stamp = float(timestamp)
-            rows.append((run_id, step_name, key, value, step, stamp))
-            known = latest.get(key)
-            if known is None or step > known[0] or (step == known[0] and stamp >= known[1]):
-                latest[key] = (step, stamp, value)
-        return rows, [
-            {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": t}
-            for k, (s, t, v) in sorted(latest.items())
-        ]
-
-    def _write_batch(
-        self,
-        conn: sa.Connection,
-        run_id: str,
-        rows: list[tuple[Any, ...]],
-        latest: list[dict[str, Any]],
-        texts: Mapping[str, str],
-        tags: Mapping[str, Any] | None,
-    ) -> None:
-        if texts:
-            insert_params(conn, run_id, texts)
-        if tags:
-            self._set_tags(conn, run_id, tags)
-        if not rows:
-            return
-        # The DB-API's executemany directly: per-row parameter processing in SQLAlchemy cost more
-        # than SQLite's insert itself (measured on 500-value batches).
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(
-            f'INSERT INTO {metrics_table.name} (run_id, step_name, "key", value, step, "timestamp") '
-            f"VALUES ({', '.join([mark] * 6)})",
-            rows,
-        )
-        conn.execute(
-            upsert_latest(conn.dialect.name),
-            latest,
-        )
 
     def record_child_runs(
         self, parent_run_id: str, children: Sequence[Any], *, step_name: str = ""
@@ -357,8 +271,8 @@ class TrackingStore:
         prepared = []
         for child in children:
             run_id = new_run_id()
-            rows, latest = self._metric_rows(run_id, child.metrics, step_name)
-            texts = {self._key(k, "param"): param_text(v) for k, v in child.params.items()}
+            rows, latest = metric_rows(run_id, child.metrics, step_name)
+            texts = {check_key(k, "param"): param_text(v) for k, v in child.params.items()}
             tags = {**child.tags, PARENT_TAG: parent_run_id, "loopline.step": step_name}
             prepared.append((child, run_id, rows, latest, texts, tags))
 
@@ -369,8 +283,8 @@ class TrackingStore:
                     {
                         "id": run_id,
                         "status": child.status,
-                        "started_at": _child_time(child, now, n),
-                        "finished_at": _child_time(child, now, n, last_metric=True),
+                        "started_at": child_time(child, now, n),
+                        "finished_at": child_time(child, now, n, last_metric=True),
                         "executor": "tracking",
                         "experiment_id": experiment_ids[child.experiment],
                         "name": child.name,
@@ -380,7 +294,7 @@ class TrackingStore:
                 ],
             )
             for _child, run_id, rows, latest, texts, tags in prepared:
-                self._write_batch(conn, run_id, rows, latest, texts, tags)
+                write_batch(conn, run_id, rows, latest, texts, tags)
             return [run_id for _child, run_id, *_ in prepared]
 
         return self._db.write(work, self._db.change("run.record_children", parent_run_id))
@@ -406,18 +320,6 @@ class TrackingStore:
 
         self._db.write(work, self._db.change("run.delete_tag", f"{run_id}:{key}"))
 
-    @staticmethod
-    def _key(key: Any, what: str) -> str:
-        if not isinstance(key, str) or not key or len(key) > 250:
-            raise InvalidInput(f"{what} key {key!r} must be a string of 1 to 250 characters")
-        return key
-
-    def _set_tags(self, conn: sa.Connection, run_id: str, tags: Mapping[str, Any]) -> None:
-        rows = [
-            {"run_id": run_id, "key": self._key(k, "tag"), "value": param_text(v)} for k, v in tags.items()
-        ]
-        conn.execute(upsert_tags(conn.dialect.name), rows)
-
     # -- reads --------------------------------------------------------------------------------
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every value logged for one metric of one run, by step then time."""
@@ -430,53 +332,17 @@ class TrackingStore:
             )
             return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
 
-    def _load(self, conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
-        """Runs with their params, tags and latest metrics, in the order of `ids`."""
-        found: dict[str, Any] = {}
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        latest: dict[str, dict[str, float]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
-            for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
-                found[row.id] = row
-            for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
-                params[row.run_id][row.key] = row.value
-            for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
-                tags[row.run_id][row.key] = row.value
-            for row in conn.execute(
-                sa.select(metrics_latest.c.run_id, metrics_latest.c.key, metrics_latest.c.value).where(
-                    metrics_latest.c.run_id.in_(chunk)
-                )
-            ):
-                latest[row.run_id][row.key] = row.value
-        return [
-            TrackedRun(
-                id=i,
-                experiment_id=found[i].experiment_id,
-                name=found[i].name,
-                user=found[i].user,
-                status=found[i].status,
-                started_at=as_aware(found[i].started_at),
-                finished_at=as_aware(found[i].finished_at),
-                params=dict(sorted(params[i].items())),
-                tags=dict(sorted(tags[i].items())),
-                metrics=dict(sorted(latest[i].items())),
-            )
-            for i in ids
-            if i in found
-        ]
-
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each of these runs (tuning trials), in the order they started."""
         out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
         with self._db.read() as conn:
             pairs: list[tuple[str, str]] = []
-            for chunk in _chunks(list(parent_ids)):
+            for chunk in chunks(list(parent_ids)):
                 query = sa.select(run_tags.c.run_id, run_tags.c.value).where(
                     run_tags.c.key == PARENT_TAG, run_tags.c.value.in_(chunk)
                 )
                 pairs += [(r.run_id, r.value) for r in conn.execute(query)]
-            children = self._load(conn, [child for child, _ in pairs])
+            children = load_runs(conn, [child for child, _ in pairs])
         parent = dict(pairs)
         for child in sorted(children, key=lambda r: (r.started_at, r.id)):
             out[parent[child.id]].append(child)
@@ -498,7 +364,7 @@ class TrackingStore:
         query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
-            return self._load(conn, ids)
+            return load_runs(conn, ids)
 
     def count_runs(
         self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
@@ -511,33 +377,4 @@ class TrackingStore:
 
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
         """Two runs side by side: every param, metric (latest) and tag of either, and which differ."""
-        a, b = self.get_run(run_a), self.get_run(run_b)
-
-        def side(left: Mapping[str, Any], right: Mapping[str, Any], numeric: bool) -> list[dict[str, Any]]:
-            out = []
-            for key in sorted({*left, *right}):
-                va, vb = left.get(key), right.get(key)
-                entry: dict[str, Any] = {"key": key, "a": va, "b": vb, "same": va == vb}
-                if numeric:
-                    entry["delta"] = vb - va if va is not None and vb is not None else None
-                out.append(entry)
-            return out
-
-        return {
-            "a": {k: v for k, v in a.to_json().items() if k not in ("params", "metrics", "tags")},
-            "b": {k: v for k, v in b.to_json().items() if k not in ("params", "metrics", "tags")},
-            "params": side(a.params, b.params, False),
-            "metrics": side(a.metrics, b.metrics, True),
-            "tags": side(a.tags, b.tags, False),
-        }
-
-
-def _child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False) -> datetime:
-    """A child run's own start (its `started_at`, epoch seconds) or, with `last_metric`, the
-    time of its last metric (else its start); without a start of its own, the recording time
-    plus n microseconds, which keeps the trials' order."""
-    started = getattr(child, "started_at", None)
-    if started is None:
-        return now + timedelta(microseconds=n)
-    stamps = [m[3] for m in child.metrics] if last_metric else []
-    return datetime.fromtimestamp(max([float(started), *stamps]), UTC)
+        return compare_runs(self.get_run(run_a), self.get_run(run_b))
