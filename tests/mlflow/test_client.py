@@ -23,8 +23,7 @@ def test_the_mlflow_client_works_unchanged(tmp_path: Path, mlflow_python: Path) 
     root = tmp_path / "proj"
     project = Project.init(root)
     _, token = project.annotator_add("trainer", "manager")
-    app = create_app(project)
-    app.state.require_token = True
+    app = create_app(project)  # auth on, as `loopline server` by default
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
     with live_server(app) as url:
         env |= {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": token, "STEPS": "20", "RUNS": "2"}

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from loopline.server.deps import Manager, project_of
+from loopline.server.deps import Who, project_of
 from loopline.server.routers.pages import page_user, render
 
 router = APIRouter()
@@ -35,13 +35,13 @@ def _plotly_js() -> Path:
 
 @router.get("/api/monitor/reports")
 def list_reports(
-    request: Request, who: Manager, model: str | None = None, limit: int = 100
+    request: Request, who: Who, model: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     return project_of(request).monitor_reports(model, limit=min(max(limit, 1), 1000))
 
 
 @router.get("/api/monitor/reports/{report_id}")
-def get_report(request: Request, report_id: str, who: Manager) -> dict[str, Any]:
+def get_report(request: Request, report_id: str, who: Who) -> dict[str, Any]:
     report: dict[str, Any] = project_of(request).monitor_report(report_id)
     return report
 
@@ -95,14 +95,14 @@ def plotly_js() -> Response:
 
 @router.get("/monitor", response_class=HTMLResponse, include_in_schema=False)
 def reports_page(request: Request, model: str | None = None) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     reports = project_of(request).monitor_reports(model, limit=200)
     return render(request, "monitor_reports.html", who, reports=reports, model=model)
 
 
 @router.get("/monitor/{report_id}", response_class=HTMLResponse, include_in_schema=False)
 def report_page(request: Request, report_id: str) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     report = project_of(request).monitor_report(report_id)
     drift = report.get("drift") or {}
     columns = sorted(drift.get("columns", []), key=lambda c: (not c["drifted"], c["p_value"] or 1.0))
