@@ -87,6 +87,11 @@ def run_matrix(
     return wrong
 
 
+def unlisted(app: Any, rules: Mapping[Key, Rule]) -> list[Key]:
+    """Routes of app that the table does not list (each makes the matrix test fail)."""
+    return [key for key, _ in routes_of(app.routes) if key not in rules]
+
+
 def cells_of(app: Any, rules: Mapping[Key, Rule]) -> tuple[list[tuple[Key, str]], list[tuple[Key, str]]]:
     """(refused cells, allowed cells) of every route of app, as the table has it."""
     keys = [key for key, _ in routes_of(app.routes)]

@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loopline.core.identity import ROLES, current
-from loopline.serve.access import SIGNED_IN
+from loopline.serve.access import SERVE_RULES, SIGNED_IN, markdown
 from loopline.server import create_app
 from loopline.server.access import SERVER_RULES
 from loopline.server.mlflow.protocol import API
-from tests.server.access_matrix import cells_of, run_matrix, snapshot
+from tests.conftest import cli
+from tests.server.access_matrix import cells_of, run_matrix, snapshot, unlisted
 from tests.server.conftest import Setup, make_setup, make_user
 
 _FILES = "/api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}"
@@ -43,6 +44,7 @@ def users(tmp_path: Path) -> Iterator[tuple[Setup, dict[str, str]]]:
 def test_every_route_every_role_as_the_table_says(users: tuple[Setup, dict[str, str]]) -> None:
     made, tokens = users
     app = create_app(made.project)
+    assert not unlisted(app, SERVER_RULES), "every route needs a rule in server/access.py"
     no, yes = cells_of(app, SERVER_RULES)
     assert len(no) + len(yes) == 651, "the matrix changed size: update the report and docs/server.md"
     with TestClient(app, follow_redirects=False) as client:
@@ -58,13 +60,13 @@ def test_a_route_without_a_rule_is_refused(users: tuple[Setup, dict[str, str]]) 
     app = create_app(made.project)
 
     @app.get("/api/new-and-unlisted")
-    def unlisted() -> dict[str, str]:
+    def secret() -> dict[str, str]:
         return {"secret": "data"}
 
     with TestClient(app) as client:
         answer = client.get("/api/new-and-unlisted", headers={"Authorization": f"Bearer {tokens['admin']}"})
     assert answer.status_code == 403 and "no access rule" in answer.json()["message"]
-    assert cells_of(app, SERVER_RULES)[0][0][0] == ("GET", "/api/new-and-unlisted")
+    assert unlisted(app, SERVER_RULES) == [("GET", "/api/new-and-unlisted")]
 
 
 def test_basic_auth_cookie_and_the_acting_principal(
@@ -103,3 +105,17 @@ def test_without_auth_everyone_is_the_local_admin(users: tuple[Setup, dict[str, 
         made_model = client.post(f"{API}/registered-models/create", json={"name": "m"})
         assert made_model.status_code == 200
         assert client.get("/api/annotate/me").json() == {"name": made.project.settings.user, "role": "admin"}
+
+
+@pytest.mark.parametrize("command", ["server", "serve"])
+def test_no_auth_is_refused_off_loopback(tmp_path: Path, command: str) -> None:
+    done = cli(command, "--no-auth", "--host", "0.0.0.0", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--no-auth on 0.0.0.0: anyone who can reach it would act as an admin" in done.stdout + done.stderr
+
+
+def test_docs_show_the_tables_as_the_code_has_them() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
+    for app, rules in (("loopline server", SERVER_RULES), ("loopline serve", SERVE_RULES)):
+        shown = page.split(f"<!-- routes: {app} -->\n", 1)[1].split("<!-- /routes -->", 1)[0]
+        assert shown == markdown(rules), f"docs/server.md's {app} table is stale: regenerate it"

@@ -238,3 +238,14 @@ class Guard:
         rule.check(principal, params)
         rid = request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex
         return dataclasses.replace(principal, request_id=rid)
+
+
+def markdown(rules: Mapping[Key, Rule]) -> str:
+    """The table as docs/server.md shows it: one row per path and rule, its methods joined."""
+    rows: dict[tuple[str, Rule], list[str]] = {}
+    for (method, path), rule in rules.items():
+        rows.setdefault((path, rule), []).append("any" if method == "*" else method)
+    lines = ["| method | path | needs |", "| --- | --- | --- |"]
+    for (path, rule), methods in rows.items():
+        lines.append(f"| {', '.join(methods)} | `{path}` | {rule.describe()} |")
+    return "\n".join(lines) + "\n"
