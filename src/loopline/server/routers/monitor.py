@@ -1,6 +1,6 @@
-"""Monitoring reports in the web UI and the REST API (managers only: reports describe production
-traffic). A report page draws its Plotly figures with the plotly.js bundle that ships in the
-plotly package, served from here: no CDN, works offline. The Content Security Policy forbids
+"""Monitoring reports in the web UI and the REST API (read on the project, so not annotators:
+reports describe production traffic). A report page draws its Plotly figures with the plotly.js
+bundle that ships in the plotly package, served from here: no CDN, works offline. The Content Security Policy forbids
 inline scripts, so each figure's JSON sits in a data attribute and /static/monitor.js draws it.
 
 It forbids inline styles too, and plotly.js puts its stylesheet in a <style> element it makes at
