@@ -1,7 +1,8 @@
 """Monitoring reports in the web UI and the REST API (read on the project, so not annotators:
 reports describe production traffic). A report page draws its Plotly figures with the plotly.js
-bundle that ships in the plotly package, served from here: no CDN, works offline. The Content Security Policy forbids
-inline scripts, so each figure's JSON sits in a data attribute and /static/monitor.js draws it.
+bundle that ships in the plotly package, served from here: no CDN, works offline. The Content
+Security Policy forbids inline scripts, so each figure's JSON sits in a data attribute and
+/static/monitor.js draws it.
 
 It forbids inline styles too, and plotly.js puts its stylesheet in a <style> element it makes at
 load time unless an element with that id exists and has the class `no-inline-styles` (its own
