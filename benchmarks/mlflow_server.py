@@ -158,7 +158,8 @@ def main() -> None:
         wanted = {"loopline": args.reps, "mlflow": args.peer_reps}
         with ExitStack() as stack:
             urls = {
-                "loopline": serve("loopline", [LOOPLINE, "server"], ours_dir, stack),
+                # no tokens on loopback, as `mlflow server` takes none
+                "loopline": serve("loopline", [LOOPLINE, "server", "--no-auth"], ours_dir, stack),
                 "mlflow": serve("mlflow", peer_cmd, peer_dir, stack),
             }
             # Interleaved, so a busy moment of this shared machine falls on both servers alike.

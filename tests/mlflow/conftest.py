@@ -53,5 +53,7 @@ def project(tmp_path: Path, store_url: str) -> Iterator[Project]:
 
 @pytest.fixture
 def api(project: Project) -> Iterator[TestClient]:
-    with TestClient(create_app(project)) as client:
+    """The MLflow API with auth off (every request the local admin): the wire protocol alone;
+    tests/server/test_access.py and test_http's auth tests cover who may call what."""
+    with TestClient(create_app(project, auth=False)) as client:
         yield client

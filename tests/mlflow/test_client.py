@@ -14,6 +14,7 @@ from loopline.project import Project
 from loopline.server import create_app
 from tests.conftest import cli
 from tests.mlflow.conftest import CLIENT_SCRIPT
+from tests.server.conftest import make_user
 from tests.server.live import live_server
 
 MODEL = "churn-classifier"
@@ -23,8 +24,7 @@ def test_the_mlflow_client_works_unchanged(tmp_path: Path, mlflow_python: Path) 
     root = tmp_path / "proj"
     project = Project.init(root)
     _, token = project.annotator_add("trainer", "manager")
-    app = create_app(project)
-    app.state.require_token = True
+    app = create_app(project)  # auth on, as `loopline server` by default
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
     with live_server(app) as url:
         env |= {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": token, "STEPS": "20", "RUNS": "2"}
@@ -92,3 +92,49 @@ def test_the_mlflow_client_works_unchanged(tmp_path: Path, mlflow_python: Path) 
     assert [(m["name"], m["latest_version"], m["aliases"]) for m in models] == [
         (MODEL, 2, {"champion": 2, "production": 1})
     ]
+
+
+AUTH_SCRIPT = """
+import sys, mlflow
+from mlflow.exceptions import MlflowException
+try:
+    mlflow.create_experiment("auth-check")
+except MlflowException as exc:
+    print("refused", exc.error_code)
+    sys.exit(0)
+with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("auth-check").experiment_id):
+    mlflow.log_metric("loss", 0.5)
+print("written")
+"""
+
+
+def test_the_client_needs_credentials_token_or_basic(tmp_path: Path, mlflow_python: Path) -> None:
+    project = Project.init(tmp_path / "proj")
+    token = make_user(project, "ci", "scientist")
+    viewer = make_user(project, "looker", "viewer")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
+    base |= {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    ways = {
+        "none": ({}, "refused UNAUTHENTICATED"),
+        "viewer": ({"MLFLOW_TRACKING_TOKEN": viewer}, "refused PERMISSION_DENIED"),
+        "basic, wrong user": (
+            {"MLFLOW_TRACKING_USERNAME": "looker", "MLFLOW_TRACKING_PASSWORD": token},
+            "refused UNAUTHENTICATED",
+        ),
+        "basic": ({"MLFLOW_TRACKING_USERNAME": "ci", "MLFLOW_TRACKING_PASSWORD": token}, "written"),
+    }
+    seen = {}
+    with live_server(create_app(project)) as url:
+        for way, (extra, _) in ways.items():
+            done = subprocess.run(
+                [str(mlflow_python), "-c", AUTH_SCRIPT],
+                env={**base, "MLFLOW_TRACKING_URI": url, **extra},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            seen[way] = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    assert seen == {way: wanted for way, (_, wanted) in ways.items()}
+    assert [e.name for e in project.experiments()].count("auth-check") == 1
+    project.close()

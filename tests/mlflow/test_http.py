@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from loopline.core.errors import InvalidInput
 from loopline.project import Project
+from loopline.server import create_app
+from tests.server.conftest import make_user
 
 API = "/api/2.0/mlflow"
 FILES = "/api/2.0/mlflow-artifacts/artifacts"
@@ -161,18 +163,28 @@ def test_unknown_run_is_404_and_a_changed_param_400(api: TestClient, project: Pr
     assert history(project, run_id) == []
 
 
+def _run_folder(api: TestClient) -> str:
+    run_id = new_run(api)
+    exp = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
+    return f"{exp}/{run_id}"
+
+
 def test_artifacts_land_in_the_blob_store_and_dot_dot_is_refused(api: TestClient, project: Project) -> None:
-    assert api.put(f"{FILES}/1/run/artifacts/docs/a.txt", content=b"hello").json() == {}
-    assert api.get(f"{FILES}/1/run/artifacts/docs/a.txt").content == b"hello"
-    listed = api.get(FILES, params={"path": "1/run/artifacts"}).json()
+    run = _run_folder(api)
+    assert api.put(f"{FILES}/{run}/artifacts/docs/a.txt", content=b"hello").json() == {}
+    assert api.get(f"{FILES}/{run}/artifacts/docs/a.txt").content == b"hello"
+    listed = api.get(FILES, params={"path": f"{run}/artifacts"}).json()
     assert listed == {"files": [{"path": "docs", "is_dir": True}]}
     blobs_before = sorted(project.blobs.digests())
     for path in ("1/run/%2E%2E/%2E%2E/escape.txt", "1/run/artifacts/%2E%2E/x"):
         error(api.put(f"{FILES}/{path}", content=b"evil"), 400, "INVALID_PARAMETER_VALUE")
     error(api.get(FILES, params={"path": "1/../.."}), 400, "INVALID_PARAMETER_VALUE")
-    error(api.get(f"{FILES}/1/run/artifacts/none.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    error(api.get(f"{FILES}/{run}/artifacts/none.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    # only into runs (and logged models) that exist, in their own experiment
+    for path in ("1/no-such-run/artifacts/a.txt", f"99{run}/artifacts/a.txt", "models-by-hand/x/MLmodel"):
+        error(api.put(f"{FILES}/{path}", content=b"stray"), 404, "RESOURCE_DOES_NOT_EXIST")
     assert sorted(project.blobs.digests()) == blobs_before
-    assert [p for p, _, _ in project.mlflow.files_under("")] == ["1/run/artifacts/docs/a.txt"]
+    assert [p for p, _, _ in project.mlflow.files_under("")] == [f"{run}/artifacts/docs/a.txt"]
 
 
 def _pickled_model_folder(api: TestClient, folder: str) -> None:
@@ -214,8 +226,7 @@ def test_a_pickled_model_is_registered_as_files_and_never_unpickled(
 def test_a_skops_model_with_untrusted_types_is_refused_at_registration(
     api: TestClient, project: Project
 ) -> None:
-    run_id = new_run(api)
-    folder = f"models-by-hand/{run_id}"
+    folder = f"{_run_folder(api)}/artifacts/by-hand"
     mlmodel = "flavors:\n  sklearn:\n    pickled_model: model.skops\n    serialization_format: skops\n"
     api.put(f"{FILES}/{folder}/MLmodel", content=mlmodel.encode())
     source = {"name": "evil", "source": f"mlflow-artifacts:/{folder}"}
@@ -250,27 +261,38 @@ def test_registry_codes(api: TestClient) -> None:
     assert (got["name"], got["latest_versions"], got["aliases"]) == ("m", [], [])
 
 
-def test_tokens_when_the_server_requires_them(api: TestClient, project: Project) -> None:
-    api.app.state.require_token = True  # type: ignore[attr-defined]
-    _, manager = project.annotator_add("lead", "manager")
-    _, annotator = project.annotator_add("ann", "annotator")
-    error(api.get(f"{API}/experiments/get-by-name", params={"experiment_name": "x"}), 401, "UNAUTHENTICATED")
-    wrong = {"Authorization": "Bearer not-a-token"}
-    error(
-        api.get(f"{API}/experiments/get-by-name", params={"experiment_name": "x"}, headers=wrong),
-        401,
-        "UNAUTHENTICATED",
-    )
-    as_annotator = {"Authorization": f"Bearer {annotator}"}
-    made = api.post(f"{API}/registered-models/create", json={"name": "m"}, headers=as_annotator)
-    assert made.status_code == 200
-    alias = {"name": "m", "alias": "champion", "version": "1"}
-    error(
-        api.post(f"{API}/registered-models/alias", json=alias, headers=as_annotator), 403, "PERMISSION_DENIED"
-    )
-    as_manager = {"Authorization": f"Bearer {manager}"}
-    error(
-        api.post(f"{API}/registered-models/alias", json=alias, headers=as_manager),
-        404,
-        "RESOURCE_DOES_NOT_EXIST",
-    )
+def test_writes_need_a_role_that_may_and_registered_files_are_write_once(project: Project) -> None:
+    tokens = {role: make_user(project, role, role) for role in ("scientist", "annotator", "viewer")}
+    by = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
+    find = {"experiment_name": "x"}
+    with TestClient(create_app(project)) as api:  # auth on: the default
+        error(api.get(f"{API}/experiments/get-by-name", params=find), 401, "UNAUTHENTICATED")
+        error(api.post(f"{API}/registered-models/create", json={"name": "m"}), 401, "UNAUTHENTICATED")
+        wrong = {"Authorization": "Bearer not-a-token"}
+        error(api.get(f"{API}/experiments/get-by-name", params=find, headers=wrong), 401, "UNAUTHENTICATED")
+        made = api.post(f"{API}/registered-models/create", json={"name": "m"}, headers=by["annotator"])
+        error(made, 403, "PERMISSION_DENIED")
+        viewed = api.get(f"{API}/experiments/get-by-name", params=find, headers=by["viewer"])
+        error(viewed, 404, "RESOURCE_DOES_NOT_EXIST")
+        alias = {"name": "m", "alias": "production", "version": "1"}
+        moved = api.post(f"{API}/registered-models/alias", json=alias, headers=by["viewer"])
+        error(moved, 403, "PERMISSION_DENIED")
+
+        exp = api.post(f"{API}/experiments/create", json={"name": "e"}, headers=by["scientist"]).json()
+        run = api.post(f"{API}/runs/create", json=exp, headers=by["scientist"]).json()["run"]["info"]
+        folder = f"{FILES}/{exp['experiment_id']}/{run['run_id']}/artifacts/model"
+        error(api.put(f"{folder}/model.pkl", content=b"v", headers=by["viewer"]), 403, "PERMISSION_DENIED")
+        mlmodel = (
+            b"flavors:\n  sklearn:\n    pickled_model: model.pkl\n    serialization_format: cloudpickle\n"
+        )
+        assert api.put(f"{folder}/MLmodel", content=mlmodel, headers=by["scientist"]).status_code == 200
+        assert api.put(f"{folder}/model.pkl", content=b"first", headers=by["scientist"]).status_code == 200
+        assert api.put(f"{folder}/model.pkl", content=b"second", headers=by["scientist"]).status_code == 200
+        api.post(f"{API}/registered-models/create", json={"name": "m"}, headers=by["scientist"])
+        version = {"name": "m", "source": f"runs:/{run['run_id']}/model", "run_id": run["run_id"]}
+        made = api.post(f"{API}/model-versions/create", json=version, headers=by["scientist"])
+        assert made.status_code == 200, made.text
+        overwrite = api.put(f"{folder}/model.pkl", content=b"evil", headers=by["scientist"])
+        error(overwrite, 400, "RESOURCE_ALREADY_EXISTS")
+        assert api.get(f"{folder}/model.pkl", headers=by["viewer"]).content == b"second"
+        assert api.put(f"{folder}/notes.txt", content=b"new", headers=by["scientist"]).status_code == 200

@@ -23,7 +23,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_predict_validates_answers_logs_and_counts(project: Project):
-    app = project.serving_app("iris", flush_seconds=0.05, max_body_bytes=4096)
+    app = project.serving_app("iris", flush_seconds=0.05, max_body_bytes=4096, auth=False)
     with running(app) as url, httpx.Client(base_url=url) as client:
         one = client.post("/predict", json=row(1), headers={"X-Request-ID": "req-1"})
         assert one.status_code == 200
@@ -100,7 +100,7 @@ def test_predict_validates_answers_logs_and_counts(project: Project):
 
 def test_not_ready_until_the_alias_exists_then_follows_it(project: Project):
     register(project, "fresh", 1.0)
-    app = project.serving_app("fresh", poll_seconds=0.05)
+    app = project.serving_app("fresh", poll_seconds=0.05, auth=False)
     with running(app) as url, httpx.Client(base_url=url) as client:
         assert client.get("/ready").status_code == 503
         refused = client.post("/predict", json=row(1))

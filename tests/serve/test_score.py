@@ -19,6 +19,7 @@ from loopline.project import Project
 from loopline.store.artifacts import save_table
 from tests.conftest import BIN, cli
 from tests.serve.conftest import FEATURES, free_port, row, wait_for
+from tests.server.conftest import make_user
 
 
 def add_rows(project: Project, n: int = 500, *, item_ids: bool = True) -> str:
@@ -73,6 +74,7 @@ def test_cli_score_and_serve_as_a_user_runs_them(sqlite_project: Project):
     refused = cli("score", "iris", "nope", cwd=project.root)
     assert refused.returncode == 2 and "nope" in refused.stderr
 
+    token = make_user(project, "ci", "scientist")  # a client of the service: a user of its own
     port = free_port()
     server = subprocess.Popen(
         [str(BIN / "loopline"), "serve", "iris", "--port", str(port), "--max-body-bytes", "2000"],
@@ -93,9 +95,11 @@ def test_cli_score_and_serve_as_a_user_runs_them(sqlite_project: Project):
                 return False
 
         wait_for(ready, timeout=60, what="loopline serve to be ready")
-        answer = httpx.post(f"{url}/predict", json=row(1), headers={"X-Request-ID": "cli-1"}).json()
+        assert httpx.post(f"{url}/predict", json=row(1)).status_code == 401  # auth on by default
+        auth = {"Authorization": f"Bearer {token}"}
+        answer = httpx.post(f"{url}/predict", json=row(1), headers={"X-Request-ID": "cli-1", **auth}).json()
         assert answer["version"] == 1
-        assert httpx.post(f"{url}/predict", json=[row(i) for i in range(40)]).status_code == 413
+        assert httpx.post(f"{url}/predict", json=[row(i) for i in range(40)], headers=auth).status_code == 413
     finally:
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)

@@ -46,7 +46,7 @@ def spooled(project: Project) -> list[Path]:
 
 def test_store_cut_under_load_loses_no_prediction_and_writes_none_twice(proxied):
     project, proxy = proxied
-    app = project.serving_app("iris", poll_seconds=0.2, flush_seconds=0.05)
+    app = project.serving_app("iris", poll_seconds=0.2, flush_seconds=0.05, auth=False)
     recorder = app.state.recorder
     with running(app) as url, Load(url) as load:
         load.wait(lambda a: len(a) >= 30, "load before the cut")
@@ -70,7 +70,7 @@ def test_store_cut_under_load_loses_no_prediction_and_writes_none_twice(proxied)
     before = project.predictions.read("iris")
     assert before.height < len(answered)  # the last rows wait on disk
 
-    again = project.serving_app("iris", flush_seconds=0.05)  # the next server writes the spool
+    again = project.serving_app("iris", flush_seconds=0.05, auth=False)  # the next server writes the spool
     with running(again):
         wait_for(lambda: not spooled(project), what="the next server to write the old spool")
     logged = project.predictions.read("iris")

@@ -15,7 +15,7 @@ from tests.serve.conftest import Load, row, running, wait_for
 
 
 def test_alias_moves_under_load_without_a_failed_request(project: Project):
-    app = project.serving_app("iris", poll_seconds=0.05, flush_seconds=0.1)
+    app = project.serving_app("iris", poll_seconds=0.05, flush_seconds=0.1, auth=False)
     with running(app) as url, Load(url) as load:
         load.wait(lambda a: len(a) >= 40, "load on v1")
         project.promote("iris", 2, "production")
@@ -40,7 +40,13 @@ def test_canary_takes_its_share_by_request_id_and_shadow_is_logged_not_returned(
     project.promote("iris", 2, "candidate")
     project.promote("iris", 2, "staging")
     app = project.serving_app(
-        "iris", canary="candidate", canary_share=0.3, shadow="staging", poll_seconds=0.05, flush_seconds=0.05
+        "iris",
+        canary="candidate",
+        canary_share=0.3,
+        shadow="staging",
+        poll_seconds=0.05,
+        flush_seconds=0.05,
+        auth=False,
     )
     ids = [f"user-{i}" for i in range(60)]
     with running(app) as url, httpx.Client(base_url=url) as client:

@@ -112,8 +112,8 @@ def test_manager_routes_are_403_for_annotators(client: TestClient, setup: Setup)
         assert response.status_code == 403, path
         assert response.json() == {
             "error": "forbidden",
-            "message": "alice is an annotator; this needs a manager",
-            "hint": None,
+            "message": "alice is an annotator; this needs manage on labeling 'reviews'",
+            "hint": "an admin can change a role (`loopline users`) or grant this resource",
         }
     assert client.get(f"{API}/progress", headers=setup.auth("mia")).status_code == 200
 

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loopline.server import create_app
-from tests.server.conftest import Setup, make_setup
+from tests.serve.conftest import register
+from tests.server.conftest import Setup, make_setup, make_user
 
 EVIL = "<script>alert(1)</script>"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\x00" * 16
@@ -66,12 +67,25 @@ def test_pages_escape_what_projects_hold(tmp_path: Path) -> None:
     setup.project.close()
 
 
-def test_blobs_for_signed_in_users_only(client: TestClient, setup: Setup) -> None:
-    blobs = setup.project.blobs
-    png, svg = (
-        blobs.put_bytes(PNG),
-        blobs.put_bytes(b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
-    )
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+
+
+def pictures(setup: Setup, folder: Path) -> tuple[str, str]:
+    """A labeling project `pics` on a blob set of a PNG and an SVG: their digests."""
+    folder.mkdir()
+    (folder / "a.png").write_bytes(PNG)
+    (folder / "b.svg").write_bytes(SVG)
+    setup.project.add(folder, "pics")
+    setup.project.annotate_create("pics", "pics", ["ok", "bad"])
+    return setup.project.blobs.put_bytes(PNG), setup.project.blobs.put_bytes(SVG)
+
+
+def test_blobs_only_to_readers_of_an_object_that_holds_them(
+    client: TestClient, setup: Setup, tmp_path: Path
+) -> None:
+    png, svg = pictures(setup, tmp_path / "pics")
+    project = setup.project
+    assert ("labeling", "pics") in project.meta.blob_holders(png)
     assert client.get(f"/blobs/{png}").status_code == 401
     auth = setup.auth("bob")
     image = client.get(f"/blobs/{png}", headers=auth)
@@ -82,10 +96,24 @@ def test_blobs_for_signed_in_users_only(client: TestClient, setup: Setup) -> Non
     assert other.headers["content-disposition"].startswith("attachment")
     assert client.get("/blobs/not-a-digest", headers=auth).status_code == 422
     assert client.get("/blobs/" + "0" * 64, headers=auth).status_code == 404
+    unheld = project.blobs.put_bytes(b"in the store, held by nothing")
+    assert client.get(f"/blobs/{unheld}", headers=setup.auth("mia")).status_code == 404
+
+    # the table a split seals, and the production model: not for an annotator
+    table = project.meta.get_version("reviews").blob
+    register(project, "iris", 1.0)
+    project.promote("iris", 1, "production")
+    model = project.meta.get_version("iris_model").blob  # the registered version's artifact
+    assert ("model", "iris") in project.meta.blob_holders(model)
+    viewer = {"Authorization": f"Bearer {make_user(project, 'vera', 'viewer')}"}
+    for digest in (table, model):
+        refused = client.get(f"/blobs/{digest}", headers=auth)
+        assert refused.status_code == 403 and digest.encode() not in refused.content
+        assert client.get(f"/blobs/{digest}", headers=viewer).status_code == 200
 
 
-def test_a_changed_blob_is_never_served(client: TestClient, setup: Setup) -> None:
-    digest = setup.project.blobs.put_bytes(PNG)
+def test_a_changed_blob_is_never_served(client: TestClient, setup: Setup, tmp_path: Path) -> None:
+    digest, _ = pictures(setup, tmp_path / "pics")
     path = Path(setup.project.blobs.local_path(digest))
     path.chmod(0o644)
     path.write_bytes(PNG + b"tampered")

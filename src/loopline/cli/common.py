@@ -24,3 +24,25 @@ def open_project() -> Project:
 
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+AUTH = Annotated[
+    bool,
+    typer.Option(
+        "--auth/--no-auth",
+        help="Every request needs a user's token (the default); --no-auth (loopback only): "
+        "every request acts as the local admin.",
+    ),
+]
+
+
+def check_bind(host: str, auth: bool) -> None:
+    """Refuse to open a server without auth to anything but this machine."""
+    if not auth and host not in LOOPBACK:
+        from loopline.core.errors import InvalidInput
+
+        raise InvalidInput(
+            f"--no-auth on {host}: anyone who can reach it would act as an admin",
+            hint="drop --no-auth (callers send a token), or bind 127.0.0.1",
+        )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.common import JSON, emit_json, open_project
+from loopline.cli.common import AUTH, JSON, check_bind, emit_json, open_project
 from loopline.cli.render import console
 
 
@@ -40,10 +40,13 @@ def serve(
         bool, typer.Option("--log/--no-log", help="Write every prediction to the prediction log.")
     ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
+    auth: AUTH = True,
 ) -> None:
-    """Serve a registered model: POST /predict, POST /feedback, /health, /ready, /metrics, /model."""
+    """Serve a registered model: POST /predict, POST /feedback, /health, /ready, /metrics, /model
+    (all but /health and /ready need a token of the project's users, unless --no-auth)."""
     import uvicorn
 
+    check_bind(host, auth)
     project = open_project()
     app = project.serving_app(
         model,
@@ -54,6 +57,7 @@ def serve(
         max_body_bytes=max_body_bytes,
         poll_seconds=poll_seconds,
         log_predictions=log_predictions,
+        auth=auth,
     )
     gc.collect()
     gc.freeze()  # what is loaded now lives as long as the server: keep it out of full collections

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.common import open_project
+from loopline.cli.common import AUTH, check_bind, open_project
 from loopline.cli.render import console
 
 
@@ -17,22 +17,17 @@ def server(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
-    require_token: Annotated[
-        bool,
-        typer.Option(
-            envvar="LOOPLINE_REQUIRE_TOKEN",
-            help="MLflow API: every request needs an annotator's token (MLFLOW_TRACKING_TOKEN).",
-        ),
-    ] = False,
+    auth: AUTH = True,
 ) -> None:
-    """Serve the annotation UI and REST API (sign in with a token from `loopline annotate annotators add`)."""
+    """Serve the annotation UI, REST API and MLflow API; every route needs a token of the
+    project's users (`loopline annotate annotators add`), unless --no-auth on loopback."""
     import uvicorn
 
     from loopline.server import create_app
 
+    check_bind(host, auth)
     project = open_project()
-    app = create_app(project)
-    app.state.require_token = require_token
+    app = create_app(project, auth=auth)
     # Everything loaded so far lives as long as the server: keep it out of the collector's
     # full passes, which otherwise grow with it and stall requests (p99 of a 1,000-model
     # listing: 130 ms without, 36 ms with, measured by benchmarks/registry.py).

@@ -69,7 +69,9 @@ def deploy_and_watch(
     console: Console, project: Any, seen: list[Path], drifted: list[Path]
 ) -> tuple[Service, dict[str, Any]]:
     """Section: serve digits@production; normal traffic, then the second scanner's; monitor."""
-    service = Service(project.serving_app("digits", "production", poll_seconds=0.5, flush_seconds=0.2))
+    # on this machine only, for the demo's own traffic: no tokens (as `loopline serve --no-auth`)
+    app = project.serving_app("digits", "production", poll_seconds=0.5, flush_seconds=0.2, auth=False)
+    service = Service(app)
     console.print(f"  serving digits@production at {service.url} (POST /predict, /metrics, /model)")
     traffic_line(console, "scanner 1 traffic", send(service.url, seen, seed=1))
     traffic_line(console, "scanner 2 traffic", send(service.url, drifted, seed=2))

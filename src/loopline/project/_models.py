@@ -31,13 +31,16 @@ class Models:
     def serving_app(self, model: str | None = None, alias: str = "production", **options: Any) -> Any:
         """The ASGI app serving a registered model (the only one when model is None) and
         following its alias; predictions go to `predictions`. options: canary, canary_share,
-        shadow, max_body_bytes, poll_seconds, flush_seconds, log_predictions."""
+        shadow, max_body_bytes, poll_seconds, flush_seconds, log_predictions, auth (default on:
+        callers send a token of the project's users; off, every caller is the local admin)."""
+        from loopline.wiring.annotate import token_lookup
         from loopline.wiring.serve import build_serving_app
 
         stores = self.stores
         log = stores.predictions if options.pop("log_predictions", True) else None
         spool = stores.root / STATE_DIR / "spool" / "predictions"
-        return build_serving_app(stores.registry, log, spool, model, alias, **options)
+        tokens = token_lookup(stores.meta) if options.pop("auth", True) else None
+        return build_serving_app(stores.registry, log, spool, model, alias, tokens=tokens, **options)
 
     def score(self, model: str, dataset_ref: str, alias: str | None = None, **options: Any) -> dict[str, Any]:
         """Score a dataset with a registered model (the alias's version; production, else the

@@ -1,4 +1,5 @@
-"""The serving app: `POST /predict`, `POST /feedback`, `/health`, `/ready`, `/metrics`, `/model`.
+"""The serving app: `POST /predict`, `POST /feedback`, `/health`, `/ready`, `/metrics`, `/model`,
+each behind serve/access.py's SERVE_RULES (tokens of the project's users; /health and /ready open).
 
 `/predict` is a plain Starlette route: it reads the body once, parses it with orjson, checks the
 rows against the signature into a NumPy array and calls the model; no pydantic model and no
@@ -27,7 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopline.core.errors import InvalidInput, LooplineError, StorageError
+from loopline.core.errors import InvalidInput, LooplineError, StorageError, Unauthorized
+from loopline.serve.access import SERVE_RULES, Guard, TokenLookup, token_authenticator
 from loopline.serve.deployment import Deployment, ModelService
 from loopline.serve.inputs import InputSpec, RowsRejected
 from loopline.serve.metrics import ServingMetrics
@@ -327,19 +329,36 @@ class ServingRoutes:
                     await run_in_threadpool(recorder.close)
 
 
+def _refuse(_request: Request, exc: LooplineError) -> Response:
+    status, code = (401, "unauthorized") if isinstance(exc, Unauthorized) else (403, "forbidden")
+    response = _error(status, code, exc.message)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
 def create_serving_app(
     service: ModelService,
     recorder: PredictionRecorder | None = None,
     post_truth: PostTruth | None = None,
     options: ServeOptions | None = None,
+    tokens: TokenLookup | None = None,
 ) -> FastAPI:
     """The app for one model; its lifespan starts and stops the alias follower, the log writer
-    and the shadow thread."""
+    and the shadow thread. Every route is behind SERVE_RULES, callers named by `tokens` (None:
+    auth off, every caller the local admin)."""
     routes = ServingRoutes(service, recorder, post_truth, options)
     service.on_swap = routes.metrics.swapped
     app = FastAPI(title=f"loopline serve: {service.name}", lifespan=routes.lifespan)
     for path, endpoint, method in routes.table():
         app.add_route(path, endpoint, methods=[method])
+    app.add_middleware(
+        Guard,
+        routes=app.router.routes,
+        rules=SERVE_RULES,
+        authenticate=token_authenticator(tokens),
+        refuse=_refuse,
+    )
     app.state.metrics = routes.metrics
     app.state.service = service
     app.state.recorder = recorder

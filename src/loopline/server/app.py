@@ -1,7 +1,9 @@
 """`create_app(project)`: the FastAPI app over one Project, for `loopline server` and the tests.
 
 `app.state.clock` is the server's idea of now (a callable returning an aware UTC datetime); the
-tests replace it to expire leases without sleeping.
+tests replace it to expire leases without sleeping. Every route is behind server/access.py's
+table; with `auth=False` (loopback only, `loopline server --no-auth`) every request acts as the
+local admin.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from loopline import __version__
 from loopline.core.errors import NotFound
 from loopline.core.labeling import LabelProject
-from loopline.server import errors, mlflow
+from loopline.server import access, errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.routers import annotate, blobs, health, monitor, pages
 
@@ -50,7 +52,7 @@ class ProjectCache:
         return found
 
 
-def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(project: Any, *, clock: Callable[[], datetime] | None = None, auth: bool = True) -> FastAPI:
     app = FastAPI(
         title="loopline",
         version=__version__,
@@ -59,7 +61,9 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> 
     app.state.project = project
     app.state.clock = clock or utc_now
     app.state.projects = ProjectCache(project)
+    app.state.auth = auth
     errors.install(app, pages.render_error)
+    access.install(app, pages.render_error)  # inside the headers below: refusals get them too
 
     @app.middleware("http")
     async def security_headers(

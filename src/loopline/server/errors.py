@@ -75,24 +75,36 @@ def body(code: str, message: str, hint: str | None = None) -> dict[str, Any]:
     return {"error": code, "message": message, "hint": hint}
 
 
+def _respond(
+    request: Request,
+    exc: Exception,
+    status: int,
+    code: str,
+    message: str,
+    hint: str | None,
+    page: PageRenderer,
+) -> Response:
+    if request.url.path.startswith(_MACHINE_PATHS):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body(code, message, hint), status_code=status, headers=headers)
+    return page(request, exc, status, code, message, hint)
+
+
+def respond(request: Request, exc: LooplineError, page: PageRenderer) -> Response:
+    """A loopline error as JSON (API, blobs) or as a page drawn by `page`."""
+    status, code = status_of(exc)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.render())
+    message = f"{exc.where}: {exc.message}" if exc.where and status < 500 else exc.message
+    return _respond(request, exc, status, code, message, exc.hint, page)
+
+
 def install(app: FastAPI, page: PageRenderer) -> None:
     """JSON for the API and blobs, a web page (through `page`) for everything else."""
 
-    def respond(
-        request: Request, exc: Exception, status: int, code: str, message: str, hint: str | None
-    ) -> Response:
-        if request.url.path.startswith(_MACHINE_PATHS):
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            return JSONResponse(body(code, message, hint), status_code=status, headers=headers)
-        return page(request, exc, status, code, message, hint)
-
     def loopline_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LooplineError)
-        status, code = status_of(exc)
-        if status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.render())
-        message = f"{exc.where}: {exc.message}" if exc.where and status < 500 else exc.message
-        return respond(request, exc, status, code, message, exc.hint)
+        return respond(request, exc, page)
 
     def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -101,12 +113,12 @@ def install(app: FastAPI, page: PageRenderer) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
         message = "; ".join(parts) or "invalid request"
-        return respond(request, exc, 422, "invalid_input", message, "see the API schema at /docs")
+        return _respond(request, exc, 422, "invalid_input", message, "see the API schema at /docs", page)
 
     def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return respond(request, exc, exc.status_code, code, str(exc.detail), None)
+        return _respond(request, exc, exc.status_code, code, str(exc.detail), None, page)
 
     app.add_exception_handler(LooplineError, loopline_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,10 +1,9 @@
 """The MLflow REST API (tracking, MLflow 3 logged models, registry) and the proxied artifact API,
 so the unchanged MLflow client works with `MLFLOW_TRACKING_URI` set to `loopline server`.
 
-`router` holds every route, the catch-all 404s (`ENDPOINT_NOT_FOUND`) last. With
-`app.state.require_token` set (`loopline server --require-token`), every MLflow request needs
-`Authorization: Bearer TOKEN` (MLFLOW_TRACKING_TOKEN) of an active annotator; moving an alias
-needs a manager's or an admin's.
+`router` holds every route, the catch-all 404s (`ENDPOINT_NOT_FOUND`) last. Who may call which
+is server/access.py's table: by default every request needs MLFLOW_TRACKING_TOKEN (or
+MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, the password a token of that user).
 """
 
 from __future__ import annotations

@@ -14,9 +14,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from loopline.core.errors import InvalidInput
+from loopline.core.errors import InvalidInput, NotFound, Unauthorized
+from loopline.core.identity import current
 from loopline.server.mlflow.experiments import mlflow_store
-from loopline.server.mlflow.protocol import API, ARTIFACTS_API, Call, endpoint, error_response, text_in
+from loopline.server.mlflow.protocol import (
+    API,
+    ARTIFACTS_API,
+    MLFLOW_PREFIXES,
+    AlreadyExists,
+    Call,
+    endpoint,
+    error_response,
+    text_in,
+)
 from loopline.store.metadata.mlflow import check_path
 
 router = APIRouter()
@@ -42,11 +52,45 @@ def listing(call: Call, folder: str) -> list[dict[str, Any]]:
     return out + [{"path": name, "is_dir": True} for name in sorted(folders - set(files))]
 
 
+def write_once(call: Call, path: str) -> bool:
+    """Check that path is a file of a run (`EXP/RUN/artifacts/...`) or a logged model
+    (`EXP/models/ID/artifacts/...`) that exists in EXP, which the caller may edit; True when a
+    registered model version comes from it (its files are then never overwritten)."""
+    parts = path.split("/")
+    store = mlflow_store(call)
+    run_id: str | None
+    model_id: str | None = None
+    if len(parts) >= 4 and parts[2] == "artifacts":
+        experiment, run_id = str(store.run(parts[1]).experiment_id), parts[1]
+    elif len(parts) >= 5 and parts[1] == "models" and parts[3] == "artifacts":
+        model = store.logged_model(parts[2])
+        experiment, run_id, model_id = str(model.experiment_id), model.source_run_id, model.model_id
+    else:
+        raise NotFound(f"no run or logged model holds {path!r}", hint="upload to a run's artifact_uri")
+    if experiment != parts[0]:
+        raise NotFound(f"{parts[1]} is not in experiment {parts[0]}")
+    principal = current()
+    if principal is None:
+        raise Unauthorized("an upload needs a token")
+    principal.require("experiment", "edit", experiment)
+    return store.backs_version(run_id, model_id)
+
+
 @endpoint(router, "PUT", f"{_FILES}/{{artifact_path:path}}", None)
 def upload(call: Call) -> dict[str, Any]:
     path = check_path(call.path["artifact_path"])
     if not path:
         raise InvalidInput("an upload needs a file path")
+    if write_once(call, path):
+        try:
+            mlflow_store(call).file(path)
+        except NotFound:
+            pass
+        else:
+            raise AlreadyExists(
+                f"{path} exists and a registered model version comes from it: its files are write-once",
+                hint="log a new run or model and register that",
+            )
     blob = call.project.blobs.put_bytes(call.body)
     mlflow_store(call).put_file(path, blob, len(call.body))
     return {}
@@ -93,5 +137,5 @@ async def not_found(request: Request) -> Response:
     )
 
 
-for _prefix in ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/"):
+for _prefix in MLFLOW_PREFIXES:
     fallback.add_route(_prefix + "{rest:path}", not_found, methods=_ALL_METHODS, include_in_schema=False)

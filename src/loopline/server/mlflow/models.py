@@ -250,14 +250,14 @@ def set_registered_model_tag(call: Call) -> dict[str, Any]:
     return {}
 
 
-@endpoint(router, "POST", f"{API}/registered-models/alias", {"name", "alias", "version"}, manager=True)
+@endpoint(router, "POST", f"{API}/registered-models/alias", {"name", "alias", "version"})
 def set_alias(call: Call) -> dict[str, Any]:
     alias = text_in(call.data.get("alias"), "alias", limit=64)
     registry(call).promote(_name(call), _version(call), alias, reason="MLflow set_registered_model_alias")
     return {}
 
 
-@endpoint(router, "DELETE", f"{API}/registered-models/alias", {"name", "alias"}, manager=True)
+@endpoint(router, "DELETE", f"{API}/registered-models/alias", {"name", "alias"})
 def delete_alias(call: Call) -> dict[str, Any]:
     alias = text_in(call.data.get("alias"), "alias", limit=64)
     registry(call).delete_alias(_name(call), alias, reason="MLflow delete_registered_model_alias")

@@ -1,5 +1,6 @@
-"""MLflow's wire rules in one place: error bodies and codes, strict request parsing, bearer
-tokens, and the `endpoint` decorator every MLflow route is declared with.
+"""MLflow's wire rules in one place: error bodies and codes, strict request parsing, the check
+of the one resource a request names (server/access.py checked the rest), and the `endpoint`
+decorator every MLflow route is declared with.
 
 The MLflow client retries 5xx, 408 and 429 for minutes, so every client mistake must be a 4xx
 with `{"error_code", "message"}`; the codes decide what the client does next
@@ -32,12 +33,14 @@ from loopline.core.errors import (
     StorageError,
     Unauthorized,
 )
-from loopline.server.deps import MANAGERS, lookup
+from loopline.core.identity import Principal
+from loopline.serve.access import Rule
 
 log = logging.getLogger(__name__)
 
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
+MLFLOW_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/")
 JSON_TYPE = "application/json"
 
 
@@ -200,23 +203,17 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
     return data, b""
 
 
-def _actor(request: Request) -> str:
-    """The token's annotator (the server requires tokens); a missing or unknown token is 401."""
-    project = request.app.state.project
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("this server requires a token: set MLFLOW_TRACKING_TOKEN")
-    annotator = lookup(project, token.strip())
-    if annotator is None:
-        raise Unauthorized("unknown or inactive token", hint="ask a manager for a new token")
-    request.state.role = annotator.role
-    return str(annotator.name)
-
-
-def require_manager(request: Request) -> None:
-    if getattr(request.app.state, "require_token", False) and request.state.role not in MANAGERS:
-        raise Forbidden("moving a model alias needs a manager's or an admin's token")
+def _admitted(request: Request, data: Mapping[str, Any]) -> str:
+    """The name of who acts; once the request is parsed, the rule's one named resource (a
+    registered model's name, an experiment id) is checked against the principal's grants."""
+    state = request.scope.get("state", {})
+    principal: Principal | None = state.get("principal")
+    if principal is None:  # a public route
+        return "anonymous"
+    rule: Rule | None = state.get("rule")
+    if rule is not None and rule.name is not None and rule.name in data:
+        rule.check(principal, {rule.name: data[rule.name]})
+    return principal.name
 
 
 Handler = Callable[[Call], Any]
@@ -227,8 +224,6 @@ def endpoint(
     method: str,
     path: str,
     fields: Iterable[str] | None = (),
-    *,
-    manager: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Declare an MLflow route: `fields` are the JSON (or query) fields it takes (None: a raw
     body); the handler returns a JSON-able dict or a Response and runs in the thread pool."""
@@ -237,13 +232,8 @@ def endpoint(
     def declare(handler: Handler) -> Handler:
         async def route(request: Request) -> Response:
             try:
-                if getattr(request.app.state, "require_token", False):  # a token lookup: a query
-                    actor = await run_in_threadpool(_actor, request)
-                else:
-                    actor = str(request.app.state.project.settings.user)
-                if manager:
-                    require_manager(request)
                 data, body = await _parse(request, allowed)
+                actor = _admitted(request, data)
                 call = Call(request.app.state.project, data, dict(request.path_params), actor, body)
                 result = await run_in_threadpool(handler, call)
             except Exception as exc:

@@ -1,7 +1,8 @@
 """The labeling REST API: list projects, lease the next task, submit, skip, progress, export.
 
-Each route checks the token, then makes one Project call (plus, when a project name is new to
-the process, the list of projects that `ProjectCache` keeps).
+The guard (server/access.py) has checked who asks before a route runs; each route makes one
+Project call (plus, when a project name is new to the process, the list of projects that
+`ProjectCache` keeps).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from loopline.server.deps import Manager, Now, Who, project_of
+from loopline.server.deps import Now, Who, project_of
 from loopline.server.schemas import (
     AnnotationOut,
     AnnotatorOut,
@@ -61,7 +62,7 @@ def skip(request: Request, project: str, task_id: int, who: Who, now: Now) -> Re
 
 
 @router.get("/{project}/progress")
-def progress(request: Request, project: str, who: Manager) -> dict[str, Any]:
+def progress(request: Request, project: str, who: Who) -> dict[str, Any]:
     status: dict[str, Any] = project_of(request).annotate_status(project)
     return status
 
@@ -77,7 +78,7 @@ EXPORTS = {
 def export(
     request: Request,
     project: str,
-    who: Manager,
+    who: Who,
     fmt: Annotated[Literal["jsonl", "csv", "labelstudio"], Query(alias="format")] = "jsonl",
 ) -> Response:
     """Every answer of the project as a download (Label Studio JSON, CSV or JSON Lines)."""

@@ -1,4 +1,6 @@
-"""Blob bytes for the annotator page (the image of a task), to signed-in users only.
+"""Blob bytes for the annotator page (the image of a task), to those who may read an object that
+holds the blob: a labeling project whose task shows it, a dataset or registered model whose
+artifact it is, an experiment whose MLflow files include it. Nothing holds it: 404.
 
 The bytes are verified against their hash by the blob store before they leave. The media type is
 sniffed from the bytes and only raster images are served inline: anything else (SVG, HTML, text)
@@ -11,7 +13,7 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
-from loopline.core.errors import InvalidInput
+from loopline.core.errors import Forbidden, InvalidInput, NotFound
 from loopline.server.deps import Who, project_of
 
 router = APIRouter(tags=["blobs"])
@@ -39,7 +41,14 @@ def sniff(data: bytes) -> str | None:
 def blob(request: Request, digest: str, who: Who) -> Response:
     if not _DIGEST.fullmatch(digest):
         raise InvalidInput(f"{digest[:80]!r} is not a blob digest", hint="64 lowercase hex characters")
-    data: bytes = project_of(request).blob(digest)
+    project = project_of(request)
+    holders = project.meta.blob_holders(digest)
+    if not holders:
+        raise NotFound(f"no blob {digest}")
+    if not any(who.allows(kind, "read", name) for kind, name in holders):
+        kinds = sorted({kind for kind, _ in holders})
+        raise Forbidden(f"{who.name} may read none of the objects that hold this blob ({', '.join(kinds)})")
+    data: bytes = project.blob(digest)
     media = sniff(data)
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
     if media is None:

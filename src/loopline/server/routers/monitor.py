@@ -1,7 +1,8 @@
-"""Monitoring reports in the web UI and the REST API (managers only: reports describe production
-traffic). A report page draws its Plotly figures with the plotly.js bundle that ships in the
-plotly package, served from here: no CDN, works offline. The Content Security Policy forbids
-inline scripts, so each figure's JSON sits in a data attribute and /static/monitor.js draws it.
+"""Monitoring reports in the web UI and the REST API (read on the project, so not annotators:
+reports describe production traffic). A report page draws its Plotly figures with the plotly.js
+bundle that ships in the plotly package, served from here: no CDN, works offline. The Content
+Security Policy forbids inline scripts, so each figure's JSON sits in a data attribute and
+/static/monitor.js draws it.
 
 It forbids inline styles too, and plotly.js puts its stylesheet in a <style> element it makes at
 load time unless an element with that id exists and has the class `no-inline-styles` (its own
@@ -21,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from loopline.server.deps import Manager, project_of
+from loopline.server.deps import Who, project_of
 from loopline.server.routers.pages import page_user, render
 
 router = APIRouter()
@@ -35,13 +36,13 @@ def _plotly_js() -> Path:
 
 @router.get("/api/monitor/reports")
 def list_reports(
-    request: Request, who: Manager, model: str | None = None, limit: int = 100
+    request: Request, who: Who, model: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     return project_of(request).monitor_reports(model, limit=min(max(limit, 1), 1000))
 
 
 @router.get("/api/monitor/reports/{report_id}")
-def get_report(request: Request, report_id: str, who: Manager) -> dict[str, Any]:
+def get_report(request: Request, report_id: str, who: Who) -> dict[str, Any]:
     report: dict[str, Any] = project_of(request).monitor_report(report_id)
     return report
 
@@ -95,14 +96,14 @@ def plotly_js() -> Response:
 
 @router.get("/monitor", response_class=HTMLResponse, include_in_schema=False)
 def reports_page(request: Request, model: str | None = None) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     reports = project_of(request).monitor_reports(model, limit=200)
     return render(request, "monitor_reports.html", who, reports=reports, model=model)
 
 
 @router.get("/monitor/{report_id}", response_class=HTMLResponse, include_in_schema=False)
 def report_page(request: Request, report_id: str) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     report = project_of(request).monitor_report(report_id)
     drift = report.get("drift") or {}
     columns = sorted(drift.get("columns", []), key=lambda c: (not c["drifted"], c["p_value"] or 1.0))

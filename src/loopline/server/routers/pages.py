@@ -15,43 +15,38 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.core.errors import Forbidden, Unauthorized
-from loopline.core.labeling import Annotator
-from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
+from loopline.core.errors import LooplineError, Unauthorized
+from loopline.core.identity import Principal
+from loopline.server.auth import authenticate
+from loopline.server.deps import COOKIE, lookup, principal_of, project_of
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
 router = APIRouter(include_in_schema=False)
 
 
-class SignInNeeded(Unauthorized):
-    """A page asked for by someone not signed in: they go to the sign-in page."""
-
-
-def page_user(request: Request, *, manager: bool = False) -> Annotator:
-    token = request.cookies.get(COOKIE)
-    who = lookup(project_of(request), token) if token else None
-    if who is None:
-        raise SignInNeeded("sign in first")
-    if manager and who.role not in MANAGERS:
-        raise Forbidden(f"{who.name} is an annotator; the manager pages need a manager's token")
-    return who
+def page_user(request: Request) -> Principal:
+    """Who the guard admitted to this page (server/access.py decides who may see which)."""
+    return principal_of(request)
 
 
 def render(
-    request: Request, name: str, who: Annotator | None, http_status: int = 200, **context: Any
+    request: Request, name: str, who: Principal | None, http_status: int = 200, **context: Any
 ) -> Response:
-    context |= {"who": who, "is_manager": who is not None and who.role in MANAGERS}
+    manager = who is not None and who.allows("labeling", "manage")
+    context |= {"who": who, "is_manager": manager}
     return templates.TemplateResponse(request, name, context, status_code=http_status)
 
 
 @router.get("/")
 def home(request: Request) -> Response:
-    token = request.cookies.get(COOKIE)
-    who = lookup(project_of(request), token) if token else None
+    try:
+        who = authenticate(request)
+    except LooplineError:
+        who = None
     if who is None:
         return RedirectResponse("/signin", status_code=303)
-    return RedirectResponse("/manage" if who.role in MANAGERS else "/annotate", status_code=303)
+    return RedirectResponse("/manage" if who.allows("labeling", "manage") else "/annotate", status_code=303)
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -103,14 +98,14 @@ def annotate_page(request: Request, project: str) -> Response:
 
 @router.get("/manage", response_class=HTMLResponse)
 def manage(request: Request) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     overview = project_of(request).annotate_overview()
     return render(request, "manage.html", who, overview=overview)
 
 
 @router.get("/manage/{project}", response_class=HTMLResponse)
 def manage_project(request: Request, project: str) -> Response:
-    who = page_user(request, manager=True)
+    who = page_user(request)
     report = project_of(request).annotate_report(project)
     label_project = request.app.state.projects.get(project)
     status = report["status"]
@@ -150,6 +145,6 @@ def annotator_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
 def render_error(
     request: Request, exc: Exception, status: int, code: str, message: str, hint: str | None
 ) -> Response:
-    if isinstance(exc, SignInNeeded):
+    if isinstance(exc, Unauthorized) and request.method in ("GET", "HEAD"):
         return RedirectResponse("/signin", status_code=303)
     return render(request, "error.html", None, http_status=status, code=code, message=message, hint=hint)

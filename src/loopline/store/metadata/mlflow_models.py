@@ -196,6 +196,17 @@ class MlflowModelRecords:
         with self._db.read() as conn:
             return [(r.name, r.version) for r in conn.execute(query)]
 
+    def backs_version(self, run_id: str | None, model_id: str | None = None) -> bool:
+        """Whether a registered model version comes from this run or this logged model."""
+        queries = []
+        if run_id is not None:
+            queries.append(sa.select(model_versions.c.name).where(model_versions.c.run_id == run_id))
+        if model_id is not None:
+            column = mlflow_model_versions.c.model_id
+            queries.append(sa.select(mlflow_model_versions.c.name).where(column == model_id))
+        with self._db.read() as conn:
+            return any(conn.execute(query.limit(1)).first() is not None for query in queries)
+
     def record_artifact(self, art: Artifact) -> None:
         """The artifacts row of a model made from an MLflow model folder (once per id)."""
         self._db.write(lambda conn: insert_artifact(conn, art), self._db.change("artifact.add", art.id))

@@ -78,6 +78,12 @@ class MetadataStore:
 
         return SqlAnnotationRepository(self.database)
 
+    def blob_holders(self, digest: str) -> list[tuple[str, str]]:
+        """(resource kind, name) of the objects that hold a blob (store/metadata/holders.py)."""
+        from loopline.store.metadata.holders import blob_holders
+
+        return blob_holders(self.database, digest)
+
     @property
     def tracking(self) -> TrackingStore:
         """Experiments, tracked runs, params, tags, metric history and run search."""

@@ -1,0 +1,137 @@
+"""Every route of `loopline server` x every role x no credentials answers as server/access.py's
+table says (allowed: anything but 401/403; refused: 401/403 or the sign-in page), a refused
+write changes nothing, and a route the table lacks is refused."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loopline.core.identity import ROLES, Principal, current
+from loopline.serve.access import SERVE_RULES, SIGNED_IN, markdown
+from loopline.server import access, create_app
+from loopline.server.access import SERVER_RULES
+from loopline.server.mlflow.protocol import API
+from tests.conftest import cli
+from tests.server.access_matrix import cells_of, run_matrix, snapshot, unlisted
+from tests.server.conftest import Setup, make_setup, make_user
+
+_FILES = "/api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}"
+# Bodies that would change something, were the caller allowed: a refusal must change nothing.
+BODIES = {
+    ("POST", "/api/annotate/{project}/tasks/{task_id}"): {"label": "positive"},
+    ("POST", f"{API}/experiments/create"): {"name": "refused-experiment"},
+    ("POST", f"{API}/runs/create"): {"experiment_id": "0"},
+    ("POST", f"{API}/registered-models/create"): {"name": "refused-model"},
+    ("POST", f"{API}/registered-models/set-tag"): {"name": "m", "key": "k", "value": "v"},
+    ("DELETE", f"{API}/registered-models/alias"): {"name": "m", "alias": "production"},
+    ("PUT", _FILES): b"not a model",
+}
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Iterator[tuple[Setup, dict[str, str]]]:
+    made = make_setup(tmp_path / "proj")
+    tokens = {role: make_user(made.project, f"user-{role}", role) for role in ROLES}
+    yield made, tokens
+    made.project.close()
+
+
+def test_every_route_every_role_as_the_table_says(users: tuple[Setup, dict[str, str]]) -> None:
+    made, tokens = users
+    app = create_app(made.project)
+    assert not unlisted(app, SERVER_RULES), "every route needs a rule in server/access.py"
+    no, yes = cells_of(app, SERVER_RULES)
+    assert len(no) + len(yes) == 651, "the matrix changed size: update the report and docs/server.md"
+    with TestClient(app, follow_redirects=False) as client:
+        before = snapshot(made.project.meta.database.engine, made.project.root)
+        wrong = run_matrix(client, SERVER_RULES, tokens, BODIES, no)
+        assert snapshot(made.project.meta.database.engine, made.project.root) == before
+        wrong += run_matrix(client, SERVER_RULES, tokens, BODIES, yes)
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_a_route_without_a_rule_is_refused(users: tuple[Setup, dict[str, str]]) -> None:
+    made, tokens = users
+    app = create_app(made.project)
+
+    @app.get("/api/new-and-unlisted")
+    def secret() -> dict[str, str]:
+        return {"secret": "data"}
+
+    with TestClient(app) as client:
+        answer = client.get("/api/new-and-unlisted", headers={"Authorization": f"Bearer {tokens['admin']}"})
+    assert answer.status_code == 403 and "no access rule" in answer.json()["message"]
+    assert unlisted(app, SERVER_RULES) == [("GET", "/api/new-and-unlisted")]
+
+
+def test_basic_auth_cookie_and_the_acting_principal(
+    users: tuple[Setup, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made, tokens = users
+    app = create_app(made.project)
+    seen = []
+    monkeypatch.setitem(SERVER_RULES, ("GET", "/api/who"), SIGNED_IN)
+
+    @app.get("/api/who")  # a sync handler: it runs in the thread pool
+    def who() -> dict[str, str]:
+        principal = current()
+        assert principal is not None
+        seen.append(principal)
+        return {"name": principal.name}
+
+    with TestClient(app) as client:
+        basic = base64.b64encode(f"user-scientist:{tokens['scientist']}".encode()).decode()
+        answer = client.get("/api/who", headers={"Authorization": f"Basic {basic}"})
+        assert answer.json() == {"name": "user-scientist"}
+        liar = base64.b64encode(f"user-admin:{tokens['scientist']}".encode()).decode()
+        assert client.get("/api/who", headers={"Authorization": f"Basic {liar}"}).status_code == 401
+        client.cookies.set("loopline_token", tokens["viewer"])
+        assert client.get("/api/who").json() == {"name": "user-viewer"}
+    assert [(p.name, p.role, p.auth) for p in seen] == [
+        ("user-scientist", "scientist", "basic"),
+        ("user-viewer", "viewer", "session"),
+    ]
+    assert all(p.request_id for p in seen) and current() is None
+
+
+def test_without_auth_everyone_is_the_local_admin(users: tuple[Setup, dict[str, str]]) -> None:
+    made, _ = users
+    with TestClient(create_app(made.project, auth=False)) as client:
+        made_model = client.post(f"{API}/registered-models/create", json={"name": "m"})
+        assert made_model.status_code == 200
+        assert client.get("/api/annotate/me").json() == {"name": made.project.settings.user, "role": "admin"}
+
+
+@pytest.mark.parametrize("command", ["server", "serve"])
+def test_no_auth_is_refused_off_loopback(tmp_path: Path, command: str) -> None:
+    done = cli(command, "--no-auth", "--host", "0.0.0.0", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--no-auth on 0.0.0.0: anyone who can reach it would act as an admin" in done.stdout + done.stderr
+
+
+def test_docs_show_the_tables_as_the_code_has_them() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
+    for app, rules in (("loopline server", SERVER_RULES), ("loopline serve", SERVE_RULES)):
+        shown = page.split(f"<!-- routes: {app} -->\n", 1)[1].split("<!-- /routes -->", 1)[0]
+        assert shown == markdown(rules), f"docs/server.md's {app} table is stale: regenerate it"
+
+
+def test_a_grant_on_one_model_covers_that_model_only(
+    users: tuple[Setup, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A viewer granted edit on the registered model `m` may write to `m`, and to no other (the
+    MLflow route names its model in the body: checked once the body is parsed)."""
+    made, _ = users
+    granted = Principal(name="gina", role="viewer", grants={("model", "m"): "edit"})
+    monkeypatch.setattr(access, "authenticate", lambda request: granted)
+    with TestClient(create_app(made.project)) as client:
+        assert client.post(f"{API}/registered-models/create", json={"name": "m"}).status_code == 200
+        other = client.post(f"{API}/registered-models/create", json={"name": "n"})
+        assert other.status_code == 403 and "edit on model 'n'" in other.json()["message"]
+        assert client.post(f"{API}/experiments/create", json={"name": "e"}).status_code == 403
+    assert [m.name for m in made.project.models()] == ["m"]
