@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from loopline import __version__
 from loopline.core.errors import NotFound
 from loopline.core.labeling import LabelProject
+from loopline.serve.limits import BodyLimit, server_limits
 from loopline.server import errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.routers import annotate, blobs, health, monitor, pages
@@ -81,4 +82,6 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> 
     app.include_router(mlflow.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.UI / "static")), name="static")
+    app.state.body_limits = limits = server_limits()  # `loopline server --max-body-bytes` sets it
+    app.add_middleware(BodyLimit, limits=limits)  # added last: outermost, before auth and parsing
     return app
