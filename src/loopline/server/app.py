@@ -80,6 +80,7 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> 
     app.include_router(blobs.router)
     app.include_router(monitor.router)
     app.include_router(mlflow.router)
+    mlflow.openapi.install(app)  # the MLflow routes described in /openapi.json too
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.UI / "static")), name="static")
     app.state.body_limits = limits = server_limits()  # `loopline server --max-body-bytes` sets it
