@@ -24,15 +24,24 @@ def server(
             help="MLflow API: every request needs an annotator's token (MLFLOW_TRACKING_TOKEN).",
         ),
     ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest JSON or form body a route takes (else 413).")
+    ] = 1 << 20,
+    max_upload_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest MLflow artifact upload (streamed to the blob store).")
+    ] = 5 << 30,
 ) -> None:
     """Serve the annotation UI and REST API (sign in with a token from `loopline annotate annotators add`)."""
     import uvicorn
 
+    from loopline.serve.limits import server_limits
     from loopline.server import create_app
 
     project = open_project()
     app = create_app(project)
     app.state.require_token = require_token
+    app.state.body_limits.default = max_body_bytes
+    app.state.body_limits.rules = server_limits(max_body_bytes, max_upload_bytes).rules
     # Everything loaded so far lives as long as the server: keep it out of the collector's
     # full passes, which otherwise grow with it and stall requests (p99 of a 1,000-model
     # listing: 130 ms without, 36 ms with, measured by benchmarks/registry.py).
