@@ -182,6 +182,8 @@ def main() -> None:
     print(f"loopline server: median peak {ours:.0f} MiB resident for a {args.size_mib} MiB artifact")
     print(f"mlflow server:   median peak {peer:.0f} MiB resident")
     print(f"mlflow server holds {peer / ours:.1f}x the memory")
+    grown = {name: statistics.median(v) - idle[name] for name, v in peaks.items()}
+    print(f"growth over idle: loopline {grown['loopline']:.0f} MiB, mlflow {grown['mlflow']:.0f} MiB")
     summary = {
         "benchmark": "artifact_memory",
         "size_mib": args.size_mib,
@@ -190,6 +192,8 @@ def main() -> None:
         "peer_peak_mib": round(peer, 1),
         "ratio": round(peer / ours, 2),
         "loopline_idle_mib": round(idle["loopline"], 1),
+        "loopline_growth_mib": round(grown["loopline"], 1),
+        "peer_growth_mib": round(grown["mlflow"], 1),
         "peer_idle_mib": round(idle["mlflow"], 1),
         "loopline_reps": [round(v, 1) for v in peaks["loopline"]],
         "peer_reps": [round(v, 1) for v in peaks["mlflow"]],

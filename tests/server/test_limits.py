@@ -181,3 +181,12 @@ def test_a_refused_label_is_not_echoed_back(client: TestClient, setup: Setup) ->
     )
     assert answer.status_code == 422
     assert len(answer.content) < 2000 and "more characters" in answer.json()["message"]
+
+
+def test_an_mlflow_error_does_not_echo_a_large_input(setup: Setup) -> None:
+    with TestClient(create_app(setup.project), headers=setup.auth("mia")) as api:
+        run = _run_folder(api, setup).split("/")[1]
+        bad = {"key": "k", "value": "v", "extra": "y" * 500_000}
+        answer = api.post(f"{MLFLOW}/runs/log-batch", json={"run_id": run, "params": [bad]})
+    assert answer.status_code == 400 and answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert len(answer.content) < 2000 and "more characters" in answer.json()["message"]

@@ -33,6 +33,7 @@ from loopline.core.errors import (
     StorageError,
     Unauthorized,
 )
+from loopline.serve.limits import MESSAGE, clip
 from loopline.server.deps import MANAGERS, lookup
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
 def error_response(status: int, code: str, message: str) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
-        json.dumps({"error_code": code, "message": message}),
+        json.dumps({"error_code": code, "message": clip(message, MESSAGE)}),  # never a large echo
         status_code=status,
         media_type=JSON_TYPE,
         headers=headers,
