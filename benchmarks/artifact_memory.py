@@ -4,7 +4,10 @@ and downloads one large artifact (1 GiB by default).
 Each server is started as a user starts it, in its own folder:
 
   loopline server --port P            (in a fresh `loopline init` project, SQLite)
-  mlflow server --backend-store-uri sqlite:///DIR/mlflow.db --host 127.0.0.1 --port P
+  mlflow server --backend-store-uri sqlite:///DIR/mlflow.db --host 127.0.0.1 --workers 1 --port P
+
+(one worker: its default four are killed and restarted by uvicorn's supervisor on a busy machine,
+and four would multiply its idle memory)
 
 and the MLflow client (the venv of tests/mlflow: /work/main/.venv-mlflow, or REPO/.venv-mlflow,
 or benchmarks/.venvs/mlflow made on first use) runs `mlflow.log_artifact` of the file, then
@@ -161,7 +164,7 @@ def main() -> None:
         file = root / "big.bin"
         digest = make_file(file, args.size_mib * MiB)
         peer_cmd = [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri"]
-        peer_cmd += [f"sqlite:///{peer_dir / 'mlflow.db'}", "--host", "127.0.0.1"]
+        peer_cmd += [f"sqlite:///{peer_dir / 'mlflow.db'}", "--host", "127.0.0.1", "--workers", "1"]
         with ExitStack() as stack:
             servers = {
                 "loopline": serve("loopline", [LOOPLINE, "server"], ours_dir, stack),

@@ -223,7 +223,14 @@ def body_chunks(request: Request) -> Iterator[bytes]:
             yield chunk
 
 
+def _refuse_nul(*texts: str) -> None:
+    """No text of a request holds NUL: PostgreSQL cannot store it, and no MLflow name needs it."""
+    if any("\x00" in text for text in texts):
+        raise InvalidInput("a request's text must not contain NUL (\\u0000) characters")
+
+
 async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[str, Any], bytes]:
+    _refuse_nul(request.scope["path"], *request.query_params.values())
     if fields is None:  # raw body (artifact upload): the handler reads it through body_chunks
         return dict(request.query_params), b""
 
@@ -236,6 +243,8 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
                 data[key] = value
     else:
         raw = await request.body()
+        if b"\\u0000" in raw:  # JSON's only spelling of NUL in a string
+            _refuse_nul("\x00")
         if not raw.strip():
             data = {}
         else:
