@@ -20,6 +20,7 @@ from loopline.core.labeling import LabelProject
 from loopline.serve.limits import BodyLimit, server_limits
 from loopline.server import errors, mlflow
 from loopline.server.deps import utc_now
+from loopline.server.mlflow import openapi as mlflow_openapi
 from loopline.server.routers import annotate, blobs, health, monitor, pages
 
 # No inline script or style, nothing from another origin: data in a page can never run as code.
@@ -80,7 +81,7 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None) -> 
     app.include_router(blobs.router)
     app.include_router(monitor.router)
     app.include_router(mlflow.router)
-    mlflow.openapi.install(app)  # the MLflow routes described in /openapi.json too
+    mlflow_openapi.install(app)  # the MLflow routes described in /openapi.json too
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.UI / "static")), name="static")
     app.state.body_limits = limits = server_limits()  # `loopline server --max-body-bytes` sets it

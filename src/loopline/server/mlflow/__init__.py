@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopline.server.mlflow import artifacts, experiments, models, openapi, runs
+from loopline.server.mlflow import artifacts, experiments, models, runs
 from loopline.server.mlflow.protocol import API as _API
 
 router = APIRouter()
@@ -22,4 +22,4 @@ for _part in (runs.router, experiments.router, models.router, artifacts.router):
     router.routes.extend(sorted(_part.routes, key=lambda route: getattr(route, "path", "") not in _HOT))
 router.routes.extend(artifacts.fallback.routes)
 
-__all__ = ["openapi", "router"]
+__all__ = ["router"]
