@@ -15,13 +15,18 @@ from loopline.core.errors import StorageError
 from loopline.project import Project
 from loopline.serve.app import ServingRoutes
 from loopline.serve.deployment import ModelService
+from loopline.serve.limits import BodyLimit, BodyLimits
 
 from .conftest import row
 
 
-def _alone(endpoint: Callable[[Request], Awaitable[Response]], path: str, method: str) -> TestClient:
+def _alone(
+    endpoint: Callable[[Request], Awaitable[Response]], path: str, method: str, limit: int | None = None
+) -> TestClient:
     app = Starlette()
     app.add_route(path, endpoint, methods=[method])
+    if limit is not None:  # the body limit is the app's outermost middleware, not the route's
+        app.add_middleware(BodyLimit, limits=BodyLimits(limit))
     return TestClient(app)
 
 
@@ -75,7 +80,7 @@ def test_predict_alone_answers_from_the_loaded_version_and_refuses_a_body_over_t
     service = ModelService(project.registry, "iris")
     service.refresh()
     routes = ServingRoutes(service, options=ServeOptions(max_body_bytes=200))
-    with _alone(routes.predict, "/predict", "POST") as client:
+    with _alone(routes.predict, "/predict", "POST", limit=routes.max_body) as client:
         ok = client.post("/predict", json=row(3), headers={"X-Request-ID": "r-1"})
         big = client.post("/predict", json=[row(i) for i in range(20)])
     assert ok.status_code == 200

@@ -13,7 +13,7 @@ import blake3
 import pytest
 
 from loopline.core.errors import Integrity, StorageError
-from loopline.store import blobs as blobs_module
+from loopline.store import blob_writes as blobs_module
 from loopline.store.blobs import FsspecBlobStore, StatKey
 
 SMALL_CHUNK = 64 * 1024  # a multiple of the O_DIRECT block, so several chunks per test file

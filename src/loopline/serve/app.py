@@ -10,7 +10,6 @@ limit) is a 4xx naming the reason and counted in `/metrics`; a 500 means looplin
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,7 +30,8 @@ from starlette.responses import Response
 from loopline.core.errors import InvalidInput, LooplineError, StorageError, Unauthorized
 from loopline.serve.access import SERVE_RULES, Guard, TokenLookup, token_authenticator
 from loopline.serve.deployment import Deployment, ModelService
-from loopline.serve.inputs import InputSpec, RowsRejected
+from loopline.serve.inputs import InputSpec, RowsRejected, parse_json
+from loopline.serve.limits import MESSAGE, BodyLimit, BodyLimits, clip
 from loopline.serve.metrics import ServingMetrics
 from loopline.serve.recorder import PredictionRecorder
 
@@ -58,7 +58,7 @@ def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def _error(status: int, code: str, message: str, fields: Mapping[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"error": code, "message": message, "hint": None}
+    body: dict[str, Any] = {"error": code, "message": clip(message, MESSAGE), "hint": None}
     if fields:
         body["fields"] = dict(fields)
         body["hint"] = "GET /model lists the inputs and their types"
@@ -185,36 +185,13 @@ class ServingRoutes:
             status, "invalid_input" if status == 422 else code, message, exc.fields if exc else None
         )
 
-    async def _body(self, request: Request) -> bytes | Response:
-        """The body, or the 413 when it is over the limit (told by its length, or found reading)."""
-        max_body = self.max_body
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return self._reject(
-                None, 413, "too_large", f"the body has {length} bytes; the limit is {max_body}"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_body:
-                return self._reject(None, 413, "too_large", f"the body is over the limit of {max_body} bytes")
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     async def predict(self, request: Request) -> Response:
         at = time.time()
         start = time.perf_counter()
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            try:  # NaN and Infinity are not JSON, but Python's json writes them: read, then refuse
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return self._reject(None, 400, "bad_json", f"the body is not JSON: {exc}")
+        try:  # the body limit is BodyLimit's, installed outermost
+            payload = parse_json(await request.body())
+        except InvalidInput as exc:
+            return self._reject(None, 400, "bad_json", exc.message)
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         if len(rid) > 100:
             return self._reject(None, 400, "bad_request_id", "X-Request-ID is longer than 100 characters")
@@ -269,10 +246,10 @@ class ServingRoutes:
         if self.post_truth is None:
             return _error(404, "not_found", "this service keeps no prediction log")
         try:
-            truths = _truths(orjson.loads(await request.body()))
-        except (orjson.JSONDecodeError, InvalidInput) as exc:
+            truths = _truths(parse_json(await request.body()))
+        except InvalidInput as exc:
             self.metrics.rejected.labels("feedback").inc()
-            return _error(422, "invalid_input", getattr(exc, "message", str(exc)))
+            return _error(422, "invalid_input", exc.message)
         try:
             stored = await run_in_threadpool(self.post_truth, self.service.name, truths)
         except StorageError as exc:
@@ -359,6 +336,8 @@ def create_serving_app(
         authenticate=token_authenticator(tokens),
         refuse=_refuse,
     )
+    too_large = routes.metrics.rejected.labels("too_large")
+    app.add_middleware(BodyLimit, limits=BodyLimits(routes.max_body), refused=lambda _: too_large.inc())
     app.state.metrics = routes.metrics
     app.state.service = service
     app.state.recorder = recorder

@@ -8,18 +8,21 @@ problem is reported at once, by field, so one 422 tells the caller everything to
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from loopline.core.errors import InvalidInput
 
 _FLOATS = {"float64", "float32", "float16", "double", "float"}
 _INTS = {"int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "int"}
 _BOOLS = {"boolean", "bool"}
+_FLOAT_MAX = int(np.finfo(np.float64).max)
 _TEXTS = {"string", "utf8", "str", "object", "categorical", "enum"}
 
 
@@ -32,6 +35,20 @@ class RowsRejected(InvalidInput):
         self.fields = dict(fields)
         self.status = status
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.fields.items()))
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON; InvalidInput (never a crash) for anything else, however nested."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # NaN and Infinity are not JSON, but Python's json writes them: read, then refuse
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidInput("the body is not JSON: it is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
 
 
 def _kind(dtype: str) -> str:
@@ -120,6 +137,9 @@ class InputSpec:
                 if cls is float or (cls is int and kinds[c] != "bool"):
                     if cls is float and kinds[c] == "int" and not value.is_integer():
                         problems[self._where(name, r, rows)] = f"expected an integer, got {value!r}"
+                        continue
+                    if cls is int and not -_FLOAT_MAX <= value <= _FLOAT_MAX:  # 10**400 is JSON
+                        problems[self._where(name, r, rows)] = "the number is out of range"
                         continue
                     line[c] = value
                 elif cls is bool and kinds[c] == "bool":

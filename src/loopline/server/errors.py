@@ -29,6 +29,7 @@ from loopline.core.errors import (
     StorageError,
     Unauthorized,
 )
+from loopline.serve.limits import ECHO, MESSAGE, clip
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def _respond(
     hint: str | None,
     page: PageRenderer,
 ) -> Response:
+    message = clip(message, MESSAGE)  # a message never echoes a large input back
     if request.url.path.startswith(_MACHINE_PATHS):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(body(code, message, hint), status_code=status, headers=headers)
@@ -111,7 +113,8 @@ def install(app: FastAPI, page: PageRenderer) -> None:
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
+            msg = clip(str(err.get("msg", "invalid")))
+            parts.append(f"{clip(where, ECHO)}: {msg}" if where else msg)
         message = "; ".join(parts) or "invalid request"
         return _respond(request, exc, 422, "invalid_input", message, "see the API schema at /docs", page)
 

@@ -178,6 +178,51 @@ def check_concurrent_puts_of_the_same_bytes_agree(store: BlobStore) -> None:
     assert store.get_bytes(hash_bytes(data)) == data
 
 
+def check_streamed_puts_and_reads_round_trip(store: BlobStore) -> None:
+    """put_stream stores the concatenated chunks under the key put_bytes gives them (and says how
+    many bytes); iter_bytes hands them back in chunks no larger than asked."""
+    parts = [b"head ", bytes(range(256)) * 300, b"", b" tail"]
+    whole = b"".join(parts)
+    key, length = store.put_stream(iter(parts))
+    assert (key, length) == (hash_bytes(whole), len(whole)), "put_stream gave another key or length"
+    assert store.put_bytes(whole) == key and list(store.digests()).count(key) == 1
+    chunks = list(store.iter_bytes(key, 1000))
+    assert b"".join(chunks) == whole, "iter_bytes returned other bytes"
+    assert max(len(c) for c in chunks) <= 1000, "iter_bytes handed out a chunk over its size"
+    assert store.put_stream(iter([])) == (hash_bytes(b""), 0)
+
+
+def check_a_failed_stream_leaves_no_blob(store: BlobStore) -> None:
+    """An upload cut off half-way (its iterator raises) stores nothing under any key."""
+    before = set(store.digests())
+
+    def cut() -> Iterator[bytes]:
+        yield b"the first half of an upload"
+        raise RuntimeError("the client went away")
+
+    try:
+        store.put_stream(cut())
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("put_stream swallowed its iterator's error")
+    assert set(store.digests()) == before, "a cut-off stream left a blob"
+    assert not store.exists(hash_bytes(b"the first half of an upload"))
+
+
+def check_iter_bytes_refuses_missing_and_damaged_blobs(store: BlobStore) -> None:
+    """iter_bytes raises at the call, before any chunk: NotFound when missing, Integrity when the
+    local file's bytes no longer hash to the key."""
+    raises(NotFound, store.iter_bytes, _ABSENT)
+    key = store.put_bytes(b"streamed and then damaged")
+    path = store.local_path(key)
+    if path is None:
+        return
+    os.chmod(path, 0o644)
+    Path(path).write_bytes(b"streamed and then changed")
+    raises(Integrity, store.iter_bytes, key)
+
+
 CHECKS = (
     check_put_bytes_returns_the_blake3_key_and_reads_back,
     check_the_empty_blob_is_a_blob,
@@ -192,4 +237,7 @@ CHECKS = (
     check_export_writes_a_byte_equal_copy,
     check_local_blobs_detect_changed_bytes,
     check_concurrent_puts_of_the_same_bytes_agree,
+    check_streamed_puts_and_reads_round_trip,
+    check_a_failed_stream_leaves_no_blob,
+    check_iter_bytes_refuses_missing_and_damaged_blobs,
 )

@@ -13,6 +13,7 @@ import posixpath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
 from loopline.core.errors import InvalidInput, NotFound, Unauthorized
 from loopline.core.identity import current
@@ -33,6 +34,7 @@ router = APIRouter()
 fallback = APIRouter()
 
 _FILES = f"{ARTIFACTS_API}/artifacts"
+_BYTES = "application/octet-stream"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -78,6 +80,8 @@ def write_once(call: Call, path: str) -> bool:
 
 @endpoint(router, "PUT", f"{_FILES}/{{artifact_path:path}}", None)
 def upload(call: Call) -> dict[str, Any]:
+    """Streamed to the blob store as it arrives (bounded memory, whatever the size); a body cut
+    off or over its limit leaves no blob and no file."""
     path = check_path(call.path["artifact_path"])
     if not path:
         raise InvalidInput("an upload needs a file path")
@@ -91,15 +95,17 @@ def upload(call: Call) -> dict[str, Any]:
                 f"{path} exists and a registered model version comes from it: its files are write-once",
                 hint="log a new run or model and register that",
             )
-    blob = call.project.blobs.put_bytes(call.body)
-    mlflow_store(call).put_file(path, blob, len(call.body))
+    blob, size = call.project.blobs.put_stream(call.chunks)
+    mlflow_store(call).put_file(path, blob, size)
     return {}
 
 
 @endpoint(router, "GET", f"{_FILES}/{{artifact_path:path}}", ())
 def download(call: Call) -> Response:
-    blob, _size = mlflow_store(call).file(check_path(call.path["artifact_path"]))
-    return Response(call.project.blobs.get_bytes(blob), media_type="application/octet-stream")
+    """Streamed from the blob store, verified before the first byte (and hashed again as sent)."""
+    blob, size = mlflow_store(call).file(check_path(call.path["artifact_path"]))
+    chunks = call.project.blobs.iter_bytes(blob)  # a sync iterator: read in the thread pool
+    return StreamingResponse(chunks, media_type=_BYTES, headers={"Content-Length": str(size)})
 
 
 @endpoint(router, "GET", _FILES, {"path"})

@@ -16,7 +16,9 @@ from loopline.server.mlflow.protocol import (
     AlreadyExists,
     Call,
     endpoint,
+    filter_in,
     integer_in,
+    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -52,7 +54,7 @@ def experiment_id(call: Call, value: Any) -> int:
         return tracking(call).ensure_experiment(DEFAULT_EXPERIMENT).id
     if not text.isdigit():
         raise InvalidInput(f"experiment_id {text!r} is not a number")
-    return int(text)
+    return integer_in(text, "experiment_id")
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:
@@ -102,13 +104,13 @@ def create_experiment(call: Call) -> dict[str, Any]:
 )
 def search_experiments(call: Call) -> dict[str, Any]:
     found = tracking(call).list_experiments()
-    text = (call.data.get("filter") or "").strip()
+    text = filter_in(call.data)
     if text:
         clause = parse_filter(text.replace("attributes.name", "name"))
         if len(clause) != 1 or clause[0].key != "name" or clause[0].op != "=":
             raise InvalidInput(f"experiment filter {text!r} is not supported", hint="use name = 'NAME'")
         found = [e for e in found if e.name == clause[0].value]
-    limit = integer_in(call.data.get("max_results"), "max_results", 1000)
+    limit, _ = page_in(call.data, 1000, 50_000)
     return {"experiments": [experiment_json(e) for e in found[:limit]]}
 
 

@@ -24,8 +24,12 @@ from loopline.server.mlflow.protocol import (
     API,
     AlreadyExists,
     Call,
+    choice_in,
     endpoint,
+    filter_in,
     integer_in,
+    list_in,
+    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -104,9 +108,9 @@ def get_logged_model(call: Call) -> dict[str, Any]:
 
 @endpoint(router, "PATCH", f"{API}/logged-models/{{model_id}}", {"model_id", "status"})
 def finalize_logged_model(call: Call) -> dict[str, Any]:
-    status = call.data.get("status")
-    if status not in _STATUS:
-        raise InvalidInput(f"logged model status {status!r} is unknown", hint=", ".join(sorted(_STATUS)))
+    status = choice_in(call.data.get("status"), "logged model status", _STATUS)
+    if status is None:
+        raise InvalidInput("a logged model's status is required", hint=", ".join(sorted(_STATUS)))
     model = mlflow_store(call).update_logged_model(call.path["model_id"], status=status)
     return {"model": logged_model_json(model)}
 
@@ -134,7 +138,7 @@ def log_logged_model_params(call: Call) -> dict[str, Any]:
 )
 def search_logged_models(call: Call) -> dict[str, Any]:
     wanted: dict[str, str] = {}
-    text = (call.data.get("filter") or "").strip()
+    text = filter_in(call.data)
     for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
         match = _MODEL_FILTER.match(clause)
         if match is None:
@@ -143,9 +147,8 @@ def search_logged_models(call: Call) -> dict[str, Any]:
                 hint="use name = 'NAME' and/or source_run_id = 'RUN'",
             )
         wanted[match.group(1).lower()] = match.group(3)
-    ids = [experiment_id(call, i) for i in call.data.get("experiment_ids") or []]
-    limit = integer_in(call.data.get("max_results"), "max_results", 100)
-    offset = integer_in(call.data.get("page_token") or "0", "page_token")
+    ids = [experiment_id(call, i) for i in list_in(call.data.get("experiment_ids"), "experiment_ids")]
+    limit, offset = page_in(call.data, 100, 1000)
     found = mlflow_store(call).search_logged_models(
         ids, name=wanted.get("name"), run_id=wanted.get("source_run_id"), limit=limit + 1, offset=offset
     )
@@ -233,7 +236,7 @@ def get_registered_model(call: Call) -> dict[str, Any]:
 )
 def search_registered_models(call: Call) -> dict[str, Any]:
     models = registry(call).models()
-    text = (call.data.get("filter") or "").strip()
+    text = filter_in(call.data)
     if text:
         match = _VERSION_FILTER.match(text)
         if match is None or match.group(1).lower() != "name":
@@ -354,7 +357,7 @@ def get_download_uri(call: Call) -> dict[str, Any]:
 
 @endpoint(router, "GET", f"{API}/model-versions/search", {"filter", "max_results", "order_by", "page_token"})
 def search_model_versions(call: Call) -> dict[str, Any]:
-    text = (call.data.get("filter") or "").strip()
+    text = filter_in(call.data)
     wanted: dict[str, str] = {}
     for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
         match = _VERSION_FILTER.match(clause)
@@ -364,7 +367,7 @@ def search_model_versions(call: Call) -> dict[str, Any]:
                 hint="use name = 'NAME' and/or run_id = 'RUN'",
             )
         wanted[match.group(1).lower()] = match.group(3)
-    limit = integer_in(call.data.get("max_results"), "max_results", 10_000)
+    limit, _ = page_in(call.data, 10_000, 200_000)
     keys = mlflow_store(call).version_keys(wanted.get("name"), wanted.get("run_id"))[:limit]
     repo = registry(call).repo
     versions = [repo.get_version(n, v) for n, v in keys]

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.from_thread
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -35,6 +36,7 @@ from loopline.core.errors import (
 )
 from loopline.core.identity import Principal
 from loopline.serve.access import Rule
+from loopline.serve.limits import MESSAGE, clip
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
 def error_response(status: int, code: str, message: str) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(
-        json.dumps({"error_code": code, "message": message}),
+        json.dumps({"error_code": code, "message": clip(message, MESSAGE)}),  # never a large echo
         status_code=status,
         media_type=JSON_TYPE,
         headers=headers,
@@ -157,6 +159,41 @@ def pairs_in(value: Any, what: str) -> dict[str, str]:
     return out
 
 
+def list_in(value: Any, what: str) -> list[Any]:
+    """A repeated field: a list, or nothing (an empty one)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{what} must be a list, not {type(value).__name__}")
+    return value
+
+
+def choice_in(value: Any, what: str, choices: Iterable[str]) -> str | None:
+    """An enum field: one of choices, or None when absent."""
+    known = sorted(choices)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in known:
+        raise InvalidInput(f"{what} {str(value)[:50]!r} is unknown", hint=f"use one of {', '.join(known)}")
+    return value
+
+
+def filter_in(data: Mapping[str, Any]) -> str:
+    """A search's `filter` string ('' when absent)."""
+    return text_in(data.get("filter"), "filter", required=False, limit=10_000).strip()
+
+
+def page_in(data: Mapping[str, Any], default: int, most: int) -> tuple[int, int]:
+    """A search's (max_results, offset from page_token): 1 to most results, a non-negative offset."""
+    limit = integer_in(data.get("max_results"), "max_results", default)
+    if not 0 < limit <= most:
+        raise InvalidInput(f"max_results must be 1 to {most}, not {limit}")
+    offset = integer_in(data.get("page_token") or "0", "page_token")
+    if not 0 <= offset < 2**53:
+        raise InvalidInput(f"page_token {offset} is not a page of this search")
+    return limit, offset
+
+
 def pairs_out(values: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in sorted(values.items())]
 
@@ -170,12 +207,36 @@ class Call:
     data: dict[str, Any]
     path: dict[str, str]
     actor: str
-    body: bytes = b""
+    chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))  # a raw body, as it arrives
+
+
+def body_chunks(request: Request) -> Iterator[bytes]:
+    """The request body for a handler in the thread pool: each chunk fetched from the event loop
+    as it is asked for, so an upload of any size is held one chunk at a time."""
+    stream = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk
+
+
+def _refuse_nul(*texts: str) -> None:
+    """No text of a request holds NUL: PostgreSQL cannot store it, and no MLflow name needs it."""
+    if any("\x00" in text for text in texts):
+        raise InvalidInput("a request's text must not contain NUL (\\u0000) characters")
 
 
 async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[str, Any], bytes]:
-    if fields is None:  # raw body (artifact upload)
-        return dict(request.query_params), await request.body()
+    _refuse_nul(request.scope["path"], *request.query_params.values())
+    if fields is None:  # raw body (artifact upload): the handler reads it through body_chunks
+        return dict(request.query_params), b""
+
     if request.method in ("GET", "DELETE") and request.query_params:
         data: dict[str, Any] = {}
         for key, value in request.query_params.multi_items():
@@ -185,6 +246,8 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
                 data[key] = value
     else:
         raw = await request.body()
+        if b"\\u0000" in raw:  # JSON's only spelling of NUL in a string
+            _refuse_nul("\x00")
         if not raw.strip():
             data = {}
         else:
@@ -219,6 +282,20 @@ def _admitted(request: Request, data: Mapping[str, Any]) -> str:
 Handler = Callable[[Call], Any]
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One MLflow route as `endpoint` declared it (fields None: a raw body), for the OpenAPI
+    description and the fuzz tests."""
+
+    method: str
+    path: str
+    fields: frozenset[str] | None
+    name: str
+
+
+DECLARED: list[Declared] = []
+
+
 def endpoint(
     router: APIRouter,
     method: str,
@@ -232,9 +309,11 @@ def endpoint(
     def declare(handler: Handler) -> Handler:
         async def route(request: Request) -> Response:
             try:
-                data, body = await _parse(request, allowed)
+                data, _ = await _parse(request, allowed)
                 actor = _admitted(request, data)
-                call = Call(request.app.state.project, data, dict(request.path_params), actor, body)
+                call = Call(request.app.state.project, data, dict(request.path_params), actor)
+                if allowed is None:
+                    call.chunks = body_chunks(request)
                 result = await run_in_threadpool(handler, call)
             except Exception as exc:
                 return render_error(exc, request)
@@ -243,6 +322,7 @@ def endpoint(
             return Response(json.dumps(result), media_type=JSON_TYPE)
 
         route.__name__ = f"mlflow_{handler.__name__}"
+        DECLARED.append(Declared(method, path, allowed, handler.__name__))
         router.add_route(path, route, methods=[method], include_in_schema=False)
         return handler
 

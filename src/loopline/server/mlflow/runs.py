@@ -19,10 +19,14 @@ from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms, 
 from loopline.server.mlflow.protocol import (
     API,
     Call,
+    choice_in,
     endpoint,
+    filter_in,
     integer_in,
+    list_in,
     number_in,
     number_out,
+    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -50,6 +54,10 @@ _METRIC_FIELDS = frozenset(
     {"key", "value", "timestamp", "step", "run_id", "model_id", "dataset_name", "dataset_digest"}
 )
 _MAX_RESULTS = 50_000
+# MLflow's own server caps a log-batch request so (and answers INVALID_PARAMETER_VALUE past them).
+_MAX_METRICS = 1000
+_MAX_PARAMS_TAGS = 100
+_MAX_ENTITIES = 1000
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -118,9 +126,7 @@ def create_run(call: Call) -> dict[str, Any]:
 @endpoint(router, "POST", f"{API}/runs/update", {"run_id", "run_uuid", "status", "end_time", "run_name"})
 def update_run(call: Call) -> dict[str, Any]:
     run_id = run_id_of(call)
-    status = call.data.get("status")
-    if status is not None and status not in STATUS_IN:
-        raise InvalidInput(f"run status {status!r} is unknown", hint=f"use one of {', '.join(STATUS_IN)}")
+    status = choice_in(call.data.get("status"), "run status", STATUS_IN)
     name = text_in(call.data.get("run_name"), "run_name", required=False, limit=250) or None
     tracking(call).update_run(
         run_id,
@@ -150,12 +156,33 @@ def metric_in(item: Any, run_id: str) -> Metric:
     return key, value, step, seconds
 
 
+def check_batch(metrics: list[Any], params: list[Any], tags: list[Any]) -> None:
+    """MLflow's limits on one log-batch request, checked before any entry is read."""
+    limits = (
+        ("metrics", metrics, _MAX_METRICS),
+        ("params", params, _MAX_PARAMS_TAGS),
+        ("tags", tags, _MAX_PARAMS_TAGS),
+    )
+    for what, items, most in limits:
+        if len(items) > most:
+            raise InvalidInput(
+                f"a batch logging request can contain at most {most} {what}; got {len(items)}",
+                hint=f"split the {what} across several requests",
+            )
+    total = len(metrics) + len(params) + len(tags)
+    if total > _MAX_ENTITIES:
+        raise InvalidInput(
+            f"a batch logging request can contain at most {_MAX_ENTITIES} metrics, params and tags in"
+            f" total; got {total}",
+            hint="split them across several requests",
+        )
+
+
 @endpoint(router, "POST", f"{API}/runs/log-batch", {"run_id", "metrics", "params", "tags"})
 def log_batch(call: Call) -> dict[str, Any]:
     run_id = text_in(call.data.get("run_id"), "run_id", limit=40)
-    raw = call.data.get("metrics") or []
-    if not isinstance(raw, list):
-        raise InvalidInput("metrics must be a list")
+    raw = list_in(call.data.get("metrics"), "metrics")
+    check_batch(raw, list_in(call.data.get("params"), "params"), list_in(call.data.get("tags"), "tags"))
     values = [metric_in(m, run_id) for m in raw]
     params = pairs_in(call.data.get("params"), "params")
     tags = pairs_in(call.data.get("tags"), "tags")
@@ -247,9 +274,9 @@ def log_outputs(call: Call) -> dict[str, Any]:
     """A run's output models (MLflow 3): the logged models are tagged with the run and step."""
     run_id = run_id_of(call)
     mlflow_store(call).run(run_id)
-    for item in call.data.get("models") or []:
+    for item in list_in(call.data.get("models"), "models")[:_MAX_ENTITIES]:
         if not isinstance(item, dict) or set(item) - {"model_id", "step"}:
-            raise InvalidInput(f"an output model must be {{model_id, step}}, not {item!r}")
+            raise InvalidInput(f"an output model must be {{model_id, step}}, not {str(item)[:100]}")
         model_id = text_in(item.get("model_id"), "model_id", limit=40)
         step = integer_in(item.get("step", 0), "step")
         mlflow_store(call).update_logged_model(
@@ -271,20 +298,15 @@ def _status_filter(item: RunFilter) -> RunFilter:
     {"experiment_ids", "filter", "run_view_type", "max_results", "order_by", "page_token"},
 )
 def search_runs(call: Call) -> dict[str, Any]:
-    ids = call.data.get("experiment_ids") or []
-    if not isinstance(ids, list):
-        raise InvalidInput("experiment_ids must be a list")
+    ids = list_in(call.data.get("experiment_ids"), "experiment_ids")
     experiment_ids = [experiment_id(call, i) for i in ids]
-    text = (call.data.get("filter") or "").strip()
+    text = filter_in(call.data)
     filters = [_status_filter(f) for f in parse_filter(text)] if text else []
     orders = call.data.get("order_by") or []
     if not isinstance(orders, list):
         raise InvalidInput("order_by must be a list")
     order_by = [parse_order(text_in(o, "order_by", limit=500)) for o in orders]
-    limit = integer_in(call.data.get("max_results"), "max_results", 1000)
-    if not 0 < limit <= _MAX_RESULTS:
-        raise InvalidInput(f"max_results must be 1 to {_MAX_RESULTS}")
-    offset = integer_in(call.data.get("page_token") or "0", "page_token")
+    limit, offset = page_in(call.data, 1000, _MAX_RESULTS)
     found, more = mlflow_store(call).search_runs(
         experiment_ids or None, filters, order_by, limit=limit, offset=offset
     )

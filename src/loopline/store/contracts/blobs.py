@@ -28,7 +28,14 @@ class BlobStore(Protocol):
     def ingest(self, items: Sequence[tuple[str, StatKey]]) -> list[str]:
         """Store (path, stat seen) files; their keys in order, each the hash of the bytes stored."""
 
+    def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store the concatenated chunks holding one at a time; (key, length)."""
+
     def get_bytes(self, digest: str) -> bytes: ...
+    def iter_bytes(self, digest: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes in chunks of at most chunk_size, in bounded memory; NotFound or Integrity
+        raised by the call itself when the blob is missing or damaged."""
+
     def local_path(self, digest: str) -> str | None:
         """Where the blob's file is on this machine, or None for a remote store."""
 
