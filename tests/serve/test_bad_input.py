@@ -33,7 +33,9 @@ BODIES: list[bytes] = [
 
 
 def test_no_bad_body_is_a_500_or_echoed(project: Project) -> None:
-    app = project.serving_app("iris", flush_seconds=0.05)
+    app = project.serving_app(
+        "iris", flush_seconds=0.05, auth=False
+    )  # bad bodies, not tokens: tests/serve/test_access.py has those
     statuses: Counter[int] = Counter()
     with TestClient(app) as client:
         assert client.post("/predict", json=row(1)).status_code == 200

@@ -100,7 +100,7 @@ def test_a_chunked_body_is_counted_as_it_arrives(client: TestClient, setup: Setu
     answer = client.post("/api/annotate/reviews/tasks/1", content=chunks(), headers=setup.auth("alice"))
     assert answer.status_code == 413, answer.text
     assert answer.json()["error"] == "too_large" and len(answer.content) < 500
-    mlflow = client.post(f"{MLFLOW}/runs/log-batch", content=chunks())
+    mlflow = client.post(f"{MLFLOW}/runs/log-batch", content=chunks(), headers=setup.auth("mia"))
     assert mlflow.status_code == 413 and mlflow.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
