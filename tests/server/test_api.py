@@ -112,7 +112,7 @@ def test_manager_routes_are_403_for_annotators(client: TestClient, setup: Setup)
         assert response.status_code == 403, path
         assert response.json() == {
             "error": "forbidden",
-            "message": "alice is an annotator; this needs a manager",
+            "message": "alice is an annotator; this needs a maintainer or an admin",
             "hint": None,
         }
     assert client.get(f"{API}/progress", headers=setup.auth("mia")).status_code == 200

@@ -25,7 +25,7 @@ def server(
         ),
     ] = False,
 ) -> None:
-    """Serve the annotation UI and REST API (sign in with a token from `loopline annotate annotators add`)."""
+    """Serve the annotation UI and REST API (sign in with a token from `loopline users add`)."""
     import uvicorn
 
     from loopline.server import create_app

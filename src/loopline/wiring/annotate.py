@@ -4,8 +4,6 @@ annotations snapshot and the dataset."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,7 +16,7 @@ from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
 from loopline.core.errors import InvalidInput, LooplineError
 from loopline.core.ids import check_name
-from loopline.core.labeling import Annotator, LabelProject, Role, TaskType
+from loopline.core.labeling import LabelProject, TaskType
 from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
 from loopline.store.artifacts import load_value, save_table
@@ -27,11 +25,6 @@ from loopline.store.files import atomic_write_text
 from loopline.store.metadata import MetadataStore
 
 AGGREGATE_USES = "loopline.annotate:aggregate"
-
-
-def token_hash(token: str) -> str:
-    """What the store keeps of an annotator's token: its SHA-256, never the token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Labeling:
@@ -90,11 +83,6 @@ class Labeling:
         return self.repo.add_tasks(
             name, items, artifact_id=dataset.id, dataset_version=dataset.version or spec.dataset_version
         )
-
-    def add_annotator(self, name: str, role: Role = "annotator") -> tuple[Annotator, str]:
-        check_name(name, "annotator name")
-        token = secrets.token_urlsafe(24)
-        return self.repo.add_annotator(name, role, token_hash(token)), token
 
     def status(self, name: str) -> dict[str, Any]:
         spec = self.repo.get_project(name)

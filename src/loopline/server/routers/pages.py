@@ -15,9 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.core.errors import Forbidden, Unauthorized
-from loopline.core.labeling import Annotator
-from loopline.server.deps import COOKIE, MANAGERS, lookup, project_of
+from loopline.core.errors import Forbidden, TooManyRequests, Unauthorized
+from loopline.core.identity import Principal
+from loopline.core.users import SESSION_TTL
+from loopline.server.deps import COOKIE, MANAGERS, project_of, session_user
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
@@ -28,18 +29,17 @@ class SignInNeeded(Unauthorized):
     """A page asked for by someone not signed in: they go to the sign-in page."""
 
 
-def page_user(request: Request, *, manager: bool = False) -> Annotator:
-    token = request.cookies.get(COOKIE)
-    who = lookup(project_of(request), token) if token else None
+def page_user(request: Request, *, manager: bool = False) -> Principal:
+    who = session_user(project_of(request), request.cookies.get(COOKIE))
     if who is None:
         raise SignInNeeded("sign in first")
     if manager and who.role not in MANAGERS:
-        raise Forbidden(f"{who.name} is an annotator; the manager pages need a manager's token")
+        raise Forbidden(f"{who.name} ({who.role}) may not see the manager pages: they need a maintainer")
     return who
 
 
 def render(
-    request: Request, name: str, who: Annotator | None, http_status: int = 200, **context: Any
+    request: Request, name: str, who: Principal | None, http_status: int = 200, **context: Any
 ) -> Response:
     context |= {"who": who, "is_manager": who is not None and who.role in MANAGERS}
     return templates.TemplateResponse(request, name, context, status_code=http_status)
@@ -47,8 +47,7 @@ def render(
 
 @router.get("/")
 def home(request: Request) -> Response:
-    token = request.cookies.get(COOKIE)
-    who = lookup(project_of(request), token) if token else None
+    who = session_user(project_of(request), request.cookies.get(COOKIE))
     if who is None:
         return RedirectResponse("/signin", status_code=303)
     return RedirectResponse("/manage" if who.role in MANAGERS else "/annotate", status_code=303)
@@ -61,26 +60,33 @@ def signin_page(request: Request) -> Response:
 
 @router.post("/signin")
 def signin(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    token = token.strip()
-    who = lookup(project_of(request), token) if token else None
-    if who is None:
-        return render(
-            request, "signin.html", None, http_status=401, error="That token is unknown or no longer active."
-        )
+    """Trade a token for a server-side session: the cookie holds the session's id, never the token."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        session_id, _ = project_of(request).sign_in(token.strip(), client=client)
+    except TooManyRequests:
+        error = "Too many failed sign-ins from here; wait a minute, then try again."
+        return render(request, "signin.html", None, http_status=429, error=error)
+    except Unauthorized:
+        error = "That token is unknown or no longer active."
+        return render(request, "signin.html", None, http_status=401, error=error)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        session_id,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=7 * 24 * 3600,
+        max_age=int(SESSION_TTL.total_seconds()),
     )
     return response
 
 
 @router.post("/signout")
-def signout() -> Response:
+def signout(request: Request) -> Response:
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        project_of(request).sign_out(session_id)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE)
     return response

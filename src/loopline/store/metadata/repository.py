@@ -1,7 +1,7 @@
 """MetadataStore: datasets, artifacts, pipeline runs and lineage, on SQLite or PostgreSQL.
 
 It owns the Database (database.py) and builds the other repositories on it (`annotations`,
-`tracking`), so every write of every repository takes the same retried, journalled path.
+`tracking`, `users`), so every write of every repository takes the same retried, journalled path.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     # Built lazily by the properties below: a one-way edge, the repositories never import this.
     from loopline.store.metadata.annotations import SqlAnnotationRepository
     from loopline.store.metadata.tracking import TrackingStore
+    from loopline.store.metadata.users import SqlUserRepository
 
 
 class MetadataStore:
@@ -80,6 +81,13 @@ class MetadataStore:
         from loopline.store.metadata.tracking import TrackingStore
 
         return TrackingStore(self.database)
+
+    @property
+    def users(self) -> SqlUserRepository:
+        """Users, tokens, sign-in sessions and grants."""
+        from loopline.store.metadata.users import SqlUserRepository
+
+        return SqlUserRepository(self.database)
 
     # -- artifacts ---------------------------------------------------------------------------
     def add_version(
