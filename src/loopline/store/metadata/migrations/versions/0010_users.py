@@ -110,7 +110,13 @@ def downgrade() -> None:
         sa.Column("created_at", _TS, nullable=False),
     )
     conn = op.get_bind()
-    users = sa.table("users", *(sa.column(c) for c in ("name", "role", "active", "created_at")))
+    users = sa.table(
+        "users",
+        sa.column("name"),
+        sa.column("role"),
+        sa.column("active", sa.Boolean),
+        sa.column("created_at", _TS),
+    )
     tokens = sa.table("tokens", *(sa.column(c) for c in ("user", "hash", "created_at", "revoked_at")))
     rows = conn.execute(
         sa.select(users, tokens.c.hash)
