@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loopline.core.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
-from loopline.core.identity import Principal, acting
+from loopline.core.identity import RESOURCES, ROLE_DEFAULTS, Principal, acting
 from loopline.core.users import SESSION_TTL, secret_hash
 from loopline.project import Project
 
@@ -141,3 +141,13 @@ def test_sign_in_is_rate_limited_per_client(project: Project) -> None:
     assert project.sign_in(secret, client="10.0.0.7", now=T0 + timedelta(seconds=30))[1].name == "ann"
     later = T0 + timedelta(seconds=61)  # the first failures left the window
     assert project.sign_in(secret, client="10.0.0.9", now=later)[1].name == "ann"
+
+
+def test_the_docs_roles_table_is_role_defaults() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "users.md").read_text()
+    header = "| role | " + " | ".join(RESOURCES) + " | approves |"
+    assert header in page
+    for role, defaults in ROLE_DEFAULTS.items():
+        cells = [defaults.get(r, "-") for r in RESOURCES]
+        approves = "yes" if Principal("x", role).can_approve else "-"
+        assert f"| {role} | {' | '.join(cells)} | {approves} |" in page, role
