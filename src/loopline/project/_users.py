@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SIGN_IN_LIMIT = 10  # failed sign-ins per client per window
 SIGN_IN_WINDOW = timedelta(minutes=1)
+_CLIENTS_KEPT = 10_000  # clients with recent failures remembered before the quiet ones are swept
 _TOUCH_EVERY = timedelta(minutes=5)  # how stale a token's last_used_at may get (a write each time)
 _ANNOTATOR_ROLES: dict[str, Role] = {"annotator": "annotator", "manager": "maintainer"}
 _NEW_TOKEN = "`loopline tokens create USER --name LABEL` (an admin)"
@@ -171,6 +172,9 @@ class Users:
 
     def _check_rate(self, client: str, now: datetime) -> None:
         with self._lock:
+            if len(self._failures) > _CLIENTS_KEPT:  # many clients: forget those quiet for a window
+                for quiet in [c for c, times in self._failures.items() if times[-1] <= now - SIGN_IN_WINDOW]:
+                    del self._failures[quiet]
             recent = self._failures.get(client)
             while recent and recent[0] <= now - SIGN_IN_WINDOW:
                 recent.popleft()
