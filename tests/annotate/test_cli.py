@@ -119,7 +119,7 @@ BAD = (
     (["annotate", "aggregate", "pets", "--method", "vote"], "unknown aggregation method"),
     (["annotate", "aggregate", "pets", "--policy", "action=ban"], "exclude or downweight"),
     (["annotate", "aggregate", "pets", "--policy", "oops"], "KEY=VALUE"),
-    (["annotate", "annotators", "add", "eve", "--role", "root"], "unknown role"),
+    (["annotate", "annotators", "add", "eve", "--role", "root"], "unknown annotator role"),
 )
 
 

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from loopline.annotate.projects import Policy, gold_accuracy, labels_table, task_items
-from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from loopline.core.hashing import item_ids
 from loopline.project import Project
 from loopline.store.artifacts import BlobSet
@@ -319,8 +319,8 @@ def test_bad_input_stores_nothing(tmp_path):
         project.annotate_create("q", "no_such_dataset", LABELS)
     with pytest.raises(Conflict):
         project.annotate_create("p", "animals", LABELS)
-    with pytest.raises(NotFound, match="token"):
-        project.annotator_for_token("guess")
+    with pytest.raises(Unauthorized, match="unknown token"):
+        project.authenticate_token("guess")
 
 
 def test_agreement_reports_the_confusion_against_the_consensus(tmp_path):

@@ -44,7 +44,7 @@ def store(store_url: str) -> Iterator[MetadataStore]:
 def repo(store: MetadataStore) -> SqlAnnotationRepository:
     repo = store.annotations
     for name in ("ann", "bob", "cid", "dee"):
-        repo.add_annotator(name, "annotator", f"hash-{name}")
+        store.users.add_user(name, "annotator", "person", T0)
     return repo
 
 
@@ -72,15 +72,6 @@ def test_create_and_read_back(repo):
         repo.create_project(spec("q", overlap=0), items(1))
     with pytest.raises(InvalidInput):
         repo.create_project(spec("q", task_type="poem"), items(1))
-
-
-def test_annotators_by_token_hash(repo):
-    assert repo.annotator_by_token("hash-bob").name == "bob"
-    with pytest.raises(NotFound, match="token"):
-        repo.annotator_by_token("hash-nobody")
-    with pytest.raises(Conflict):
-        repo.add_annotator("bob", "annotator", "other")
-    assert [a.name for a in repo.list_annotators()] == ["ann", "bob", "cid", "dee"]
 
 
 def test_lease_is_resumable_and_held_until_it_expires(repo):
@@ -231,7 +222,7 @@ def test_concurrent_annotators_threads(store_url, store):
     repo = store.annotations
     workers, tasks, overlap = 16, 120, 3
     for i in range(workers):
-        repo.add_annotator(f"w{i}", "annotator", f"h{i}")
+        store.users.add_user(f"w{i}", "annotator", "person", T0)
     repo.create_project(spec("load", overlap=overlap), items(tasks))
     results: list[list[tuple[int, str]]] = [[] for _ in range(workers)]
     barrier = threading.Barrier(workers)
@@ -252,7 +243,7 @@ def test_concurrent_annotators_processes(store_url, store):
     repo = store.annotations
     workers, tasks, overlap = 6, 60, 2
     for i in range(workers):
-        repo.add_annotator(f"p{i}", "annotator", f"h{i}")
+        store.users.add_user(f"p{i}", "annotator", "person", T0)
     repo.create_project(spec("procs", overlap=overlap), items(tasks))
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -270,8 +261,8 @@ def test_simultaneous_submits_of_one_task(store_url, store):
     """Two annotators holding leases on one task (overlap 2) submit at the same moment: both
     answers are stored, neither overwrites the other; the same annotator twice: one wins."""
     repo = store.annotations
-    repo.add_annotator("x", "annotator", "hx")
-    repo.add_annotator("y", "annotator", "hy")
+    store.users.add_user("x", "annotator", "person", T0)
+    store.users.add_user("y", "annotator", "person", T0)
     repo.create_project(spec("duo", overlap=2), items(1))
     leases = [repo.next_task("duo", who, T0) for who in ("x", "y")]
     assert leases[0].task.id == leases[1].task.id

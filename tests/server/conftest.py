@@ -1,4 +1,4 @@
-"""A project on disk with a labeling project, annotators and their tokens, and the app over it."""
+"""A project on disk with a labeling project, users and their tokens, and the app over it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from loopline.core.identity import Role
 from loopline.project import Project
 from loopline.server import create_app
 from loopline.store.metadata.tables import annotators
@@ -96,9 +97,14 @@ def make_setup(
         lease_seconds=lease_seconds,
         text_field="text",
     )
-    tokens = {name: project.annotator_add(name)[1] for name in annotators}
-    tokens["mia"] = project.annotator_add("mia", "manager")[1]
+    tokens = {name: make_user(project, name, "annotator") for name in annotators}
+    tokens["mia"] = make_user(project, "mia", "maintainer")
     return Setup(project, tokens)
+
+
+def make_user(project: Project, name: str, role: Role) -> str:
+    """A user of `role` in `project`, and its token."""
+    return project.users_add(name, role)[1]
 
 
 @pytest.fixture

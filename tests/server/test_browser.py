@@ -100,7 +100,8 @@ def test_annotator_labels_with_the_keyboard(served: tuple[Setup, str, Any]) -> N
     page.click("button[type=submit]")
     page.wait_for_url(url + "/annotate")
     page.screenshot(path=str(SHOTS / "loopline-ui-projects.png"))
-    cookie = next(c for c in page.context.cookies() if c["name"] == "loopline_token")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "loopline_session")
+    assert cookie["value"] != setup.tokens["alice"], "the cookie holds the token"
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
     page.click("a[href='/annotate/reviews']")

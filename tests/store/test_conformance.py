@@ -31,7 +31,7 @@ def test_the_suite_is_big_enough_and_names_are_unique():
     names = [c.name for c in METADATA_CHECKS + BLOB_CHECKS]
     assert len(names) == len(set(names))
     assert len(METADATA_CHECKS) >= 30 and len(BLOB_CHECKS) >= 10
-    assert {c.noun for c in METADATA_CHECKS} == {"datasets", "labeling", "tracking", "models"}
+    assert {c.noun for c in METADATA_CHECKS} == {"datasets", "labeling", "tracking", "models", "users"}
     assert all(c.function.__doc__ for c in METADATA_CHECKS + BLOB_CHECKS), "every check states its contract"
 
 

@@ -106,9 +106,8 @@ def test_labeling_writes_are_journalled_with_the_annotator_as_actor(store: Metad
     project = LabelProject("p", "raw", 1, "a" * 64, "classification", ("cat", "dog"))
     created = journal.one(lambda: repo.create_project(project, [("item1", {"text": "a"})]))
     assert created == Change("alice", "labeling.create_project", "p")
-    assert (
-        journal.one(lambda: repo.add_annotator("bob", "annotator", "hash-bob")).action
-        == "labeling.add_annotator"
+    assert journal.one(lambda: store.users.add_user("bob", "annotator", "person", T0)) == Change(
+        "alice", "user.add", "bob"
     )
     leases: list[Any] = []
     leased = journal.one(lambda: leases.append(repo.next_task("p", "bob", T0)))

@@ -36,7 +36,6 @@ TABLES = {
     "source_state",
     "label_projects",
     "label_tasks",
-    "annotators",
     "label_leases",
     "annotations",
     "label_skips",
@@ -57,6 +56,10 @@ TABLES = {
     "mlflow_logged_models",
     "mlflow_artifacts",
     "mlflow_model_versions",
+    "users",
+    "tokens",
+    "sessions",
+    "grants",
 }
 
 

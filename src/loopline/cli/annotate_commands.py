@@ -13,7 +13,6 @@ from rich.markup import escape
 from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console
 from loopline.core.errors import InvalidInput
-from loopline.core.labeling import Role
 
 app = typer.Typer(
     help="Labeling projects: tasks, annotators, answers, consensus labels.", no_args_is_help=True
@@ -112,26 +111,31 @@ def extend(
         console.print(f"{escape(name)}: {added} new tasks queued from {escape(dataset)}")
 
 
-_CLI_ROLES: dict[str, Role] = {"annotator": "annotator", "manager": "manager"}
-
-
 @annotators.command("add")
 def annotators_add(
     name: Annotated[str, typer.Argument(help="Annotator name.")],
-    role: Annotated[str, typer.Option(help="annotator or manager.")] = "annotator",
+    role: Annotated[
+        str, typer.Option(help="annotator, or manager (a maintainer user: it manages labeling and more).")
+    ] = "annotator",
     as_json: JSON = False,
 ) -> None:
-    """Add an annotator and print its sign-in token (shown this once; only its hash is kept)."""
-    chosen = _CLI_ROLES.get(role)  # the CLI adds no admin
-    if chosen is None:
-        raise InvalidInput(f"unknown role {role!r}", hint="use annotator or manager")
-    annotator, token = open_project().annotator_add(name, chosen)
+    """Add an annotator (a shortcut of `loopline users add`; manager makes a maintainer) and print
+    its sign-in token (shown this once; only its hash is kept)."""
+    user, token = open_project().annotator_add(name, role)
     if as_json:
-        emit_json({"name": annotator.name, "role": annotator.role, "token": token})
+        emit_json({"name": user.name, "role": user.role, "token": token})
     else:
-        console.print(
-            f"added {annotator.role} {escape(annotator.name)}; token (shown once, keep it):\n{token}"
-        )
+        console.print(f"added {user.role} {escape(user.name)}; token (shown once, keep it):\n{token}")
+
+
+@annotators.command("list")
+def annotators_list(as_json: JSON = False) -> None:
+    """Users with the annotator role (`loopline users list` lists everyone)."""
+    found = [u for u in open_project().users_list() if u.role == "annotator"]
+    if as_json:
+        emit_json([{"name": u.name, "active": u.active} for u in found])
+    for user in [] if as_json else found:
+        console.print(f"{escape(user.name)}{'' if user.active else ' (disabled)'}")
 
 
 @app.command()

@@ -30,6 +30,7 @@ from loopline.core.errors import (
     NotFound,
     StepFailed,
     StorageError,
+    TooManyRequests,
     Unauthorized,
 )
 
@@ -41,6 +42,7 @@ EXIT_CODES: dict[type[LooplineError], int] = {
     Conflict: 2,
     Unauthorized: 2,
     Forbidden: 2,
+    TooManyRequests: 1,
     Integrity: 1,
     StorageError: 1,
     StepFailed: 1,
@@ -137,8 +139,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "server": (
         "server_commands",
-        "Serve the annotation UI and REST API (sign in with a token from "
-        "`loopline annotate annotators add`).",
+        "Serve the annotation UI and REST API (sign in with a token from `loopline users add`).",
     ),
     "compare": (
         "experiment_commands",
@@ -161,6 +162,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # groups (their own --help lists their commands)
     "annotate": ("annotate_commands", "Labeling projects: tasks, annotators, answers, consensus labels."),
     "models": ("registry_commands", "Registered models: versions, aliases, history."),
+    "users": ("users_commands", "Users of a shared server: roles, kinds, grants."),
+    "tokens": ("users_commands", "Users' tokens: create (shown once), list, revoke."),
 }
 
 

@@ -26,7 +26,7 @@ def server(
     ] = 5 << 30,
 ) -> None:
     """Serve the annotation UI, REST API and MLflow API; every route needs a token of the
-    project's users (`loopline annotate annotators add`), unless --no-auth on loopback."""
+    project's users (`loopline users add`), unless --no-auth on loopback."""
     import uvicorn
 
     from loopline.serve.limits import server_limits

@@ -8,6 +8,7 @@
    +-- Conflict        it exists already, or the reference is ambiguous                     exit 2, HTTP 409
    +-- Unauthorized    no token, or a token nobody holds                                    exit 2, HTTP 401
    +-- Forbidden       a valid token whose role may not do this                             exit 2, HTTP 403
+   +-- TooManyRequests too many failed sign-ins from one client: wait, then retry           exit 1, HTTP 429
    +-- Integrity       stored bytes do not match their hash                                 exit 1, HTTP 500
    +-- StorageError    the metadata database or blob store failed                           exit 1, HTTP 503
    +-- StepFailed      a user's step raised; the run is marked failed                       exit 1, HTTP 500
@@ -66,6 +67,10 @@ class Forbidden(LooplineError):
     """A valid token whose role may not do this."""
 
 
+class TooManyRequests(LooplineError):
+    """Too many failed attempts from one client in a short time: wait, then try again."""
+
+
 class Integrity(LooplineError):
     pass
 
@@ -93,5 +98,6 @@ __all__ = [
     "NotFound",
     "StepFailed",
     "StorageError",
+    "TooManyRequests",
     "Unauthorized",
 ]

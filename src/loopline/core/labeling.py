@@ -1,4 +1,4 @@
-"""Records of labeling: projects, tasks, annotations, annotators.
+"""Records of labeling: projects, tasks, annotations, leases (who annotates: core/users.py).
 
 They live in core/ because two floors need them and neither may import the other's: the annotate
 stage (aggregation, agreement, active learning, labeling functions) works on these records or on
@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 TaskType = Literal["classification", "multilabel", "spans", "boxes"]
 Source = Literal["human", "rule", "model"]
-Role = Literal["annotator", "manager", "admin"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,6 @@ class Annotation:
     item_id: str | None = None
     # the task's suggestion when this answer was given, {"label": ..., "source": ...}, else None
     suggestion: Any = None
-
-
-@dataclass(frozen=True)
-class Annotator:
-    name: str
-    role: Role = "annotator"
-    active: bool = True
-    created_at: datetime | None = None
 
 
 @dataclass

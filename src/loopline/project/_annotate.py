@@ -13,7 +13,7 @@ from loopline.core.errors import InvalidInput, NotFound
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Role, Source
+    from loopline.core.labeling import Annotation, LabelProject, Lease, Source
     from loopline.project._stores import Stores
     from loopline.wiring.annotate import Labeling
     from loopline.wiring.annotate_automation import LabelAutomation
@@ -43,15 +43,6 @@ class Annotate:
 
     def annotate_projects(self) -> list[LabelProject]:
         return self.stores.meta.annotations.list_projects()
-
-    def annotator_add(self, name: str, role: Role = "annotator") -> tuple[Annotator, str]:
-        """The annotator and its token: shown once, only its hash is stored."""
-        return self.labeling.add_annotator(name, role)
-
-    def annotator_for_token(self, token: str) -> Annotator:
-        from loopline.wiring.annotate import token_hash
-
-        return self.stores.meta.annotations.annotator_by_token(token_hash(token))
 
     def next_task(self, project: str, annotator: str, now: datetime | None = None) -> Lease | None:
         return self.stores.meta.annotations.next_task(project, annotator, now or _utcnow())

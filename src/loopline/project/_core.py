@@ -1,8 +1,8 @@
 """The Project facade: one object the CLI and the server make one call on per command or request.
 
 It holds no logic: each public method is one line handing the call to the part that does it
-(runs, experiments, data, models, monitor, annotate; see each module), and those parts share one
-Stores (the project's file, settings and lazily opened stores). A part is small enough to read
+(runs, experiments, data, models, monitor, annotate, users; see each module), and those parts
+share one Stores (the project's file, settings and lazily opened stores). A part is small enough to read
 whole, and a new area is a new part, not more methods on one class.
 """
 
@@ -24,6 +24,7 @@ from loopline.project._models import Models
 from loopline.project._monitor import Monitor
 from loopline.project._runs import Runs
 from loopline.project._stores import Stores
+from loopline.project._users import Users
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -80,6 +81,7 @@ class Project:
         self._monitor = Monitor(self.stores, partial(type(self).open, self.stores.root))
         self._models = Models(self.stores, self._monitor.profile_registered)
         self._annotate = Annotate(self.stores)
+        self._users = Users(self.stores)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -226,8 +228,6 @@ class Project:
     annotate_create = forward("_annotate", Annotate.annotate_create)
     annotate_extend = forward("_annotate", Annotate.annotate_extend)
     annotate_projects = forward("_annotate", Annotate.annotate_projects)
-    annotator_add = forward("_annotate", Annotate.annotator_add)
-    annotator_for_token = forward("_annotate", Annotate.annotator_for_token)
     next_task = forward("_annotate", Annotate.next_task)
     submit = forward("_annotate", Annotate.submit)
     skip = forward("_annotate", Annotate.skip)
@@ -244,6 +244,22 @@ class Project:
     annotate_overview = forward("_annotate", Annotate.annotate_overview)
     annotate_report = forward("_annotate", Annotate.annotate_report)
     blob = forward("_annotate", Annotate.blob)
+
+    # -- identities: users, tokens, grants, authentication (_users.py) ---------------------------
+    users_add = forward("_users", Users.users_add)
+    users_list = forward("_users", Users.users_list)
+    users_disable = forward("_users", Users.users_disable)
+    users_grant = forward("_users", Users.users_grant)
+    tokens_create = forward("_users", Users.tokens_create)
+    tokens_list = forward("_users", Users.tokens_list)
+    tokens_revoke = forward("_users", Users.tokens_revoke)
+    authenticate_token = forward("_users", Users.authenticate_token)
+    authenticate_basic = forward("_users", Users.authenticate_basic)
+    authenticate_session = forward("_users", Users.authenticate_session)
+    sign_in = forward("_users", Users.sign_in)
+    sign_out = forward("_users", Users.sign_out)
+
+    annotator_add = forward("_users", Users.annotator_add)
 
     # -- the loop (pipeline/loop.py): it drives the whole project, so it lives on the facade ------
     def loop_turn(self, since: datetime | None = None) -> dict[str, Any]:

@@ -33,13 +33,13 @@ class Models:
         following its alias; predictions go to `predictions`. options: canary, canary_share,
         shadow, max_body_bytes, poll_seconds, flush_seconds, log_predictions, auth (default on:
         callers send a token of the project's users; off, every caller is the local admin)."""
-        from loopline.wiring.annotate import token_lookup
+        from loopline.project._users import Users
         from loopline.wiring.serve import build_serving_app
 
         stores = self.stores
         log = stores.predictions if options.pop("log_predictions", True) else None
         spool = stores.root / STATE_DIR / "spool" / "predictions"
-        tokens = token_lookup(stores.meta) if options.pop("auth", True) else None
+        tokens = Users(stores).authenticate_token if options.pop("auth", True) else None
         return build_serving_app(stores.registry, log, spool, model, alias, tokens=tokens, **options)
 
     def score(self, model: str, dataset_ref: str, alias: str | None = None, **options: Any) -> dict[str, Any]:

@@ -2,21 +2,18 @@
 basic auth (user and token, as MLflow's MLFLOW_TRACKING_USERNAME/PASSWORD) or the UI's sign-in
 cookie. With auth off (`loopline server --no-auth`, loopback only) everyone is the local admin.
 
-The one seam between the routes' guard and the project's identities: a token is looked up
-through the project, its annotator made a Principal.
+The one seam between the routes' guard and the project's identities (project/_users.py):
+tokens, basic auth and sessions are checked there, each answer a Principal.
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from loopline.core.errors import Forbidden, NotFound, Unauthorized
+from loopline.core.errors import Forbidden
 from loopline.core.identity import Auth, Principal, local_principal
 from loopline.serve.access import credentials
-from loopline.wiring.annotate import principal_of
-
-COOKIE = "loopline_token"
-UI_HEADER = "X-Loopline-UI"
+from loopline.server.deps import COOKIE, UI_HEADER
 
 
 def authenticate(request: Request) -> Principal | None:
@@ -28,18 +25,17 @@ def authenticate(request: Request) -> Principal | None:
     if not request.app.state.auth:
         return local_principal(str(project.settings.user))
     given = credentials(request)
-    how: Auth = "session"
-    token, user = request.cookies.get(COOKIE), None
-    if given is not None:
-        how, token, user = given
-    elif not token:
-        return None
-    elif request.method not in ("GET", "HEAD") and request.headers.get(UI_HEADER) != "1":
-        raise Forbidden(f"a write signed in by cookie needs the {UI_HEADER} header")
-    try:
-        annotator = project.annotator_for_token(token)
-    except NotFound:
-        annotator = None
-    if annotator is None or not annotator.active or (user is not None and user != annotator.name):
-        raise Unauthorized("unknown or inactive token", hint="ask an admin for a new token")
-    return principal_of(annotator, how)
+    if given is None:
+        session = request.cookies.get(COOKIE)
+        if not session:
+            return None
+        if request.method not in ("GET", "HEAD") and request.headers.get(UI_HEADER) != "1":
+            raise Forbidden(f"a write signed in by cookie needs the {UI_HEADER} header")
+        principal: Principal = project.authenticate_session(session)
+        return principal
+    how, token, user = given
+    if how == "basic" and user is not None:
+        principal = project.authenticate_basic(user, token)
+    else:
+        principal = project.authenticate_token(token)
+    return principal

@@ -3,6 +3,7 @@
 Who is asking is settled before a handler runs: the guard (server/access.py) authenticates the
 request (server/auth.py), refuses it unless the route table lets that principal through, and
 leaves the principal in the request's state.
+The sign-in cookie holds a server-side session's id, never the token.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from loopline.core.errors import NotFound, Unauthorized
+from loopline.core.errors import Unauthorized
 from loopline.core.identity import Principal
-from loopline.core.labeling import Annotator
-from loopline.server.auth import COOKIE, UI_HEADER
 
-__all__ = ["COOKIE", "UI_HEADER", "Now", "Who", "lookup", "now_of", "principal_of", "project_of", "utc_now"]
+__all__ = ["COOKIE", "UI_HEADER", "Now", "Who", "now_of", "principal_of", "project_of", "utc_now"]
+
+COOKIE = "loopline_session"
+UI_HEADER = "X-Loopline-UI"
 
 
 def utc_now() -> datetime:
@@ -32,15 +34,6 @@ def project_of(request: Request) -> Any:
 def now_of(request: Request) -> datetime:
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
-
-
-def lookup(project: Any, token: str) -> Annotator | None:
-    """The active annotator of a sign-in token (the sign-in page's check), else None."""
-    try:
-        annotator: Annotator = project.annotator_for_token(token)
-    except NotFound:
-        return None
-    return annotator if annotator.active else None
 
 
 def principal_of(request: Request) -> Principal:

@@ -27,6 +27,7 @@ from loopline.core.errors import (
     NotFound,
     StepFailed,
     StorageError,
+    TooManyRequests,
     Unauthorized,
 )
 from loopline.serve.limits import ECHO, MESSAGE, clip
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 STATUS: dict[type[LooplineError], tuple[int, str]] = {
     Unauthorized: (401, "unauthorized"),
     Forbidden: (403, "forbidden"),
+    TooManyRequests: (429, "too_many_requests"),
     InvalidInput: (422, "invalid_input"),
     ConfigError: (500, "config_error"),
     NotFound: (404, "not_found"),

@@ -1,4 +1,4 @@
-"""Checks of labeling: projects, annotators, the task queue and its leases, answers."""
+"""Checks of labeling: projects, the task queue and its leases (to active users), answers."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def _project(repo: AnnotationRepository, name: str = "sentiment", *, overlap: in
     repo.create_project(project, [*_ITEMS, _ITEMS[0]])  # a repeated item gets one task
 
 
-def _annotators(repo: AnnotationRepository, *names: str) -> None:
+def _annotators(s: MetadataStores, *names: str) -> None:
     for name in names:
-        repo.add_annotator(name, "annotator", f"token of {name}")
+        s.meta.users.add_user(name, "annotator", "person", T0)
 
 
 def check_label_projects_round_trip(s: MetadataStores) -> None:
@@ -68,17 +68,19 @@ def check_add_tasks_queues_only_new_items(s: MetadataStores) -> None:
     assert len(repo.tasks("sentiment")) == 4
 
 
-def check_annotators_and_their_tokens(s: MetadataStores) -> None:
-    """An annotator is found by its token; a second one of that name is a Conflict, a bad role
-    InvalidInput, an unknown token NotFound."""
+def check_only_an_active_user_takes_and_answers_tasks(s: MetadataStores) -> None:
+    """next_task and a human answer need an active user: an unknown or disabled one is NotFound,
+    and nothing is leased or stored for them."""
     repo = s.meta.annotations
-    made = repo.add_annotator("ann", "manager", "hash-1")
-    assert (made.name, made.role, made.active) == ("ann", "manager", True)
-    assert repo.annotator_by_token("hash-1").name == "ann"
-    raises(Conflict, repo.add_annotator, "ann", "annotator", "hash-2")
-    raises(InvalidInput, repo.add_annotator, "bob", "owner", "hash-3")
-    raises(NotFound, repo.annotator_by_token, "hash-unknown")
-    assert [a.name for a in repo.list_annotators()] == ["ann"]
+    _project(repo)
+    raises(NotFound, repo.next_task, "sentiment", "nobody", T0)
+    _annotators(s, "ann")
+    lease = repo.next_task("sentiment", "ann", T0)
+    assert lease is not None, "an active annotator got no task"
+    s.meta.users.set_active("ann", False)
+    raises(NotFound, repo.next_task, "sentiment", "ann", T0)
+    raises(NotFound, repo.submit, "sentiment", lease.task.id, "ann", "pos", 1.0, T0)
+    assert repo.annotations("sentiment") == [], "a disabled user's answer was stored"
 
 
 def check_a_lease_is_resumable_and_an_answer_is_stored_once(s: MetadataStores) -> None:
@@ -86,7 +88,7 @@ def check_a_lease_is_resumable_and_an_answer_is_stored_once(s: MetadataStores) -
     second answer of that annotator to the task is a Conflict."""
     repo = s.meta.annotations
     _project(repo)
-    _annotators(repo, "ann")
+    _annotators(s, "ann")
     lease = repo.next_task("sentiment", "ann", T0)
     assert lease is not None, "a fresh queue handed out no task"
     again = repo.next_task("sentiment", "ann", T0 + timedelta(seconds=5))
@@ -101,7 +103,7 @@ def check_the_queue_never_exceeds_the_overlap(s: MetadataStores) -> None:
     """With overlap 1, every task is handed out once: three annotators drain three tasks, then None."""
     repo = s.meta.annotations
     _project(repo)
-    _annotators(repo, "a", "b", "c", "d")
+    _annotators(s, "a", "b", "c", "d")
     handed: list[Any] = []
     for name in ("a", "b", "c"):
         lease = repo.next_task("sentiment", name, T0)
@@ -118,7 +120,7 @@ def check_submit_refuses_bad_labels_and_missing_leases(s: MetadataStores) -> Non
     and neither stores anything."""
     repo = s.meta.annotations
     _project(repo)
-    _annotators(repo, "ann")
+    _annotators(s, "ann")
     lease = repo.next_task("sentiment", "ann", T0)
     assert lease is not None
     raises(InvalidInput, repo.submit, "sentiment", lease.task.id, "ann", "maybe", 1.0, T0)
@@ -151,7 +153,7 @@ def check_import_annotations_is_all_or_none_and_idempotent(s: MetadataStores) ->
 CHECKS = (
     check_label_projects_round_trip,
     check_add_tasks_queues_only_new_items,
-    check_annotators_and_their_tokens,
+    check_only_an_active_user_takes_and_answers_tasks,
     check_a_lease_is_resumable_and_an_answer_is_stored_once,
     check_the_queue_never_exceeds_the_overlap,
     check_submit_refuses_bad_labels_and_missing_leases,

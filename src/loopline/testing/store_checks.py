@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from loopline.testing import blob_checks, dataset_checks, labeling_checks, model_checks, tracking_checks
+from loopline.testing import (
+    blob_checks,
+    dataset_checks,
+    labeling_checks,
+    model_checks,
+    tracking_checks,
+    user_checks,
+)
 
 if TYPE_CHECKING:
     from loopline.store.contracts import BlobStore
@@ -57,8 +64,8 @@ def _checks(modules: Sequence[Any]) -> list[Check[Any]]:
 
 
 def metadata_store_checks() -> list[Check[MetadataStores]]:
-    """Every metadata check, by noun: datasets and runs, labeling, tracking, models."""
-    return _checks([dataset_checks, labeling_checks, tracking_checks, model_checks])
+    """Every metadata check, by noun: datasets and runs, labeling, tracking, models, users."""
+    return _checks([dataset_checks, labeling_checks, tracking_checks, model_checks, user_checks])
 
 
 def blob_store_checks() -> list[Check[BlobStore]]:

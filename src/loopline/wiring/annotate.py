@@ -4,8 +4,6 @@ annotations snapshot and the dataset."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -19,7 +17,7 @@ from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, lab
 from loopline.core.errors import InvalidInput, LooplineError, NotFound, Unauthorized
 from loopline.core.identity import ROLES, Auth, Principal
 from loopline.core.ids import check_name
-from loopline.core.labeling import Annotator, LabelProject, Role, TaskType
+from loopline.core.labeling import LabelProject, TaskType
 from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
 from loopline.store.artifacts import load_value, save_table
@@ -28,38 +26,6 @@ from loopline.store.files import atomic_write_text
 from loopline.store.metadata import MetadataStore
 
 AGGREGATE_USES = "loopline.annotate:aggregate"
-
-
-def token_hash(token: str) -> str:
-    """What the store keeps of an annotator's token: its SHA-256, never the token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-_OLD_ROLES: dict[str, str] = {"manager": "maintainer"}
-
-
-def principal_of(annotator: Annotator, auth: Auth) -> Principal:
-    """The principal of an active annotator's token (the annotators table's role: a manager
-    is a maintainer, a Governance role is itself)."""
-    role = _OLD_ROLES.get(annotator.role, str(annotator.role))
-    if role not in ROLES:
-        raise Unauthorized(f"{annotator.name} has the unknown role {annotator.role!r}")
-    return Principal(name=annotator.name, role=role, auth=auth)
-
-
-def token_lookup(meta: MetadataStore) -> Callable[[str], Principal]:
-    """token -> the principal of its active annotator; Unauthorized for any other token."""
-
-    def lookup(token: str) -> Principal:
-        try:
-            annotator = meta.annotations.annotator_by_token(token_hash(token))
-        except NotFound:
-            annotator = None
-        if annotator is None or not annotator.active:
-            raise Unauthorized("unknown or inactive token", hint="ask an admin for a new token")
-        return principal_of(annotator, "token")
-
-    return lookup
 
 
 class Labeling:
@@ -118,11 +84,6 @@ class Labeling:
         return self.repo.add_tasks(
             name, items, artifact_id=dataset.id, dataset_version=dataset.version or spec.dataset_version
         )
-
-    def add_annotator(self, name: str, role: Role = "annotator") -> tuple[Annotator, str]:
-        check_name(name, "annotator name")
-        token = secrets.token_urlsafe(24)
-        return self.repo.add_annotator(name, role, token_hash(token)), token
 
     def status(self, name: str) -> dict[str, Any]:
         spec = self.repo.get_project(name)

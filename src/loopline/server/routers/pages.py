@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.core.errors import LooplineError, Unauthorized
+from loopline.core.errors import LooplineError, TooManyRequests, Unauthorized
 from loopline.core.identity import Principal
+from loopline.core.users import SESSION_TTL
 from loopline.server.auth import authenticate
-from loopline.server.deps import COOKIE, lookup, principal_of, project_of
+from loopline.server.deps import COOKIE, principal_of, project_of
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
@@ -56,26 +57,33 @@ def signin_page(request: Request) -> Response:
 
 @router.post("/signin")
 def signin(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    token = token.strip()
-    who = lookup(project_of(request), token) if token else None
-    if who is None:
-        return render(
-            request, "signin.html", None, http_status=401, error="That token is unknown or no longer active."
-        )
+    """Trade a token for a server-side session: the cookie holds the session's id, never the token."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        session_id, _ = project_of(request).sign_in(token.strip(), client=client)
+    except TooManyRequests:
+        error = "Too many failed sign-ins from here; wait a minute, then try again."
+        return render(request, "signin.html", None, http_status=429, error=error)
+    except Unauthorized:
+        error = "That token is unknown or no longer active."
+        return render(request, "signin.html", None, http_status=401, error=error)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        session_id,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        max_age=7 * 24 * 3600,
+        max_age=int(SESSION_TTL.total_seconds()),
     )
     return response
 
 
 @router.post("/signout")
-def signout() -> Response:
+def signout(request: Request) -> Response:
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        project_of(request).sign_out(session_id)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(COOKIE)
     return response

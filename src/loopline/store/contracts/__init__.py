@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         RunRepository,
         SealedTestRepository,
         TrackingRepository,
+        UserRepository,
     )
     from loopline.store.contracts.models import (
         MlflowRepository,
@@ -50,6 +51,7 @@ __all__ = [
     "SealedTestRepository",
     "StatKey",
     "TrackingRepository",
+    "UserRepository",
 ]
 
 # Where each name lives: loaded on first use, so that store/blobs.py (on `loopline add`'s path)
@@ -63,6 +65,7 @@ _HOME = {
     "RunRepository": "metadata",
     "SealedTestRepository": "metadata",
     "TrackingRepository": "metadata",
+    "UserRepository": "metadata",
     "MlflowRepository": "models",
     "MonitoringRepository": "models",
     "PredictionIndex": "models",

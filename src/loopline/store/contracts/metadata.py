@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 # Labeling records: their one import here (they move to core/ with the store refactor).
 if TYPE_CHECKING:
-    from loopline.core.labeling import Annotation, Annotator, LabelProject, Lease, Role, Source, Task
+    from loopline.core.labeling import Annotation, LabelProject, Lease, Source, Task
+
+if TYPE_CHECKING:
+    from loopline.core.identity import Kind, Level, Resource, Role
+    from loopline.core.users import Session, Token, User
 
 
 # -- datasets: artifacts and their numbered versions --------------------------------------------
@@ -135,7 +139,7 @@ class SealedTestRepository(Protocol):
 # -- labeling -------------------------------------------------------------------------------------
 class AnnotationRepository(Protocol):
     """Projects, the task queue, leases and answers. Never more answers to a task than its overlap
-    (plus reopenings); a human answer needs a live lease of its annotator."""
+    (plus reopenings); a human answer needs a live lease of its annotator, an active user."""
 
     def create_project(self, project: LabelProject, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """The number of tasks (one per distinct item id); Conflict for an existing name."""
@@ -152,11 +156,6 @@ class AnnotationRepository(Protocol):
 
     def get_project(self, name: str) -> LabelProject: ...
     def list_projects(self) -> list[LabelProject]: ...
-    def add_annotator(self, name: str, role: Role, token_hash: str) -> Annotator:
-        """Conflict for an existing name, InvalidInput for an unknown role."""
-
-    def annotator_by_token(self, token_hash: str) -> Annotator: ...
-    def list_annotators(self) -> list[Annotator]: ...
     def set_gold(self, project: str, answers: dict[str, Any]) -> int: ...
     def set_priorities(self, project: str, priorities: dict[str, float]) -> int: ...
     def reopen(self, project: str, item_ids: Sequence[str]) -> int: ...
@@ -193,6 +192,46 @@ class AnnotationRepository(Protocol):
     def tasks(self, project: str) -> list[Task]: ...
     def progress(self, project: str) -> dict[str, Any]:
         """{"tasks", "complete", "annotations", "per_annotator": {name: n}, "gold"}."""
+
+
+# -- identities -----------------------------------------------------------------------------------
+class UserRepository(Protocol):
+    """Users, their tokens and sign-in sessions (by the SHA-256 of the secret, never the secret)
+    and per-resource grants."""
+
+    def add_user(
+        self, name: str, role: Role, kind: Kind, now: datetime, *, first_token: str | None = None
+    ) -> User:
+        """With `first_token` (a hash), its token "initial" too, in one transaction; Conflict for
+        an existing name, InvalidInput for an unknown role or kind."""
+
+    def get_user(self, name: str) -> User: ...
+    def list_users(self) -> list[User]: ...
+    def set_active(self, name: str, active: bool) -> User:
+        """Disabling a user also ends their sessions."""
+
+    def set_grant(self, name: str, resource: Resource, resource_name: str, level: Level | None) -> None:
+        """One level per (user, resource kind, resource name); None takes the grant away."""
+
+    def grants(self, name: str) -> dict[tuple[Resource, str], Level]: ...
+    def add_token(
+        self, user: str, name: str, token_hash: str, now: datetime, expires_at: datetime | None = None
+    ) -> Token:
+        """A new token id; InvalidInput for an empty name or an expiry not after `now`."""
+
+    def token_by_hash(self, token_hash: str) -> tuple[Token, User]:
+        """The token and its user whatever their state; NotFound for a hash nobody holds."""
+
+    def list_tokens(self, user: str | None = None) -> list[Token]: ...
+    def revoke_token(self, token_id: str, now: datetime) -> Token:
+        """Stamps revoked_at once and ends the sessions signed in with the token."""
+
+    def touch_token(self, token_id: str, now: datetime) -> None: ...
+    def add_session(self, session_hash: str, session: Session) -> None: ...
+    def session_by_hash(self, session_hash: str) -> tuple[Session, User]:
+        """The session and its user, expired or not; NotFound when unknown or ended."""
+
+    def delete_session(self, session_hash: str, user: str) -> None: ...
 
 
 # -- experiment tracking ---------------------------------------------------------------------------
@@ -290,3 +329,5 @@ class MetadataRepository(ArtifactRepository, RunRepository, SealedTestRepository
     def annotations(self) -> AnnotationRepository: ...
     @property
     def tracking(self) -> TrackingRepository: ...
+    @property
+    def users(self) -> UserRepository: ...

@@ -19,36 +19,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.labeling import (
-    Annotation,
-    Annotator,
-    LabelProject,
-    Lease,
-    Role,
-    Source,
-    Task,
-)
+from loopline.core.labeling import Annotation, LabelProject, Lease, Source, Task
+from loopline.store.metadata import label_import, label_reads
 from loopline.store.metadata import label_queue as queue
 from loopline.store.metadata.database import Database, HasDatabase, as_database, inserted_id
 from loopline.store.metadata.label_checks import check_label
 from loopline.store.metadata.tables import (
     annotations_table,
-    annotators,
     label_leases,
     label_projects,
     label_skips,
     label_tasks,
 )
 from loopline.store.metadata.times import as_aware, as_utc
+from loopline.store.metadata.users import check_active
 
 _TASK_TYPES = ("classification", "multilabel", "spans", "boxes")
-_SOURCES = ("human", "rule", "model")
-_ROLES = ("annotator", "manager", "admin")
-_CHUNK = 500
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+_SOURCES = label_import.SOURCES
+_CHUNK = label_import.CHUNK
+_dump = label_import.dump
 
 
 def _suggestion(task: Any) -> dict[str, Any] | None:
@@ -101,33 +90,9 @@ class SqlAnnotationRepository:
                     created_at=as_utc(project.created_at or datetime.now(UTC)),
                 )
             )
-            return self._insert_tasks(conn, project.name, items, set())
+            return queue.insert_tasks(conn, project.name, items, set())
 
         return self._db.write(work, self._db.change("labeling.create_project", project.name))
-
-    @staticmethod
-    def _insert_tasks(
-        conn: sa.Connection, project: str, items: Sequence[tuple[str, dict[str, Any]]], seen: set[str]
-    ) -> int:
-        """One task per item not in `seen`, whatever the dataset repeats."""
-        rows = []
-        for item_id, data in items:
-            if item_id in seen:
-                continue
-            seen.add(item_id)
-            rows.append(
-                {
-                    "project": project,
-                    "item_id": item_id,
-                    "data_json": _dump(data),
-                    "priority": 0.0,
-                    "is_gold": False,
-                    "done": 0,
-                }
-            )
-        for start in range(0, len(rows), _CHUNK):
-            conn.execute(label_tasks.insert(), rows[start : start + _CHUNK])
-        return len(rows)
 
     def add_tasks(
         self,
@@ -143,7 +108,7 @@ class SqlAnnotationRepository:
         def work(conn: sa.Connection) -> int:
             self._project(conn, project)
             known = conn.execute(sa.select(label_tasks.c.item_id).where(label_tasks.c.project == project))
-            added = self._insert_tasks(conn, project, items, {r.item_id for r in known})
+            added = queue.insert_tasks(conn, project, items, {r.item_id for r in known})
             conn.execute(
                 label_projects.update()
                 .where(label_projects.c.name == project)
@@ -153,31 +118,13 @@ class SqlAnnotationRepository:
 
         return self._db.write(work, self._db.change("labeling.add_tasks", project))
 
-    @staticmethod
-    def _to_project(row: Any) -> LabelProject:
-        return LabelProject(
-            name=row.name,
-            dataset=row.dataset,
-            dataset_version=row.dataset_version,
-            artifact_id=row.artifact_id,
-            task_type=row.task_type,
-            labels=tuple(json.loads(row.labels_json)),
-            instructions=row.instructions,
-            overlap=row.overlap,
-            gold_share=row.gold_share,
-            annotator_limit=row.annotator_limit,
-            lease_seconds=row.lease_seconds,
-            text_field=row.text_field,
-            created_at=as_aware(row.created_at),
-        )
-
     def _project(self, conn: sa.Connection, name: str) -> LabelProject:
         row = conn.execute(sa.select(label_projects).where(label_projects.c.name == name)).first()
         if row is None:
             raise NotFound(
                 f"no labeling project named {name!r}", hint="`loopline annotate status` lists them"
             )
-        return self._to_project(row)
+        return label_reads.to_project(row)
 
     def get_project(self, name: str) -> LabelProject:
         with self._db.read() as conn:
@@ -186,53 +133,7 @@ class SqlAnnotationRepository:
     def list_projects(self) -> list[LabelProject]:
         with self._db.read() as conn:
             rows = conn.execute(sa.select(label_projects).order_by(label_projects.c.name))
-            return [self._to_project(r) for r in rows]
-
-    # -- annotators ---------------------------------------------------------------------------
-    @staticmethod
-    def _to_annotator(row: Any) -> Annotator:
-        return Annotator(row.name, row.role, bool(row.active), as_aware(row.created_at))
-
-    def add_annotator(self, name: str, role: Role, token_hash: str) -> Annotator:
-        if role not in _ROLES:
-            raise InvalidInput(f"unknown role {role!r}", hint=f"one of: {', '.join(_ROLES)}")
-
-        def work(conn: sa.Connection) -> Annotator:
-            if conn.execute(sa.select(annotators.c.name).where(annotators.c.name == name)).first():
-                raise Conflict(f"an annotator named {name!r} exists already", hint="pick another name")
-            created = datetime.now(UTC)
-            conn.execute(
-                annotators.insert().values(
-                    name=name, role=role, active=True, token_hash=token_hash, created_at=created
-                )
-            )
-            return Annotator(name, role, True, created)
-
-        return self._db.write(work, self._db.change("labeling.add_annotator", name))
-
-    def annotator_by_token(self, token_hash: str) -> Annotator:
-        with self._db.read() as conn:
-            row = conn.execute(
-                sa.select(annotators).where(annotators.c.token_hash == token_hash, annotators.c.active)
-            ).first()
-        if row is None:
-            raise NotFound("unknown or inactive annotator token", hint="ask a manager for a new token")
-        return self._to_annotator(row)
-
-    def list_annotators(self) -> list[Annotator]:
-        with self._db.read() as conn:
-            rows = conn.execute(sa.select(annotators).order_by(annotators.c.name))
-            return [self._to_annotator(r) for r in rows]
-
-    @staticmethod
-    def _annotator(conn: sa.Connection, name: str, lock: bool = False) -> None:
-        """Check the annotator is active; `lock` serializes one annotator's queue requests."""
-        query = sa.select(annotators.c.active).where(annotators.c.name == name)
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None or not row.active:
-            raise NotFound(
-                f"no active annotator named {name!r}", hint="`loopline annotate annotators add NAME`"
-            )
+            return [label_reads.to_project(r) for r in rows]
 
     # -- task attributes ----------------------------------------------------------------------
     def _task_ids(self, conn: sa.Connection, project: str, item_ids: Sequence[str]) -> dict[str, int]:
@@ -298,7 +199,7 @@ class SqlAnnotationRepository:
 
         def work(conn: sa.Connection) -> Lease | None:
             spec = self._project(conn, project)
-            self._annotator(conn, annotator, lock=True)
+            check_active(conn, annotator, lock=True)
             mine = conn.execute(
                 sa.select(label_leases).where(
                     label_leases.c.project == project, label_leases.c.annotator == annotator
@@ -362,7 +263,7 @@ class SqlAnnotationRepository:
             task = queue.locked_task(conn, project, task_id)
             checked = check_label(spec, label, f"task {task_id}", json.loads(task.data_json))
             if source == "human":
-                self._annotator(conn, annotator)
+                check_active(conn, annotator)
             answered = conn.execute(
                 sa.select(annotations_table.c.id).where(
                     annotations_table.c.task_id == task_id, annotations_table.c.annotator == annotator
@@ -451,83 +352,12 @@ class SqlAnnotationRepository:
         *,
         repeats: bool = False,
     ) -> dict[str, int]:
-        """Answers made elsewhere (item_id, annotator, label, seconds, source), all or none: an
-        answer already stored with the same label is left alone, with another label a Conflict.
-        The queue's overlap does not bound them: they were not handed out by it.
-
-        With `repeats`, the k-th row of one (item, annotator) is that annotator's k-th answer
-        to the item (stored as one more answer when new), so importing the same file twice
-        adds nothing; without, every row is compared with the first stored answer."""
-        now = as_utc(now)
+        """Answers made elsewhere, all or none (label_import.py says how)."""
 
         def work(conn: sa.Connection) -> dict[str, int]:
             spec = self._project(conn, project)
             ids = self._task_ids(conn, project, sorted({r[0] for r in rows}))
-            existing: dict[tuple[int, str], list[str]] = {}
-            for start in range(0, len(ids), _CHUNK):
-                part = list(ids.values())[start : start + _CHUNK]
-                for r in conn.execute(
-                    sa.select(
-                        annotations_table.c.task_id,
-                        annotations_table.c.annotator,
-                        annotations_table.c.label_json,
-                    )
-                    .where(annotations_table.c.task_id.in_(part))
-                    .order_by(
-                        annotations_table.c.task_id, annotations_table.c.annotator, annotations_table.c.nth
-                    )
-                ):
-                    existing.setdefault((r.task_id, r.annotator), []).append(r.label_json)
-            seen: dict[tuple[int, str], int] = {}
-            new: list[dict[str, Any]] = []
-            counts: dict[int, int] = {}
-            unchanged = 0
-            for n, (item_id, who, label, seconds, source) in enumerate(rows, 1):
-                where = f"row {n} (item {item_id}, annotator {who})"
-                if source not in _SOURCES:
-                    raise InvalidInput(
-                        f"unknown source {source!r}", where=where, hint=f"one of: {', '.join(_SOURCES)}"
-                    )
-                if not who:
-                    raise InvalidInput("the annotator is empty", where=where)
-                text = _dump(check_label(spec, label, where))
-                key = (ids[item_id], who)
-                nth = seen.get(key, 0) if repeats else 0
-                seen[key] = nth + 1
-                stored = existing.setdefault(key, [])
-                if nth < len(stored):
-                    if stored[nth] != text:
-                        raise Conflict(
-                            f"{who} answered {item_id} already with {json.loads(stored[nth])!r}",
-                            where=where,
-                            hint="drop the row, rename the annotator, or import repeats with "
-                            "--duplicates keep|first|last",
-                        )
-                    unchanged += 1
-                    continue
-                stored.append(text)
-                new.append(
-                    {
-                        "task_id": key[0],
-                        "project": project,
-                        "annotator": who,
-                        "nth": nth,
-                        "label_json": text,
-                        "seconds": float(seconds or 0.0),
-                        "source": source,
-                        "created_at": now,
-                    }
-                )
-                counts[key[0]] = counts.get(key[0], 0) + 1
-            for start in range(0, len(new), _CHUNK):
-                conn.execute(annotations_table.insert(), new[start : start + _CHUNK])
-            for task_id, n in counts.items():
-                conn.execute(
-                    label_tasks.update()
-                    .where(label_tasks.c.id == task_id)
-                    .values(done=label_tasks.c.done + n)
-                )
-            return {"added": len(new), "unchanged": unchanged}
+            return label_import.import_rows(conn, spec, ids, rows, as_utc(now), repeats=repeats)
 
         return self._db.write(work, self._db.change("labeling.import", project))
 
@@ -541,20 +371,7 @@ class SqlAnnotationRepository:
                 .where(annotations_table.c.project == project)
                 .order_by(annotations_table.c.id)
             )
-            return [
-                Annotation(
-                    r.id,
-                    r.task_id,
-                    r.annotator,
-                    json.loads(r.label_json),
-                    r.seconds,
-                    r.source,
-                    as_aware(r.created_at),
-                    r.item_id,
-                    json.loads(r.suggestion_json) if r.suggestion_json is not None else None,
-                )
-                for r in rows
-            ]
+            return [label_reads.to_annotation(r) for r in rows]
 
     def tasks(self, project: str) -> list[Task]:
         with self._db.read() as conn:
@@ -566,21 +383,4 @@ class SqlAnnotationRepository:
 
     def progress(self, project: str) -> dict[str, Any]:
         with self._db.read() as conn:
-            spec = self._project(conn, project)
-            tasks = sa.select(label_tasks).where(label_tasks.c.project == project)
-            regular = tasks.where(~label_tasks.c.is_gold)
-            per = conn.execute(
-                sa.select(annotations_table.c.annotator, sa.func.count())
-                .where(annotations_table.c.project == project)
-                .group_by(annotations_table.c.annotator)
-                .order_by(annotations_table.c.annotator)
-            ).all()
-            return {
-                "tasks": queue.count(conn, regular),
-                "complete": queue.count(
-                    conn, regular.where(label_tasks.c.done >= spec.overlap + label_tasks.c.extra)
-                ),
-                "annotations": sum(n for _, n in per),
-                "per_annotator": {name: int(n) for name, n in per},
-                "gold": queue.count(conn, tasks.where(label_tasks.c.is_gold)),
-            }
+            return label_reads.progress(conn, self._project(conn, project))

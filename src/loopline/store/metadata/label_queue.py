@@ -6,6 +6,7 @@ has room, and the lease itself. Functions on the caller's connection, so `next_t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
 from loopline.core.labeling import LabelProject, Lease, Task
+from loopline.store.metadata.label_import import CHUNK, dump
 from loopline.store.metadata.tables import annotations_table, label_leases, label_skips, label_tasks
 
 
@@ -132,3 +134,27 @@ def locked_task(conn: sa.Connection, project: str, task_id: int) -> Any:
     if row is None:
         raise NotFound(f"no task {task_id} in labeling project {project!r}")
     return row
+
+
+def insert_tasks(
+    conn: sa.Connection, project: str, items: Sequence[tuple[str, dict[str, Any]]], seen: set[str]
+) -> int:
+    """One task per item not in `seen`, whatever the dataset repeats."""
+    rows = []
+    for item_id, data in items:
+        if item_id in seen:
+            continue
+        seen.add(item_id)
+        rows.append(
+            {
+                "project": project,
+                "item_id": item_id,
+                "data_json": dump(data),
+                "priority": 0.0,
+                "is_gold": False,
+                "done": 0,
+            }
+        )
+    for start in range(0, len(rows), CHUNK):
+        conn.execute(label_tasks.insert(), rows[start : start + CHUNK])
+    return len(rows)

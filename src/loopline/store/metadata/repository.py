@@ -1,8 +1,8 @@
 """MetadataStore: datasets, artifacts, pipeline runs and lineage, on SQLite or PostgreSQL.
 
 It owns the Database (database.py) and builds the other repositories on it (`annotations`,
-`tracking`), so every write of every repository takes the same retried, journalled path. The rows
-it writes and reads on a connection are in artifact_rows.py, step_rows.py and sealing.py.
+`tracking`, `users`), so every write of every repository takes the same retried, journalled path.
+The rows it writes and reads on a connection are in artifact_rows.py, step_rows.py and sealing.py.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     # Built lazily by the properties below: a one-way edge, the repositories never import this.
     from loopline.store.metadata.annotations import SqlAnnotationRepository
     from loopline.store.metadata.experiments import TrackingStore
+    from loopline.store.metadata.users import SqlUserRepository
 
 
 class MetadataStore:
@@ -90,6 +91,13 @@ class MetadataStore:
         from loopline.store.metadata.experiments import TrackingStore
 
         return TrackingStore(self.database)
+
+    @property
+    def users(self) -> SqlUserRepository:
+        """Users, tokens, sign-in sessions and grants."""
+        from loopline.store.metadata.users import SqlUserRepository
+
+        return SqlUserRepository(self.database)
 
     # -- artifacts ---------------------------------------------------------------------------
     def add_version(

@@ -118,8 +118,8 @@ source_state = sa.Table(
     sa.Column("step_run_id", sa.Integer, sa.ForeignKey("step_runs.id")),
 )
 
-# Labeling (annotate/): a project on a dataset version, one task per item, annotators known by a
-# token hash, leases of tasks, answers (one per task and annotator) and skips.
+# Labeling (annotate/): a project on a dataset version, one task per item, leases of tasks to
+# users, answers (one per task and annotator, but imported repeats) and skips.
 label_projects = sa.Table(
     "label_projects",
     metadata,
@@ -155,16 +155,6 @@ label_tasks = sa.Table(
     sa.Column("extra", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("project", "item_id", name="uq_label_tasks_item"),
     sa.Index("ix_label_tasks_queue", "project", "is_gold", "done", "priority"),
-)
-
-annotators = sa.Table(
-    "annotators",
-    metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 label_leases = sa.Table(
@@ -313,4 +303,48 @@ test_reads = sa.Table(
     sa.Column("step_name", sa.String(200), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_test_reads_artifact", "artifact_id"),
+)
+
+# -- identities (migration 0010): users, their tokens (SHA-256 only), sign-in sessions, grants ----
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("user", sa.String(200), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tokens_user", "user"),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("user", sa.String(200), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("token_id", sa.String(16), sa.ForeignKey("tokens.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("user", sa.String(200), sa.ForeignKey("users.name"), primary_key=True),
+    sa.Column("resource", sa.String(16), primary_key=True),
+    sa.Column("resource_name", sa.String(250), primary_key=True),
+    sa.Column("level", sa.String(8), nullable=False),
 )
