@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -16,8 +14,6 @@ from fastapi.testclient import TestClient
 from loopline.core.identity import Role
 from loopline.project import Project
 from loopline.server import create_app
-from loopline.store.metadata.tables import annotators
-from loopline.wiring.annotate import token_hash
 
 TEXTS = [
     "The service was quick and friendly.",
@@ -28,20 +24,6 @@ TEXTS = [
     "The room smelled of smoke.",
 ]
 LABELS = ("positive", "negative", "neutral")
-
-
-def make_user(project: Project, name: str, role: str) -> str:
-    """A user of `role` (admin, maintainer, scientist, approver, annotator, viewer) and its
-    token; written over today's annotators table, whose role column takes any role."""
-    token = secrets.token_urlsafe(24)
-    db = project.meta.database
-
-    def work(conn: Any) -> None:
-        row = {"name": name, "role": role, "active": True, "token_hash": token_hash(token)}
-        conn.execute(annotators.insert().values(**row, created_at=datetime.now(UTC)))
-
-    db.write(work, db.change("labeling.add_annotator", name))
-    return token
 
 
 @dataclass

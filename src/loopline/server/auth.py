@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from loopline.core.errors import Forbidden
-from loopline.core.identity import Auth, Principal, local_principal
+from loopline.core.identity import Principal, local_principal
 from loopline.serve.access import credentials
 from loopline.server.deps import COOKIE, UI_HEADER
 

@@ -5,7 +5,7 @@ annotations snapshot and the dataset."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,7 @@ import polars as pl
 
 from loopline.annotate import interop, repeats
 from loopline.annotate.projects import Policy, answers_frame, gold_accuracy, labels_table, task_items
-from loopline.core.errors import InvalidInput, LooplineError, NotFound, Unauthorized
-from loopline.core.identity import ROLES, Auth, Principal
+from loopline.core.errors import InvalidInput, LooplineError
 from loopline.core.ids import check_name
 from loopline.core.labeling import LabelProject, TaskType
 from loopline.core.types import Artifact
