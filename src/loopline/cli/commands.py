@@ -161,6 +161,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # groups (their own --help lists their commands)
     "annotate": ("annotate_commands", "Labeling projects: tasks, annotators, answers, consensus labels."),
     "models": ("registry_commands", "Registered models: versions, aliases, history."),
+    "audit": ("audit_commands", "The audit log: every metadata change, hash-chained."),
 }
 
 
