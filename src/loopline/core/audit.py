@@ -95,9 +95,8 @@ def verify_events(
         last = Head(seq, digest)
     if kept_hash is not None and not seen_kept:
         end = last.seq if last else 0
-        where = kept_seq if kept_seq is not None else end + 1
         what = f"event {kept_seq}" if kept_seq is not None else "the event"
         return last, Break(
-            where, f"the log ends at event {end} and lacks {what} of the head you kept: its tail was cut"
+            end + 1, f"the log ends at event {end} and lacks {what} of the head you kept: its tail was cut"
         )
     return last, None
