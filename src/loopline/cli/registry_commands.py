@@ -119,6 +119,8 @@ def _event_line(e: ModelEvent) -> str:
         what = f"registered version {e.version}"
     elif e.kind == "approve":
         what = f"approved version {e.version} for {e.alias}"
+    elif e.kind == "approve_removal":
+        what = f"approved removing {e.alias} from version {e.version}"
     elif e.kind == "alias_delete":
         what = f"removed {e.alias} (was {e.from_version})"
     elif e.kind == "gates":

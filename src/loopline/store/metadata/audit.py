@@ -26,6 +26,15 @@ from loopline.store.metadata.tables import audit_events, audit_head
 __all__ = ["AuditEvent", "AuditLog", "Verified", "append"]
 
 _SEPARATORS = (",", ":")
+# Built once: a statement made per write costs more to build than to run (measured: the
+# append took 60% of a metric write when its statements were made each time).
+_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+_INSERT = audit_events.insert()
+_MOVE_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
 
 
 def _json(value: Any) -> str | None:
@@ -38,7 +47,7 @@ def append(conn: sa.Connection, change: Change) -> None:
     """The journal: add `change` as the next event of the chain, on the write's connection."""
     who = current()
     actor, auth, request_id = (who.name, who.auth, who.request_id) if who else (change.actor, "local", None)
-    head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+    head = conn.execute(_HEAD).one()
     event: dict[str, Any] = {
         "seq": int(head.seq) + 1,
         "at": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -52,8 +61,8 @@ def append(conn: sa.Connection, change: Change) -> None:
         "prev_hash": head.hash,
     }
     event["hash"] = event_hash(event)
-    conn.execute(audit_events.insert().values(**event))
-    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=event["seq"], hash=event["hash"]))
+    conn.execute(_INSERT, event)
+    conn.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
 
 
 @dataclass(frozen=True)
