@@ -125,10 +125,11 @@ def test_approval_and_gate_results_per_alias(meta, blobs):
         reg.promote("iris", 1, "production")
     with pytest.raises(CheckFailed, match="needs an approval"):
         reg.promote("iris", 2, "production")
-    reg.approve("iris", 2, "staging", reason="wrong alias")
+    bob = make_registry(meta, blobs, actor="bob")
+    bob.approve("iris", 2, "staging", reason="wrong alias")
     with pytest.raises(CheckFailed, match="needs an approval"):
         reg.promote("iris", 2, "production")
-    make_registry(meta, blobs, actor="bob").approve("iris", 2, "production", reason="reviewed")
+    bob.approve("iris", 2, "production", reason="reviewed")
     moved = reg.promote("iris", 2, "production", reason="ship it")
     assert moved == {
         "name": "iris",
@@ -136,11 +137,12 @@ def test_approval_and_gate_results_per_alias(meta, blobs):
         "version": 2,
         "from_version": None,
         "actor": "alice",
+        "auth": "local",
     }
     assert reg.resolve("iris", "production").version == 2
     events = [(e.kind, e.alias, e.version, e.actor, e.reason) for e in reg.history("iris")]
     assert events[-3:] == [
-        ("approve", "staging", 2, "alice", "wrong alias"),
+        ("approve", "staging", 2, "bob", "wrong alias"),
         ("approve", "production", 2, "bob", "reviewed"),
         ("promote", "production", 2, "alice", "ship it"),
     ]

@@ -73,7 +73,7 @@ def artifact(n: int, kind: str = "table") -> Artifact:
 def test_dataset_and_pipeline_run_writes_are_journalled(store: MetadataStore, journal: Recorder):
     art = artifact(1)
     added = journal.one(lambda: store.add_version("iris", art, source="iris.csv"))
-    assert added == Change("alice", "dataset.add_version", "iris")
+    assert added == Change("alice", "dataset.add_version", "iris@1", after={"artifact": art.id, "version": 1})
     assert journal.versions_seen[-1] == 1, "the journal sees the new version on the write's connection"
 
     run = Run("r1", "running", T0, None, "local", None)
@@ -82,7 +82,9 @@ def test_dataset_and_pipeline_run_writes_are_journalled(store: MetadataStore, jo
     assert journal.one(lambda: store.record_step_run(step, [art])).action == "step.record"
     assert journal.one(lambda: store.finish_run("r1", "succeeded")) == Change("alice", "run.finish", "r1")
     reverted = journal.one(lambda: store.revert("iris", 1))
-    assert reverted == Change("alice", "dataset.revert", "iris@1")
+    assert reverted == Change(
+        "alice", "dataset.revert", "iris@1", after={"artifact": art.id, "version": None}
+    )
     assert journal.one(lambda: store.record_test_read(art.id, "r1", "make")).action == "test_set.read"
 
 
@@ -123,11 +125,15 @@ def test_registry_monitoring_and_prediction_writes_are_journalled(store: Metadat
     store.add_version("model", model, source="test")
     registry = SqlRegistryRepository(store)
     registered = journal.one(lambda: registry.register("iris", model.id, actor="carol"))
-    assert registered == Change("carol", "model.register", "iris"), "a write that names its actor keeps it"
+    assert registered == Change(
+        "carol", "model.register", "iris@1", after={"artifact": model.id, "run": None, "gates_passed": None}
+    ), "a write that names its actor keeps it"
     promoted = journal.one(
         lambda: registry.move_alias("iris", "production", 1, kind="promote", actor="carol", reason="good")
     )
-    assert promoted == Change("carol", "model.promote", "iris@1")
+    assert promoted == Change(
+        "carol", "model.promote", "iris@1", before={"production": None}, after={"production": 1}
+    )
 
     profile = artifact(3)
     monitoring = MonitoringStore(store.database)

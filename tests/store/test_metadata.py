@@ -27,6 +27,8 @@ from loopline.testing.samples import step_run
 UTC = dt.UTC
 TABLES = {
     "artifacts",
+    "audit_events",
+    "audit_head",
     "artifact_versions",
     "environments",
     "runs",

@@ -164,6 +164,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("registry_commands", "Registered models: versions, aliases, history."),
     "users": ("users_commands", "Users of a shared server: roles, kinds, grants."),
     "tokens": ("users_commands", "Users' tokens: create (shown once), list, revoke."),
+    "audit": ("audit_commands", "The audit log: every metadata change, hash-chained."),
 }
 
 

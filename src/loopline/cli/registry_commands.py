@@ -119,6 +119,8 @@ def _event_line(e: ModelEvent) -> str:
         what = f"registered version {e.version}"
     elif e.kind == "approve":
         what = f"approved version {e.version} for {e.alias}"
+    elif e.kind == "approve_removal":
+        what = f"approved removing {e.alias} from version {e.version}"
     elif e.kind == "alias_delete":
         what = f"removed {e.alias} (was {e.from_version})"
     elif e.kind == "gates":
@@ -169,6 +171,13 @@ def register_model(
         )
 
 
+def _by(actor: str, auth: object) -> str:
+    """Who, and whether they are a local actor (nothing proved who they are but the folder)."""
+    if auth == "local":
+        return f"by {escape(actor)}, a local actor: auth local"
+    return f"by {escape(actor)}, auth {auth}"
+
+
 def _moved(result: dict[str, object], verb: str, as_json: bool) -> None:
     if as_json:
         emit_json(result)
@@ -176,7 +185,7 @@ def _moved(result: dict[str, object], verb: str, as_json: bool) -> None:
     before = result["from_version"] if result["from_version"] is not None else "-"
     console.print(
         f"{verb} {escape(str(result['name']))}: {result['alias']} {before} → {result['version']}"
-        f"  (by {escape(str(result['actor']))})"
+        f"  ({_by(str(result['actor']), result.get('auth'))})"
     )
 
 
@@ -185,13 +194,31 @@ def promote(name: NAME, version: VERSION, alias: ALIAS, reason: REASON = "", as_
     _moved(open_project().promote(name, version, alias, reason), "promoted", as_json)
 
 
-def approve(name: NAME, version: VERSION, alias: ALIAS, reason: REASON = "", as_json: JSON = False) -> None:
+def approve(
+    name: NAME,
+    version: VERSION,
+    alias: ALIAS,
+    reason: REASON = "",
+    removal: Annotated[
+        bool, typer.Option("--removal", help="Approve removing the alias from this version instead.")
+    ] = False,
+    as_json: JSON = False,
+) -> None:
     """Approve a version for an alias (the policy may require it before a promotion)."""
-    event = open_project().approve(name, version, alias, reason)
+    from loopline.core.identity import current
+
+    event = open_project().approve(name, version, alias, reason, removal=removal)
+    who = current()
+    auth = who.auth if who is not None else "local"
     if as_json:
-        emit_json(event.to_json())
+        emit_json(event.to_json() | {"auth": auth})
     else:
-        console.print(f"approved {escape(name)} version {version} for {alias} (by {escape(event.actor)})")
+        what = (
+            f"removing {alias} from {escape(name)} version {version}"
+            if removal
+            else (f"{escape(name)} version {version} for {alias}")
+        )
+        console.print(f"approved {what} ({_by(event.actor, auth)})")
 
 
 def rollback(

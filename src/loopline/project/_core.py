@@ -17,6 +17,7 @@ from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.settings import PROJECT_FILE, STATE_DIR
 from loopline.pipeline.config import ProjectFile, read_project_file
 from loopline.project._annotate import Annotate
+from loopline.project._audit import Audit
 from loopline.project._data import Data
 from loopline.project._experiments import Experiments
 from loopline.project._forward import forward
@@ -82,6 +83,7 @@ class Project:
         self._models = Models(self.stores, self._monitor.profile_registered)
         self._annotate = Annotate(self.stores)
         self._users = Users(self.stores)
+        self._audit = Audit(self.stores)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -213,6 +215,7 @@ class Project:
     promote = forward("_models", Models.promote)
     approve = forward("_models", Models.approve)
     rollback = forward("_models", Models.rollback)
+    delete_alias = forward("_models", Models.delete_alias)
     model_history = forward("_models", Models.model_history)
     serving_app = forward("_models", Models.serving_app)
     score = forward("_models", Models.score)
@@ -260,6 +263,12 @@ class Project:
     sign_out = forward("_users", Users.sign_out)
 
     annotator_add = forward("_users", Users.annotator_add)
+
+    # -- the audit log (_audit.py) -------------------------------------------------------------
+    audit_log = forward("_audit", Audit.audit_log)
+    audit_verify = forward("_audit", Audit.audit_verify)
+    audit_export = forward("_audit", Audit.audit_export)
+    audit_head = forward("_audit", Audit.audit_head)
 
     # -- the loop (pipeline/loop.py): it drives the whole project, so it lives on the facade ------
     def loop_turn(self, since: datetime | None = None) -> dict[str, Any]:

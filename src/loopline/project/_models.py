@@ -94,8 +94,16 @@ class Models:
     def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]:
         return self.stores.registry.promote(name, version, alias, reason)
 
-    def approve(self, name: str, version: int, alias: str, reason: str = "") -> ModelEvent:
-        return self.stores.registry.approve(name, version, alias, reason)
+    def approve(
+        self, name: str, version: int, alias: str, reason: str = "", *, removal: bool = False
+    ) -> ModelEvent:
+        """Approve version for alias (removal: approve removing alias from it). Four eyes: the
+        approver (the acting principal) is not who registered it, nor who then promotes it."""
+        return self.stores.registry.approve(name, version, alias, reason, removal=removal)
+
+    def delete_alias(self, name: str, alias: str, reason: str = "") -> dict[str, Any]:
+        """Remove alias (a protected one needs an approval of the removal)."""
+        return self.stores.registry.delete_alias(name, alias, reason)
 
     def rollback(self, name: str, alias: str = "production", reason: str = "") -> dict[str, Any]:
         return self.stores.registry.rollback(name, alias, reason)

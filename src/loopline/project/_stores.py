@@ -34,8 +34,10 @@ class Stores:
     @cached_property
     def meta(self) -> MetadataStore:
         from loopline.store.metadata import MetadataStore
+        from loopline.store.metadata.audit import append
 
-        return MetadataStore(self.settings.store_url, actor=self.settings.user)
+        # Every write also appends its audit event, in the same transaction (docs/audit.md).
+        return MetadataStore(self.settings.store_url, actor=self.settings.user, journal=append)
 
     @cached_property
     def blobs(self) -> FsspecBlobStore:

@@ -2,7 +2,8 @@
 
 Any stage may ask it for a model (annotate for pre-labels, evaluate for the production baseline,
 serve and monitor for what is deployed); the Project builds one with the project's policy and
-the acting user.
+the acting user. Who acts is core.identity's current principal when one is set (the server sets
+it per request), else `actor` as a local principal (the CLI on a local project).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from loopline.core.errors import InvalidInput, NotFound
+from loopline.core.errors import Forbidden, InvalidInput, NotFound
+from loopline.core.identity import Principal, current, local_principal
 from loopline.core.types import Artifact
 from loopline.registry.card import CardHook, assemble
 from loopline.registry.policy import Policy
@@ -72,7 +74,7 @@ class Registry:
         return self.repo.register(
             name,
             artifact.id,
-            actor=self.actor,
+            actor=self.principal().name,
             run_id=run_id,
             metrics=_metrics(metrics),
             signature=check_signature(signature),
@@ -123,47 +125,93 @@ class Registry:
     def set_gates(
         self, name: str, version: int, passed: bool, report: Mapping[str, Any] | None
     ) -> ModelVersion:
-        return self.repo.set_gates(name, version, passed, report, actor=self.actor)
+        return self.repo.set_gates(name, version, passed, report, actor=self.principal().name)
 
-    # -- aliases -----------------------------------------------------------------------------
-    def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]:
-        """Point alias at version if the policy allows (checked under the model's lock)."""
-        check_alias(alias)
-        previous = self.repo.move_alias(
-            name,
-            alias,
-            version,
-            kind="promote",
-            actor=self.actor,
-            reason=reason,
-            check=lambda v, approvals: self.policy.check_promotion(v, alias, approvals),
-        )
+    # -- aliases ----------------------------------------------------------------------------
+    def principal(self) -> Principal:
+        """Who acts: the current principal, else this registry's actor as a local one."""
+        return current() or local_principal(self.actor)
+
+    def _moved(
+        self, who: Principal, name: str, alias: str, version: int | None, previous: int | None
+    ) -> dict[str, Any]:
         return {
             "name": name,
             "alias": alias,
             "version": version,
             "from_version": previous,
-            "actor": self.actor,
+            "actor": who.name,
+            "auth": who.auth,
         }
 
-    def approve(self, name: str, version: int, alias: str, reason: str = "") -> ModelEvent:
-        return self.repo.approve(name, version, alias, actor=self.actor, reason=reason)
+    def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]:
+        """Point alias at version if the policy allows (checked under the model's lock)."""
+        check_alias(alias)
+        who = self.principal()
+
+        def check(v: ModelVersion, approvals: list[ModelEvent]) -> None:
+            registrant = self.repo.registrant(name, v.version)
+            self.policy.check_promotion(v, alias, approvals, registrant=registrant, actor=who.name)
+
+        previous = self.repo.move_alias(
+            name, alias, version, kind="promote", actor=who.name, reason=reason, check=check
+        )
+        return self._moved(who, name, alias, version, previous)
+
+    def approve(
+        self, name: str, version: int, alias: str, reason: str = "", *, removal: bool = False
+    ) -> ModelEvent:
+        """Approve version for alias (removal: approve removing alias from it). The approver
+        must be allowed to approve and must not be who registered the version."""
+        check_alias(alias)
+        who = self.principal()
+        if not who.can_approve:
+            raise Forbidden(
+                f"{who.name} is a {who.role}; approving a model needs the approver or admin role",
+                hint="an admin can change a role (`loopline users`)",
+            )
+        self.repo.get_version(name, version)  # NotFound first
+        registrant = self.repo.registrant(name, version)
+        if registrant == who.name:
+            raise Forbidden(
+                f"{who.name} registered {name} version {version} and cannot approve it (four eyes)",
+                hint="another approver runs "
+                f"`loopline approve {name} {version} --alias {alias}{' --removal' if removal else ''}`",
+            )
+        kind = "approve_removal" if removal else "approve"
+        return self.repo.approve(name, version, alias, actor=who.name, reason=reason, kind=kind)
+
+    def _four_eyes(self, who: Principal, alias: str, *, removal: bool = False) -> Any:
+        def check(v: ModelVersion, approvals: list[ModelEvent]) -> None:
+            registrant = self.repo.registrant(v.name, v.version)
+            self.policy.check_approval(
+                v, alias, approvals, registrant=registrant, actor=who.name, removal=removal
+            )
+
+        return check
 
     def rollback(self, name: str, alias: str = "production", reason: str = "") -> dict[str, Any]:
-        current, previous = self.repo.rollback(name, alias, actor=self.actor, reason=reason)
-        return {
-            "name": name,
-            "alias": alias,
-            "version": previous,
-            "from_version": current,
-            "actor": self.actor,
-        }
+        """Point alias back; on a protected alias the version rolled back to needs an approval
+        (by someone other than its registrant and who rolls back), as a promotion does."""
+        who = self.principal()
+        current_version, previous = self.repo.rollback(
+            name, alias, actor=who.name, reason=reason, check=self._four_eyes(who, alias)
+        )
+        return self._moved(who, name, alias, previous, current_version)
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> dict[str, Any]:
+        """Remove alias; on a protected alias it needs an approval of the removal."""
+        who = self.principal()
         previous = self.repo.move_alias(
-            name, alias, None, kind="alias_delete", actor=self.actor, reason=reason
+            name,
+            alias,
+            None,
+            kind="alias_delete",
+            actor=who.name,
+            reason=reason,
+            check=self._four_eyes(who, alias, removal=True),
         )
-        return {"name": name, "alias": alias, "version": None, "from_version": previous, "actor": self.actor}
+        return self._moved(who, name, alias, None, previous)
 
     def history(self, name: str) -> list[ModelEvent]:
         return self.repo.history(name)

@@ -8,6 +8,12 @@ From loopline.yaml:
       require_approval: [production]  # these aliases need `loopline approve` first
 
 A refusal is a CheckFailed (exit 1) that carries the gate report, and nothing is recorded.
+
+Four eyes: on an alias in `require_approval`, pointing it at a version, rolling it back to one
+or removing it needs an approval of that version for that alias (for a removal, an approval of
+removing it) by someone who neither registered the version nor makes the change. Who that is
+comes from the acting principal (the server's signed-in user; on a local project the OS user or
+LOOPLINE_USER, recorded as auth "local"); an approval counts by name.
 """
 
 from __future__ import annotations
@@ -63,8 +69,17 @@ class Policy:
             require_approval=_aliases(section.get("require_approval"), "require_approval", where),
         )
 
-    def check_promotion(self, version: ModelVersion, alias: str, approvals: Sequence[ModelEvent]) -> None:
-        """Raise CheckFailed when this promotion is not allowed; return quietly when it is."""
+    def check_promotion(
+        self,
+        version: ModelVersion,
+        alias: str,
+        approvals: Sequence[ModelEvent],
+        *,
+        registrant: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Raise CheckFailed when this promotion (by `actor`, of a version `registrant`
+        registered) is not allowed; return quietly when it is."""
         label = f"{version.name} version {version.version}"
         if self.require_gates and version.gates_passed is False:
             raise CheckFailed(
@@ -77,11 +92,42 @@ class Policy:
                 f"{label} was never gated; {alias} needs a version whose gates passed",
                 hint="register the output of an evaluate step that runs the gates",
             )
-        if alias in self.require_approval and not approvals:
-            raise CheckFailed(
-                f"{label} needs an approval before it can be promoted to {alias}",
-                hint=f"a reviewer runs `loopline approve {version.name} {version.version} --alias {alias}`",
-            )
+        self.check_approval(version, alias, approvals, registrant=registrant, actor=actor)
+
+    def check_approval(
+        self,
+        version: ModelVersion,
+        alias: str,
+        approvals: Sequence[ModelEvent],
+        *,
+        registrant: str | None,
+        actor: str | None,
+        removal: bool = False,
+    ) -> None:
+        """Four eyes on a protected alias: raise CheckFailed unless an approval of version for
+        alias is by someone other than its registrant and the actor making the change."""
+        if alias not in self.require_approval:
+            return
+        label = f"{version.name} version {version.version}"
+        verb = f"removing {alias} from {label}" if removal else f"{alias} -> {label}"
+        command = f"loopline approve {version.name} {version.version} --alias {alias}"
+        command += " --removal" if removal else ""
+        if not approvals:
+            needs = f"{verb} needs an approval first"
+            if not removal:
+                needs = f"{label} needs an approval before it can be promoted to {alias}"
+            raise CheckFailed(needs, hint=f"an approver runs `{command}`")
+        excluded = {who for who in (registrant, actor) if who}
+        if any(a.actor not in excluded for a in approvals):
+            return
+        roles = [f"registered it ({registrant})"] if registrant else []
+        roles += [f"makes this change ({actor})"] if actor else []
+        approvers = ", ".join(sorted({a.actor for a in approvals}))
+        raise CheckFailed(
+            f"{verb} needs an approval by someone other than who {' or '.join(roles)}; "
+            f"the approvals by {approvers} do not count (four eyes)",
+            hint=f"another approver runs `{command}`",
+        )
 
 
 def render_gate_report(report: Mapping[str, Any] | None) -> str:

@@ -97,6 +97,38 @@ def check_a_refused_promotion_writes_nothing(s: MetadataStores) -> None:
     assert [e.actor for e in s.registry.approvals("churn", 2, "production")] == ["carol"]
 
 
+def check_removal_approvals_and_registrants_for_four_eyes(s: MetadataStores) -> None:
+    """registrant names who registered a version; a removal approval is its own kind; a delete's
+    `check` sees the version the alias points at and its removal approvals, and may refuse."""
+    (model_id,) = _models(s, 1)
+    s.registry.register("churn", model_id, actor="ann")
+    assert s.registry.registrant("churn", 1) == "ann"
+    _promote(s.registry, 1)
+    s.registry.approve("churn", 1, "production", actor="carol", reason="retire", kind="approve_removal")
+    assert s.registry.approvals("churn", 1, "production") == [], "a removal approval approved a promotion"
+    removals = s.registry.approvals("churn", 1, "production", kind="approve_removal")
+    assert [(e.kind, e.actor) for e in removals] == [("approve_removal", "carol")]
+    seen: list[tuple[int, list[str]]] = []
+
+    def refuse(version: ModelVersion, approvals: list[ModelEvent]) -> None:
+        seen.append((version.version, [a.actor for a in approvals]))
+        raise Conflict("refused")
+
+    raises(
+        Conflict,
+        s.registry.move_alias,
+        "churn",
+        "production",
+        None,
+        kind="alias_delete",
+        actor="dave",
+        reason="r",
+        check=refuse,
+    )
+    assert seen == [(1, ["carol"])], seen
+    assert s.registry.get_alias("churn", "production").version == 1, "a refused delete removed the alias"
+
+
 def check_concurrent_registrations_get_consecutive_numbers(s: MetadataStores) -> None:
     """Six threads registering one model at once get versions 1 to 6, none twice."""
     ids = _models(s, 6)
@@ -215,6 +247,7 @@ CHECKS = (
     check_register_numbers_versions_and_refuses_what_is_no_model,
     check_aliases_move_roll_back_and_leave_a_history,
     check_a_refused_promotion_writes_nothing,
+    check_removal_approvals_and_registrants_for_four_eyes,
     check_concurrent_registrations_get_consecutive_numbers,
     check_prediction_batches_are_indexed_once_and_by_window,
     check_add_batches_counts_the_batches_it_added,

@@ -116,9 +116,13 @@ class Labeling:
             raise
 
     def export_file(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
+        """Write the answers to a file; the export is on the audit record before the file exists."""
         spec = self.repo.get_project(name)
         answers = self.repo.annotations(name)
-        text = interop.to_text(self.repo.tasks(name), answers, _format(path, fmt), spec.task_type)
+        fmt = _format(path, fmt)
+        text = interop.to_text(self.repo.tasks(name), answers, fmt, spec.task_type)
+        db = self.meta.database
+        db.record(db.change("labeling.export", name, after={"answers": len(answers), "format": fmt}))
         return atomic_write_text(path, text), len(answers)
 
     def gold_file(self, name: str, path: Path, fmt: str | None = None) -> int:

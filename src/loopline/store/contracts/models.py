@@ -45,7 +45,11 @@ class RegistryRepository(Protocol):
         self, name: str, version: int, passed: bool, report: Mapping[str, Any] | None, *, actor: str
     ) -> ModelVersion: ...
     def set_card(self, name: str, version: int, card: Mapping[str, Any]) -> None: ...
-    def approve(self, name: str, version: int, alias: str, *, actor: str, reason: str) -> ModelEvent: ...
+    def approve(
+        self, name: str, version: int, alias: str, *, actor: str, reason: str, kind: str = "approve"
+    ) -> ModelEvent:
+        """An approval of version for alias (kind "approve_removal": of removing the alias)."""
+
     def move_alias(
         self,
         name: str,
@@ -57,11 +61,21 @@ class RegistryRepository(Protocol):
         reason: str,
         check: Callable[[ModelVersion, list[ModelEvent]], None] | None = None,
     ) -> int | None:
-        """Point alias at version (None deletes it); the version it pointed at before. When
-        `check` raises, nothing is written."""
+        """Point alias at version (None deletes it); the version it pointed at before. `check`
+        sees the version the alias will point at (a delete: the one it points at now) and its
+        approvals (a delete: its removal approvals); when it raises, nothing is written."""
 
-    def rollback(self, name: str, alias: str, *, actor: str, reason: str) -> tuple[int, int]:
-        """Undo the latest promotion: (from, back to); Conflict when there is none to undo."""
+    def rollback(
+        self,
+        name: str,
+        alias: str,
+        *,
+        actor: str,
+        reason: str,
+        check: Callable[[ModelVersion, list[ModelEvent]], None] | None = None,
+    ) -> tuple[int, int]:
+        """Undo the latest promotion: (from, back to); Conflict when there is none to undo.
+        `check` sees the version rolled back to and its approvals, as move_alias's."""
 
     def get_version(self, name: str, version: int) -> ModelVersion: ...
     def get_alias(self, name: str, alias: str) -> ModelVersion: ...
@@ -70,7 +84,9 @@ class RegistryRepository(Protocol):
     def history(self, name: str) -> list[ModelEvent]:
         """Every event of the model, oldest first."""
 
-    def approvals(self, name: str, version: int, alias: str) -> list[ModelEvent]: ...
+    def approvals(self, name: str, version: int, alias: str, kind: str = "approve") -> list[ModelEvent]: ...
+    def registrant(self, name: str, version: int) -> str | None:
+        """Who registered the version (four eyes: they may not approve it)."""
 
 
 # -- prediction log index ------------------------------------------------------------------------

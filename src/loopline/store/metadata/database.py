@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, StorageError
 
-__all__ = ["Change", "Database", "HasDatabase", "Journal", "as_database", "inserted_id"]
+__all__ = ["Change", "ChangeOf", "Database", "HasDatabase", "Journal", "as_database", "inserted_id"]
 
 T = TypeVar("T")
 _RETRIES = 12
@@ -28,14 +28,20 @@ _RETRIES = 12
 
 @dataclass(frozen=True)
 class Change:
-    """Who (`actor`) did what (`action`, e.g. "dataset.add_version") to which `object` ("iris@3")."""
+    """Who (`actor`) did what (`action`, e.g. "dataset.add_version") to which `object` ("iris@3"),
+    and, where a write knows them, the state `before` and `after` (JSON-able, for the audit log)."""
 
     actor: str
     action: str
     object: str
+    before: Any = None
+    after: Any = None
 
 
 Journal = Callable[[sa.Connection, Change], None]
+# A write names its Change up front, or as a function of what its work returned (a new version
+# number, the version an alias pointed at), computed inside the transaction.
+ChangeOf = Change | Callable[[Any], Change]
 
 
 def _is_contention(exc: sa.exc.DBAPIError) -> bool:
@@ -66,9 +72,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def change(self, action: str, obj: object, *, actor: str | None = None) -> Change:
+    def change(
+        self, action: str, obj: object, *, actor: str | None = None, before: Any = None, after: Any = None
+    ) -> Change:
         """A Change by this store's actor (or `actor`, when a write names its own)."""
-        return Change(actor or self.actor, action, str(obj))
+        return Change(actor or self.actor, action, str(obj), before, after)
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -78,9 +86,13 @@ class Database:
         except sa.exc.OperationalError as exc:
             raise StorageError(f"metadata store failed: {exc.orig}", where=self.url) from exc
 
-    def write(self, work: Callable[[sa.Connection], T], change: Change) -> T:
+    def record(self, change: Change) -> None:
+        """Journal an event that changes nothing (a read that must be on record: a label export)."""
+        self.write(lambda conn: None, change)
+
+    def write(self, work: Callable[[sa.Connection], T], change: ChangeOf) -> T:
         """Run `work`, then the journal, in one write transaction, retrying on lock contention
-        with jittered backoff."""
+        with jittered backoff. `change` may be a function of work's result."""
         for attempt in range(_RETRIES):
             try:
                 with (
@@ -89,7 +101,7 @@ class Database:
                 ):
                     result = work(conn)
                     if self.journal is not None:
-                        self.journal(conn, change)
+                        self.journal(conn, change if isinstance(change, Change) else change(result))
                     return result
             except sa.exc.DBAPIError as exc:
                 if not _is_contention(exc) and not _is_race(exc):

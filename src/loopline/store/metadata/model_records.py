@@ -57,7 +57,7 @@ class ModelVersion:
 
 @dataclass(frozen=True, slots=True)
 class ModelEvent:
-    """One transition: register, promote, approve, rollback, alias_delete, gates."""
+    """One transition: register, promote, approve, approve_removal, rollback, alias_delete, gates."""
 
     id: int
     name: str

@@ -6,7 +6,9 @@ the version it replaces, a rollback target) first locks the model's row: on Post
 `FOR UPDATE`, on SQLite by BEGIN IMMEDIATE. So concurrent registrations get consecutive numbers
 and two promotions never both record the same `from` version.
 
-Policy (which promotions are allowed) lives in loopline.registry; this module only keeps records.
+Policy (which promotions are allowed) lives in loopline.registry; this module only keeps records
+(the row helpers and the listing query are registry_rows.py). Each write names its Change with
+the state before and after it, for the audit log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.store.metadata import registry_rows as rows
 from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.model_records import (
     MODEL_KINDS,
@@ -28,6 +31,7 @@ from loopline.store.metadata.model_records import (
     to_event,
     to_version,
 )
+from loopline.store.metadata.registry_rows import lock_model, no_model, version_row
 from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
 from loopline.store.metadata.tables import (
     artifacts,
@@ -37,7 +41,7 @@ from loopline.store.metadata.tables import (
     registered_models,
     runs,
 )
-from loopline.store.metadata.times import as_aware, utc_now
+from loopline.store.metadata.times import utc_now
 
 __all__ = [
     "MODEL_KINDS",
@@ -51,47 +55,16 @@ __all__ = [
 ]
 
 
+Check = Callable[[ModelVersion, list[ModelEvent]], None]
+
+
+def _text(value: Mapping[str, Any] | None) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value is not None else None
+
+
 class SqlRegistryRepository:
     def __init__(self, db: Database | HasDatabase) -> None:
         self._db = as_database(db)
-
-    # -- helpers -----------------------------------------------------------------------------
-    @staticmethod
-    def _lock_model(conn: sa.Connection, name: str) -> Any:
-        row = conn.execute(
-            sa.select(registered_models).where(registered_models.c.name == name).with_for_update()
-        ).first()
-        if row is None:
-            raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-        return row
-
-    @staticmethod
-    def _version_row(conn: sa.Connection, name: str, version: int) -> Any:
-        row = conn.execute(
-            sa.select(model_versions).where(
-                model_versions.c.name == name, model_versions.c.version == version
-            )
-        ).first()
-        if row is None:
-            top = conn.execute(
-                sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
-            ).scalar()
-            if top is None:
-                raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-            raise NotFound(f"model {name} has no version {version}", hint=f"versions are 1 to {top}")
-        return row
-
-    @staticmethod
-    def _event(conn: sa.Connection, name: str, kind: str, actor: str, reason: str, **values: Any) -> None:
-        conn.execute(
-            model_events.insert().values(
-                name=name, kind=kind, actor=actor, reason=reason, at=utc_now(), **values
-            )
-        )
-
-    def _aliases_of(self, conn: sa.Connection, name: str) -> dict[str, int]:
-        rows = conn.execute(sa.select(model_aliases).where(model_aliases.c.name == name))
-        return {r.alias: r.version for r in rows}
 
     # -- writes ------------------------------------------------------------------------------
     def register(
@@ -139,7 +112,7 @@ class SqlRegistryRepository:
                         name=name, description="", created_at=created, updated_at=created
                     )
                 )  # a concurrent first registration makes this a unique-key race: _write retries
-            self._lock_model(conn, name)
+            lock_model(conn, name)
             top = conn.execute(
                 sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
             ).scalar()
@@ -152,12 +125,10 @@ class SqlRegistryRepository:
                     run_id=run_id,
                     status="ready",
                     gates_passed=gates_passed,
-                    gate_report_json=json.dumps(gate_report, sort_keys=True, default=str)
-                    if gate_report is not None
-                    else None,
+                    gate_report_json=_text(gate_report),
                     metrics_json=metrics_json,
                     signature_json=json.dumps(signature) if signature is not None else None,
-                    card_json=json.dumps(card, sort_keys=True, default=str) if card is not None else None,
+                    card_json=_text(card),
                     description=description,
                     created_at=created,
                 )
@@ -165,52 +136,70 @@ class SqlRegistryRepository:
             conn.execute(
                 registered_models.update().where(registered_models.c.name == name).values(updated_at=created)
             )
-            self._event(conn, name, "register", actor, reason, version=version)
+            rows.add_event(conn, name, "register", actor, reason, version=version)
             return version
 
-        return self.get_version(
-            name, self._db.write(work, self._db.change("model.register", name, actor=actor))
+        after = {"artifact": artifact_id, "run": run_id, "gates_passed": gates_passed}
+        made = self._db.write(
+            work,
+            lambda version: self._db.change("model.register", f"{name}@{version}", actor=actor, after=after),
         )
+        return self.get_version(name, made)
 
     def set_gates(
         self, name: str, version: int, passed: bool, report: Mapping[str, Any] | None, *, actor: str
     ) -> ModelVersion:
-        def work(conn: sa.Connection) -> None:
-            self._lock_model(conn, name)
-            self._version_row(conn, name, version)
+        def work(conn: sa.Connection) -> bool | None:
+            lock_model(conn, name)
+            before: bool | None = version_row(conn, name, version).gates_passed
             conn.execute(
                 model_versions.update()
                 .where(model_versions.c.name == name, model_versions.c.version == version)
-                .values(
-                    gates_passed=passed,
-                    gate_report_json=json.dumps(report, sort_keys=True, default=str) if report else None,
-                )
+                .values(gates_passed=passed, gate_report_json=_text(report) if report else None)
             )
-            self._event(conn, name, "gates", actor, "passed" if passed else "failed", version=version)
+            rows.add_event(conn, name, "gates", actor, "passed" if passed else "failed", version=version)
+            return before
 
-        self._db.write(work, self._db.change("model.set_gates", f"{name}@{version}", actor=actor))
+        self._db.write(
+            work,
+            lambda before: self._db.change(
+                "model.set_gates",
+                f"{name}@{version}",
+                actor=actor,
+                before={"gates_passed": before},
+                after={"gates_passed": passed},
+            ),
+        )
         return self.get_version(name, version)
 
     def set_card(self, name: str, version: int, card: Mapping[str, Any]) -> None:
         def work(conn: sa.Connection) -> None:
-            self._version_row(conn, name, version)
+            version_row(conn, name, version)
             conn.execute(
                 model_versions.update()
                 .where(model_versions.c.name == name, model_versions.c.version == version)
-                .values(card_json=json.dumps(card, sort_keys=True, default=str))
+                .values(card_json=_text(card))
             )
 
         self._db.write(work, self._db.change("model.set_card", f"{name}@{version}"))
 
-    def approve(self, name: str, version: int, alias: str, *, actor: str, reason: str) -> ModelEvent:
+    def approve(
+        self, name: str, version: int, alias: str, *, actor: str, reason: str, kind: str = "approve"
+    ) -> ModelEvent:
+        """Record an approval of version for alias (kind "approve_removal": of removing alias
+        from version)."""
         check_alias(alias)
+        if kind not in ("approve", "approve_removal"):
+            raise InvalidInput(f"an approval is of kind approve or approve_removal, not {kind!r}")
 
         def work(conn: sa.Connection) -> None:
-            self._lock_model(conn, name)
-            self._version_row(conn, name, version)
-            self._event(conn, name, "approve", actor, reason, version=version, alias=alias)
+            lock_model(conn, name)
+            version_row(conn, name, version)
+            rows.add_event(conn, name, kind, actor, reason, version=version, alias=alias)
 
-        self._db.write(work, self._db.change("model.approve", f"{name}@{version}", actor=actor))
+        action = "model.approve" if kind == "approve" else "model.approve_removal"
+        after = {"alias": alias, "reason": reason}
+        self._db.write(work, self._db.change(action, f"{name}@{version}", actor=actor, after=after))
         return self.history(name)[-1]
 
     def move_alias(
@@ -222,96 +211,122 @@ class SqlRegistryRepository:
         kind: str,
         actor: str,
         reason: str,
-        check: Callable[[ModelVersion, list[ModelEvent]], None] | None = None,
+        check: Check | None = None,
     ) -> int | None:
         """Point alias at version (None: delete it) and record the event; the previous version.
-        `check` sees the version and its approvals for alias under the model's lock and may
-        raise to refuse (then nothing is written)."""
+        `check` sees, under the model's lock, the version the alias will point at and its
+        approvals for alias (for a delete: the version it points at now and its removal
+        approvals), and may raise to refuse (then nothing is written)."""
         check_alias(alias)
 
         def work(conn: sa.Connection) -> int | None:
-            self._lock_model(conn, name)
-            current = self._aliases_of(conn, name).get(alias)
-            if check is not None and version is not None:
-                row = self._version_row(conn, name, version)
-                check(to_version(row), self._approvals(conn, name, version, alias))
+            lock_model(conn, name)
+            current = rows.aliases_of(conn, name).get(alias)
+            if version is None and current is None:
+                raise NotFound(f"model {name} has no alias {alias!r}")
+            target = version if version is not None else current
+            assert target is not None
+            row = version_row(conn, name, target)
+            if check is not None:
+                kind_of = "approve" if version is not None else "approve_removal"
+                check(to_version(row), rows.approvals(conn, name, target, alias, kind_of))
             if version is None:
-                if current is None:
-                    raise NotFound(f"model {name} has no alias {alias!r}")
                 conn.execute(
                     model_aliases.delete().where(model_aliases.c.name == name, model_aliases.c.alias == alias)
                 )
+            elif current is None:
+                conn.execute(
+                    model_aliases.insert().values(
+                        name=name, alias=alias, version=version, updated_at=utc_now()
+                    )
+                )
             else:
-                self._version_row(conn, name, version)
-                if current is None:
-                    conn.execute(
-                        model_aliases.insert().values(
-                            name=name, alias=alias, version=version, updated_at=utc_now()
-                        )
-                    )
-                else:
-                    conn.execute(
-                        model_aliases.update()
-                        .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
-                        .values(version=version, updated_at=utc_now())
-                    )
-            self._event(conn, name, kind, actor, reason, version=version, alias=alias, from_version=current)
+                conn.execute(
+                    model_aliases.update()
+                    .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                    .values(version=version, updated_at=utc_now())
+                )
+            rows.add_event(
+                conn, name, kind, actor, reason, version=version, alias=alias, from_version=current
+            )
             return current
 
+        obj = f"{name}@{version}" if version is not None else name
         return self._db.write(
             work,
-            self._db.change(
-                f"model.{kind}", f"{name}@{version}" if version is not None else name, actor=actor
+            lambda current: self._db.change(
+                f"model.{kind}", obj, actor=actor, before={alias: current}, after={alias: version}
             ),
         )
 
-    def rollback(self, name: str, alias: str, *, actor: str, reason: str) -> tuple[int, int]:
-        """Undo the latest promotion of alias not yet undone: (from version, back to version)."""
+    def rollback(
+        self, name: str, alias: str, *, actor: str, reason: str, check: Check | None = None
+    ) -> tuple[int, int]:
+        """Undo the latest promotion of alias not yet undone: (from version, back to version).
+        `check` sees the version rolled back to and its approvals for alias, as move_alias's."""
         check_alias(alias)
 
         def work(conn: sa.Connection) -> tuple[int, int]:
-            self._lock_model(conn, name)
-            stack: list[tuple[int | None, int | None]] = []
-            for event in conn.execute(
-                sa.select(model_events)
-                .where(model_events.c.name == name, model_events.c.alias == alias)
-                .where(model_events.c.kind.in_(["promote", "rollback", "alias_delete"]))
-                .order_by(model_events.c.id)
-            ):
-                if event.kind == "rollback":
-                    stack.pop() if stack else None
-                else:
-                    stack.append((event.from_version, event.version))
-            current = self._aliases_of(conn, name).get(alias)
-            if not stack or current is None:
-                raise Conflict(
-                    f"model {name} has no promotion of {alias!r} to roll back",
-                    hint=f"`loopline models history {name}` shows its transitions",
-                )
-            previous = stack[-1][0]
-            if previous is None:
-                raise Conflict(
-                    f"{alias} of {name} pointed at no version before version {current} was promoted: "
-                    "nothing to roll back to",
-                    hint=f"promote another version: `loopline promote {name} VERSION --alias {alias}`",
+            lock_model(conn, name)
+            current, previous = self._undo_target(conn, name, alias)
+            if check is not None:
+                check(
+                    to_version(version_row(conn, name, previous)), rows.approvals(conn, name, previous, alias)
                 )
             conn.execute(
                 model_aliases.update()
                 .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
                 .values(version=previous, updated_at=utc_now())
             )
-            self._event(
+            rows.add_event(
                 conn, name, "rollback", actor, reason, version=previous, alias=alias, from_version=current
             )
             return current, previous
 
-        return self._db.write(work, self._db.change("model.rollback", name, actor=actor))
+        return self._db.write(
+            work,
+            lambda moved: self._db.change(
+                "model.rollback",
+                f"{name}@{moved[1]}",
+                actor=actor,
+                before={alias: moved[0]},
+                after={alias: moved[1]},
+            ),
+        )
+
+    @staticmethod
+    def _undo_target(conn: sa.Connection, name: str, alias: str) -> tuple[int, int]:
+        stack: list[tuple[int | None, int | None]] = []
+        for event in conn.execute(
+            sa.select(model_events)
+            .where(model_events.c.name == name, model_events.c.alias == alias)
+            .where(model_events.c.kind.in_(["promote", "rollback", "alias_delete"]))
+            .order_by(model_events.c.id)
+        ):
+            if event.kind == "rollback":
+                stack.pop() if stack else None
+            else:
+                stack.append((event.from_version, event.version))
+        current = rows.aliases_of(conn, name).get(alias)
+        if not stack or current is None:
+            raise Conflict(
+                f"model {name} has no promotion of {alias!r} to roll back",
+                hint=f"`loopline models history {name}` shows its transitions",
+            )
+        previous = stack[-1][0]
+        if previous is None:
+            raise Conflict(
+                f"{alias} of {name} pointed at no version before version {current} was promoted: "
+                "nothing to roll back to",
+                hint=f"promote another version: `loopline promote {name} VERSION --alias {alias}`",
+            )
+        return current, previous
 
     # -- reads -------------------------------------------------------------------------------
     def get_version(self, name: str, version: int) -> ModelVersion:
         with self._db.read() as conn:
-            row = self._version_row(conn, name, version)
-            aliases = [a for a, v in self._aliases_of(conn, name).items() if v == version]
+            row = version_row(conn, name, version)
+            aliases = [a for a, v in rows.aliases_of(conn, name).items() if v == version]
         return to_version(row, aliases)
 
     def get_alias(self, name: str, alias: str) -> ModelVersion:
@@ -329,7 +344,7 @@ class SqlRegistryRepository:
         )
         with self._db.read() as conn:
             row = conn.execute(query).first()
-            known = self._aliases_of(conn, name)
+            known = rows.aliases_of(conn, name)
             if row is None:
                 exists = conn.execute(
                     sa.select(registered_models.c.name).where(registered_models.c.name == name)
@@ -337,7 +352,7 @@ class SqlRegistryRepository:
         if row is not None:
             return to_version(row, [a for a, v in known.items() if v == row.version])
         if exists is None:
-            raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
+            raise no_model(name)
         raise NotFound(
             f"model {name} has no alias {alias!r}",
             hint=f"its aliases: {', '.join(sorted(known))}" if known else "promote a version first",
@@ -345,119 +360,43 @@ class SqlRegistryRepository:
 
     def versions(self, name: str) -> list[ModelVersion]:
         with self._db.read() as conn:
-            rows = conn.execute(
+            found = conn.execute(
                 sa.select(model_versions)
                 .where(model_versions.c.name == name)
                 .order_by(model_versions.c.version)
             ).all()
-            if not rows:
-                raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
+            if not found:
+                raise no_model(name)
             by_version: dict[int, list[str]] = {}
-            for alias, version in self._aliases_of(conn, name).items():
+            for alias, version in rows.aliases_of(conn, name).items():
                 by_version.setdefault(version, []).append(alias)
-        return [to_version(r, by_version.get(r.version, ())) for r in rows]
+        return [to_version(r, by_version.get(r.version, ())) for r in found]
 
     def list_models(self, name: str | None = None) -> list[RegisteredModel]:
-        """Every model (or one) with its latest version, number of versions and aliases: two
-        queries whatever the number of models."""
-        v = model_versions.c
-        top = sa.select(v.name, sa.func.max(v.version).label("top"), sa.func.count().label("n")).group_by(
-            v.name
-        )
-        if name is not None:
-            top = top.where(v.name == name)
-        top_q = top.subquery()
-        m = registered_models.c
-        query = (
-            sa.select(
-                m.name,
-                m.description,
-                m.created_at,
-                m.updated_at,
-                m.tags_json,
-                top_q.c.n,
-                v.version,
-                v.artifact_id,
-                v.run_id,
-                v.status,
-                v.gates_passed,
-                v.metrics_json,
-                v.created_at.label("version_created_at"),
-            )
-            .select_from(registered_models)
-            .outerjoin(top_q, top_q.c.name == m.name)
-            .outerjoin(model_versions, sa.and_(v.name == m.name, v.version == top_q.c.top))
-            .order_by(m.name)
-        )
-        aliases_q = sa.select(model_aliases.c.name, model_aliases.c.alias, model_aliases.c.version)
-        if name is not None:
-            query = query.where(m.name == name)
-            aliases_q = aliases_q.where(model_aliases.c.name == name)
+        """Every model (or one) with its latest version, number of versions and aliases."""
         with self._db.read() as conn:
-            rows = conn.execute(query).all()
-            aliases: dict[str, dict[str, int]] = {}
-            for model_name, alias, version in conn.execute(aliases_q):
-                aliases.setdefault(model_name, {})[alias] = version
-        loads = json.loads
-        no_aliases: dict[str, int] = {}
-        found = []
-        for (
-            name_,
-            description,
-            created,
-            updated,
-            tags,
-            n,
-            version,
-            art,
-            run,
-            status,
-            gates,
-            metrics,
-            at,
-        ) in rows:
-            latest = None
-            if version is not None:
-                metrics = loads(metrics) if metrics else {}
-                latest = VersionSummary(version, art, run, status, gates, metrics, as_aware(at))
-            mine = aliases.get(name_, no_aliases)
-            found.append(
-                RegisteredModel(
-                    name=name_,
-                    description=description,
-                    created_at=as_aware(created),
-                    updated_at=as_aware(updated),
-                    latest=latest,
-                    versions=n or 0,
-                    aliases=dict(sorted(mine.items())) if mine else {},
-                    tags=loads(tags) if tags else {},
-                )
-            )
-        return found
+            return rows.list_models(conn, name)
 
     def history(self, name: str) -> list[ModelEvent]:
         with self._db.read() as conn:
-            rows = conn.execute(
+            events = conn.execute(
                 sa.select(model_events).where(model_events.c.name == name).order_by(model_events.c.id)
             ).all()
-        if not rows:
-            raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
-        return [to_event(r) for r in rows]
+        if not events:
+            raise no_model(name)
+        return [to_event(r) for r in events]
 
-    @staticmethod
-    def _approvals(conn: sa.Connection, name: str, version: int, alias: str) -> list[ModelEvent]:
-        rows = conn.execute(
-            sa.select(model_events)
-            .where(
-                model_events.c.name == name,
-                model_events.c.kind == "approve",
-                model_events.c.version == version,
-                model_events.c.alias == alias,
-            )
-            .order_by(model_events.c.id)
-        )
-        return [to_event(r) for r in rows]
-
-    def approvals(self, name: str, version: int, alias: str) -> list[ModelEvent]:
+    def approvals(self, name: str, version: int, alias: str, kind: str = "approve") -> list[ModelEvent]:
         with self._db.read() as conn:
-            return self._approvals(conn, name, version, alias)
+            return rows.approvals(conn, name, version, alias, kind)
+
+    def registrant(self, name: str, version: int) -> str | None:
+        """Who registered `version` (its register event's actor)."""
+        with self._db.read() as conn:
+            return conn.execute(
+                sa.select(model_events.c.actor).where(
+                    model_events.c.name == name,
+                    model_events.c.kind == "register",
+                    model_events.c.version == version,
+                )
+            ).scalar()

@@ -27,7 +27,7 @@ from loopline.store.metadata.artifact_rows import (
     next_version,
     versions_query,
 )
-from loopline.store.metadata.database import Database, Journal
+from loopline.store.metadata.database import Change, Database, Journal
 from loopline.store.metadata.migrations import HEAD_REVISION
 from loopline.store.metadata.peek import to_artifact, to_run
 from loopline.store.metadata.step_rows import insert_step_run, linked, load_step_runs
@@ -122,7 +122,13 @@ class MetadataStore:
                 original_name=original_name,
             )
 
-        return self.database.write(work, self.database.change("dataset.add_version", name))
+        def change(made: int | None) -> Change:
+            obj = name if made is None else f"{name}@{made}"
+            return self.database.change(
+                "dataset.add_version", obj, after={"artifact": art.id, "version": made}
+            )
+
+        return self.database.write(work, change)
 
     def revert(self, name: str, version: int) -> tuple[int | None, int, bool]:
         """Make the content of `name@version` the next version of name, in one transaction:
@@ -153,7 +159,12 @@ class MetadataStore:
             reset = conn.execute(source_states.delete().where(source_states.c.name == name)).rowcount
             return made, latest.version, bool(reset)
 
-        return self.database.write(work, self.database.change("dataset.revert", f"{name}@{version}"))
+        return self.database.write(
+            work,
+            lambda made: self.database.change(
+                "dataset.revert", f"{name}@{version}", after={"artifact": target.id, "version": made[0]}
+            ),
+        )
 
     def get_version(self, name: str, version: int | None = None) -> Artifact:
         query = versions_query().where(artifact_versions.c.name == name)

@@ -348,3 +348,34 @@ grants = sa.Table(
     sa.Column("resource_name", sa.String(250), primary_key=True),
     sa.Column("level", sa.String(8), nullable=False),
 )
+
+# -- the audit log (migration 0011): an append-only hash chain (store/metadata/audit.py) ----------
+# `at` is ISO 8601 text (UTC, microseconds) and before/after are JSON text: what is hashed is
+# what is stored, byte for byte, on either engine.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("auth", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("object", sa.Text, nullable=False),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("request_id", sa.String(200)),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_events_object", "object"),
+    sa.Index("ix_audit_events_actor", "actor"),
+)
+
+# One row (id 1): the chain's head. Appenders lock it (FOR UPDATE on PostgreSQL; SQLite's write
+# transactions are exclusive already), so concurrent writers never fork the chain.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
