@@ -133,21 +133,41 @@ def test_local_actors_follow_the_same_rule_by_name(project: Project):
         other.close()
 
 
-def test_the_mlflow_alias_routes_obey_four_eyes(project: Project):
-    """The server's MLflow routes act as the server's user here (no principal reaches them in
-    this test): an approval by that user does not let the same user move the alias."""
-    register(project)
-    with acting(Principal(project.settings.user, "approver")):
-        project.approve("iris", 1, "production")
+def test_over_the_server_approvals_and_alias_moves_are_by_the_signed_in_users(project: Project):
+    """The approve route and the MLflow alias routes act as the token's user: an approver
+    approves (not the registrant, who may not even call the route), a maintainer moves the
+    alias only once someone else approved, and removing it needs an approval of the removal."""
+    register(project)  # by alice
+    token = {
+        who: project.users_add(who, role)[1]
+        for who, role in [
+            ("alice", "scientist"),
+            ("bob", "approver"),
+            ("carol", "approver"),
+            ("dave", "maintainer"),
+        ]
+    }
+
+    def auth(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token[who]}"}
+
     path = "/api/2.0/mlflow/registered-models/alias"
     alias = {"name": "iris", "alias": "production", "version": "1"}
+    approve = "/api/v1/models/iris/versions/1/approve"
     with TestClient(create_app(project)) as api:
-        refused = api.post(path, json=alias)
-        with acting(BOB):
-            project.approve("iris", 1, "production")
-        moved = api.post(path, json=alias)
-        deleted = api.request("DELETE", path, params={"name": "iris", "alias": "production"})
-    assert refused.status_code == 400 and "four eyes" in refused.json()["message"], refused.text
-    assert moved.status_code == 200, moved.text
-    assert deleted.status_code == 400 and "needs an approval" in deleted.json()["message"], deleted.text
-    assert project.model("iris", "production").version == 1
+        assert api.post(path, json=alias).status_code == 401  # nobody moves it without a token
+        refused = api.post(path, json=alias, headers=auth("dave"))
+        assert refused.status_code == 400 and "needs an approval" in refused.json()["message"], refused.text
+        assert api.post(approve, json={"alias": "production"}, headers=auth("alice")).status_code == 403
+        approved = api.post(approve, json={"alias": "production", "reason": "ok"}, headers=auth("bob"))
+        assert approved.status_code == 200 and approved.json()["actor"] == "bob", approved.text
+        assert api.post(path, json=alias, headers=auth("bob")).status_code == 403  # approvers only read
+        assert api.post(path, json=alias, headers=auth("dave")).status_code == 200
+        remove = {"name": "iris", "alias": "production"}
+        kept = api.request("DELETE", path, params=remove, headers=auth("dave"))
+        assert kept.status_code == 400 and "needs an approval" in kept.json()["message"], kept.text
+        removal = {"alias": "production", "removal": True}
+        assert api.post(approve, json=removal, headers=auth("carol")).status_code == 200
+        assert api.request("DELETE", path, params=remove, headers=auth("dave")).status_code == 200
+    approvals = [(e.actor, e.auth) for e in project.audit_log() if e.action.startswith("model.approve")]
+    assert approvals == [("carol", "token"), ("bob", "token")], approvals  # newest first

@@ -25,6 +25,8 @@ PARAMS = {
     "model_id": "m-1",
     "artifact_path": "1/run1/artifacts/model.pkl",
     "rest": "nope",
+    "name": "m",
+    "version": "1",
 }
 
 
@@ -45,9 +47,12 @@ def allowed(rule: Rule, column: str) -> bool:
         return True
     if column == NOBODY:
         return False
+    principal = Principal(name=column, role=column)  # type: ignore[arg-type]
+    if rule.approver and not principal.can_approve:
+        return False
     if rule.resource is None or rule.level is None:
         return True
-    return Principal(name=column, role=column).allows(rule.resource, rule.level)  # type: ignore[arg-type]
+    return principal.allows(rule.resource, rule.level)
 
 
 def url_of(key: Key) -> str:

@@ -15,6 +15,7 @@ from loopline.core.identity import ROLES, Principal, current
 from loopline.serve.access import SERVE_RULES, SIGNED_IN, markdown
 from loopline.server import access, create_app
 from loopline.server.access import SERVER_RULES
+from loopline.server.deps import COOKIE
 from loopline.server.mlflow.protocol import API
 from tests.conftest import cli
 from tests.server.access_matrix import cells_of, run_matrix, snapshot, unlisted
@@ -46,8 +47,10 @@ def test_every_route_every_role_as_the_table_says(users: tuple[Setup, dict[str, 
     app = create_app(made.project)
     assert not unlisted(app, SERVER_RULES), "every route needs a rule in server/access.py"
     no, yes = cells_of(app, SERVER_RULES)
-    assert len(no) + len(yes) == 651, "the matrix changed size: update the report and docs/server.md"
+    assert len(no) + len(yes) == 658, "the matrix changed size: update the report and docs/server.md"
     with TestClient(app, follow_redirects=False) as client:
+        for token in tokens.values():  # a token's first use records it (token.use), admitted or not
+            client.get("/api/annotate/me", headers={"Authorization": f"Bearer {token}"})
         before = snapshot(made.project.meta.database.engine, made.project.root)
         wrong = run_matrix(client, SERVER_RULES, tokens, BODIES, no)
         assert snapshot(made.project.meta.database.engine, made.project.root) == before
@@ -90,7 +93,10 @@ def test_basic_auth_cookie_and_the_acting_principal(
         assert answer.json() == {"name": "user-scientist"}
         liar = base64.b64encode(f"user-admin:{tokens['scientist']}".encode()).decode()
         assert client.get("/api/who", headers={"Authorization": f"Basic {liar}"}).status_code == 401
-        client.cookies.set("loopline_token", tokens["viewer"])
+        client.cookies.set(COOKIE, tokens["viewer"])  # the cookie holds a session, never a token
+        assert client.get("/api/who").status_code == 401
+        session, _ = made.project.sign_in(tokens["viewer"], client="test")
+        client.cookies.set(COOKIE, session)
         assert client.get("/api/who").json() == {"name": "user-viewer"}
     assert [(p.name, p.role, p.auth) for p in seen] == [
         ("user-scientist", "scientist", "basic"),

@@ -46,24 +46,31 @@ __all__ = [
 class Rule:
     """What a route needs: nothing (public), a signed-in principal, or a level on a resource
     kind; `name` is the path parameter or request field that names the one resource (a grant
-    on it counts)."""
+    on it counts); `approver`: the approver or admin role besides (approving a model)."""
 
     signed_in: bool = True
     resource: Resource | None = None
     level: Level | None = None
     name: str | None = None
+    approver: bool = False
 
     def describe(self) -> str:
         if not self.signed_in:
             return "public"
         if self.resource is None or self.level is None:
             return "signed in"
-        return f"{self.resource}:{self.level}" + (f" ({self.name})" if self.name else "")
+        described = f"{self.resource}:{self.level}" + (f" ({self.name})" if self.name else "")
+        return described + (", approver" if self.approver else "")
 
     def check(self, principal: Principal, params: Mapping[str, Any]) -> None:
         """Raise Forbidden unless principal may: on the named resource when the name is in
         params, else on the kind (a grant on any one resource of the kind is enough here; the
         handler checks that resource once it knows its name)."""
+        if self.approver and not principal.can_approve:
+            raise Forbidden(
+                f"{principal.name} is a {principal.role}; approving needs the approver or admin role",
+                hint="an admin can change a role (`loopline users`)",
+            )
         if self.resource is None or self.level is None:
             return
         named = params.get(self.name) if self.name else None
@@ -84,8 +91,8 @@ PUBLIC = Rule(signed_in=False)
 SIGNED_IN = Rule()
 
 
-def need(resource: Resource, level: Level, name: str | None = None) -> Rule:
-    return Rule(resource=resource, level=level, name=name)
+def need(resource: Resource, level: Level, name: str | None = None, *, approver: bool = False) -> Rule:
+    return Rule(resource=resource, level=level, name=name, approver=approver)
 
 
 Key = tuple[str, str]  # (method, path template); "*" for a mount, which takes every method

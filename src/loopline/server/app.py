@@ -23,7 +23,7 @@ from loopline.serve.limits import BodyLimit, server_limits
 from loopline.server import access, errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.mlflow import openapi as mlflow_openapi
-from loopline.server.routers import annotate, blobs, health, monitor, pages
+from loopline.server.routers import annotate, blobs, health, monitor, pages, registry
 
 # No inline script or style, nothing from another origin: data in a page can never run as code.
 CSP = (
@@ -84,6 +84,7 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None, aut
     app.include_router(annotate.router)
     app.include_router(blobs.router)
     app.include_router(monitor.router)
+    app.include_router(registry.router)
     app.include_router(mlflow.router)
     mlflow_openapi.install(app)  # the MLflow routes described in /openapi.json too
     app.include_router(pages.router)
