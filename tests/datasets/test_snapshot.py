@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from loopline.core.errors import Integrity
 from loopline.datasets.snapshot import _media_type, add_path
-from loopline.store import blobs as blobs_module
+from loopline.store import blob_writes as blobs_module
 from loopline.store.artifacts import load_manifest
 from loopline.store.blobs import FsspecBlobStore
 from loopline.store.filescan import hash_files, scan_files

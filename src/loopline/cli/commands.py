@@ -130,7 +130,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("registry_commands", "Point an alias back at the version it had before its last promotion."),
     "serve": (
         "serve_commands",
-        "Serve a registered model: POST /predict, POST /feedback, /health, /ready, /metrics, /model.",
+        "Serve a registered model: POST /predict, POST /feedback, /health, /ready, /metrics, /model "
+        "(all but /health and /ready need a token of the project's users, unless --no-auth).",
     ),
     "score": (
         "serve_commands",
@@ -139,7 +140,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "server": (
         "server_commands",
-        "Serve the annotation UI and REST API (sign in with a token from `loopline users add`).",
+        "Serve the annotation UI, REST API and MLflow API; every route needs a token of the "
+        "project's users (`loopline users add`), unless --no-auth on loopback.",
     ),
     "compare": (
         "experiment_commands",
