@@ -10,7 +10,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loopline.core.hashing import fingerprint
 from loopline.core.settings import STATE_DIR
@@ -19,8 +19,35 @@ from loopline.pipeline.execute import StepResult
 from loopline.pipeline.figures import collect_counts, collect_details_tag
 
 if TYPE_CHECKING:
-    from loopline.pipeline.runner import Runner
+    from loopline.core.types import StepStatus
+    from loopline.pipeline.hooks import CollectSource
     from loopline.pipeline.step import Step
+    from loopline.store.blobs import BlobStore
+    from loopline.store.metadata import MetadataStore
+
+
+class Runner(Protocol):
+    """What of the Runner a collect step uses (pipeline/runner.py's Runner is one)."""
+
+    meta: MetadataStore
+    blobs: BlobStore
+    root: Path
+    stat_cache: Path
+    collect_source: CollectSource
+
+    def record(
+        self,
+        run_id: str,
+        item: Step,
+        fp: str,
+        inputs: dict[str, Artifact],
+        result: StepResult,
+        status: StepStatus,
+        *,
+        version: bool = True,
+        source_state: tuple[str, dict[str, Any]] | None = None,
+        rows: dict[str, int | None] | None = None,
+    ) -> None: ...
 
 
 def collect_step(runner: Runner, run_id: str, item: Step) -> StepResult:

@@ -15,17 +15,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import TYPE_CHECKING
 
 import blake3
 
 from loopline.core.errors import Integrity
 from loopline.store.contracts.blobs import StatKey
 
-if TYPE_CHECKING:
-    from loopline.store.blobs import FsspecBlobStore
-
-_TMP = "tmp"
+TMP_DIR = "tmp"
 _BATCH_MIN = 32  # from this many new blobs, one filesystem sync beats an fsync per file
 _STREAMS = 2  # threads copying large files (beside the caller's, which copies the small ones)
 _ALL_FOLDERS = 2048  # a batch this big uses every shard folder but one in 3,000 (1 - 1/256)^2048
@@ -118,7 +114,7 @@ def _changed(source: str, detail: str) -> Integrity:
     )
 
 
-class _Batch:
+class WriteBatch:
     """Local writes of one call: each file is read once into a buffer of this process, hashed and
     written to a temp file from that same buffer, so a key is the hash of exactly the bytes
     stored whatever the source does meanwhile (no second hash of the copy is needed). Then the
@@ -130,10 +126,10 @@ class _Batch:
     they are copied, not at the sync, and the page cache is left alone). See run() for threads.
     """
 
-    def __init__(self, store: FsspecBlobStore, *, repair: bool = False) -> None:
-        self._root = store._root
-        self._tmp_dir = os.path.join(store._root, _TMP)
-        self._verify = store.verify
+    def __init__(self, root: str, verify: Callable[[str], bool], *, repair: bool = False) -> None:
+        self._root = root
+        self._tmp_dir = os.path.join(root, TMP_DIR)
+        self._verify = verify  # the store's: True when the blob is there, whole
         self._repair = repair  # a stored blob that fails verification is written again
         self._claimed: set[str] = set()
         self._staged: dict[str, str] = {}  # key -> its complete temp file (set by one thread)
@@ -302,7 +298,7 @@ class _Batch:
                     os.mkdir(folder)
                     self._new_folders = True
 
-    def __enter__(self) -> _Batch:
+    def __enter__(self) -> WriteBatch:
         # Paths are resolved from these two open folders, not from /: a first add makes ~30
         # path lookups per file, and walking the dentry cache was a tenth of its kernel time.
         self._root_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)

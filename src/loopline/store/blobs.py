@@ -21,7 +21,7 @@ import blake3
 
 from loopline.core.errors import Integrity, NotFound, StorageError
 from loopline.core.hashing import hash_bytes, hash_file
-from loopline.store.blob_writes import _TMP, _Batch
+from loopline.store.blob_writes import TMP_DIR, WriteBatch
 
 # The Protocol lives with the other stores' contracts; importers of this module keep finding it here.
 from loopline.store.contracts.blobs import BlobStore as BlobStore
@@ -59,7 +59,7 @@ class FsspecBlobStore:
         else:
             self._root, self._local = root, True
         if self._local:
-            os.makedirs(os.path.join(self._root, _TMP), exist_ok=True)
+            os.makedirs(os.path.join(self._root, TMP_DIR), exist_ok=True)
 
     @property
     def _fs(self) -> Any:
@@ -87,7 +87,7 @@ class FsspecBlobStore:
         digest = hash_bytes(data)
         try:
             if self._local:
-                with _Batch(self, repair=True) as batch:
+                with WriteBatch(self._root, self.verify, repair=True) as batch:
                     batch.stage_bytes(digest, data)
             elif not self._fs.exists(self._path(digest)):
                 self._fs.pipe_file(self._path(digest), data)
@@ -100,7 +100,7 @@ class FsspecBlobStore:
             if self._local:
                 if digest is not None:
                     self._path(digest)  # a malformed key is refused before anything is read
-                with _Batch(self, repair=True) as batch:
+                with WriteBatch(self._root, self.verify, repair=True) as batch:
                     return batch.stage(os.fspath(path), digest, None)
             digest = digest or hash_file(path)
             if not self._fs.exists(self._path(digest)):
@@ -114,7 +114,7 @@ class FsspecBlobStore:
         file and hashed as they come, then renamed under their key. Returns (key, length)."""
         try:
             if self._local:
-                with _Batch(self, repair=True) as batch:
+                with WriteBatch(self._root, self.verify, repair=True) as batch:
                     return batch.stage_chunks(chunks)
             with tempfile.TemporaryFile() as spool:  # a remote store gets the finished file
                 hasher, length = blake3.blake3(), 0
@@ -143,7 +143,7 @@ class FsspecBlobStore:
         for digest in unique:
             self._path(digest)  # every key well formed before any is written
         try:
-            with _Batch(self) as batch:
+            with WriteBatch(self._root, self.verify) as batch:
                 batch.run([(path, digest, None) for digest, path in unique.items()])
             return batch.written
         except OSError as exc:
@@ -163,7 +163,7 @@ class FsspecBlobStore:
             self.put_files(zip((path for path, _ in items), keys, strict=True))
             return keys
         try:
-            with _Batch(self) as batch:
+            with WriteBatch(self._root, self.verify) as batch:
                 keys = batch.run([(path, None, seen) for path, seen in items])
         except OSError as exc:
             raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
@@ -239,7 +239,7 @@ class FsspecBlobStore:
         """
         if not self._local:
             return []
-        tmp_dir = os.path.join(self._root, _TMP)
+        tmp_dir = os.path.join(self._root, TMP_DIR)
         cutoff = time.time() - older_than
         with os.scandir(tmp_dir) as found:
             return [e.path for e in found if e.is_file() and e.stat().st_mtime < cutoff]
