@@ -141,3 +141,28 @@ def test_a_grant_on_one_model_covers_that_model_only(
         assert other.status_code == 403 and "edit on model 'n'" in other.json()["message"]
         assert client.post(f"{API}/experiments/create", json={"name": "e"}).status_code == 403
     assert [m.name for m in made.project.models()] == ["m"]
+
+
+def test_a_grant_on_one_experiment_covers_the_runs_of_that_experiment_only(
+    users: tuple[Setup, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's writes name the run, not its experiment: for a principal with grants on
+    experiments, the run's own experiment is the one checked."""
+    made, _ = users
+    acting_as = {"who": Principal(name="ada", role="admin")}
+    monkeypatch.setattr(access, "authenticate", lambda request: acting_as["who"])
+    with TestClient(create_app(made.project)) as client:
+        runs = {}
+        for name in ("granted", "other"):
+            exp = client.post(f"{API}/experiments/create", json={"name": name}).json()["experiment_id"]
+            made_run = client.post(f"{API}/runs/create", json={"experiment_id": exp, "start_time": 1})
+            runs[name] = (exp, made_run.json()["run"]["info"]["run_id"])
+        grants = {("experiment", runs["granted"][0]): "edit"}
+        acting_as["who"] = Principal(name="gina", role="viewer", grants=grants)  # type: ignore[arg-type]
+        metric = {"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}
+        ok = client.post(f"{API}/runs/log-metric", json={"run_id": runs["granted"][1], **metric})
+        assert ok.status_code == 200, ok.text
+        refused = client.post(f"{API}/runs/log-metric", json={"run_id": runs["other"][1], **metric})
+        assert refused.status_code == 403, refused.text
+        assert f"edit on experiment '{runs['other'][0]}'" in refused.json()["message"]
+    assert made.project.mlflow.run(runs["other"][1]).metrics == {}

@@ -268,7 +268,9 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
 
 def _admitted(request: Request, data: Mapping[str, Any]) -> str:
     """The name of who acts; once the request is parsed, the rule's one named resource (a
-    registered model's name, an experiment id) is checked against the principal's grants."""
+    registered model's name, an experiment id) is checked against the principal's grants. A
+    run's write names the run: when the principal holds grants on experiments (which may raise
+    or lower its role's level on some of them), the run's own experiment is checked."""
     state = request.scope.get("state", {})
     principal: Principal | None = state.get("principal")
     if principal is None:  # a public route
@@ -276,6 +278,11 @@ def _admitted(request: Request, data: Mapping[str, Any]) -> str:
     rule: Rule | None = state.get("rule")
     if rule is not None and rule.name is not None and rule.name in data:
         rule.check(principal, {rule.name: data[rule.name]})
+    elif rule is not None and rule.resource == "experiment" and rule.level is not None:
+        run_id = data.get("run_id") or data.get("run_uuid")
+        if isinstance(run_id, str) and any(kind == "experiment" for kind, _ in principal.grants):
+            experiment = request.app.state.project.mlflow.run(run_id).experiment_id
+            principal.require("experiment", rule.level, str(experiment))
     return principal.name
 
 
@@ -310,7 +317,7 @@ def endpoint(
         async def route(request: Request) -> Response:
             try:
                 data, _ = await _parse(request, allowed)
-                actor = _admitted(request, data)
+                actor = await run_in_threadpool(_admitted, request, data)  # may read a run
                 call = Call(request.app.state.project, data, dict(request.path_params), actor)
                 if allowed is None:
                     call.chunks = body_chunks(request)
