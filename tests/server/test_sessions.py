@@ -60,3 +60,23 @@ def test_failed_sign_ins_over_the_limit_are_429(client: TestClient, setup: Setup
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.text
     assert COOKIE not in client.cookies
+
+
+def test_the_writes_of_signing_in_and_out_are_on_record_as_the_user(client: TestClient, setup: Setup) -> None:
+    """Authentication writes before any principal acts (a token's last use, a new session, its
+    end): the audit log names the user and how they signed in, not the server's OS user."""
+    client.get("/api/annotate/me", headers=setup.auth("bob"))
+    sign_in(client, setup.tokens["alice"])
+    client.post("/signout", follow_redirects=False)
+    events = {(e.action, e.actor, e.auth) for e in setup.project.audit_log()}
+    assert {
+        ("token.use", "bob", "token"),
+        ("session.create", "alice", "token"),
+        ("session.delete", "alice", "session"),
+    } <= events, events
+    user = setup.project.settings.user
+    assert not [
+        e
+        for e in setup.project.audit_log()
+        if e.action.startswith(("token.use", "session.")) and e.actor == user
+    ]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import deque
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from loopline.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
-from loopline.core.identity import Auth, Kind, Level, Principal, Resource, Role, current
+from loopline.core.identity import Auth, Kind, Level, Principal, Resource, Role, acting, current
 from loopline.core.ids import check_name
 from loopline.core.users import SESSION_TTL, Session, Token, User, secret_hash
 
@@ -33,6 +34,12 @@ _NEW_TOKEN = "`loopline tokens create USER --name LABEL` (an admin)"
 
 def _now(now: datetime | None) -> datetime:
     return now if now is not None else datetime.now(UTC)
+
+
+def _as(user: User, auth: Auth) -> AbstractContextManager[Principal]:
+    """Act as `user` for the writes authentication itself makes (a token's last use, a new
+    session): the audit log names them and how they signed in, not the server's OS user."""
+    return acting(Principal(user.name, user.role, user.kind, auth))
 
 
 def _manage_users() -> None:
@@ -122,7 +129,8 @@ class Users:
         if not user.active:
             raise Unauthorized(f"user {user.name} is disabled", hint="ask an admin (`loopline users`)")
         if token.last_used_at is None or now - token.last_used_at >= _TOUCH_EVERY:
-            self.repo.touch_token(token.id, now)
+            with _as(user, "token"):  # no principal acts yet: the token's user does this
+                self.repo.touch_token(token.id, now)
         return token, user
 
     def _principal(self, user: User, auth: Auth) -> Principal:
@@ -167,7 +175,8 @@ class Users:
         expires = at + SESSION_TTL
         if held.expires_at is not None:
             expires = min(expires, held.expires_at)  # a session never outlives its token
-        self.repo.add_session(secret_hash(session_id), Session(user.name, held.id, at, expires))
+        with _as(user, "token"):
+            self.repo.add_session(secret_hash(session_id), Session(user.name, held.id, at, expires))
         return session_id, self._principal(user, "session")
 
     def _check_rate(self, client: str, now: datetime) -> None:
@@ -190,7 +199,8 @@ class Users:
         """End a session (nothing to do for an unknown one)."""
         hashed = secret_hash(session_id)
         try:
-            session, _ = self.repo.session_by_hash(hashed)
+            session, user = self.repo.session_by_hash(hashed)
         except NotFound:
             return
-        self.repo.delete_session(hashed, session.user)
+        with _as(user, "session"):
+            self.repo.delete_session(hashed, session.user)
