@@ -39,7 +39,7 @@ class Models:
         stores = self.stores
         log = stores.predictions if options.pop("log_predictions", True) else None
         spool = stores.root / STATE_DIR / "spool" / "predictions"
-        tokens = Users(stores).authenticate_token if options.pop("auth", True) else None
+        tokens = Users(stores) if options.pop("auth", True) else None
         return build_serving_app(stores.registry, log, spool, model, alias, tokens=tokens, **options)
 
     def score(self, model: str, dataset_ref: str, alias: str | None = None, **options: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
@@ -35,8 +35,10 @@ __all__ = [
     "SERVE_RULES",
     "SIGNED_IN",
     "Guard",
+    "Identities",
     "Rule",
     "credentials",
+    "from_header",
     "need",
     "token_authenticator",
 ]
@@ -144,24 +146,36 @@ def credentials(request: Request) -> tuple[Auth, str, str | None] | None:
 
 Authenticate = Callable[[Request], "Principal | None"]
 Refuse = Callable[[Request, LooplineError], Response]
-TokenLookup = Callable[[str], Principal]  # a token's principal; Unauthorized if unknown
 
 
-def token_authenticator(lookup: TokenLookup | None) -> Authenticate:
-    """Authenticate by the Authorization header through `lookup`; with no lookup (auth off)
-    every request is the local admin."""
+class Identities(Protocol):
+    """Who a token is (the project's users: loopline.project._users.Users, or the Project)."""
+
+    def authenticate_token(self, token: str) -> Principal: ...
+
+    def authenticate_basic(self, user: str, password: str) -> Principal: ...
+
+
+def from_header(request: Request, identities: Identities) -> Principal | None:
+    """The principal of the Authorization header (None without one): a bearer token, or basic
+    auth whose password is one of the user's tokens. Unauthorized for any other."""
+    given = credentials(request)
+    if given is None:
+        return None
+    how, token, user = given
+    if how == "basic" and user is not None:
+        return identities.authenticate_basic(user, token)
+    return identities.authenticate_token(token)
+
+
+def token_authenticator(identities: Identities | None) -> Authenticate:
+    """Authenticate by the Authorization header; with no identities (auth off) every request is
+    the local admin."""
 
     def authenticate(request: Request) -> Principal | None:
-        if lookup is None:
+        if identities is None:
             return local_principal("local")
-        given = credentials(request)
-        if given is None:
-            return None
-        how, token, user = given
-        principal = lookup(token)
-        if user is not None and user != principal.name:
-            raise Unauthorized("unknown or inactive token", hint="ask an admin for a new token")
-        return dataclasses.replace(principal, auth=how)
+        return from_header(request, identities)
 
     return authenticate
 

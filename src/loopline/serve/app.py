@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loopline.core.errors import InvalidInput, LooplineError, StorageError, Unauthorized
-from loopline.serve.access import SERVE_RULES, Guard, TokenLookup, token_authenticator
+from loopline.serve.access import SERVE_RULES, Guard, Identities, token_authenticator
 from loopline.serve.deployment import Deployment, ModelService
 from loopline.serve.inputs import InputSpec, RowsRejected, parse_json
 from loopline.serve.limits import MESSAGE, BodyLimit, BodyLimits, clip
@@ -319,7 +319,7 @@ def create_serving_app(
     recorder: PredictionRecorder | None = None,
     post_truth: PostTruth | None = None,
     options: ServeOptions | None = None,
-    tokens: TokenLookup | None = None,
+    tokens: Identities | None = None,
 ) -> FastAPI:
     """The app for one model; its lifespan starts and stops the alias follower, the log writer
     and the shadow thread. Every route is behind SERVE_RULES, callers named by `tokens` (None:

@@ -12,7 +12,7 @@ from fastapi import Request
 
 from loopline.core.errors import Forbidden
 from loopline.core.identity import Principal, local_principal
-from loopline.serve.access import credentials
+from loopline.serve.access import from_header
 from loopline.server.deps import COOKIE, UI_HEADER
 
 
@@ -24,18 +24,13 @@ def authenticate(request: Request) -> Principal | None:
     project = request.app.state.project
     if not request.app.state.auth:
         return local_principal(str(project.settings.user))
-    given = credentials(request)
-    if given is None:
-        session = request.cookies.get(COOKIE)
-        if not session:
-            return None
-        if request.method not in ("GET", "HEAD") and request.headers.get(UI_HEADER) != "1":
-            raise Forbidden(f"a write signed in by cookie needs the {UI_HEADER} header")
-        principal: Principal = project.authenticate_session(session)
+    principal = from_header(request, project)
+    if principal is not None:
         return principal
-    how, token, user = given
-    if how == "basic" and user is not None:
-        principal = project.authenticate_basic(user, token)
-    else:
-        principal = project.authenticate_token(token)
+    session = request.cookies.get(COOKIE)
+    if not session:
+        return None
+    if request.method not in ("GET", "HEAD") and request.headers.get(UI_HEADER) != "1":
+        raise Forbidden(f"a write signed in by cookie needs the {UI_HEADER} header")
+    principal = project.authenticate_session(session)
     return principal

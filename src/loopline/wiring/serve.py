@@ -14,7 +14,7 @@ from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.types import Artifact
 from loopline.pipeline.runner import Runner
 from loopline.registry import Registry
-from loopline.serve.access import TokenLookup
+from loopline.serve.access import Identities
 from loopline.serve.app import ServeOptions, create_serving_app
 from loopline.serve.batch import key_columns, partition_bounds, score_frame
 from loopline.serve.deployment import ModelService
@@ -154,7 +154,7 @@ def build_serving_app(
     max_body_bytes: int = 1_048_576,
     poll_seconds: float = 2.0,
     flush_seconds: float = 0.5,
-    tokens: TokenLookup | None = None,
+    tokens: Identities | None = None,
 ) -> Any:
     name = choose_model(registry, model)
     if max_body_bytes < 64:
