@@ -268,9 +268,7 @@ async def _parse(request: Request, fields: frozenset[str] | None) -> tuple[dict[
 
 def _admitted(request: Request, data: Mapping[str, Any]) -> str:
     """The name of who acts; once the request is parsed, the rule's one named resource (a
-    registered model's name, an experiment id) is checked against the principal's grants. A
-    run's write names the run: when the principal holds grants on experiments (which may raise
-    or lower its role's level on some of them), the run's own experiment is checked."""
+    registered model's name, an experiment id) is checked against the principal's grants."""
     state = request.scope.get("state", {})
     principal: Principal | None = state.get("principal")
     if principal is None:  # a public route
@@ -278,15 +276,32 @@ def _admitted(request: Request, data: Mapping[str, Any]) -> str:
     rule: Rule | None = state.get("rule")
     if rule is not None and rule.name is not None and rule.name in data:
         rule.check(principal, {rule.name: data[rule.name]})
-    elif rule is not None and rule.resource == "experiment" and rule.level is not None:
-        run_id = data.get("run_id") or data.get("run_uuid")
-        if isinstance(run_id, str) and any(kind == "experiment" for kind, _ in principal.grants):
-            experiment = request.app.state.project.mlflow.run(run_id).experiment_id
-            principal.require("experiment", rule.level, str(experiment))
     return principal.name
 
 
+def _check_run(request: Request, data: Mapping[str, Any]) -> None:
+    """A run's write names the run, not its experiment: when the principal holds grants on
+    experiments (which may raise or lower its role's level on some of them), check the run's
+    own experiment. A read of the store: run in the thread pool, before the handler."""
+    state = request.scope.get("state", {})
+    principal: Principal | None = state.get("principal")
+    rule: Rule | None = state.get("rule")
+    if principal is None or rule is None or rule.resource != "experiment" or rule.level is None:
+        return
+    if rule.name is not None and rule.name in data:  # _admitted checked the named experiment
+        return
+    run_id = data.get("run_id") or data.get("run_uuid")
+    if isinstance(run_id, str) and any(kind == "experiment" for kind, _ in principal.grants):
+        experiment = request.app.state.project.mlflow.run(run_id).experiment_id
+        principal.require("experiment", rule.level, str(experiment))
+
+
 Handler = Callable[[Call], Any]
+
+
+def _handle(handler: Handler, call: Call, request: Request) -> Any:
+    _check_run(request, call.data)
+    return handler(call)
 
 
 @dataclass(frozen=True)
@@ -317,11 +332,11 @@ def endpoint(
         async def route(request: Request) -> Response:
             try:
                 data, _ = await _parse(request, allowed)
-                actor = await run_in_threadpool(_admitted, request, data)  # may read a run
+                actor = _admitted(request, data)
                 call = Call(request.app.state.project, data, dict(request.path_params), actor)
                 if allowed is None:
                     call.chunks = body_chunks(request)
-                result = await run_in_threadpool(handler, call)
+                result = await run_in_threadpool(_handle, handler, call, request)
             except Exception as exc:
                 return render_error(exc, request)
             if isinstance(result, Response):
