@@ -148,11 +148,7 @@ class Registry:
         """Point alias at version if the policy allows (checked under the model's lock)."""
         check_alias(alias)
         who = self.principal()
-
-        def check(v: ModelVersion, approvals: list[ModelEvent]) -> None:
-            registrant = self.repo.registrant(name, v.version)
-            self.policy.check_promotion(v, alias, approvals, registrant=registrant, actor=who.name)
-
+        check = self._checked(who, alias, promotion=True)
         previous = self.repo.move_alias(
             name, alias, version, kind="promote", actor=who.name, reason=reason, check=check
         )
@@ -181,12 +177,18 @@ class Registry:
         kind = "approve_removal" if removal else "approve"
         return self.repo.approve(name, version, alias, actor=who.name, reason=reason, kind=kind)
 
-    def _four_eyes(self, who: Principal, alias: str, *, removal: bool = False) -> Any:
+    def _checked(self, who: Principal, alias: str, *, promotion: bool = False, removal: bool = False) -> Any:
+        """The policy check a move of alias runs under the model's lock: a promotion's (gates,
+        then four eyes), or four eyes alone (a rollback, a removal)."""
+
         def check(v: ModelVersion, approvals: list[ModelEvent]) -> None:
             registrant = self.repo.registrant(v.name, v.version)
-            self.policy.check_approval(
-                v, alias, approvals, registrant=registrant, actor=who.name, removal=removal
-            )
+            if promotion:
+                self.policy.check_promotion(v, alias, approvals, registrant=registrant, actor=who.name)
+            else:
+                self.policy.check_approval(
+                    v, alias, approvals, registrant=registrant, actor=who.name, removal=removal
+                )
 
         return check
 
@@ -195,7 +197,7 @@ class Registry:
         (by someone other than its registrant and who rolls back), as a promotion does."""
         who = self.principal()
         current_version, previous = self.repo.rollback(
-            name, alias, actor=who.name, reason=reason, check=self._four_eyes(who, alias)
+            name, alias, actor=who.name, reason=reason, check=self._checked(who, alias)
         )
         return self._moved(who, name, alias, previous, current_version)
 
@@ -209,7 +211,7 @@ class Registry:
             kind="alias_delete",
             actor=who.name,
             reason=reason,
-            check=self._four_eyes(who, alias, removal=True),
+            check=self._checked(who, alias, removal=True),
         )
         return self._moved(who, name, alias, None, previous)
 
