@@ -20,6 +20,7 @@ from loopline.core.errors import (
 )
 
 if TYPE_CHECKING:
+    from loopline.api.client import Client
     from loopline.core.recording import log_metric, log_metrics, log_params, set_tags
     from loopline.core.types import TableFile
     from loopline.pipeline.dag import Pipeline
@@ -34,6 +35,7 @@ __all__ = [
     "ActiveRun",
     "BlobSet",
     "CheckFailed",
+    "Client",
     "ConfigError",
     "Conflict",
     "Integrity",
@@ -60,6 +62,7 @@ __all__ = [
 # costs only the error classes: a CLI fast path answers before these could even be imported.
 _LAZY = {
     "ActiveRun": "loopline.wiring.active_run",
+    "Client": "loopline.api.client",
     "Pipeline": "loopline.pipeline.dag",
     "Project": "loopline.project",
     "BlobSet": "loopline.store.artifacts",

@@ -27,6 +27,13 @@ PARAMS = {
     "rest": "nope",
     "name": "m",
     "version": "1",
+    "run_id": "r-1",
+    "env_id": "e-1",
+    "dataset": "reviews",
+    "key": "loss",
+    "request_id": "req-1",
+    "model": "m",
+    "ref": "reviews",
 }
 
 

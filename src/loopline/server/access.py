@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from loopline.core.errors import LooplineError
 from loopline.serve.access import DOCS_RULES, PUBLIC, SIGNED_IN, Guard, Key, Rule, need
-from loopline.server import errors
+from loopline.server import api, dashboard, errors
 from loopline.server.auth import authenticate
 from loopline.server.errors import PageRenderer
 from loopline.server.mlflow.protocol import API, ARTIFACTS_API, MLFLOW_PREFIXES
@@ -108,7 +108,15 @@ MLFLOW_RULES: dict[Key, Rule] = {
     },
 }
 
-SERVER_RULES: dict[Key, Rule] = {**DOCS_RULES, **ANNOTATION_RULES, **PAGE_RULES, **MLFLOW_RULES}
+# The REST API's and the dashboard's rules sit beside their routes (server/api, server/dashboard).
+SERVER_RULES: dict[Key, Rule] = {
+    **DOCS_RULES,
+    **ANNOTATION_RULES,
+    **PAGE_RULES,
+    **api.RULES,
+    **dashboard.RULES,
+    **MLFLOW_RULES,
+}
 
 
 def install(app: FastAPI, page: PageRenderer) -> None:

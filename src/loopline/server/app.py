@@ -20,7 +20,7 @@ from loopline import __version__
 from loopline.core.errors import NotFound
 from loopline.core.labeling import LabelProject
 from loopline.serve.limits import BodyLimit, server_limits
-from loopline.server import access, errors, mlflow
+from loopline.server import access, api, dashboard, errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.mlflow import openapi as mlflow_openapi
 from loopline.server.routers import annotate, blobs, health, monitor, pages, registry
@@ -85,8 +85,12 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None, aut
     app.include_router(blobs.router)
     app.include_router(monitor.router)
     app.include_router(registry.router)
+    for router in api.ROUTERS:
+        app.include_router(router)
     app.include_router(mlflow.router)
     mlflow_openapi.install(app)  # the MLflow routes described in /openapi.json too
+    for router in dashboard.ROUTERS:
+        app.include_router(router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.UI / "static")), name="static")
     app.state.body_limits = limits = server_limits()  # `loopline server --max-body-bytes` sets it

@@ -1,0 +1,11 @@
+"""The REST API under /api/v1: pipeline."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loopline.serve.access import Key, Rule
+
+router = APIRouter(prefix="/api/v1", tags=["pipeline"])
+
+RULES: dict[Key, Rule] = {}
