@@ -34,9 +34,11 @@ def datasets(as_json: JSON = False) -> None:
 
     from loopline.cli.render import console, listing
 
+    from loopline.api.data import DatasetOut
+
     found = open_project().datasets()
     if as_json:
-        emit_json([art.to_json() | {"versions": n} for art, n in found])
+        emit_json([DatasetOut.of_latest(art, n).model_dump(mode="json") for art, n in found])
         return
     rows = [
         [
@@ -68,9 +70,11 @@ def versions(name: Annotated[str, typer.Argument(help="Dataset name.")], as_json
     """List every version of one name."""
     from loopline.cli.render import console
 
+    from loopline.api.data import ArtifactOut
+
     found = open_project().versions(name)
     if as_json:
-        emit_json([a.to_json() for a in found])
+        emit_json([ArtifactOut.of(a).model_dump(mode="json") for a in found])
         return
     for art in found:
         console.print(f"{art.name}@{art.version}  {art.kind}  {art.id[:12]}  rows={art.rows}  {art.source}")
@@ -101,9 +105,11 @@ def diff(
     """Items added, removed and changed between two versions, with a sample."""
     from loopline.cli.render import console, rows_table
 
+    from loopline.api.data import DiffOut
+
     result = open_project().diff(old, new, key or [])
     if as_json:
-        emit_json(result)
+        emit_json(DiffOut.model_validate(result).model_dump(mode="json"))
         return
     console.print(
         f"{result['name']}@{result['old']['version']} -> {result['name']}@{result['new']['version']}: "
@@ -131,9 +137,11 @@ def head(
     """The first rows of a dataset version (a blob set: its first files), read lazily."""
     from loopline.cli.render import console, rows_table
 
+    from loopline.api.data import ArtifactOut, HeadOut
+
     art, rows = open_project().head(ref, n)
     if as_json:
-        emit_json({"artifact": art.to_json(), "rows": rows})
+        emit_json(HeadOut(artifact=ArtifactOut.of(art), rows=rows).model_dump(mode="json"))
         return
     title = f"{art.name}@{art.version}" if art.name else art.id[:12]
     total = "" if art.rows is None else f" of {art.rows:,}"

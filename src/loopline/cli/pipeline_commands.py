@@ -321,21 +321,29 @@ def show(
 
 def lineage(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or an artifact id.")],
+    item: Annotated[
+        str | None, typer.Option("--item", help="Trace the row with this _item_id back to its raw line.")
+    ] = None,
+    row: Annotated[
+        int | None, typer.Option("--row", min=0, help="Trace this row (e.g. a prediction) back to its raw line.")
+    ] = None,
     as_json: JSON = False,
 ) -> None:
-    """Ancestors and descendants of an artifact, as a tree."""
-    artifact, ancestors, descendants = open_project().lineage(ref)
+    """Ancestors and descendants of an artifact, as a tree; with --item or --row, that row
+    followed back through the tables it came from to the raw file and line."""
+    from loopline.api.data import LineageOut
+
+    project = open_project()
+    artifact, ancestors, descendants = project.lineage(ref)
+    trace = project.trace(artifact.id, item, row) if item is not None or row is not None else []
     if as_json:
-        emit_json(
-            {
-                "artifact": artifact.to_json(),
-                "ancestors": ancestors.flat(),
-                "descendants": descendants.flat(),
-            }
-        )
+        emit_json(LineageOut.of(artifact, ancestors, descendants, trace).model_dump(mode="json"))
         return
     lineage_tree("ancestors", ancestors)
     lineage_tree("descendants", descendants)
+    for step in trace:
+        where = f"  <- {step['file']}:{step['line']}" if step["line"] is not None else ""
+        console.print(f"{step['name'] or step['id'][:12]}@{step['version']}{where}", markup=False)
 
 
 def reproduce(

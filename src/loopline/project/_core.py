@@ -193,6 +193,9 @@ class Project:
 
     # -- data: artifacts, versions, cards, validation, export (_data.py) ------------------------
     head = forward("_data", Data.head)
+    version_info = forward("_data", Data.version_info)
+    quarantine = forward("_data", Data.quarantine)
+    trace = forward("_data", Data.trace)
     lineage = forward("_data", Data.lineage)
     model_card = forward("_data", Data.model_card)
     sealed_reads = forward("_data", Data.sealed_reads)

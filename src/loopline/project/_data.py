@@ -14,7 +14,7 @@ from loopline.project._stores import preload
 from loopline.store.metadata import peek
 
 if TYPE_CHECKING:
-    from loopline.core.types import Artifact, Run
+    from loopline.core.types import Artifact, Run, StepRun
     from loopline.datasets.revert import RevertResult
     from loopline.datasets.snapshot import AddResult
     from loopline.pipeline.lineage import Node
@@ -32,19 +32,21 @@ class Data:
         self.stores = stores
 
     # -- artifacts ----------------------------------------------------------------------------
-    def head(self, ref: str, n: int = 10) -> tuple[Artifact, list[dict[str, Any]]]:
-        """The first n rows of a table version (read lazily: only those rows), or the first n
+    def head(self, ref: str, n: int = 10, offset: int = 0) -> tuple[Artifact, list[dict[str, Any]]]:
+        """n rows of a table version from row `offset` (read lazily: only those rows), or n
         entries of a blob set's manifest, as JSON-ready dicts (dates as ISO text)."""
         from loopline.datasets.compare import json_rows
         from loopline.store.artifacts import load_manifest, scan_table
 
         if n < 0:
             raise InvalidInput(f"-n must be 0 or more, got {n}", hint="e.g. `loopline head NAME -n 20`")
+        if offset < 0:
+            raise InvalidInput(f"the offset must be 0 or more, got {offset}")
         art = self.stores.resolve(ref)
         if art.kind == "table":
-            return art, json_rows(scan_table(self.stores.blobs, art).head(n).collect())
+            return art, json_rows(scan_table(self.stores.blobs, art).slice(offset, n).collect())
         if art.kind == "blobs":
-            entries = load_manifest(self.stores.blobs, art)[:n]
+            entries = load_manifest(self.stores.blobs, art)[offset : offset + n]
             return art, [
                 {"path": e.path, "size": e.size, "media_type": e.media_type, "blob": e.blob} for e in entries
             ]
@@ -59,6 +61,110 @@ class Data:
         artifact = self.stores.resolve(ref)
         ancestors, descendants = lineage(self.stores.meta, artifact)
         return artifact, ancestors, descendants
+
+    def version_info(self, name: str, version: int) -> dict[str, Any]:
+        """One version of a dataset: the artifact, the version before it, the step run that
+        made it (none for `add`) and the quarantine tables that step wrote beside it."""
+        art = self.stores.meta.get_version(name, version)
+        parent = self.stores.meta.get_version(name, version - 1) if version > 1 else None
+        producer = next(iter(self.stores.meta.producers(art.id)), None)
+        return {
+            "artifact": art,
+            "parent": parent,
+            "producer": producer,
+            "quarantine": self._quarantines(art, producer),
+        }
+
+    def _quarantines(self, art: Artifact, producer: StepRun | None) -> list[Artifact]:
+        """Where the rows kept out of `art` went: the tables with a `_reason` column its step run
+        wrote beside it (a collect source's `NAME_quarantine`, a clean step's `quarantine`), or
+        `art` itself when it is such a table."""
+        if _is_quarantine(art):
+            return [art]
+        if producer is None:
+            return []
+        meta = self.stores.meta
+        found = meta.get_artifacts([i for i in producer.outputs.values() if i != art.id])
+        out: list[Artifact] = []
+        for slot, art_id in producer.outputs.items():
+            if art_id in found and _is_quarantine(found[art_id]):  # seen as its version of `slot`
+                out.append(next((a for a in meta.versions(slot) if a.id == art_id), found[art_id]))
+        return out
+
+    def quarantine(
+        self, name: str, version: int, offset: int = 0, limit: int = 50
+    ) -> tuple[Artifact | None, list[dict[str, Any]]]:
+        """Rows [offset, offset+limit) of the quarantine of NAME@VERSION (see version_info),
+        read lazily, and the quarantine table they come from (None: nothing was quarantined)."""
+        info = self.version_info(name, version)
+        found: list[Artifact] = info["quarantine"]
+        if not found:
+            return None, []
+        source = found[0]
+        return source, self.head(source.id, limit, offset)[1]
+
+    def trace(self, ref: str, item: str | None = None, row: int | None = None) -> list[dict[str, Any]]:
+        """One row of a table (by `_item_id`, or by its position) followed back through its
+        ancestors: per table on the way, the row it came from, and its `_origin` (the raw file
+        and line that collect recorded) when it has one. A scored row (`loopline score`) leads to
+        the input row it scores, by its key columns or its row number."""
+        import polars as pl
+
+        from loopline.datasets.compare import json_rows
+        from loopline.store.artifacts import scan_table
+
+        if (item is None) == (row is None):
+            raise InvalidInput("say which row to trace: an item id or a row number, one of them")
+        art = self.stores.resolve(ref)
+        if art.kind != "table":
+            raise InvalidInput(f"{ref} is a {art.kind}, not a table: it has no rows to trace")
+        meta, steps = self.stores.meta, []
+        seen: set[str] = set()
+        where: pl.Expr | None = pl.col("_item_id") == item if item is not None else None
+        position = row
+        while art.id not in seen:
+            seen.add(art.id)
+            scan = scan_table(self.stores.blobs, art)
+            if where is not None and not set(where.meta.root_names()) <= set(art.schema or {}):
+                break
+            picked = scan.filter(where) if where is not None else scan.slice(position or 0, 1)
+            found = json_rows(picked.head(1).collect())
+            if not found:
+                break
+            hit = found[0]
+            origin = hit.get("_origin")
+            file, _, line = str(origin).rpartition(":") if origin is not None else ("", "", "")
+            steps.append(
+                {
+                    "id": art.id,
+                    "name": art.name,
+                    "version": art.version,
+                    "row": hit,
+                    "origin": origin,
+                    "file": file if line.isdigit() else origin,
+                    "line": int(line) if line.isdigit() else None,
+                }
+            )
+            producer = next(iter(meta.producers(art.id)), None)
+            if producer is None or not producer.inputs:
+                break
+            keys = [k for k in producer.params.get("keys", []) if k in hit] if "keys" in producer.params else []
+            if "_item_id" in hit and not keys:
+                where, position = pl.col("_item_id") == hit["_item_id"], None
+            elif keys:
+                where = pl.all_horizontal([pl.col(k) == hit[k] for k in keys])
+            elif "row" in hit and producer.name.startswith("score."):
+                where, position = None, int(hit["row"])
+            else:
+                break
+            needed = set(where.meta.root_names()) if where is not None else set()
+            inputs = meta.get_artifacts(sorted(set(producer.inputs.values())))
+            nxt = [a for a in inputs.values() if a.kind == "table" and needed <= set(a.schema or {})]
+            if not nxt:
+                break
+            slot = next(k for k, v in producer.inputs.items() if v == nxt[0].id)
+            art = next((a for a in meta.versions(slot) if a.id == nxt[0].id), nxt[0])
+        return steps
 
     # -- evaluate: model cards and sealed test sets (wiring/evaluate.py) --------------------
     def model_card(self, ref: str) -> dict[str, Any]:
@@ -160,8 +266,16 @@ class Data:
             return header | diff_blobsets(
                 load_manifest(self.stores.blobs, old), load_manifest(self.stores.blobs, new)
             )
-        return header | diff_tables(
-            load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None
+        old_types, new_types = old.schema or {}, new.schema or {}
+        retyped = {
+            c: {"old": t, "new": new_types[c]}
+            for c, t in old_types.items()
+            if c in new_types and new_types[c] != t
+        }
+        return (
+            header
+            | diff_tables(load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None)
+            | {"columns_retyped": retyped}
         )
 
     def checkout(self, ref: str, directory: Path) -> list[Path]:
@@ -257,3 +371,7 @@ class Data:
             "jsonl": frame.write_ndjson,
         }
         return art, atomic_write(path, writers[fmt])
+
+
+def _is_quarantine(art: Artifact) -> bool:
+    return art.kind == "table" and "_reason" in (art.schema or {})
