@@ -22,7 +22,7 @@ from loopline.project import Project
 from loopline.server import create_app
 from tests.server.conftest import make_user
 
-STEPS = '''
+STEPS = """
 import polars as pl
 from sklearn.linear_model import LogisticRegression
 
@@ -33,7 +33,7 @@ def adults(people):
 
 def train(adults):
     return LogisticRegression().fit(adults.select("age"), adults["age"] > 40)
-'''
+"""
 
 YAML = """
 sources:

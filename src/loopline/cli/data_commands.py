@@ -32,9 +32,8 @@ def datasets(as_json: JSON = False) -> None:
     """List datasets and artifacts by name, with their latest version."""
     from rich.markup import escape
 
-    from loopline.cli.render import console, listing
-
     from loopline.api.data import DatasetOut
+    from loopline.cli.render import console, listing
 
     found = open_project().datasets()
     if as_json:
@@ -68,9 +67,8 @@ def datasets(as_json: JSON = False) -> None:
 
 def versions(name: Annotated[str, typer.Argument(help="Dataset name.")], as_json: JSON = False) -> None:
     """List every version of one name."""
-    from loopline.cli.render import console
-
     from loopline.api.data import ArtifactOut
+    from loopline.cli.render import console
 
     found = open_project().versions(name)
     if as_json:
@@ -103,9 +101,8 @@ def diff(
     as_json: JSON = False,
 ) -> None:
     """Items added, removed and changed between two versions, with a sample."""
-    from loopline.cli.render import console, rows_table
-
     from loopline.api.data import DiffOut
+    from loopline.cli.render import console, rows_table
 
     result = open_project().diff(old, new, key or [])
     if as_json:
@@ -135,9 +132,8 @@ def head(
     as_json: JSON = False,
 ) -> None:
     """The first rows of a dataset version (a blob set: its first files), read lazily."""
-    from loopline.cli.render import console, rows_table
-
     from loopline.api.data import ArtifactOut, HeadOut
+    from loopline.cli.render import console, rows_table
 
     art, rows = open_project().head(ref, n)
     if as_json:

@@ -325,7 +325,8 @@ def lineage(
         str | None, typer.Option("--item", help="Trace the row with this _item_id back to its raw line.")
     ] = None,
     row: Annotated[
-        int | None, typer.Option("--row", min=0, help="Trace this row (e.g. a prediction) back to its raw line.")
+        int | None,
+        typer.Option("--row", min=0, help="Trace this row (a prediction) back to its raw line."),
     ] = None,
     as_json: JSON = False,
 ) -> None:

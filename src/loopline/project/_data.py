@@ -148,7 +148,9 @@ class Data:
             producer = next(iter(meta.producers(art.id)), None)
             if producer is None or not producer.inputs:
                 break
-            keys = [k for k in producer.params.get("keys", []) if k in hit] if "keys" in producer.params else []
+            keys = (
+                [k for k in producer.params.get("keys", []) if k in hit] if "keys" in producer.params else []
+            )
             if "_item_id" in hit and not keys:
                 where, position = pl.col("_item_id") == hit["_item_id"], None
             elif keys:
@@ -274,7 +276,9 @@ class Data:
         }
         return (
             header
-            | diff_tables(load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None)
+            | diff_tables(
+                load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None
+            )
             | {"columns_retyped": retyped}
         )
 

@@ -113,7 +113,9 @@ def list_quarantine(
 
 
 @router.get("/datasets/{dataset}/diff", response_model=DiffOut)
-def get_diff(request: Request, dataset: Dataset, a: VersionNo, b: VersionNo, key: KeyColumns = None) -> DiffOut:
+def get_diff(
+    request: Request, dataset: Dataset, a: VersionNo, b: VersionNo, key: KeyColumns = None
+) -> DiffOut:
     """Items added, removed and changed from version a to b, as `loopline diff NAME@A NAME@B --json`."""
     return diff(project_of(request), dataset, a, b, key)
 

@@ -8,7 +8,7 @@ Each page builds the same loopline.api shapes as its /api/v1 endpoint, through t
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
