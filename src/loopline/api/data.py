@@ -7,6 +7,7 @@ head --json`, `LineageOut` `loopline lineage --json`. Rows are JSON-ready dicts 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,7 @@ class ArtifactOut(BaseModel):
 
     @classmethod
     def of(cls, art: Artifact) -> ArtifactOut:
-        return cls.model_validate(art.to_json())
+        return cls.model_validate(_fields(art))
 
 
 class DatasetOut(ArtifactOut):
@@ -55,7 +56,14 @@ class DatasetOut(ArtifactOut):
 
     @classmethod
     def of_latest(cls, art: Artifact, versions: int) -> DatasetOut:
-        return cls.model_validate(art.to_json() | {"versions": versions})
+        return cls.model_validate(_fields(art) | {"versions": versions})
+
+
+def _fields(art: Artifact) -> dict[str, Any]:
+    """`Artifact.to_json()` without dataclasses.asdict's deep copy (a page lists hundreds)."""
+    data = {f.name: getattr(art, f.name) for f in dataclasses.fields(art)}
+    data["created_at"] = art.created_at.isoformat() if art.created_at else None
+    return data
 
 
 class ProducerOut(BaseModel):

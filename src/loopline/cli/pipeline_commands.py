@@ -330,8 +330,8 @@ def lineage(
     ] = None,
     as_json: JSON = False,
 ) -> None:
-    """Ancestors and descendants of an artifact, as a tree; with --item or --row, that row
-    followed back through the tables it came from to the raw file and line."""
+    """Ancestors and descendants of an artifact, as a tree."""
+    # --item / --row: that row followed back through the tables it came from to the raw line
     from loopline.api.data import LineageOut
 
     project = open_project()

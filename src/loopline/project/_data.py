@@ -3,7 +3,10 @@ validation and export."""
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +28,16 @@ if TYPE_CHECKING:
 # What a first add needs only once its files are stored: the metadata store (SQLAlchemy) and the
 # manifest writer (Polars, PyArrow).
 ADD_PRELOAD = ("loopline.store.metadata.repository", "loopline.store.artifacts")
+DIFF_CACHE = 32  # table diffs kept by a long-lived Project (a server)
 
 
 class Data:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        # Diffs by (old id, new id, key): artifacts never change, so neither does their diff; a
+        # server shows a diff again (the page, its API, a reload) without hashing every row again.
+        self._diffs: OrderedDict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = OrderedDict()
+        self._diffs_lock = threading.Lock()
 
     # -- artifacts ----------------------------------------------------------------------------
     def head(self, ref: str, n: int = 10, offset: int = 0) -> tuple[Artifact, list[dict[str, Any]]]:
@@ -268,19 +276,27 @@ class Data:
             return header | diff_blobsets(
                 load_manifest(self.stores.blobs, old), load_manifest(self.stores.blobs, new)
             )
+        cache_key = (old.id, new.id, tuple(key))
+        with self._diffs_lock:
+            cached = self._diffs.get(cache_key)
+            if cached is not None:
+                self._diffs.move_to_end(cache_key)
+        if cached is not None:
+            return copy.deepcopy(header | cached)
         old_types, new_types = old.schema or {}, new.schema or {}
         retyped = {
             c: {"old": t, "new": new_types[c]}
             for c, t in old_types.items()
             if c in new_types and new_types[c] != t
         }
-        return (
-            header
-            | diff_tables(
-                load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None
-            )
-            | {"columns_retyped": retyped}
-        )
+        found = diff_tables(
+            load_table(self.stores.blobs, old), load_table(self.stores.blobs, new), list(key) or None
+        ) | {"columns_retyped": retyped}
+        with self._diffs_lock:
+            self._diffs[cache_key] = found
+            while len(self._diffs) > DIFF_CACHE:
+                self._diffs.popitem(last=False)
+        return copy.deepcopy(header | found)
 
     def checkout(self, ref: str, directory: Path) -> list[Path]:
         """Write a version out: the bytes as added for a file, every file for a folder."""
