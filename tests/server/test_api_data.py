@@ -76,6 +76,7 @@ def make_data_project(root: Path) -> DataSetup:
     assert project.run().status == "succeeded"
     project.register("ages", "model")
     scored = project.score("ages", "adults", keys=("_item_id",))
+    project.score("ages", "adults", output="ages_by_row")  # no key column: scores by row number
     return DataSetup(project, root, make_user(project, "vera", "viewer"), scored["artifact_id"])
 
 
@@ -200,6 +201,15 @@ def test_a_prediction_traces_back_to_its_raw_file_and_line(http: TestClient, dat
     assert {k: v for k, v in plain.items() if k != "trace"} == {
         k: v for k, v in cli_json(data.root, "lineage", "people@1").items() if k != "trace"
     }
+    by_row = http.get("/api/v1/lineage", params={"ref": "ages_by_row", "row": 2}).json()["trace"]
+    assert [(t["name"], t["row"].get("name"), t["file"], t["line"]) for t in by_row] == [
+        ("ages_by_row", None, None, None),
+        ("adults", "eve", "inbox/more.csv", 2),
+        ("people", "eve", "inbox/more.csv", 2),
+    ]
+    both = {"ref": "ages_by_row", "row": 1, "item": "x"}
+    assert http.get("/api/v1/lineage", params=both).status_code == 422
+    assert http.get("/api/v1/lineage", params={"ref": "ages_by_row", "row": 99}).json()["trace"] == []
     assert http.get("/api/v1/lineage", params={"ref": "nope@1"}).status_code == 404
     assert http.get("/api/v1/lineage", params={"ref": "x" * 301}).status_code == 422
 

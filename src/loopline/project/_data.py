@@ -128,7 +128,7 @@ class Data:
             raise InvalidInput(f"{ref} is a {art.kind}, not a table: it has no rows to trace")
         meta, steps = self.stores.meta, []
         seen: set[str] = set()
-        where: pl.Expr | None = pl.col("_item_id") == item if item is not None else None
+        where: pl.Expr | None = pl.col("_item_id").cast(pl.String) == item if item is not None else None
         position = row
         while art.id not in seen:
             seen.add(art.id)
@@ -136,7 +136,10 @@ class Data:
             if where is not None and not set(where.meta.root_names()) <= set(art.schema or {}):
                 break
             picked = scan.filter(where) if where is not None else scan.slice(position or 0, 1)
-            found = json_rows(picked.head(1).collect())
+            try:
+                found = json_rows(picked.head(1).collect())
+            except pl.exceptions.PolarsError:  # a key whose types differ between the tables
+                break
             if not found:
                 break
             hit = found[0]
@@ -156,14 +159,14 @@ class Data:
             producer = next(iter(meta.producers(art.id)), None)
             if producer is None or not producer.inputs:
                 break
-            keys = (
-                [k for k in producer.params.get("keys", []) if k in hit] if "keys" in producer.params else []
-            )
+            scored = producer.name.startswith("score.")  # params: the key columns it kept
+            named = producer.params.get("keys") if scored else None
+            keys = [k for k in named if k in hit] if isinstance(named, list) else []
             if "_item_id" in hit and not keys:
-                where, position = pl.col("_item_id") == hit["_item_id"], None
+                where, position = pl.col("_item_id").cast(pl.String) == str(hit["_item_id"]), None
             elif keys:
                 where = pl.all_horizontal([pl.col(k) == hit[k] for k in keys])
-            elif "row" in hit and producer.name.startswith("score."):
+            elif "row" in hit and scored:
                 where, position = None, int(hit["row"])
             else:
                 break
