@@ -224,6 +224,8 @@ class Project:
     alias_metrics = forward("_models", Models.alias_metrics)
     version_card = forward("_models", Models.version_card)
     version_detail = forward("_models", Models.version_detail)
+    approvals_of = forward("_models", Models.approvals_of)
+    run_page = forward("_models", Models.run_page)
     deployments = forward("_models", Models.deployments)
     predictions_page = forward("_models", Models.predictions_page)
     serving_app = forward("_models", Models.serving_app)

@@ -143,6 +143,15 @@ class Models:
         """name -> (the version alias points at, its metrics), for the names that have alias."""
         return self.stores.registry.repo.alias_metrics(names, alias)
 
+    def approvals_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ModelEvent]]:
+        """version -> its approvals (approve and approve_removal events), for a page of versions."""
+        return self.stores.registry.repo.approvals_of(name, versions)
+
+    def run_page(self, run_id: str) -> str:
+        """The dashboard page of a version's source run: a tracked run's, or a pipeline run's."""
+        tracked = self.stores.registry.repo.tracked_run(run_id)
+        return f"/runs/{run_id}" if tracked else f"/pipelines/{run_id}"
+
     def version_card(self, version: ModelVersion) -> dict[str, Any] | None:
         """The model card of a version (`loopline card NAME VERSION`), None when nothing
         evaluated it (or it is a model folder, which no evaluate step reads)."""

@@ -454,6 +454,26 @@ class SqlRegistryRepository:
                     found.setdefault((name, number), []).append(alias)
         return found
 
+    def approvals_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ModelEvent]]:
+        """Approvals (approve, approve_removal) of the given versions of name, oldest first."""
+        e = model_events.c
+        query = (
+            sa.select(model_events)
+            .where(e.name == name, e.version.in_(list(versions)), e.kind.in_(["approve", "approve_removal"]))
+            .order_by(e.id)
+        )
+        found: dict[int, list[ModelEvent]] = {}
+        with self._db.read() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.version, []).append(to_event(row))
+        return found
+
+    def tracked_run(self, run_id: str) -> bool:
+        """Whether run_id is a tracked (MLflow-style) run of an experiment, not a pipeline run."""
+        with self._db.read() as conn:
+            found = conn.execute(sa.select(runs.c.experiment_id).where(runs.c.id == run_id)).first()
+        return found is not None and found.experiment_id is not None
+
     def alias_metrics(self, names: Sequence[str], alias: str) -> dict[str, tuple[int, dict[str, float]]]:
         """For each of names with `alias`: the version it points at and that version's metrics."""
         v, a = model_versions.c, model_aliases.c
