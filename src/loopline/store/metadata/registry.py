@@ -436,22 +436,27 @@ class SqlRegistryRepository:
         v, a, e = model_versions.c, model_aliases.c, model_events.c
         found: dict[tuple[str, int], list[str]] = {}
         with self._db.read() as conn:
-            for alias in aliases:
-                current = sa.select(a.version).where(a.name == v.name, a.alias == alias).scalar_subquery()
-                approved = sa.exists().where(
-                    e.name == v.name, e.version == v.version, e.alias == alias, e.kind == "approve"
+            for alias in aliases:  # two plain queries: no per-version subquery over the events
+                joined = sa.and_(a.name == v.name, a.alias == alias)
+                query = (
+                    sa.select(v.name, v.version)
+                    .select_from(model_versions.outerjoin(model_aliases, joined))
+                    .where(
+                        v.version > sa.func.coalesce(a.version, 0),
+                        sa.or_(v.gates_passed.is_(None), v.gates_passed.is_(True)),
+                    )
                 )
-                query = sa.select(v.name, v.version).where(
-                    v.version > sa.func.coalesce(current, 0),
-                    sa.or_(v.gates_passed.is_(None), v.gates_passed.is_(True)),
-                    ~approved,
-                )
+                approved_q = sa.select(e.name, e.version).where(e.kind == "approve", e.alias == alias)
                 if names is not None:
                     query = query.where(v.name.in_(list(names)))
+                    approved_q = approved_q.where(e.name.in_(list(names)))
                 if versions is not None:
                     query = query.where(v.version.in_(list(versions)))
+                    approved_q = approved_q.where(e.version.in_(list(versions)))
+                approved = {(n, number) for n, number in conn.execute(approved_q)}
                 for name, number in conn.execute(query):
-                    found.setdefault((name, number), []).append(alias)
+                    if (name, number) not in approved:
+                        found.setdefault((name, number), []).append(alias)
         return found
 
     def approvals_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ModelEvent]]:

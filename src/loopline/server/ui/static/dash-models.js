@@ -42,8 +42,11 @@
         var done = action === "approve"
           ? "Approved " + name + " version " + version + " for " + alias + " (by " + data.actor + ")."
           : "Promoted " + name + " version " + version + " to " + alias + " (by " + data.actor + ").";
-        try { sessionStorage.setItem(FLASH, done); } catch (e) { /* no flash */ }
-        show(done, true);
+        try {
+          sessionStorage.setItem(FLASH, done);
+        } catch (e) {
+          show(done, true);  // no storage: say it now, the reload shows the new state
+        }
         window.location.reload();
       });
     }).catch(function (error) {
