@@ -39,11 +39,11 @@ class Registry:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def make_registry(root: Path, versions: int = 3) -> Registry:
+def make_registry(root: Path, versions: int = 3, store_url: str | None = None) -> Registry:
     """`iris` with `versions` versions registered by alice (version 2's gates failed), production
     protected by four eyes, version 1 approved by bob and promoted by dave; a prediction log with
     primary, canary and shadow traffic."""
-    write_project(root, "registry:\n  require_approval: [production]\nsteps: {}\n")
+    write_project(root, "registry:\n  require_approval: [production]\nsteps: {}\n", store=store_url)
     project = Project.init(root)
     tokens = {name: make_user(project, name, role) for name, role in ROLES.items()}  # type: ignore[arg-type]
     for n in range(versions):
@@ -105,8 +105,8 @@ def make_registry(root: Path, versions: int = 3) -> Registry:
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    made = make_registry(tmp_path / "proj")
+def reg(tmp_path: Path, store_url: str) -> Iterator[Registry]:
+    made = make_registry(tmp_path / "proj", store_url=store_url)
     yield made
     made.project.close()
 
