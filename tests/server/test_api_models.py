@@ -212,6 +212,16 @@ def test_four_eyes_over_the_api(reg: Registry, api: TestClient) -> None:
     bad = api.post(promote, json={"alias": "no such!"}, headers=reg.auth("dave"))
     assert bad.status_code in (400, 422)
     assert api.get("/api/v1/models/nope/versions/1", headers=reg.auth("vera")).status_code == 404
+    from loopline.api.paging import encode_token
+
+    far = api.get(
+        "/api/v1/models/iris/history", params={"page_token": encode_token(10**20)}, headers=reg.auth("vera")
+    )
+    assert far.status_code == 422  # beyond what a store can OFFSET: refused, not a 500
+    early = api.get(
+        "/api/v1/models/iris/predictions", params={"until": "0001-01-01T00:00:00"}, headers=reg.auth("vera")
+    )
+    assert early.status_code == 422
     token = api.get("/api/v1/models", params={"page_token": "zz"}, headers=reg.auth("vera"))
     assert token.status_code == 422 and "page_token" in token.json()["message"]
 

@@ -140,7 +140,10 @@ def predictions(
     """Logged predictions in [since, until), newest first; until defaults to now and since to a
     day before until (a log holds millions of rows: ask for a window)."""
     end = _aware(until) or now + _TICK
-    start = _aware(since) or end - timedelta(days=1)
+    try:
+        start = _aware(since) or end - timedelta(days=1)
+    except OverflowError:  # a day before 0001-01-01
+        raise InvalidInput("until is too early for a default since", hint="give since too") from None
     if start > end:
         raise InvalidInput("since is after until", hint="since is the window's start, until its end")
     offset = decode_token(page_token)
