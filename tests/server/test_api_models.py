@@ -150,6 +150,8 @@ def test_reads_page_and_match_the_cli(reg: Registry, api: TestClient) -> None:
     events = first["items"] + rest["items"]
     assert [e["kind"] for e in events][-2:] == ["approve", "promote"] and rest["next_page_token"] is None
     assert json.loads(cli("models", "history", "iris", "--json", cwd=root, check=True).stdout) == events
+    shown_model = json.loads(cli("show", "iris", "--json", cwd=root, check=True).stdout)
+    assert [v["test_sets"] for v in shown_model["versions"]] == [[], [], []]  # never evaluated: no error
 
 
 def test_deployments_are_what_the_log_shows(reg: Registry, api: TestClient) -> None:
