@@ -46,7 +46,7 @@ def decode_token(token: str | None) -> int:
             f"page_token {token[:40]!r} is not one this server gave",
             hint="pass the next_page_token of the previous page, or no token for the first",
         ) from None
-    if offset < 0:
+    if not 0 <= offset < 2**62:  # beyond: no store could page there (SQLite's OFFSET is 64-bit)
         raise InvalidInput(f"page_token {token[:40]!r} is not one this server gave")
     return offset
 

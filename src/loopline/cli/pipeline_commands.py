@@ -250,7 +250,8 @@ def _show_model(project: Project, name: str, as_json: bool) -> bool:
         return False
     rows: list[dict[str, Any]] = []
     for v in versions:
-        tests = [d for d in project.model_card(v.artifact_id)["data"] if d["role"] == "test"]
+        card = project.version_card(v)  # None for a version nothing evaluated
+        tests = [d for d in (card or {}).get("data", []) if d["role"] == "test"]
         rows.append(
             {
                 "version": v.version,

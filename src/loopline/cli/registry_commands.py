@@ -39,7 +39,9 @@ def models(ctx: typer.Context, as_json: JSON = False) -> None:
         return
     found = open_project().models()
     if as_json:
-        sys.stdout.write(listing_json([m.to_json() for m in found]))
+        from loopline.api.models import ModelOut
+
+        sys.stdout.write(listing_json([ModelOut.of(m).model_dump(mode="json") for m in found]))
         return
     if not found:
         console.print("no registered models yet: `loopline register NAME ARTIFACT` adds one")
@@ -94,7 +96,9 @@ def show(
     if version is None and not card:
         model, versions = project.registry.model(name)
         if as_json:
-            emit_json(model.to_json() | {"versions": [v.to_json() for v in versions]})
+            from loopline.api.models import ModelDetailOut
+
+            emit_json(ModelDetailOut.of(model, versions).model_dump(mode="json"))
             return
         console.print(f"[bold]{escape(model.name)}[/]  {escape(model.description)}")
         for v in versions:
@@ -110,8 +114,12 @@ def show(
         document = project.registry.card(name, version)
         emit_json(document) if as_json else console.print(escape(card_markdown(document)), markup=True)
         return
-    found = project.model(name, version)
-    emit_json(found.to_json()) if as_json else _version_lines(found)
+    if as_json:  # GET /api/v1/models/NAME/versions/N: the record, its card and approvals
+        from loopline.api.models import VersionDetailOut
+
+        emit_json(VersionDetailOut.of(*project.version_detail(name, version)).model_dump(mode="json"))
+        return
+    _version_lines(project.model(name, version))
 
 
 def _event_line(e: ModelEvent) -> str:
@@ -136,7 +144,9 @@ def history(name: NAME, as_json: JSON = False) -> None:
     """Every transition of a model: registrations, approvals, promotions, rollbacks."""
     events = open_project().model_history(name)
     if as_json:
-        emit_json([e.to_json() for e in events])
+        from loopline.api.models import EventOut
+
+        emit_json([EventOut.of(e).model_dump(mode="json") for e in events])
         return
     for event in events:
         console.print(_event_line(event))
@@ -180,7 +190,9 @@ def _by(actor: str, auth: object) -> str:
 
 def _moved(result: dict[str, object], verb: str, as_json: bool) -> None:
     if as_json:
-        emit_json(result)
+        from loopline.api.models import MovedOut
+
+        emit_json(MovedOut.model_validate(result).model_dump(mode="json"))
         return
     before = result["from_version"] if result["from_version"] is not None else "-"
     console.print(
@@ -211,7 +223,9 @@ def approve(
     who = current()
     auth = who.auth if who is not None else "local"
     if as_json:
-        emit_json(event.to_json() | {"auth": auth})
+        from loopline.api.models import ApprovalOut
+
+        emit_json(ApprovalOut.model_validate(event.to_json() | {"auth": auth}).model_dump(mode="json"))
     else:
         what = (
             f"removing {alias} from {escape(name)} version {version}"

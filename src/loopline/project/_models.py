@@ -4,7 +4,8 @@ batch scoring (wiring/serve.py)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,133 @@ class Models:
 
     def model_history(self, name: str) -> list[ModelEvent]:
         return self.stores.registry.history(name)
+
+    # -- paged reads of the registry for the REST API and the dashboard (paged in SQL) --------
+    def models_page(self, offset: int, limit: int) -> list[RegisteredModel]:
+        """Models by name, [offset, offset+limit)."""
+        return self.stores.registry.repo.list_models(offset=offset, limit=limit)
+
+    def model_versions(self, name: str, offset: int, limit: int) -> list[ModelVersion]:
+        """Versions of name, newest first, [offset, offset+limit)."""
+        return self.stores.registry.repo.versions_page(name, offset, limit)
+
+    def model_events(
+        self, name: str, offset: int, limit: int, *, newest_first: bool = False, version: int | None = None
+    ) -> list[ModelEvent]:
+        """The history of name (or of one version) by time, [offset, offset+limit)."""
+        return self.stores.registry.repo.events_page(
+            name, offset, limit, newest_first=newest_first, version=version
+        )
+
+    def awaiting_approval(
+        self, names: Sequence[str] | None = None, versions: Sequence[int] | None = None
+    ) -> dict[tuple[str, int], list[str]]:
+        """(model, version) -> the protected aliases (registry.require_approval) the version
+        awaits an approval for: newer than the alias's version, gates not failed, not approved."""
+        registry = self.stores.registry
+        return registry.repo.awaiting(registry.policy.require_approval, names, versions)
+
+    def alias_metrics(
+        self, names: Sequence[str], alias: str = "production"
+    ) -> dict[str, tuple[int, dict[str, float]]]:
+        """name -> (the version alias points at, its metrics), for the names that have alias."""
+        return self.stores.registry.repo.alias_metrics(names, alias)
+
+    def approvals_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ModelEvent]]:
+        """version -> its approvals (approve and approve_removal events), for a page of versions."""
+        return self.stores.registry.repo.approvals_of(name, versions)
+
+    def run_page(self, run_id: str) -> str:
+        """The dashboard page of a version's source run: a tracked run's, or a pipeline run's."""
+        tracked = self.stores.registry.repo.tracked_run(run_id)
+        return f"/runs/{run_id}" if tracked else f"/pipelines/{run_id}"
+
+    def version_card(self, version: ModelVersion) -> dict[str, Any] | None:
+        """The model card of a version (`loopline card NAME VERSION`), None when nothing
+        evaluated it (or it is a model folder, which no evaluate step reads)."""
+        from loopline.core.errors import InvalidInput, NotFound
+        from loopline.wiring.evaluate import gather_card
+
+        art = self.stores.registry.artifact(version)
+        try:
+            return gather_card(self.stores.meta, self.stores.blobs, art)
+        except (NotFound, InvalidInput):
+            return None
+
+    def version_detail(
+        self, name: str, ref: VersionRef
+    ) -> tuple[ModelVersion, dict[str, Any] | None, list[ModelEvent], list[str]]:
+        """A version (by number or alias), its model card, its approvals (approve and
+        approve_removal events) and the protected aliases it awaits an approval for."""
+        found = self.model(name, ref)
+        events = self.model_events(name, 0, 10_000, version=found.version)
+        approvals = [e for e in events if e.kind in ("approve", "approve_removal")]
+        awaiting = self.awaiting_approval([name], [found.version]).get((name, found.version), [])
+        return found, self.version_card(found), approvals, awaiting
+
+    def _known(self, name: str) -> None:
+        if not self.stores.registry.repo.list_models(name):
+            from loopline.core.errors import NotFound
+
+            raise NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
+
+    # -- what is deployed where: observed in the prediction log ----------------------------
+    def deployments(self, name: str, since: datetime, until: datetime) -> dict[str, Any]:
+        """What served `name` in [since, until), per variant (primary, canary, shadow): the
+        versions seen, when last seen, requests and share. Observed, not declared: loopline
+        keeps no deployment record; this is what the prediction log shows the servers did.
+        A share is of the requests answered (primary + canary); shadow rows mirror requests,
+        so its share is the part of the traffic mirrored to it."""
+        import polars as pl
+
+        from loopline.store.predictions import VARIANTS
+
+        self._known(name)
+        frame = self.stores.predictions.read(name, since=since, until=until, variants=VARIANTS)
+        grouped = (
+            frame.group_by("variant")
+            .agg(
+                pl.col("version").unique().sort().alias("versions"),
+                pl.col("at").max().alias("last_seen"),
+                pl.len().alias("requests"),
+            )
+            .to_dicts()
+        )
+        by_variant = {row["variant"]: row for row in grouped}
+        answered = sum(by_variant.get(v, {}).get("requests", 0) for v in ("primary", "canary"))
+        variants = [
+            {
+                "variant": variant,
+                "versions": [int(v) for v in row["versions"]],
+                "last_seen": row["last_seen"].isoformat(),
+                "requests": int(row["requests"]),
+                "share": row["requests"] / answered if answered else 0.0,
+            }
+            for variant in VARIANTS
+            if (row := by_variant.get(variant)) is not None
+        ]
+        return {
+            "model": name,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "requests": answered,
+            "variants": variants,
+        }
+
+    def predictions_page(
+        self, name: str, since: datetime, until: datetime, offset: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Logged predictions of name in [since, until), newest first, [offset, offset+limit)."""
+        from loopline.store.predictions import FIXED, VARIANTS
+
+        self._known(name)
+        frame = self.stores.predictions.read(name, since=since, until=until, variants=VARIANTS)
+        rows = frame.reverse().slice(offset, limit).to_dicts()
+        return [
+            {k: row[k] for k in FIXED if k != "model"}
+            | {"at": row["at"].isoformat(), "features": {k: v for k, v in row.items() if k not in FIXED}}
+            for row in rows
+        ]
 
     @cached_property
     def mlflow(self) -> MlflowStore:

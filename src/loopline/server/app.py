@@ -23,7 +23,7 @@ from loopline.serve.limits import BodyLimit, server_limits
 from loopline.server import access, api, dashboard, errors, mlflow
 from loopline.server.deps import utc_now
 from loopline.server.mlflow import openapi as mlflow_openapi
-from loopline.server.routers import annotate, blobs, health, monitor, pages, registry
+from loopline.server.routers import annotate, blobs, health, monitor, pages
 
 # No inline script or style, nothing from another origin: data in a page can never run as code.
 CSP = (
@@ -84,7 +84,6 @@ def create_app(project: Any, *, clock: Callable[[], datetime] | None = None, aut
     app.include_router(annotate.router)
     app.include_router(blobs.router)
     app.include_router(monitor.router)
-    app.include_router(registry.router)
     for router in api.ROUTERS:
         app.include_router(router)
     app.include_router(mlflow.router)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -50,24 +50,41 @@ def home(request: Request) -> Response:
     return RedirectResponse("/manage" if who.allows("labeling", "manage") else "/annotate", status_code=303)
 
 
+def safe_next(value: str | None) -> str | None:
+    """A path on this server to go to after signing in, or None: only a local path ("/…", not
+    "//host" or "/\\host", which browsers read as another origin), so a crafted link cannot send
+    a user who signs in elsewhere."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if len(value) > 2000 or any(ord(c) < 32 or c == "\\" for c in value):
+        return None
+    return value
+
+
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request) -> Response:
-    return render(request, "signin.html", None)
+def signin_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    return render(request, "signin.html", None, next=safe_next(next))
 
 
 @router.post("/signin")
-def signin(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    """Trade a token for a server-side session: the cookie holds the session's id, never the token."""
+def signin(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Trade a token for a server-side session: the cookie holds the session's id, never the
+    token; then go to `next` (a local path, e.g. the page an MLflow link named) or home."""
     client = request.client.host if request.client else "unknown"
+    target = safe_next(next)
     try:
         session_id, _ = project_of(request).sign_in(token.strip(), client=client)
     except TooManyRequests:
         error = "Too many failed sign-ins from here; wait a minute, then try again."
-        return render(request, "signin.html", None, http_status=429, error=error)
+        return render(request, "signin.html", None, http_status=429, error=error, next=target)
     except Unauthorized:
         error = "That token is unknown or no longer active."
-        return render(request, "signin.html", None, http_status=401, error=error)
-    response = RedirectResponse("/", status_code=303)
+        return render(request, "signin.html", None, http_status=401, error=error, next=target)
+    response = RedirectResponse(target or "/", status_code=303)
     response.set_cookie(
         COOKIE,
         session_id,

@@ -14,7 +14,7 @@ the state before and after it, for the audit log.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -372,10 +372,126 @@ class SqlRegistryRepository:
                 by_version.setdefault(version, []).append(alias)
         return [to_version(r, by_version.get(r.version, ())) for r in found]
 
-    def list_models(self, name: str | None = None) -> list[RegisteredModel]:
-        """Every model (or one) with its latest version, number of versions and aliases."""
+    def list_models(
+        self, name: str | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> list[RegisteredModel]:
+        """Every model (or one, or a page of them by name) with its latest version, number of
+        versions and aliases."""
         with self._db.read() as conn:
-            return rows.list_models(conn, name)
+            return rows.list_models(conn, name, offset, limit)
+
+    def versions_page(self, name: str, offset: int, limit: int) -> list[ModelVersion]:
+        """Versions of name, newest first, [offset, offset+limit): paged in SQL."""
+        with self._db.read() as conn:
+            found = conn.execute(
+                sa.select(model_versions)
+                .where(model_versions.c.name == name)
+                .order_by(model_versions.c.version.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            if (
+                not found
+                and conn.execute(
+                    sa.select(registered_models.c.name).where(registered_models.c.name == name)
+                ).first()
+                is None
+            ):
+                raise no_model(name)
+            by_version: dict[int, list[str]] = {}
+            for alias, version in rows.aliases_of(conn, name).items():
+                by_version.setdefault(version, []).append(alias)
+        return [to_version(r, by_version.get(r.version, ())) for r in found]
+
+    def events_page(
+        self, name: str, offset: int, limit: int, *, newest_first: bool = False, version: int | None = None
+    ) -> list[ModelEvent]:
+        """Events of name (or of one version), by id, [offset, offset+limit): paged in SQL."""
+        e = model_events.c
+        query = sa.select(model_events).where(e.name == name)
+        if version is not None:
+            query = query.where(e.version == version)
+        order = e.id.desc() if newest_first else e.id
+        with self._db.read() as conn:
+            found = conn.execute(query.order_by(order).offset(offset).limit(limit)).all()
+            if (
+                not found
+                and conn.execute(
+                    sa.select(registered_models.c.name).where(registered_models.c.name == name)
+                ).first()
+                is None
+            ):
+                raise no_model(name)
+        return [to_event(r) for r in found]
+
+    def awaiting(
+        self,
+        aliases: Sequence[str],
+        names: Sequence[str] | None = None,
+        versions: Sequence[int] | None = None,
+    ) -> dict[tuple[str, int], list[str]]:
+        """Versions awaiting an approval for one of `aliases` (protected aliases): newer than
+        the version the alias points at (any, if it points nowhere), gates not failed, and not
+        yet approved for it. One query per alias; `names`/`versions` narrow it to a page."""
+        v, a, e = model_versions.c, model_aliases.c, model_events.c
+        found: dict[tuple[str, int], list[str]] = {}
+        with self._db.read() as conn:
+            for alias in aliases:  # two plain queries: no per-version subquery over the events
+                joined = sa.and_(a.name == v.name, a.alias == alias)
+                query = (
+                    sa.select(v.name, v.version)
+                    .select_from(model_versions.outerjoin(model_aliases, joined))
+                    .where(
+                        v.version > sa.func.coalesce(a.version, 0),
+                        sa.or_(v.gates_passed.is_(None), v.gates_passed.is_(True)),
+                    )
+                )
+                approved_q = sa.select(e.name, e.version).where(e.kind == "approve", e.alias == alias)
+                if names is not None:
+                    query = query.where(v.name.in_(list(names)))
+                    approved_q = approved_q.where(e.name.in_(list(names)))
+                if versions is not None:
+                    query = query.where(v.version.in_(list(versions)))
+                    approved_q = approved_q.where(e.version.in_(list(versions)))
+                approved = {(n, number) for n, number in conn.execute(approved_q)}
+                for name, number in conn.execute(query):
+                    if (name, number) not in approved:
+                        found.setdefault((name, number), []).append(alias)
+        return found
+
+    def approvals_of(self, name: str, versions: Sequence[int]) -> dict[int, list[ModelEvent]]:
+        """Approvals (approve, approve_removal) of the given versions of name, oldest first."""
+        e = model_events.c
+        query = (
+            sa.select(model_events)
+            .where(e.name == name, e.version.in_(list(versions)), e.kind.in_(["approve", "approve_removal"]))
+            .order_by(e.id)
+        )
+        found: dict[int, list[ModelEvent]] = {}
+        with self._db.read() as conn:
+            for row in conn.execute(query):
+                found.setdefault(row.version, []).append(to_event(row))
+        return found
+
+    def tracked_run(self, run_id: str) -> bool:
+        """Whether run_id is a tracked (MLflow-style) run of an experiment, not a pipeline run."""
+        with self._db.read() as conn:
+            found = conn.execute(sa.select(runs.c.experiment_id).where(runs.c.id == run_id)).first()
+        return found is not None and found.experiment_id is not None
+
+    def alias_metrics(self, names: Sequence[str], alias: str) -> dict[str, tuple[int, dict[str, float]]]:
+        """For each of names with `alias`: the version it points at and that version's metrics."""
+        v, a = model_versions.c, model_aliases.c
+        query = (
+            sa.select(a.name, a.version, v.metrics_json)
+            .join(model_versions, sa.and_(v.name == a.name, v.version == a.version))
+            .where(a.alias == alias, a.name.in_(list(names)))
+        )
+        with self._db.read() as conn:
+            return {
+                name: (number, json.loads(metrics) if metrics else {})
+                for name, number, metrics in conn.execute(query)
+            }
 
     def history(self, name: str) -> list[ModelEvent]:
         with self._db.read() as conn:

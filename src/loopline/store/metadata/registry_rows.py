@@ -72,15 +72,20 @@ def approvals(
     return [to_event(r) for r in rows]
 
 
-def list_models(conn: sa.Connection, name: str | None = None) -> list[RegisteredModel]:
-    """Every model (or one) with its latest version, number of versions and aliases: two
-    queries whatever the number of models."""
+def list_models(
+    conn: sa.Connection, name: str | None = None, offset: int = 0, limit: int | None = None
+) -> list[RegisteredModel]:
+    """Every model (or one; or the page [offset, offset+limit) by name) with its latest
+    version, number of versions and aliases: two queries whatever the number of models."""
     v = model_versions.c
     top = sa.select(v.name, sa.func.max(v.version).label("top"), sa.func.count().label("n")).group_by(v.name)
     if name is not None:
         top = top.where(v.name == name)
-    top_q = top.subquery()
     m = registered_models.c
+    if limit is not None:
+        names = list(conn.execute(sa.select(m.name).order_by(m.name).offset(offset).limit(limit)).scalars())
+        top = top.where(v.name.in_(names))
+    top_q = top.subquery()
     query = (
         sa.select(
             m.name,
@@ -106,6 +111,9 @@ def list_models(conn: sa.Connection, name: str | None = None) -> list[Registered
     if name is not None:
         query = query.where(m.name == name)
         aliases_q = aliases_q.where(model_aliases.c.name == name)
+    if limit is not None:
+        query = query.where(m.name.in_(names))
+        aliases_q = aliases_q.where(model_aliases.c.name.in_(names))
     rows = conn.execute(query).all()
     aliases: dict[str, dict[str, int]] = {}
     for model_name, alias, version in conn.execute(aliases_q):
