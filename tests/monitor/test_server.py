@@ -69,7 +69,7 @@ def test_report_pages_in_chromium(served: dict[str, Any]):
         assert page.url == url + "/signin"  # managers only
         page.fill("#token", served["tokens"]["mia"])
         page.click("button[type=submit]")
-        page.wait_for_url(url + "/manage")
+        page.wait_for_url(url + "/")
         page.click("nav >> text=Monitor")
         page.wait_for_url(url + "/monitor")
         rows = page.locator("#reports tbody tr")

@@ -182,7 +182,8 @@ def test_manager_pages(served: tuple[Setup, str, Any]) -> None:
             truth = lease.task.data["path"].removeprefix("digit_").removesuffix(".png")
             project.submit("digits", lease.task.id, who, truth if who == "alice" else "7", 2.0)
     page, _ = sign_in(browser, url, setup.tokens["mia"])
-    page.wait_for_url(url + "/manage")
+    page.wait_for_url(url + "/")  # the home page; the labeling pages are a click away
+    page.goto(url + "/manage")
     rows = page.locator("table.grid tbody tr")
     assert rows.count() == 2
     assert "4 of 6 complete" in rows.filter(has_text="reviews").inner_text()

@@ -11,11 +11,15 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import (
+    CheckFailed,
+    ConfigError,
     Conflict,
     Forbidden,
+    Integrity,
     InvalidInput,
     LooplineError,
     NotFound,
+    StepFailed,
     StorageError,
     TooManyRequests,
     Unauthorized,
@@ -26,16 +30,38 @@ if TYPE_CHECKING:
 
 PREFIX = "/api/v1"
 
+# The server's error codes (server/errors.py STATUS), so a CheckFailed comes back a CheckFailed
+# though it shares 409 with Conflict; a body without a known code falls back on its status.
+BY_CODE: dict[str, type[LooplineError]] = {
+    "unauthorized": Unauthorized,
+    "forbidden": Forbidden,
+    "too_many_requests": TooManyRequests,
+    "invalid_input": InvalidInput,
+    "bad_request": InvalidInput,
+    "method_not_allowed": InvalidInput,
+    "config_error": ConfigError,
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "check_failed": CheckFailed,
+    "integrity": Integrity,
+    "storage_unavailable": StorageError,
+    "step_failed": StepFailed,
+    "error": LooplineError,
+}
+
 _BY_STATUS: dict[int, type[LooplineError]] = {
     400: InvalidInput,
     401: Unauthorized,
     403: Forbidden,
     404: NotFound,
+    405: InvalidInput,
     409: Conflict,
     413: InvalidInput,
     422: InvalidInput,
     429: TooManyRequests,
+    502: StorageError,
     503: StorageError,
+    504: StorageError,
 }
 
 Params = Mapping[str, Any]
@@ -82,7 +108,22 @@ class Transport:
             ) from exc
         if response.status_code >= 400:
             raise _error(response)
-        return response.json() if response.content else None
+        if response.status_code >= 300:  # the API never redirects: this is not a loopline server
+            raise StorageError(
+                f"{self.url} answered {method} {PREFIX}{path} with a redirect to "
+                f"{response.headers.get('location', '?')}",
+                hint="give the loopline server's own URL (not a proxy's sign-in page)",
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise StorageError(
+                f"{self.url} answered {method} {PREFIX}{path} with no JSON "
+                f"({response.headers.get('content-type', 'no content type')})",
+                hint="check that the URL is a loopline server's",
+            ) from None
 
     def _get(self, path: str, params: Params | None = None) -> Any:
         return self._request("GET", path, params)
@@ -99,18 +140,28 @@ class Transport:
             token = page.get("next_page_token")
             if not token:
                 return
+            if token == query.get("page_token"):  # a server that would page forever
+                raise StorageError(f"GET {PREFIX}{path} gave back the page token it was sent")
             query["page_token"] = token
 
 
 def _error(response: httpx.Response) -> LooplineError:
+    """The loopline error of an error response: the server's message and hint as they were,
+    where = the request (`GET /api/v1/models/x`)."""
     try:
         data = response.json()
     except ValueError:
         data = {}
     if not isinstance(data, dict):
         data = {}
-    message = str(data.get("message") or response.text[:500] or response.reason_phrase)
+    status = response.status_code
+    message = data.get("message")
+    if not isinstance(message, str) or not message:
+        message = f"{status} {response.text[:500].strip() or response.reason_phrase}"
     hint = data.get("hint")
-    kind = _BY_STATUS.get(response.status_code, LooplineError)
+    code = data.get("error")
+    kind = BY_CODE.get(code) if isinstance(code, str) else None
+    if kind is None:
+        kind = _BY_STATUS.get(status, StorageError if status >= 500 else LooplineError)
     where = f"{response.request.method} {response.request.url.path}"
-    return kind(f"{where}: {response.status_code} {message}", hint=hint if isinstance(hint, str) else None)
+    return kind(message, where=where, hint=hint if isinstance(hint, str) else None)

@@ -48,7 +48,6 @@ PAGE_RULES: dict[Key, Rule] = {
     ("GET", "/monitor/static/plotly.min.js"): PUBLIC,
     ("GET", "/monitor"): need("project", "read"),
     ("GET", "/monitor/{report_id}"): need("project", "read"),
-    ("GET", "/"): PUBLIC,  # sends each to their start page, or to sign in
     ("GET", "/signin"): PUBLIC,
     ("POST", "/signin"): PUBLIC,
     ("POST", "/signout"): PUBLIC,

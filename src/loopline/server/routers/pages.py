@@ -15,10 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from loopline.annotate.projects import Policy
-from loopline.core.errors import LooplineError, TooManyRequests, Unauthorized
+from loopline.core.errors import TooManyRequests, Unauthorized
 from loopline.core.identity import Principal
 from loopline.core.users import SESSION_TTL
-from loopline.server.auth import authenticate
 from loopline.server.deps import COOKIE, principal_of, project_of
 
 UI = Path(__file__).resolve().parent.parent / "ui"
@@ -37,17 +36,6 @@ def render(
     manager = who is not None and who.allows("labeling", "manage")
     context |= {"who": who, "is_manager": manager}
     return templates.TemplateResponse(request, name, context, status_code=http_status)
-
-
-@router.get("/")
-def home(request: Request) -> Response:
-    try:
-        who = authenticate(request)
-    except LooplineError:
-        who = None
-    if who is None:
-        return RedirectResponse("/signin", status_code=303)
-    return RedirectResponse("/manage" if who.allows("labeling", "manage") else "/annotate", status_code=303)
 
 
 def safe_next(value: str | None) -> str | None:
