@@ -132,7 +132,10 @@ def test_one_run_at_a_time_and_what_cannot_start_is_a_4xx(tmp_path: Path) -> Non
             assert wait_done(client, run_id, tokens["scientist"])["status"] == "succeeded"
             unknown = client.post("/api/v1/pipeline-runs", json={"targets": ["nope"]}, headers=sci)
             assert unknown.status_code == 422 and "nope" in unknown.json()["message"]
-            assert client.post("/api/v1/pipeline-runs", json={"targets": ["x" * 201]}, headers=sci).status_code == 422
+            assert (
+                client.post("/api/v1/pipeline-runs", json={"targets": ["x" * 201]}, headers=sci).status_code
+                == 422
+            )
             refused = client.post("/api/v1/pipeline-runs", json={}, headers=bearer(tokens["viewer"]))
             assert refused.status_code == 403
             assert client.get("/api/v1/pipeline-runs", headers=bearer(tokens["annotator"])).status_code == 403
@@ -177,7 +180,12 @@ def test_the_dag_is_the_artifacts_the_steps_exchanged(tmp_path: Path) -> None:
     assert edges["raw", "broken"]["artifacts"] == [nodes["raw"]["outputs"]["raw"]]
     assert edges["raw", "broken"]["known_from"] == "run"
     # the skipped step read nothing: its upstream step is what the pipeline declares
-    assert edges["broken", "after"] == {"source": "broken", "target": "after", "artifacts": [], "known_from": "pipeline"}
+    assert edges["broken", "after"] == {
+        "source": "broken",
+        "target": "after",
+        "artifacts": [],
+        "known_from": "pipeline",
+    }
     assert dag["comparisons"] == [] and dag["inputs"] == {}
 
 
@@ -195,7 +203,9 @@ def test_pages_filters_reproduce_and_the_cli_json_is_the_api_json(clean: tuple[P
         two = client.pipeline_runs(limit=1, page_token=one.next_page_token)
         assert two.items[0].run_id == listed[1].run_id
         assert client.pipeline_runs(status="failed").items == []
-        assert [r.run_id for r in client.pipeline_runs(status="succeeded").items] == [r.run_id for r in listed]
+        assert [r.run_id for r in client.pipeline_runs(status="succeeded").items] == [
+            r.run_id for r in listed
+        ]
         cli_runs = json.loads(cli("runs", "--json", cwd=project.root, check=True).stdout)
         assert cli_runs == [r.model_dump(mode="json") for r in listed]
         shown = json.loads(cli("show", first, "--json", cwd=project.root, check=True).stdout)

@@ -27,6 +27,16 @@ def _no_events(kind: str, name: str, details: dict[str, Any]) -> None:
     pass
 
 
+def _died(run: Run) -> bool:
+    """Whether `run` is recorded as running on this host by a process that is gone."""
+    return (
+        run.status == "running"
+        and run.host == socket.gethostname()
+        and bool(run.pid)
+        and not peek.alive(run.pid or 0)
+    )
+
+
 class Runs:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
@@ -184,8 +194,11 @@ class Runs:
         return run_report(self.stores.meta, run)
 
     def show(self, run_id: str) -> Run:
-        self.stores.runner.mark_interrupted()
-        return self.stores.meta.get_run(run_id)
+        found = self.stores.meta.get_run(run_id)
+        if _died(found):  # marked interrupted, as every run of this host whose process is gone
+            self.stores.runner.mark_interrupted()
+            found = self.stores.meta.get_run(found.id)
+        return found
 
     def environment(self, env_id: str) -> Environment:
         return self.stores.meta.get_environment(env_id)
@@ -201,9 +214,15 @@ class Runs:
         return {k.removeprefix(prefix): json.loads(v) for k, v in tags.items() if k.startswith(prefix)}
 
     def run_page(self, limit: int, offset: int = 0, status: str | None = None) -> list[Run]:
-        """Top-level runs, newest first, from `offset`, of one status if given: one page in SQL."""
-        self.stores.runner.mark_interrupted()
-        return self.stores.meta.list_runs(limit, top_level=True, offset=offset, status=status)
+        """Top-level runs, newest first, from `offset`, of one status if given: one page in SQL.
+        A run of this host the page shows as running whose process is gone is marked interrupted
+        first (the scan for such runs reads every run: only when the page has one)."""
+        meta = self.stores.meta
+        found = meta.list_runs(limit, top_level=True, offset=offset, status=status)
+        if any(_died(r) for r in found):
+            self.stores.runner.mark_interrupted()
+            found = meta.list_runs(limit, top_level=True, offset=offset, status=status)
+        return found
 
     def run_dag(self, run: Run) -> dict[str, Any]:
         """The run as a graph: its steps, each placed in a layer, and the artifacts flowing between

@@ -359,7 +359,11 @@ class MetadataStore:
 
     def get_run(self, run_id: str) -> Run:
         with self.database.read() as conn:
-            rows = conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+            # the whole id by its key first; a prefix (LIKE, no index) only when that finds none
+            rows = (
+                conn.execute(sa.select(runs).where(runs.c.id == run_id)).all()
+                or conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+            )
             if len(rows) > 1:
                 raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
             if not rows:
