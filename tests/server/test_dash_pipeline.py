@@ -1,9 +1,9 @@
 """The pipeline pages in headless Chromium: a scientist starts the pipeline with the Run pipeline
 button, the run's page follows it to the end, /pipelines lists it, its DAG shows each step's
-status, a step focused with the keyboard shows its outputs (links to their lineage), and the
-environment page lists the packages, a reproduce run's page compares its outputs; a viewer sees no Run button; no console errors. Each page
-is saved to /tmp/shots/pipeline-*.png to be looked at. The list page and the run page answer from
-SQL pages, never every run: timed over many runs."""
+status, a step focused with the keyboard shows its outputs (links to their lineage), the
+environment page lists the packages and a reproduce run's page compares its outputs; a viewer
+sees no Run button; no console errors. Each page is saved to /tmp/shots/pipeline-*.png to be
+looked at. The list pages through many runs without a gap or a repeat."""
 
 from __future__ import annotations
 
