@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from loopline.api.paging import encode_token
 from loopline.project import Project
 from loopline.server import create_app
 from tests.conftest import write_project
@@ -140,5 +141,17 @@ def test_the_list_pages_in_sql(tmp_path: Path) -> None:
             assert "Older runs" in page.text
             bad = client.get("/pipelines", params={"page_token": "nope"}, headers=headers)
             assert bad.status_code == 422
+            far = encode_token(2**63)  # beyond SQL's OFFSET: refused, not a 500
+            assert (
+                client.get("/api/v1/pipeline-runs", params={"page_token": far}, headers=headers).status_code
+                == 422
+            )
+            # a run id prefix is a prefix: % and _ match themselves, not any run
+            assert client.get("/api/v1/pipeline-runs/%25", headers=headers).status_code == 404
+            assert client.get(f"/api/v1/pipeline-runs/{made[0][:-1]}_", headers=headers).status_code == 404
+            assert (
+                client.get(f"/api/v1/pipeline-runs/{made[0][:-2]}", headers=headers).json()["run_id"]
+                == made[0]
+            )
     finally:
         project.close()

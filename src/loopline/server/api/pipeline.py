@@ -37,6 +37,7 @@ router = APIRouter(prefix="/api/v1", tags=["pipeline"])
 
 RunId = Annotated[str, Path(min_length=1, max_length=64, description="a run id or a unique prefix of one")]
 T = TypeVar("T")
+MAX_OFFSET = 2**53
 
 _READ = need("project", "read")
 RULES: dict[Key, Rule] = {
@@ -54,6 +55,8 @@ def run_list(
 ) -> Page[PipelineRunOut]:
     """One page of top-level runs, newest first (the page /pipelines shows, too)."""
     offset, size = decode_token(page_token), clamp_limit(limit)
+    if offset > MAX_OFFSET:  # SQL's OFFSET is a 64-bit integer: no token of ours goes this far
+        raise InvalidInput(f"page_token {str(page_token)[:40]!r} is not one this server gave")
     found = project.run_page(size + 1, offset, status)
     counts = project.child_counts([r.id for r in found[:size]])
     return page_of(

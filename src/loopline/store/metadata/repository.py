@@ -362,7 +362,9 @@ class MetadataStore:
             # the whole id by its key first; a prefix (LIKE, no index) only when that finds none
             rows = (
                 conn.execute(sa.select(runs).where(runs.c.id == run_id)).all()
-                or conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+                or conn.execute(
+                    sa.select(runs).where(runs.c.id.startswith(run_id, autoescape=True)).limit(2)
+                ).all()
             )
             if len(rows) > 1:
                 raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
