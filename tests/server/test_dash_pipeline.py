@@ -114,10 +114,10 @@ def test_run_the_pipeline_open_its_dag_and_focus_a_step(served: tuple[Project, d
     assert viewer_errors == []
 
 
-def test_the_list_pages_in_sql(tmp_path: Path) -> None:
+def test_the_list_pages_in_sql(tmp_path: Path, store_url: str) -> None:
     """Pages of the list follow each other without a gap or a repeat, and the page shows 50 runs
     with a link to the older ones; a token not the server's is a 422."""
-    write_project(tmp_path / "proj", CLEAN_YAML, CLEAN_STEPS)
+    write_project(tmp_path / "proj", CLEAN_YAML, CLEAN_STEPS, store=store_url)
     project = Project.init(tmp_path / "proj")
     token = make_user(project, "sci", "scientist")
     runner = project.stores.runner
