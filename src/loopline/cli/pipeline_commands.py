@@ -149,7 +149,9 @@ def status(as_json: JSON = False) -> None:
     """Which steps are stale, and why (code, params, input)."""
     states = open_project().status()
     if as_json:
-        emit_json({"steps": [s.to_json() for s in states]})
+        from loopline.api.pipeline import PipelineStatusOut
+
+        emit_json(PipelineStatusOut.of(states).model_dump(mode="json"))
         return
     for state in states:
         reasons = f"  ({'; '.join(state.reasons)})" if state.reasons else ""
@@ -191,10 +193,12 @@ def runs(
     children = project.child_runs(ids) if show_all else {}  # trials in full only for --all
     counts = {k: len(v) for k, v in children.items()} if show_all else project.child_counts(ids)
     if as_json:
+        from loopline.api.pipeline import PipelineRunOut
+
+        # PipelineRunOut, as GET /api/v1/pipeline-runs lists; --all adds each run's trials
         emit_json(
             [
-                r.to_json()
-                | {"trials": counts[r.id]}
+                PipelineRunOut.of(r, counts[r.id]).model_dump(mode="json")
                 | ({"children": [c.to_json() for c in children[r.id]]} if show_all else {})
                 for r in found
             ]
@@ -292,15 +296,13 @@ def show(
         if _show_model(project, run_id, as_json):
             return
         raise
+    if as_json:
+        from loopline.api.pipeline import PipelineRunReportOut
+
+        emit_json(PipelineRunReportOut.of(project, found).model_dump(mode="json"))
+        return
     env = project.environment(found.environment_id) if found.environment_id else None
     report = project.run_report(found)
-    if as_json:
-        data = report
-        data["environment"] = env.to_json() if env else None
-        data["metrics"] = project.metrics(found.id)
-        data["test_reads"] = project.sealed_reads(found)
-        emit_json(data)
-        return
     run_table(found, report)
     for read in project.sealed_reads(found):
         title = f"{read['name']}@{read['version']}" if read["name"] else read["artifact_id"][:12]

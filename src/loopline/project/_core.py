@@ -182,6 +182,8 @@ class Project:
     environment = forward("_runs", Runs.environment)
     metrics = forward("_runs", Runs.metrics)
     collect_details = forward("_runs", Runs.collect_details)
+    run_page = forward("_runs", Runs.run_page)
+    run_dag = forward("_runs", Runs.run_dag)
 
     # -- experiment tracking (_experiments.py) ------------------------------------------------
     start_run = forward("_experiments", Experiments.start_run)

@@ -359,7 +359,13 @@ class MetadataStore:
 
     def get_run(self, run_id: str) -> Run:
         with self.database.read() as conn:
-            rows = conn.execute(sa.select(runs).where(runs.c.id.startswith(run_id)).limit(2)).all()
+            # the whole id by its key first; a prefix (LIKE, no index) only when that finds none
+            rows = (
+                conn.execute(sa.select(runs).where(runs.c.id == run_id)).all()
+                or conn.execute(
+                    sa.select(runs).where(runs.c.id.startswith(run_id, autoescape=True)).limit(2)
+                ).all()
+            )
             if len(rows) > 1:
                 raise Conflict(f"run id prefix {run_id!r} is ambiguous", hint="give more characters")
             if not rows:
@@ -370,14 +376,20 @@ class MetadataStore:
             )
         return to_run(rows[0], steps)
 
-    def list_runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
-        """Newest first; with `top_level`, not the runs nested under another (tuning trials)."""
+    def list_runs(
+        self, limit: int = 50, *, top_level: bool = False, offset: int = 0, status: str | None = None
+    ) -> list[Run]:
+        """Newest first; with `top_level`, not the runs nested under another (tuning trials);
+        `offset` and `status` page and filter in SQL (the server's list of pipeline runs)."""
         query = sa.select(runs)
         if top_level:
             nested = sa.select(run_tags.c.run_id).where(run_tags.c.key == PARENT_TAG)
             query = query.where(runs.c.id.not_in(nested))
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit).offset(offset)
         with self.database.read() as conn:
-            rows = conn.execute(query.order_by(runs.c.started_at.desc()).limit(limit)).all()
+            rows = conn.execute(query).all()
             ids = [r.id for r in rows]
             steps = load_step_runs(
                 conn,
