@@ -15,7 +15,7 @@ from loopline.api.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_token
 from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.labeling import report_of, statuses
-from loopline.server.dashboard.common import figure_json, page
+from loopline.server.dashboard.common import page
 from loopline.server.deps import principal_of, project_of
 
 router = APIRouter(include_in_schema=False)
@@ -53,21 +53,17 @@ def labeling_list(
     )
 
 
-def _confusion(agreement: Agreement | None, labels: list[str]) -> str | None:
-    """A heatmap of answers (given) against the majority-vote consensus (true)."""
+def _confusion(agreement: Agreement | None, labels: list[str]) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Answers (given, columns) against the majority-vote consensus (true, rows): per row its
+    label and (count, shade 0-4) cells, the shade a CSS class (the CSP forbids inline styles)."""
     if agreement is None or not agreement.confusion:
-        return None
+        return []
     counts = {(c.true, c.given): c.n for c in agreement.confusion}
-    z = [[counts.get((t, g), 0) for g in labels] for t in labels]
-    data = [
-        {"type": "heatmap", "z": z, "x": labels, "y": labels, "colorscale": "Blues", "hoverongaps": False}
+    most = max(counts.values())
+    return [
+        (t, [(counts.get((t, g), 0), round(4 * counts.get((t, g), 0) / most)) for g in labels])
+        for t in labels
     ]
-    layout = {
-        "xaxis": {"title": {"text": "answer given"}},
-        "yaxis": {"title": {"text": "consensus"}, "autorange": "reversed"},
-        "height": 260 + 12 * len(labels),
-    }
-    return figure_json(data, layout)
 
 
 @router.get("/labeling/{project}")
@@ -80,5 +76,5 @@ def labeling_project(request: Request, project: str) -> Response:
         report=report,
         spec=spec,
         errors=errors[:QUEUE_SHOWN],
-        fig=_confusion(report.agreement, spec.labels),
+        confusion=_confusion(report.agreement, spec.labels),
     )
