@@ -124,10 +124,14 @@ def test_create_import_and_paging(served: tuple[Setup, Client]) -> None:
     imported = client.import_labels("second", LabelImport(rows=rows))
     assert (imported.added, imported.unchanged) == (2, 0)
     assert client.import_labels("second", LabelImport(rows=rows)).unchanged == 2  # the same rows again
+    measured = client.labeling_report("second").agreement
+    assert measured is not None and measured.annotations == 2
     studio = [{"data": {"_item_id": "item0003"}, "annotations": [{"completed_by": "ls", "result": [
         {"from_name": "label", "to_name": "item", "type": "choices", "value": {"choices": ["no"]}}
     ]}]}]  # fmt: skip
     assert client.import_labels("second", LabelImport(labelstudio=studio)).added == 1
+    measured = client.labeling_report("second").agreement  # remembered per answer count: measured anew
+    assert measured is not None and measured.annotations == 3
     who = {a.annotator: a.label for a in setup.project.meta.annotations.annotations("second")}
     assert who == {"mia": "yes", "ext": "no", "ls": "no"}  # a row without annotator is the importer's
     cli_created = cli_json(setup, "create", "third", "-d", "reviews", "-l", "a,b")

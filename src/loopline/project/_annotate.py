@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Annotate:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self._agreements: dict[tuple[str, int], dict[str, Any]] = {}
 
     # -- annotate: labeling projects (the queue's contract: store/contracts) ---------------
     @cached_property
@@ -102,6 +103,20 @@ class Annotate:
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
 
+    def agreement_of(self, name: str, answers: int) -> dict[str, Any]:
+        """`agreement` of the project when it holds `answers` answers (its status says how many),
+        remembered: answers are never changed or taken back, so their count names the set
+        (a list page measures every project on it without reading every answer each time)."""
+        key = (name, answers)
+        found = self._agreements.get(key)
+        if found is None:
+            found = self.agreement(name)
+            if found["annotations"] == answers:  # none arrived in between
+                if len(self._agreements) >= 256:
+                    self._agreements.clear()
+                self._agreements[key] = found
+        return found
+
     # -- annotate: label errors, pre-labels, active learning (wiring/annotate_automation.py) ----
     def annotate_review(self, name: str, features: Any = None, **options: Any) -> dict[str, Any]:
         """Likely label errors (cleanlab, cross-validated) first in the queue, the model's label
@@ -156,7 +171,7 @@ class Annotate:
         """Status (progress, gold accuracy) and agreement of one project (a manager's page)."""
         status = self.annotate_status(name)
         try:
-            agreement: dict[str, Any] | None = self.agreement(name)
+            agreement: dict[str, Any] | None = self.agreement_of(name, status["annotations"])
         except InvalidInput as exc:  # too few answers to measure yet
             agreement = {"note": exc.message}
         return {"status": status, "agreement": agreement}

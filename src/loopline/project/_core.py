@@ -242,6 +242,7 @@ class Project:
     aggregate = forward("_annotate", Annotate.aggregate)
     annotate_evaluate = forward("_annotate", Annotate.annotate_evaluate)
     agreement = forward("_annotate", Annotate.agreement)
+    agreement_of = forward("_annotate", Annotate.agreement_of)
     annotate_review = forward("_annotate", Annotate.annotate_review)
     annotate_prelabel = forward("_annotate", Annotate.annotate_prelabel)
     annotate_prioritize = forward("_annotate", Annotate.annotate_prioritize)

@@ -87,9 +87,10 @@ class Labeling:
     def status(self, name: str) -> dict[str, Any]:
         spec = self.repo.get_project(name)
         progress = self.repo.progress(name)
-        gold = {t.item_id: t.gold for t in self.repo.tasks(name) if t.gold is not None}
-        answers = answers_frame(self.repo.annotations(name))
-        quality = gold_accuracy(answers, gold).to_dicts() if gold else []
+        quality: list[dict[str, Any]] = []
+        if progress["gold"]:  # gold scores need the tasks and answers; the counts do not
+            gold = {t.item_id: t.gold for t in self.repo.tasks(name) if t.gold is not None}
+            quality = gold_accuracy(answers_frame(self.repo.annotations(name)), gold).to_dicts()
         return {
             "project": _project_json(spec),
             **progress,

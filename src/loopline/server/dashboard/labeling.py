@@ -32,7 +32,7 @@ def _agreement(project: Any, status: LabelingStatus) -> Agreement | None:
     if status.annotations == 0:
         return None
     try:
-        return Agreement.of(project.agreement(status.project.name))
+        return Agreement.of(project.agreement_of(status.project.name, status.annotations))
     except InvalidInput:  # not measurable for this task type
         return None
 
