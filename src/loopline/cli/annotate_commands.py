@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from loopline.api.labeling import Agreement, LabelError, LabelingCreated, LabelingStatus
 from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console
 from loopline.core.errors import InvalidInput
@@ -85,9 +86,10 @@ def create(
         text_field=text_field,
     )
     if as_json:
-        emit_json(
-            {"name": project.name, "tasks": n, "dataset": project.dataset, "version": project.dataset_version}
+        created = LabelingCreated(
+            name=project.name, tasks=n, dataset=project.dataset, version=project.dataset_version
         )
+        emit_json(created.model_dump(mode="json"))
     else:
         console.print(
             f"created labeling project {escape(name)}: {n} tasks on "
@@ -146,7 +148,8 @@ def status(
     """Progress of a project (tasks complete, answers per annotator, gold accuracy), or the list."""
     project = open_project()
     if name is None:
-        found = [project.annotate_status(p.name) for p in project.annotate_projects()]
+        specs = sorted(project.annotate_projects(), key=lambda p: p.name)
+        found = [LabelingStatus.of(project.annotate_status(p.name)).model_dump(mode="json") for p in specs]
         if as_json:
             emit_json(found)
             return
@@ -157,7 +160,7 @@ def status(
         for report in found:
             _status_line(report)
         return
-    report = project.annotate_status(name)
+    report = LabelingStatus.of(project.annotate_status(name)).model_dump(mode="json")
     if as_json:
         emit_json(report)
         return
@@ -364,7 +367,7 @@ def evaluate(
 @app.command()
 def agreement(name: NAME, as_json: JSON = False) -> None:
     """Inter-annotator agreement: Fleiss' kappa, Krippendorff's alpha, Cohen's kappa per pair."""
-    result = open_project().agreement(name)
+    result = Agreement.of(open_project().agreement(name)).model_dump(mode="json")
     if as_json:
         emit_json(result)
         return
@@ -397,6 +400,36 @@ def agreement(name: NAME, as_json: JSON = False) -> None:
             "most confused (consensus -> answer): "
             + ", ".join(f"{escape(str(c['true']))}->{escape(str(c['given']))} x{c['n']}" for c in worst)
         )
+
+
+@app.command("label-errors")
+def label_errors(name: NAME, as_json: JSON = False) -> None:
+    """The label-error queue that `loopline annotate errors` filled: items whose label looks
+    wrong, lowest label quality first, with the model's suggestion."""
+    found = [LabelError.model_validate(x) for x in open_project().annotate_label_errors(name)]
+    if as_json:
+        emit_json([x.model_dump(mode="json") for x in found])
+        return
+    if not found:
+        console.print(
+            f"no label errors queued in {escape(name)}: `loopline annotate errors {escape(name)}` looks"
+        )
+        return
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in ("item", "label", "suggested", "quality", "text"):
+        table.add_column(column)
+    for x in found:
+        text = x.text if len(x.text) <= 60 else x.text[:59] + "…"
+        table.add_row(
+            escape(x.item_id),
+            escape(str(x.given)),
+            escape(str(x.suggested)),
+            f"{x.quality:.2f}",
+            escape(text),
+        )
+    console.print(table)
 
 
 def register(root: typer.Typer) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Annotate:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self._agreements: dict[tuple[str, int], dict[str, Any]] = {}
 
     # -- annotate: labeling projects (the queue's contract: store/contracts) ---------------
     @cached_property
@@ -76,6 +77,12 @@ class Annotate:
         """Answers of a file; duplicates: keep (every repeat counts), first, last or error."""
         return self.labeling.import_file(name, path, fmt, duplicates)
 
+    def annotate_import_text(
+        self, name: str, text: str, fmt: str, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """`annotate_import` of a file's text (csv, jsonl or labelstudio)."""
+        return self.labeling.import_text(name, text, fmt, duplicates)
+
     def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
         return self.labeling.export_file(name, path, fmt)
 
@@ -95,6 +102,20 @@ class Annotate:
 
     def agreement(self, name: str) -> dict[str, Any]:
         return self.labeling.agreement(name)
+
+    def agreement_of(self, name: str, answers: int) -> dict[str, Any]:
+        """`agreement` of the project when it holds `answers` answers (its status says how many),
+        remembered: answers are never changed or taken back, so their count names the set
+        (a list page measures every project on it without reading every answer each time)."""
+        key = (name, answers)
+        found = self._agreements.get(key)
+        if found is None:
+            found = self.agreement(name)
+            if found["annotations"] == answers:  # none arrived in between
+                if len(self._agreements) >= 256:
+                    self._agreements.clear()
+                self._agreements[key] = found
+        return found
 
     # -- annotate: label errors, pre-labels, active learning (wiring/annotate_automation.py) ----
     def annotate_review(self, name: str, features: Any = None, **options: Any) -> dict[str, Any]:
@@ -150,10 +171,44 @@ class Annotate:
         """Status (progress, gold accuracy) and agreement of one project (a manager's page)."""
         status = self.annotate_status(name)
         try:
-            agreement: dict[str, Any] | None = self.agreement(name)
+            agreement: dict[str, Any] | None = self.agreement_of(name, status["annotations"])
         except InvalidInput as exc:  # too few answers to measure yet
             agreement = {"note": exc.message}
         return {"status": status, "agreement": agreement}
+
+    def annotate_label_errors(self, name: str) -> list[dict[str, Any]]:
+        """The label-error queue: tasks `annotate_review` flagged (their priority in the review
+        band), lowest label quality first, each with the label most of its answers give now,
+        the votes, the model's suggestion and what the item shows."""
+        from collections import Counter
+
+        from loopline.wiring.annotate_automation import REVIEW_BAND
+
+        repo = self.stores.meta.annotations
+        spec = repo.get_project(name)
+        flagged = [t for t in repo.tasks(name) if t.priority > REVIEW_BAND and t.gold is None]
+        if not flagged:
+            return []
+        wanted = {t.id for t in flagged}
+        votes: dict[int, Counter[str]] = {t.id: Counter() for t in flagged}
+        for answer in repo.annotations(name):
+            if answer.task_id in wanted:
+                votes[answer.task_id][_label_key(answer.label)] += 1
+        flagged.sort(key=lambda t: (-t.priority, t.id))
+        return [
+            {
+                "task_id": t.id,
+                "item_id": t.item_id,
+                "text": _item_text(t.data, spec.text_field),
+                "given": _given(votes[t.id]),
+                "votes": dict(sorted(votes[t.id].items(), key=lambda kv: (-kv[1], kv[0]))),
+                "suggested": t.suggestion,
+                "quality": max(0.0, min(1.0, 1.0 - (t.priority - REVIEW_BAND))),
+                "answers": t.done,
+                "reopened": t.extra > 0,
+            }
+            for t in flagged
+        ]
 
     def blob(self, digest: str) -> bytes:
         """A blob's bytes, verified against their hash (Integrity if they were changed)."""
@@ -164,3 +219,30 @@ def _utcnow() -> datetime:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def _label_key(label: Any) -> str:
+    import json
+
+    return label if isinstance(label, str) else json.dumps(label, sort_keys=True, ensure_ascii=False)
+
+
+def _given(votes: Any) -> str | None:
+    """The label most answers gave (ties: the name that sorts first); None without answers."""
+    if not votes:
+        return None
+    return str(min(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0])
+
+
+def _item_text(data: dict[str, Any], text_field: str | None, limit: int = 2000) -> str:
+    """What an item shows, as text: its text field, a file's path, or the row."""
+    import json
+
+    if text_field and text_field in data:
+        value = data[text_field]
+    elif "blob" in data and "path" in data:
+        value = data["path"]
+    else:
+        value = json.dumps(data, ensure_ascii=False, default=str)
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

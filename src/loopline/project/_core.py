@@ -253,15 +253,18 @@ class Project:
     annotate_status = forward("_annotate", Annotate.annotate_status)
     annotate_gold = forward("_annotate", Annotate.annotate_gold)
     annotate_import = forward("_annotate", Annotate.annotate_import)
+    annotate_import_text = forward("_annotate", Annotate.annotate_import_text)
     annotate_export = forward("_annotate", Annotate.annotate_export)
     aggregate = forward("_annotate", Annotate.aggregate)
     annotate_evaluate = forward("_annotate", Annotate.annotate_evaluate)
     agreement = forward("_annotate", Annotate.agreement)
+    agreement_of = forward("_annotate", Annotate.agreement_of)
     annotate_review = forward("_annotate", Annotate.annotate_review)
     annotate_prelabel = forward("_annotate", Annotate.annotate_prelabel)
     annotate_prioritize = forward("_annotate", Annotate.annotate_prioritize)
     annotate_overview = forward("_annotate", Annotate.annotate_overview)
     annotate_report = forward("_annotate", Annotate.annotate_report)
+    annotate_label_errors = forward("_annotate", Annotate.annotate_label_errors)
     blob = forward("_annotate", Annotate.blob)
 
     # -- identities: users, tokens, grants, authentication (_users.py) ---------------------------

@@ -87,9 +87,10 @@ class Labeling:
     def status(self, name: str) -> dict[str, Any]:
         spec = self.repo.get_project(name)
         progress = self.repo.progress(name)
-        gold = {t.item_id: t.gold for t in self.repo.tasks(name) if t.gold is not None}
-        answers = answers_frame(self.repo.annotations(name))
-        quality = gold_accuracy(answers, gold).to_dicts() if gold else []
+        quality: list[dict[str, Any]] = []
+        if progress["gold"]:  # gold scores need the tasks and answers; the counts do not
+            gold = {t.item_id: t.gold for t in self.repo.tasks(name) if t.gold is not None}
+            quality = gold_accuracy(answers_frame(self.repo.annotations(name)), gold).to_dicts()
         return {
             "project": _project_json(spec),
             **progress,
@@ -102,18 +103,23 @@ class Labeling:
     ) -> dict[str, Any]:
         """Answers of a file, all or none; repeats of one annotator on one item handled by
         `duplicates` (annotate/repeats.py), their counts in the result."""
-        spec = self.repo.get_project(name)
+        self.repo.get_project(name)
         text, fmt = _read(path, fmt)
-        item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
         try:
-            found = repeats.resolve(interop.from_text_at(text, fmt, spec.task_type, item_of), duplicates)
-            stored = self.repo.import_annotations(
-                name, found.rows, datetime.now(UTC), repeats=duplicates == "keep"
-            )
-            return {**stored, **found.summary(duplicates)}
+            return self.import_text(name, text, fmt, duplicates)
         except LooplineError as exc:
             exc.where = f"{path}: {exc.where}" if exc.where else str(path)
             raise
+
+    def import_text(self, name: str, text: str, fmt: str, duplicates: str = "keep") -> dict[str, Any]:
+        """`import_file` of a file's text (what the REST API receives)."""
+        spec = self.repo.get_project(name)
+        item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
+        found = repeats.resolve(interop.from_text_at(text, fmt, spec.task_type, item_of), duplicates)
+        stored = self.repo.import_annotations(
+            name, found.rows, datetime.now(UTC), repeats=duplicates == "keep"
+        )
+        return {**stored, **found.summary(duplicates)}
 
     def export_file(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
         """Write the answers to a file; the export is on the audit record before the file exists."""
