@@ -230,7 +230,7 @@ class Project:
     version_card = forward("_models", Models.version_card)
     version_detail = forward("_models", Models.version_detail)
     approvals_of = forward("_models", Models.approvals_of)
-    run_page = forward("_models", Models.run_page)
+    source_run_page = forward("_models", Models.source_run_page)
     deployments = forward("_models", Models.deployments)
     predictions_page = forward("_models", Models.predictions_page)
     serving_app = forward("_models", Models.serving_app)

@@ -147,7 +147,7 @@ class Models:
         """version -> its approvals (approve and approve_removal events), for a page of versions."""
         return self.stores.registry.repo.approvals_of(name, versions)
 
-    def run_page(self, run_id: str) -> str:
+    def source_run_page(self, run_id: str) -> str:
         """The dashboard page of a version's source run: a tracked run's, or a pipeline run's."""
         tracked = self.stores.registry.repo.tracked_run(run_id)
         return f"/runs/{run_id}" if tracked else f"/pipelines/{run_id}"

@@ -115,7 +115,7 @@ def version_page(request: Request, name: Name, version: Annotated[int, Path(ge=1
     project = project_of(request)
     detail = VersionDetailOut.of(*project.version_detail(name, version))
     lineage = _lineage(detail.model_card)
-    run_link = project.run_page(detail.run_id) if detail.run_id else None
+    run_link = project.source_run_page(detail.run_id) if detail.run_id else None
     return page(request, "models_version.html", v=detail, lineage=lineage, run_link=run_link)
 
 
