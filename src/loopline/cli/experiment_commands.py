@@ -67,7 +67,7 @@ def search(
     found = open_project().search_runs(
         list(filters),
         order_by=key,
-        descending=desc if key else None,
+        descending=True if desc and key else None,  # without --desc, `--order-by "K DESC"` holds
         experiment=experiment,
         limit=limit,
     )
