@@ -118,7 +118,9 @@ def test_pages_follow_one_another_without_gaps(served: Served) -> None:
     seen: list[str] = []
     token = None
     while True:
-        page = served.get("/api/v1/runs", limit=4, order_by="name", **({"page_token": token} if token else {}))
+        page = served.get(
+            "/api/v1/runs", limit=4, order_by="name", **({"page_token": token} if token else {})
+        )
         assert len(page["items"]) <= 4
         seen += [r["name"] for r in page["items"]]
         token = page["next_page_token"]

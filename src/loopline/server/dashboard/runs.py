@@ -211,10 +211,11 @@ def run_page(request: Request, run_id: str) -> Response:
         raise NotFound(f"no run {run_id[:50]!r}", hint="/runs lists them")
     tracked: TrackedRun = project.tracked_run(run_id)
     shown = RunOut.of(tracked)
-    figures = [
-        _history_figure(key, [(key, [(p.step, p.value) for p in project.metric_history(tracked.id, key)])])
-        for key in list(shown.metrics)[:MOST_CHARTS]
-    ]
+    figures = []
+    for key in list(shown.metrics)[:MOST_CHARTS]:
+        points = [(p.step, p.value) for p in project.metric_history(tracked.id, key)]
+        if len(points) > 1:  # a value logged once is its row in the table, not a chart
+            figures.append(_history_figure(key, [(key, points)]))
     parent_id = shown.tags.get(PARENT_TAG)
     parent = _maybe_run(project, parent_id) if parent_id else None
     pipeline_run = next(
