@@ -138,6 +138,8 @@ def test_pages_follow_one_another_without_gaps(served: Served) -> None:
         ({"filter": "colour = red"}, "unknown run attribute"),
         ({"filter": "metrics.acc"}, "has no comparison"),
         ({"order_by": "colour"}, "unknown run attribute"),
+        ({"filter": "start_time > 1e30"}, "is not a time"),
+        ({"filter": "experiment_id = 99999999999999999999999"}, "is not a number"),
         ({"page_token": "nonsense"}, "not one this server gave"),
         ({"limit": 0}, ""),
         ({"filter": "x" * 2000}, ""),

@@ -39,6 +39,7 @@ PARENT_TAG = "loopline.parent_run"  # store/metadata/tables.PARENT_TAG: a tuning
 TRACKING_EXECUTORS = ("tracking", "mlflow")  # any other executor's run is a pipeline run
 MOST_COLUMNS = 12
 MOST_CHARTS = 12
+MOST_CHILDREN = 200
 Keys = Annotated[list[str] | None, Query(max_length=MOST_COLUMNS)]
 
 
@@ -221,7 +222,10 @@ def run_page(request: Request, run_id: str) -> Response:
     pipeline_run = next(
         (r for r in (tracked.id, parent_id) if r and project.show(r).executor not in TRACKING_EXECUTORS), None
     )
-    children = [RunOut.of(c) for c in project.child_runs([tracked.id])[tracked.id]]
+    nested = project.search_runs(
+        [f"tags.`{PARENT_TAG}` = '{tracked.id}'"], order_by="start_time", limit=MOST_CHILDREN + 1
+    )
+    children = [RunOut.of(c) for c in nested[:MOST_CHILDREN]]
     experiment = None
     if shown.experiment_id is not None:
         experiment = next((e.name for e in project.experiments() if e.id == shown.experiment_id), None)
@@ -235,6 +239,8 @@ def run_page(request: Request, run_id: str) -> Response:
         parent=parent,
         pipeline_run=pipeline_run,
         children=children,
+        more_children=len(nested) > MOST_CHILDREN,
+        children_href=_href("/runs", {"filter": f"tags.`{PARENT_TAG}` = '{tracked.id}'"}),
         child_metrics=_common([c.metrics for c in children], 4),
         child_params=_common([c.params for c in children], 3),
     )
