@@ -6,14 +6,15 @@ The runs are written through the tracking store's own write path (`record_child_
 the runs, params, tags, metric history and latest values a tune step's trials make), as 30 tuning
 sweeps of 1,000 trials, each with 5 metrics over 3 steps, 3 params and a tag.
 
-Run: `python benchmarks/runs_dashboard.py [--runs 30000] [--repeat 40] [--store URL]`; the last line
-is the JSON summary.
+Run: `python benchmarks/runs_dashboard.py [--runs 30000] [--repeat 40] [--store URL]`; the last
+line is the JSON summary. `--project DIR` times the pages again on a project an earlier run filled.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -75,6 +76,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--store", default=None, help="a PostgreSQL URL (default: the project's SQLite)")
+    parser.add_argument("--project", default=None, help="reuse the project folder a run before filled")
+    parser.add_argument("--only", default=None, help="time only the paths whose name contains this")
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -82,12 +85,16 @@ def main() -> None:
     from loopline import Project
     from loopline.server import create_app
 
-    project = Project.init(Path(tempfile.mkdtemp(prefix="bench-runs-")) / "p", store=args.store)
-    started = time.perf_counter()
-    parents = fill(project, args.runs)
-    fill_s = time.perf_counter() - started
-    print(f"wrote {args.runs:,} runs in {fill_s:.0f} s", flush=True)
-    token = project.users_add("viewer", "viewer")[1]
+    if args.project:  # a project this script filled before: time the pages again
+        project, fill_s = Project.open(args.project), 0.0
+        parents = [r.id for r in project.search_runs(["name = 'sweep-0'"])]
+    else:
+        project = Project.init(Path(tempfile.mkdtemp(prefix="bench-runs-")) / "p", store=args.store)
+        started = time.perf_counter()
+        parents = fill(project, args.runs)
+        fill_s = time.perf_counter() - started
+        print(f"wrote {args.runs:,} runs in {fill_s:.0f} s into {project.root}", flush=True)
+    token = project.users_add(f"viewer-{os.getpid()}", "viewer")[1]
     trials = [r.id for r in project.search_runs(limit=3)]
     paths = {
         "/runs": "/runs",
@@ -108,6 +115,8 @@ def main() -> None:
     with TestClient(create_app(project)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         for name, path in paths.items():
+            if args.only and args.only not in name:
+                continue
             results[name] = timed(client, path, args.repeat)
             print(
                 f"{name:40} p50 {results[name]['p50_ms']:7.1f} ms  p95 {results[name]['p95_ms']:7.1f} ms",

@@ -36,6 +36,7 @@ RULES: dict[Key, Rule] = {
 }
 
 PARENT_TAG = "loopline.parent_run"  # store/metadata/tables.PARENT_TAG: a tuning trial's parent
+MLFLOW_PARENT_TAG = "mlflow.parentRunId"  # a run an MLflow client nested under another
 TRACKING_EXECUTORS = ("tracking", "mlflow")  # any other executor's run is a pipeline run
 MOST_COLUMNS = 12
 MOST_CHARTS = 12
@@ -217,14 +218,12 @@ def run_page(request: Request, run_id: str) -> Response:
         points = [(p.step, p.value) for p in project.metric_history(tracked.id, key)]
         if len(points) > 1:  # a value logged once is its row in the table, not a chart
             figures.append(_history_figure(key, [(key, points)]))
-    parent_id = shown.tags.get(PARENT_TAG)
+    parent_id = shown.tags.get(PARENT_TAG) or shown.tags.get(MLFLOW_PARENT_TAG)
     parent = _maybe_run(project, parent_id) if parent_id else None
-    pipeline_run = next(
-        (r for r in (tracked.id, parent_id) if r and project.show(r).executor not in TRACKING_EXECUTORS), None
-    )
-    nested = project.search_runs(
-        [f"tags.`{PARENT_TAG}` = '{tracked.id}'"], order_by="start_time", limit=MOST_CHILDREN + 1
-    )
+    # a pipeline run is a run of another executor; a tuning trial belongs to its parent's
+    owner = (parent.run_id if parent else None) if parent_id else tracked.id
+    pipeline_run = owner if owner and project.show(owner).executor not in TRACKING_EXECUTORS else None
+    nested = project.child_runs([tracked.id])[tracked.id]
     children = [RunOut.of(c) for c in nested[:MOST_CHILDREN]]
     experiment = None
     if shown.experiment_id is not None:
