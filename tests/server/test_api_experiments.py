@@ -184,6 +184,8 @@ def test_compare_two_to_ten_runs(served: Served) -> None:
     pair = served.get("/api/v1/runs/compare", run=three[:2])
     assert cli_json(served, "compare", *three[:2]) == pair
     assert cli_json(served, "compare", *three) == result
+    table = cli("compare", *three, cwd=served.root, check=True).stdout
+    assert "c - a" in table and "r02" in table
     for wrong in ([three[0]], [three[0], three[0]], ["nope", three[0]]):
         response = served.client.get("/api/v1/runs/compare", params={"run": wrong}, headers=served.headers)
         assert response.status_code in (404, 422), response.text

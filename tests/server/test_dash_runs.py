@@ -88,15 +88,19 @@ def test_the_table_filters_sorts_and_shows_the_chosen_columns(client: TestClient
             "order_by": "metrics.acc DESC",
         },
     ).text
-    accs = [float(v) for v in cells(html, 5)]
+    assert cells(html, 2)[0] == "sweep"  # the experiment column, all experiments shown
+    accs = [float(v) for v in cells(html, 6)]
     assert len(accs) == 14 and all(a > 0.5 for a in accs) and accs == sorted(accs, reverse=True)
-    assert cells(html, 2)[0] == "run-29" and cells(html, 7)[0] == "0.03"  # name, lr
+    assert cells(html, 3)[0] == "run-29" and cells(html, 8)[0] == "0.03"  # name, lr
     assert 'aria-sort="descending"' in html
     # the header link sorts the other way, keeping the filter and the columns
     link = re.search(r'<a href="([^"]+)" title="sort by metrics.acc">', html)
     assert link and "ASC" in link[1] and "filter=metrics.acc" in link[1] and "param=lr" in link[1]
     ascending = client.get(link[1].replace("&amp;", "&")).text
-    assert [float(v) for v in cells(ascending, 5)] == sorted(accs)
+    assert [float(v) for v in cells(ascending, 6)] == sorted(accs)
+    by_score = client.get("/runs", params={"order_by": "metrics.score DESC", "metric": "acc"}).text
+    assert 'aria-sort="descending"><a href="/runs?metric=acc&amp;order_by=metrics.score+ASC"' in by_score
+    assert cells(by_score, 3)[:3] == ["trial-2", "trial-1", "trial-0"]  # the sorted column joins the table
 
 
 def test_pages_of_the_table(client: TestClient) -> None:
@@ -200,7 +204,7 @@ def test_clicked_through_in_a_browser(served: Served) -> None:
         assert page.locator("table.runs tbody tr").count() == 14
         page.click("th a:text('acc')")  # a metric's header sorts it largest first
         page.wait_for_url(re.compile(r".*order_by=metrics.acc\+DESC"))
-        names = page.locator("table.runs tbody tr td:nth-child(3)").all_inner_texts()
+        names = page.locator("table.runs tbody tr td:nth-child(4)").all_inner_texts()
         assert names[:3] == ["run-29", "run-28", "run-27"]
 
         button = page.locator("#compare-button")

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from loopline.api.experiments import CompareOut, ExperimentOut, RunOut
 from loopline.api.paging import Page
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.core.experiments import TrackedRun, parse_order
+from loopline.core.experiments import RunOrder, TrackedRun, parse_order
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.experiments import Experiment, Filters, Limit, OrderBy, Token, search_page
 from loopline.server.dashboard.common import figure_json, page
@@ -77,15 +77,19 @@ def _href(path: str, query: Mapping[str, Any]) -> str:
     return path + ("?" + urlencode(kept) if kept else "")
 
 
+def _order_of(order_by: str | None) -> RunOrder | None:
+    try:
+        return parse_order(order_by) if order_by else None
+    except InvalidInput:  # the search says why, on the page
+        return None
+
+
 def _sort_links(
     query: dict[str, Any], order_by: str | None, columns: list[tuple[str, str]]
 ) -> dict[str, Any]:
     """For each sortable column key (`metrics.acc`, `name`…): the link that sorts by it (again:
     the other way) and the arrow to show when it is the current order."""
-    try:
-        current = parse_order(order_by) if order_by else None
-    except InvalidInput:
-        current = None
+    current = _order_of(order_by)
     out = {}
     for key, _label in columns:
         target = parse_order(key)
@@ -117,6 +121,11 @@ def runs_page(
         error, found = exc, Page[RunOut](items=[], next_page_token=None)
     metrics = _keys(metric) or _common([r.metrics for r in found.items], 4)
     params = _keys(param) or _common([r.params for r in found.items], 3)
+    sorted_by = _order_of(order_by)
+    if sorted_by and sorted_by.kind == "metrics" and sorted_by.key not in metrics:
+        metrics.insert(0, sorted_by.key)  # the column the table is sorted by is always shown
+    if sorted_by and sorted_by.kind == "params" and sorted_by.key not in params:
+        params.insert(0, sorted_by.key)
     query: dict[str, Any] = {
         "filter": shown_filters,
         "experiment": experiment,
