@@ -216,6 +216,7 @@ def test_the_python_client_reads_the_same(served: Served) -> None:
         )["items"]
         assert len(client.all_runs(experiment="sweep")) == 12
         run_id = page.items[0].run_id
+        assert client.tracked_run(run_id[:-2]) == page.items[0]
         assert [p.step for p in client.metric_history(run_id, "train/loss")] == [0, 1, 2, 3, 4]
         compared = client.compare(run_id, page.items[1].run_id)
         assert [r.name for r in compared.runs] == ["r11", "r10"]

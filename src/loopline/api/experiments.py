@@ -160,7 +160,8 @@ class ExperimentCalls(Transport):
         params = {"filter": filters or None, "order_by": order_by, "experiment": experiment, "limit": 1000}
         return [RunOut.model_validate(r) for r in self._pages("/runs", params)]
 
-    def run(self, run_id: str) -> RunOut:
+    def tracked_run(self, run_id: str) -> RunOut:
+        """One tracked run by id (or a unique prefix), as `Project.tracked_run`."""
         return RunOut.model_validate(self._get(f"/runs/{quote(run_id)}"))
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPointOut]:
