@@ -60,10 +60,10 @@ def test_compare_and_experiments(root: Path):
     found = json.loads(cli("runs", "-e", "exp", "--order-by", "name", "--json", cwd=root).stdout)
     a, b = found[0]["run_id"], found[1]["run_id"]
     result = json.loads(cli("compare", a, b, "--json", cwd=root, check=True).stdout)
-    assert result["a"]["name"] == "r0" and result["b"]["name"] == "r1"
-    assert {"key": "C", "a": "0", "b": "1", "same": False} in result["params"]
+    assert [r["name"] for r in result["runs"]] == ["r0", "r1"]
+    assert {"key": "C", "values": ["0", "1"], "same": False} in result["params"]
     f1 = next(m for m in result["metrics"] if m["key"] == "f1")
-    assert f1["delta"] == pytest.approx(0.1)
+    assert f1["deltas"] == [0, pytest.approx(0.1)] and not f1["same"]
     assert "b - a" in cli("compare", a, b, cwd=root, check=True).stdout
     listed = json.loads(cli("experiments", "--json", cwd=root, check=True).stdout)
     assert {e["name"]: e["runs"] for e in listed} == {"exp": 6, "other": 1}

@@ -67,12 +67,14 @@ def search(
     found = open_project().search_runs(
         list(filters),
         order_by=key,
-        descending=desc if key else None,
+        descending=True if desc and key else None,  # without --desc, `--order-by "K DESC"` holds
         experiment=experiment,
         limit=limit,
     )
     if as_json:
-        emit_json([r.to_json() for r in found])
+        from loopline.api.experiments import RunOut
+
+        emit_json([RunOut.of(r).model_dump(mode="json") for r in found])
         return
     shown = list(metric) or _common_metrics(found)
     rows = []
@@ -109,36 +111,48 @@ def _common_metrics(found: Sequence[TrackedRun], most: int = 4) -> list[str]:
 
 
 def compare(
-    run_a: Annotated[str, typer.Argument(help="A run id (or a unique prefix).")],
-    run_b: Annotated[str, typer.Argument(help="Another run id.")],
+    run_ids: Annotated[
+        list[str], typer.Argument(help="2 to 10 run ids (or unique prefixes); the first is the baseline.")
+    ],
     as_json: JSON = False,
 ) -> None:
-    """Two runs side by side: params, latest metrics (with the difference) and tags."""
+    """Runs side by side: params, latest metrics (with each one's difference to the first run's)
+    and tags; keys whose values differ are highlighted."""
+    from rich.markup import escape
     from rich.table import Table
 
+    from loopline.api.experiments import CompareOut
     from loopline.cli.common import open_project
 
-    result = open_project().compare(run_a, run_b)
+    result = CompareOut.of(open_project().compare(*run_ids))
     if as_json:
-        emit_json(result)
+        emit_json(result.model_dump(mode="json"))
         return
-    a, b = result["a"], result["b"]
-    console.print(f"a: {a['run_id']} {a['name'] or ''}  b: {b['run_id']} {b['name'] or ''}")
-    for section in ("params", "metrics", "tags"):
-        rows: list[dict[str, Any]] = result[section]
+    letters = [chr(ord("a") + n) for n in range(len(result.runs))]
+    console.print(
+        "  ".join(
+            f"{x}: {r.run_id} {escape(r.name or '')}" for x, r in zip(letters, result.runs, strict=True)
+        )
+    )
+    sections: list[tuple[str, list[Any]]] = [
+        ("params", result.params),
+        ("metrics", result.metrics),
+        ("tags", result.tags),
+    ]
+    for section, rows in sections:
         if not rows:
             continue
         table = Table(title=section, box=None, title_justify="left")
-        for column in ("key", "a", "b", *(("b - a",) if section == "metrics" else ())):
+        deltas = [f"{x} - a" for x in letters[1:]] if section == "metrics" else []
+        for column in ("key", *letters, *deltas):
             table.add_column(column)
         for row in rows:
-            mark = "" if row["same"] else "[yellow]"
-            end = "" if row["same"] else "[/]"
-            values = [row["a"], row["b"]]
-            cells = [_number(v) if section == "metrics" else ("-" if v is None else str(v)) for v in values]
+            mark, end = ("", "") if row.same else ("[yellow]", "[/]")
             if section == "metrics":
-                cells.append(_number(row["delta"]))
-            table.add_row(f"{mark}{row['key']}{end}", *cells)
+                cells = [_number(v) for v in row.values] + [_number(d) for d in row.deltas[1:]]
+            else:
+                cells = [escape("-" if v is None else str(v)) for v in row.values]
+            table.add_row(f"{mark}{escape(row.key)}{end}", *cells)
         console.print(table)
 
 
@@ -150,7 +164,9 @@ def experiments(as_json: JSON = False) -> None:
 
     found = open_project().experiments()
     if as_json:
-        emit_json([e.to_json() for e in found])
+        from loopline.api.experiments import ExperimentOut
+
+        emit_json([ExperimentOut.of(e).model_dump(mode="json") for e in found])
         return
     table = Table(box=None)
     for column in ("id", "name", "runs", "created"):

@@ -45,6 +45,7 @@ _PREFIXES: dict[str, Kind] = {
 }
 _OPS = ("<=", ">=", "!=", "=", "<", ">")
 _TEXT_OPS = frozenset({"=", "!="})
+_TIMES_MS = (-62_135_596_800_000, 253_402_300_799_000)  # years 1 to 9999 in milliseconds since 1970
 
 
 @dataclass(frozen=True)
@@ -202,13 +203,17 @@ def _parse_clause(clause: str, where: str) -> RunFilter:
             ) from None
         if math.isnan(number):
             raise InvalidInput(f"filter {clause!r} compares with NaN", hint="compare with a number")
+        if kind == "attributes" and not _TIMES_MS[0] <= number <= _TIMES_MS[1]:
+            raise InvalidInput(
+                f"filter {clause!r}: {raw} is not a time", hint="times are milliseconds since 1970"
+            )
         return RunFilter(kind, key, op, number)
     if op not in _TEXT_OPS:
         raise InvalidInput(
             f"filter {clause!r}: {kind} compare with = or != only",
             hint="params and tags are text; order numbers with metrics",
         )
-    if kind == "attributes" and key == "experiment_id" and not raw.isdigit():
+    if kind == "attributes" and key == "experiment_id" and not (raw.isdigit() and int(raw) < 2**63):
         raise InvalidInput(f"experiment_id {raw!r} in {clause!r} is not a number")
     return RunFilter(kind, key, op, raw)
 

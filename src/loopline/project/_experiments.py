@@ -3,7 +3,7 @@ searches, comparisons and histories over the tracking tables (store/metadata/exp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -12,9 +12,48 @@ if TYPE_CHECKING:
     from loopline.wiring.active_run import ActiveRun
 
 
+COMPARE_MOST = 10
+MARK_EVERY = 5.0  # seconds between two scans for runs whose process died
+
+
+def compare(runs: Sequence[TrackedRun]) -> dict[str, Any]:
+    """Runs side by side (see Experiments.compare)."""
+
+    def rows(maps: Sequence[Mapping[str, Any]], numeric: bool = False) -> list[dict[str, Any]]:
+        out = []
+        for key in sorted({k for m in maps for k in m}):
+            values = [m.get(key) for m in maps]
+            row: dict[str, Any] = {"key": key, "values": values, "same": all(v == values[0] for v in values)}
+            if numeric:
+                first = values[0]
+                row["deltas"] = [v - first if v is not None and first is not None else None for v in values]
+            out.append(row)
+        return out
+
+    heads = [{k: v for k, v in r.to_json().items() if k not in ("params", "metrics", "tags")} for r in runs]
+    return {
+        "runs": heads,
+        "params": rows([r.params for r in runs]),
+        "metrics": rows([r.metrics for r in runs], numeric=True),
+        "tags": rows([r.tags for r in runs]),
+    }
+
+
 class Experiments:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self._marked_at: float | None = None
+
+    def _mark_interrupted(self) -> None:
+        """Runs of this host whose process died are marked before a search shows them, at most
+        every MARK_EVERY seconds: a server answering many searches does not scan the runs table
+        for running ones on each (at 30,000 runs that scan was most of a page's time)."""
+        import time
+
+        now = time.monotonic()
+        if self._marked_at is None or now - self._marked_at >= MARK_EVERY:
+            self._marked_at = now
+            self.stores.runner.mark_interrupted()
 
     def start_run(self, experiment: str | None = None, name: str | None = None, **options: Any) -> ActiveRun:
         """A tracked run to log to: `with project.start_run("exp", "name") as run:`; options:
@@ -41,7 +80,7 @@ class Experiments:
         from loopline.core.experiments import parse_filter, parse_order
 
         tracking = self.stores.meta.tracking
-        self.stores.runner.mark_interrupted()
+        self._mark_interrupted()
         return tracking.search_runs(
             experiment_ids=[tracking.get_experiment_by_name(experiment).id] if experiment else None,
             filters=[f for text in filters for f in parse_filter(text)],
@@ -53,8 +92,22 @@ class Experiments:
     def tracked_run(self, run_id: str) -> TrackedRun:
         return self.stores.meta.tracking.get_run(run_id)
 
-    def compare(self, run_a: str, run_b: str) -> dict[str, Any]:
-        return self.stores.meta.tracking.compare(run_a, run_b)
+    def compare(self, *run_ids: str) -> dict[str, Any]:
+        """2 to 10 runs (ids or unique prefixes) side by side: `runs` (who and when), then every
+        param, latest metric and tag any of them has, as `{key, values, same}` with `values[i]`
+        run i's (None: it has none); a metric row's `deltas[i]` is values[i] - values[0]."""
+        from loopline.core.errors import InvalidInput
+
+        if not 2 <= len(run_ids) <= COMPARE_MOST:
+            raise InvalidInput(
+                f"compare takes 2 to {COMPARE_MOST} runs, not {len(run_ids)}",
+                hint="give each run's id (or a unique prefix)",
+            )
+        tracking = self.stores.meta.tracking
+        found = [tracking.get_run(run_id) for run_id in run_ids]
+        if len({r.id for r in found}) < len(found):
+            raise InvalidInput("a run is named twice in the comparison", hint="give each run once")
+        return compare(found)
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         return self.stores.meta.tracking.metric_history(run_id, key)
