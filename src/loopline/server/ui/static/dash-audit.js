@@ -22,6 +22,8 @@ document.addEventListener("DOMContentLoaded", async () => {
       say(`chain verified: ${found.events} events${head}`, "good");
     } else {
       say(`chain BROKEN at event ${found.broken.seq}: ${found.broken.problem}`, "bad");
+      const row = document.querySelector(`#events tr[data-seq="${Number(found.broken.seq)}"]`);
+      if (row) row.classList.add("bad");
     }
   } catch (error) {
     say(`Cannot verify the chain: ${error}`, "warn");
