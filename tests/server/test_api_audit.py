@@ -125,3 +125,21 @@ def test_the_cli_and_the_client_say_what_the_api_says(logged: Setup) -> None:
             assert viewer.audit_head() is not None
         with Client(url, logged.tokens["alice"]) as annotator, pytest.raises(Forbidden):
             annotator.audit_log()
+
+
+def test_paging_and_filters_on_each_engine(tmp_path: Any, store_url: str) -> None:
+    from loopline.core.hashing import hash_text
+    from loopline.core.types import Artifact
+    from loopline.project import Project
+
+    project = Project.init(tmp_path / "proj", store=store_url)
+    for n in range(30):
+        name = "iris" if n % 2 else "iris_2"  # `_` is no wildcard: iris_2 is not inside iris
+        art = Artifact(id=hash_text(f"a{n}"), kind="table", blob=hash_text(f"b{n}"), size=1)
+        project.meta.add_version(name, art, source="x")
+    page = project.audit_log(object="iris", limit=4, offset=2)
+    assert [e.object for e in page] == ["iris@13", "iris@12", "iris@11", "iris@10"]
+    assert {e.action for e in project.audit_log(action="dataset.")} == {"dataset.add_version"}
+    assert project.audit_log(action="dataset") == [] and project.audit_log(action="d%.") == []
+    assert len(project.audit_log(action="dataset.add_version", offset=25)) == 5
+    project.close()

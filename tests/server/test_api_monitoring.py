@@ -206,3 +206,40 @@ def _frame_file(root: Path) -> Path:
     path = root / "window.parquet"
     sample(120, 99).write_parquet(path)
     return path
+
+
+def test_the_store_queries_on_each_engine(tmp_path: Path, store_url: str) -> None:
+    """The overview's and the timeline's SQL (a group-by page, a window function, window ends)
+    on SQLite and PostgreSQL, without a model: rows written as monitoring runs write them."""
+    from loopline.core.hashing import hash_text
+    from loopline.core.types import Artifact
+    from loopline.project import Project
+
+    project = Project.init(tmp_path / "proj", store=store_url)
+    store = project.monitoring.store
+    for n in range(9):
+        model = f"m{n % 3}"
+        start = NOW + timedelta(hours=n)
+        until = None if n == 8 else (start + timedelta(hours=1)).isoformat()
+        report = {
+            "model": model,
+            "version": 1,
+            "window": {"rows": n, "since": start.isoformat(), "until": until},
+            "drift": {"share": n / 10, "drifted": n % 2 == 1},
+            "alerts": [],
+        }
+        store.add_report(
+            Artifact(id=hash_text(f"r{n}"), kind="json", blob=hash_text(f"b{n}"), size=1), report
+        )
+    latest = store.latest_per_model(1, 2)
+    assert [(row.model, row.rows, count) for row, count in latest] == [("m1", 7, 3), ("m2", 8, 3)]
+    assert store.recent_shares(["m0", "m2"], per_model=2) == {"m0": [0.3, 0.6], "m2": [0.5, 0.8]}
+    assert [r.rows for r in store.reports("m0", limit=2, offset=1)] == [3, 0]
+    ends = store.timeline("m0", since=NOW + timedelta(hours=2), until=NOW + timedelta(hours=7, minutes=1))
+    assert [r.rows for r in ends] == [3, 6]  # windows ending at 16:00 and 19:00
+    open_ended = store.timeline("m2", since=NOW + timedelta(days=365 * 100))  # made now, before 2130
+    assert open_ended == []
+    # an open window's end is its making (today), before the 2030 windows
+    assert [r.rows for r in store.timeline("m2")] == [8, 2, 5]
+    assert [r.rows for r in store.timeline("m2", limit=2)] == [2, 5]
+    project.close()

@@ -21,7 +21,8 @@ RULES: dict[Key, Rule] = {
     ("GET", "/api/v1/audit/head"): _READ,
 }
 
-Text = Annotated[str | None, Query(max_length=500)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: such a filter is a 422
+Text = Annotated[str | None, Query(max_length=500, pattern=NO_NUL)]
 
 
 def events_page(
@@ -43,10 +44,12 @@ def events_page(
 @router.get("/audit", summary="Audit events, newest first (as `loopline audit log --json`)")
 def log(
     request: Request,
-    object: Annotated[str | None, Query(max_length=500, description="this object and what is in it")] = None,
+    object: Annotated[
+        str | None, Query(max_length=500, pattern=NO_NUL, description="this object and what is in it")
+    ] = None,
     actor: Text = None,
     action: Annotated[
-        str | None, Query(max_length=200, description="an action, or a family: `model.`")
+        str | None, Query(max_length=200, pattern=NO_NUL, description="an action, or a family: `model.`")
     ] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
     page_token: Annotated[str | None, Query(max_length=200)] = None,

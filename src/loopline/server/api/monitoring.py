@@ -10,7 +10,9 @@ from fastapi import APIRouter, Path, Query, Request
 
 from loopline.api.monitoring import ModelMonitoring, ModelTimeline, MonitoringReport, ReportSummary
 from loopline.api.paging import MAX_LIMIT, Page, clamp_limit, decode_token, page_of
+from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.audit import NO_NUL
 from loopline.server.deps import project_of
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -25,12 +27,21 @@ RULES: dict[Key, Rule] = {
 
 Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="items per page (default 50)")]
 Token = Annotated[str | None, Query(max_length=200, description="next_page_token of the page before")]
-Name = Annotated[str | None, Query(max_length=200, description="only this model's reports")]
+Name = Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="only this model's reports")]
+ModelName = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
 When = Annotated[datetime | None, Query(description="ISO 8601; naive means UTC")]
 
 
 def utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    """In UTC (naive means UTC); InvalidInput for a time UTC cannot hold (year 1 at +05:00)."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{value.isoformat()} is out of range", hint="give a time in years 1 to 9999 UTC"
+        ) from None
 
 
 def models_page(request: Request, limit: int | None, page_token: str | None) -> Page[ModelMonitoring]:
@@ -58,7 +69,7 @@ def timeline_of(
 )
 def timeline(
     request: Request,
-    model: Annotated[str, Path(max_length=200)],
+    model: ModelName,
     since: When = None,
     until: When = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="the last N reports of the window")] = 200,
@@ -76,5 +87,7 @@ def list_reports(
 
 
 @router.get("/monitoring/reports/{report_id}", summary="One stored report (an id or a prefix of 6+)")
-def get_report(request: Request, report_id: Annotated[str, Path(max_length=64)]) -> MonitoringReport:
+def get_report(
+    request: Request, report_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)]
+) -> MonitoringReport:
     return MonitoringReport.of(project_of(request).monitor_report(report_id))

@@ -13,14 +13,12 @@ from fastapi.responses import Response
 
 from loopline.api.paging import MAX_LIMIT, clamp_limit, decode_token, encode_token
 from loopline.serve.access import Key, Rule, need
-from loopline.server.api.audit import events_page
+from loopline.server.api.audit import Text, events_page
 from loopline.server.dashboard.common import page
 
 router = APIRouter(include_in_schema=False)
 
 RULES: dict[Key, Rule] = {("GET", "/audit"): need("project", "read")}
-
-Text = Annotated[str | None, Query(max_length=500)]
 
 
 @router.get("/audit")

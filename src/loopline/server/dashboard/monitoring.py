@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from loopline.api.monitoring import ModelTimeline, TimelinePoint
 from loopline.api.paging import MAX_LIMIT, decode_token
 from loopline.serve.access import Key, Rule, need
-from loopline.server.api.monitoring import models_page, timeline_of
+from loopline.server.api.monitoring import ModelName, models_page, timeline_of
 from loopline.server.dashboard.common import figure_json, page
 
 router = APIRouter(include_in_schema=False)
@@ -178,7 +178,7 @@ def performance_figure(timeline: ModelTimeline) -> str | None:
 @router.get("/monitoring/{model}")
 def model_page(
     request: Request,
-    model: Annotated[str, Path(max_length=200)],
+    model: ModelName,
     metric: Metric = "p_adjusted",
     since: datetime | None = None,
     until: datetime | None = None,
