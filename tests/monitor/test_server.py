@@ -70,7 +70,9 @@ def test_report_pages_in_chromium(served: dict[str, Any]):
         page.fill("#token", served["tokens"]["mia"])
         page.click("button[type=submit]")
         page.wait_for_url(url + "/manage")
-        page.click("nav >> text=Monitor")
+        page.click("nav >> a[href='/monitoring']")  # the dashboard's overview links the reports
+        page.wait_for_url(url + "/monitoring")
+        page.click("text=All reports")
         page.wait_for_url(url + "/monitor")
         rows = page.locator("#reports tbody tr")
         assert rows.count() == 2

@@ -34,7 +34,8 @@ METRICS: dict[str, str] = {
 }
 PERFORMANCE = ("accuracy", "f1_macro", "mae", "rmse")
 SPARK_W, SPARK_H = 96, 24
-LEGEND = {"orientation": "h", "y": -0.3}  # under the date axis
+LEGEND = {"orientation": "h", "y": -0.22}  # under the time axis
+TIME_AXIS = {"tickformat": "%b %d %H:%M", "automargin": True}  # one line of ticks: no date line under
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -109,7 +110,8 @@ def drift_figure(timeline: ModelTimeline, metric: str) -> str:
             "title": {"text": METRICS[metric]},
         },
         "legend": LEGEND,
-        "margin": {"l": 80, "r": 16, "t": 40, "b": 90},
+        "margin": {"l": 80, "r": 16, "t": 40, "b": 80},
+        "xaxis": TIME_AXIS,
         "height": 420,
     }
     return figure_json(data, layout)
@@ -129,7 +131,8 @@ def share_figure(timeline: ModelTimeline) -> str:
     layout = {
         "title": {"text": "Share of features drifted"},
         "yaxis": {"range": [0, 1]},
-        "margin": {"l": 48, "r": 16, "t": 40, "b": 90},
+        "margin": {"l": 48, "r": 16, "t": 40, "b": 80},
+        "xaxis": TIME_AXIS,
         "height": 360,
     }
     return figure_json([bar], layout)
@@ -170,7 +173,10 @@ def performance_figure(timeline: ModelTimeline) -> str | None:
         trace["customdata"] = urls
     layout = {
         "title": {"text": "Performance: real (labelled rows) and estimated"},
-        "legend": {"orientation": "h"},
+        "legend": LEGEND,
+        "margin": {"l": 48, "r": 16, "t": 40, "b": 80},
+        "xaxis": TIME_AXIS,
+        "height": 360,
     }
     return figure_json(data, layout)
 
