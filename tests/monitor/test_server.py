@@ -70,7 +70,10 @@ def test_report_pages_in_chromium(served: dict[str, Any]):
         page.fill("#token", served["tokens"]["mia"])
         page.click("button[type=submit]")
         page.wait_for_url(url + "/")
-        page.goto(url + "/monitor")  # the report list (the dashboard's /monitoring links to it)
+        page.click("nav >> a[href='/monitoring']")  # the dashboard's overview links the reports
+        page.wait_for_url(url + "/monitoring")
+        page.click("text=All reports")
+        page.wait_for_url(url + "/monitor")
         rows = page.locator("#reports tbody tr")
         assert rows.count() == 2
         page.screenshot(path=str(SHOTS / "loopline-ui-monitor-list.png"), full_page=True)

@@ -20,20 +20,25 @@ def log(
         str | None, typer.Option("--object", help="Only this object and what is in it (iris: iris@3).")
     ] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Only events by this actor.")] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="Only this action (model.promote), or a family (model.).")
+    ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N events.")] = None,
     as_json: JSON = False,
 ) -> None:
     """Audit events, newest first: when, who (and how authenticated), what, on which object."""
-    events = open_project().audit_log(object=object, actor=actor, limit=limit)
+    events = open_project().audit_log(object=object, actor=actor, action=action, limit=limit)
     if as_json:
-        emit_json([e.to_json() for e in events])
+        from loopline.api.audit import AuditEventOut
+
+        emit_json([AuditEventOut.of(e).model_dump(mode="json") for e in events])
         return
     from rich.markup import escape
 
     from loopline.cli.render import console
 
     if not events:
-        console.print("no audit events" + (" match" if object or actor else " yet"))
+        console.print("no audit events" + (" match" if object or actor or action else " yet"))
     for e in events:
         change = "".join(
             f"  {side} {escape(text)}" for side, text in (("was", e.before), ("now", e.after)) if text
@@ -56,7 +61,9 @@ def verify(
     reordered event, or a tail cut against the head kept)."""
     found = open_project().audit_verify(head)
     if as_json:
-        emit_json(found.to_json())
+        from loopline.api.audit import AuditVerified
+
+        emit_json(AuditVerified.of(found).model_dump(mode="json"))
     elif found.broken is None:
         last = f", head {found.head.seq}:{found.head.hash}" if found.head else ""
         sys.stdout.write(f"audit log intact: {found.events} events{last}\n")
@@ -86,7 +93,10 @@ def head(as_json: JSON = False) -> None:
     """The last event's SEQ:HASH: publish it elsewhere, later `audit verify --head` checks it."""
     found = open_project().audit_head()
     if as_json:
-        emit_json(None if found is None else {"seq": found.seq, "hash": found.hash})
+        from loopline.api.audit import AuditHead
+
+        shape = AuditHead.of(found)
+        emit_json(None if shape is None else shape.model_dump(mode="json"))
     elif found is None:
         sys.stdout.write("the audit log is empty\n")
     else:

@@ -61,9 +61,23 @@ def monitor(
         bool, typer.Option("--fleet", help="Monitor every model in the prediction log.")
     ] = False,
     executor: Annotated[str, typer.Option("--executor", help="For --fleet: local or dask.")] = "local",
+    reports: Annotated[
+        bool, typer.Option("--reports", help="List the stored reports (of MODEL), newest first; run none.")
+    ] = False,
+    timeline: Annotated[
+        bool,
+        typer.Option("--timeline", help="MODEL's stored reports in [--since, --until) over time; run none."),
+    ] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=1000, help="For --reports and --timeline: at most N.")
+    ] = 50,
     as_json: JSON = False,
 ) -> None:
-    """Compare a production window with the model's training reference; fire alert rules."""
+    """Compare a production window with the model's training reference; fire alert rules.
+    With --reports or --timeline, show the reports stored before instead."""
+    if reports or timeline:
+        _stored(model, reports, timeline, since, until, limit, as_json)
+        return
     if fleet:
         if model is not None or data is not None or reference is not None:
             raise InvalidInput(
@@ -95,11 +109,71 @@ def monitor(
 
         atomic_write_text(html, standalone_html(report))
     if as_json:
-        emit_json({k: v for k, v in report.items() if k != "figures"})
+        from loopline.api.monitoring import MonitoringReport
+
+        emit_json(MonitoringReport.of(report).model_dump(mode="json"))
     else:
         _render(report)
     if (report.get("drift") or {}).get("drifted"):
         raise typer.Exit(1)
+
+
+def _stored(
+    model: str | None,
+    reports: bool,
+    timeline: bool,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """`--reports` (api ReportSummary) or `--timeline` (api ModelTimeline), as GET
+    /api/v1/monitoring/reports and /api/v1/monitoring/models/MODEL/timeline answer."""
+    from rich.table import Table
+
+    from loopline.api.monitoring import ModelTimeline, ReportSummary
+
+    if reports and timeline:
+        raise InvalidInput("--reports and --timeline are two views", hint="pick one")
+    table = Table(box=None, pad_edge=False)
+    if reports:
+        if since is not None or until is not None:
+            raise InvalidInput(
+                "--reports lists the newest reports", hint="--since/--until go with --timeline"
+            )
+        rows = [ReportSummary.model_validate(r) for r in open_project().monitor_reports(model, limit=limit)]
+        if as_json:
+            emit_json([r.model_dump(mode="json") for r in rows])
+            return
+        for column in ("report", "model", "version", "made", "rows", "drift share", "drifted", "alerts"):
+            table.add_column(column)
+        for r in rows:
+            made = r.created_at[:19].replace("T", " ")
+            table.add_row(
+                r.report_id[:12], escape(r.model), str(r.version), made, str(r.rows),
+                _num(r.drift_share), "[red]yes[/]" if r.drifted else "no", str(r.alerts),
+            )  # fmt: skip
+        console.print(table if rows else "no monitoring reports" + (f" of {escape(model)}" if model else ""))
+        return
+    if model is None:
+        raise InvalidInput("--timeline needs the model", hint="`loopline monitor MODEL --timeline`")
+    found = open_project().monitor_timeline(
+        model, since=parse_time(since, "--since"), until=parse_time(until, "--until"), limit=limit
+    )
+    shape = ModelTimeline.model_validate(found)
+    if as_json:
+        emit_json(shape.model_dump(mode="json"))
+        return
+    for column in ("at", "report", "drift share", "drifted features", "accuracy", "est. acc.", "alerts"):
+        table.add_column(column)
+    for point in shape.points:
+        drifted = ", ".join(f.name for f in point.features if f.drifted) or "-"
+        accuracy = (point.performance or {}).get("accuracy")
+        table.add_row(
+            point.at[:16].replace("T", " "), point.report.report_id[:8], _num(point.report.drift_share),
+            escape(drifted), _num(accuracy), _num(point.estimated_accuracy), str(len(point.fired)),
+        )  # fmt: skip
+    console.print(table if shape.points else f"no reports of {escape(model)} in that window")
 
 
 def _render(report: dict[str, Any]) -> None:

@@ -27,12 +27,21 @@ class Audit:
         return AuditLog(self.stores.meta)
 
     def audit_log(
-        self, object: str | None = None, actor: str | None = None, limit: int | None = None
+        self,
+        object: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+        *,
+        action: str | None = None,
+        offset: int = 0,
     ) -> list[AuditEvent]:
-        """Events newest first; `object` matches itself and what is inside it (iris: iris@3)."""
+        """Events newest first, skipping `offset`; `object` matches itself and what is inside it
+        (iris: iris@3); `action` one action (model.promote) or, ending in a dot, a family."""
         if limit is not None and limit < 1:
             raise InvalidInput(f"limit must be at least 1, not {limit}")
-        return self.log.events(object=object, actor=actor, limit=limit)
+        if offset < 0:
+            raise InvalidInput(f"offset must be at least 0, not {offset}")
+        return self.log.events(object=object, actor=actor, action=action, limit=limit, offset=offset)
 
     def audit_verify(self, head: str | None = None) -> Verified:
         """Walk the hash chain; `head` (SEQ:HASH or HASH, from `audit head`) must still be in it."""

@@ -242,6 +242,8 @@ class Project:
     monitor_fleet = forward("_monitor", Monitor.monitor_fleet)
     monitor_reports = forward("_monitor", Monitor.monitor_reports)
     monitor_report = forward("_monitor", Monitor.monitor_report)
+    monitor_models = forward("_monitor", Monitor.monitor_models)
+    monitor_timeline = forward("_monitor", Monitor.monitor_timeline)
 
     # -- annotate (_annotate.py) -----------------------------------------------------------------
     annotate_create = forward("_annotate", Annotate.annotate_create)

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from loopline.api.monitoring import ReportSummary
 from loopline.server.deps import Who, project_of
 from loopline.server.routers.pages import page_user, render
 
@@ -37,8 +38,10 @@ def _plotly_js() -> Path:
 @router.get("/api/monitor/reports")
 def list_reports(
     request: Request, who: Who, model: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    return project_of(request).monitor_reports(model, limit=min(max(limit, 1), 1000))
+) -> list[ReportSummary]:
+    """The first API's list (kept for its clients): /api/v1/monitoring/reports pages it."""
+    rows = project_of(request).monitor_reports(model, limit=min(max(limit, 1), 1000))
+    return [ReportSummary.model_validate(r) for r in rows]
 
 
 @router.get("/api/monitor/reports/{report_id}")

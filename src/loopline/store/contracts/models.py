@@ -122,8 +122,19 @@ class MonitoringRepository(Protocol):
 
     def profile(self, model: str, version: int) -> Artifact: ...
     def add_report(self, art: Artifact, report: dict[str, Any]) -> None: ...
-    def reports(self, model: str | None = None, limit: int = 100) -> list[ReportRow]:
+    def reports(self, model: str | None = None, limit: int = 100, offset: int = 0) -> list[ReportRow]:
         """Newest first."""
+
+    def latest_per_model(self, offset: int = 0, limit: int = 100) -> list[tuple[ReportRow, int]]:
+        """Each model's newest report and its number of reports, models by name."""
+
+    def recent_shares(self, models: Sequence[str], per_model: int = 12) -> dict[str, list[float | None]]:
+        """The drift share of each model's last reports, oldest first."""
+
+    def timeline(
+        self, model: str, since: datetime | None = None, until: datetime | None = None, limit: int = 200
+    ) -> list[ReportRow]:
+        """A model's last reports by window end in [since, until), oldest first."""
 
     def report_artifact(self, report_id: str) -> Artifact:
         """By artifact id prefix of at least 6 characters."""

@@ -117,9 +117,16 @@ class AuditLog:
         self._db = as_database(db)
 
     def events(
-        self, *, object: str | None = None, actor: str | None = None, limit: int | None = None
+        self,
+        *,
+        object: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[AuditEvent]:
-        """Newest first. `object` matches itself and what is inside it (iris: iris@3, iris#7)."""
+        """Newest first, skipping `offset`. `object` matches itself and what is inside it
+        (iris: iris@3, iris#7); `action` is one (dataset.add) or a family (dataset.)."""
         c = audit_events.c
         query = sa.select(audit_events).order_by(c.seq.desc())
         if object is not None:
@@ -127,8 +134,15 @@ class AuditLog:
             query = query.where(sa.or_(c.object == object, *inside))
         if actor is not None:
             query = query.where(c.actor == actor)
+        if action is not None:
+            family = action.endswith(".")
+            query = query.where(
+                c.action.like(_like(action) + "%", escape="\\") if family else c.action == action
+            )
         if limit is not None:
             query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self._db.read() as conn:
             return [_event(row) for row in conn.execute(query)]
 

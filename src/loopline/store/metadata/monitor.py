@@ -89,6 +89,22 @@ class ReportRow:
         }
 
 
+def _row(r: Any) -> ReportRow:
+    return ReportRow(
+        id=r.id,
+        model=r.model,
+        version=r.version,
+        artifact_id=r.artifact_id,
+        created_at=as_utc(r.created_at),
+        since=as_utc(r.since),
+        until=as_utc(r.until),
+        rows=r.rows,
+        drift_share=r.drift_share,
+        drifted=r.drifted,
+        alerts=r.alerts,
+    )
+
+
 class MonitoringStore:
     def __init__(self, db: Database | HasDatabase) -> None:
         self._db = as_database(db)
@@ -151,28 +167,57 @@ class MonitoringStore:
 
         self._db.write(work, self._db.change("monitor.add_report", art.id))
 
-    def reports(self, model: str | None = None, limit: int = 100) -> list[ReportRow]:
-        query = sa.select(monitor_reports).order_by(monitor_reports.c.id.desc()).limit(limit)
+    def reports(self, model: str | None = None, limit: int = 100, offset: int = 0) -> list[ReportRow]:
+        """Newest first."""
+        query = sa.select(monitor_reports).order_by(monitor_reports.c.id.desc()).offset(offset).limit(limit)
         if model is not None:
             query = query.where(monitor_reports.c.model == model)
         with self._db.read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ReportRow(
-                id=r.id,
-                model=r.model,
-                version=r.version,
-                artifact_id=r.artifact_id,
-                created_at=as_utc(r.created_at),
-                since=as_utc(r.since),
-                until=as_utc(r.until),
-                rows=r.rows,
-                drift_share=r.drift_share,
-                drifted=r.drifted,
-                alerts=r.alerts,
-            )
-            for r in rows
-        ]
+            return [_row(r) for r in conn.execute(query)]
+
+    def latest_per_model(self, offset: int = 0, limit: int = 100) -> list[tuple[ReportRow, int]]:
+        """Each model's newest report and how many it has, models by name (one page of them)."""
+        c = monitor_reports.c
+        per = (
+            sa.select(c.model, sa.func.max(c.id).label("last"), sa.func.count().label("n"))
+            .group_by(c.model)
+            .order_by(c.model)
+            .offset(offset)
+            .limit(limit)
+            .subquery()
+        )
+        query = sa.select(monitor_reports, per.c.n).join(per, c.id == per.c.last).order_by(c.model)
+        with self._db.read() as conn:
+            return [(_row(r), int(r.n)) for r in conn.execute(query)]
+
+    def recent_shares(self, models: Sequence[str], per_model: int = 12) -> dict[str, list[float | None]]:
+        """The drift share of each model's last `per_model` reports, oldest first."""
+        c = monitor_reports.c
+        rank = sa.func.row_number().over(partition_by=c.model, order_by=c.id.desc()).label("k")
+        ranked = sa.select(c.model, c.id, c.drift_share, rank).where(c.model.in_(list(models))).subquery()
+        query = sa.select(ranked).where(ranked.c.k <= per_model).order_by(ranked.c.model, ranked.c.id)
+        found: dict[str, list[float | None]] = {m: [] for m in models}
+        with self._db.read() as conn:
+            for r in conn.execute(query):
+                found[r.model].append(r.drift_share)
+        return found
+
+    def timeline(
+        self, model: str, since: datetime | None = None, until: datetime | None = None, limit: int = 200
+    ) -> list[ReportRow]:
+        """A model's last `limit` reports in [since, until), by when their window ended (when
+        they were made, for a window open at its end), oldest first."""
+        c = monitor_reports.c
+        at = sa.func.coalesce(c.until, c.created_at)
+        query = (
+            sa.select(monitor_reports).where(c.model == model).order_by(at.desc(), c.id.desc()).limit(limit)
+        )
+        if since is not None:
+            query = query.where(at >= since.astimezone(UTC))
+        if until is not None:
+            query = query.where(at < until.astimezone(UTC))
+        with self._db.read() as conn:
+            return [_row(r) for r in conn.execute(query)][::-1]
 
     def report_artifact(self, report_id: str) -> Artifact:
         if len(report_id) < 6:
