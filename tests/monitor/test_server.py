@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,7 @@ from fastapi.testclient import TestClient
 
 from loopline.server import create_app
 from tests.monitor.conftest import NOW, make_setup, sample
-from tests.server.live import chromium, live_server
-
-SHOTS = Path("/tmp")
+from tests.server.live import SHOTS, chromium, live_server
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+
+# Where the browser tests keep a screenshot of each page they visit: CI keeps the folder as an
+# artifact (.ci/run prints it), and a person looks at them.
+SHOTS = Path(
+    os.environ.get("LOOPLINE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots")
+)
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

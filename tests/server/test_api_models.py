@@ -16,7 +16,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from loopline import Client
-from loopline.core.errors import Conflict, Forbidden
+from loopline.core.errors import CheckFailed, Forbidden
 from loopline.core.identity import Principal, acting
 from loopline.project import Project
 from loopline.server import create_app
@@ -259,5 +259,5 @@ def test_the_python_client(reg: Registry) -> None:
                 client.promote("iris", 3, "production")
         with Client(url, reg.tokens["dave"]) as client:
             assert client.promote("iris", 3, "production").version == 3
-            with pytest.raises(Conflict, match="gate"):  # the policy's refusal (409) comes back
+            with pytest.raises(CheckFailed, match="gate"):  # the policy's refusal (409) comes back
                 client.promote("iris", 2, "production")

@@ -14,9 +14,7 @@ import pytest
 
 from loopline.server import create_app
 from tests.server.conftest import TEXTS, Setup, make_setup
-from tests.server.live import chromium, live_server
-
-SHOTS = Path("/tmp")
+from tests.server.live import SHOTS, chromium, live_server
 
 
 def digit_png(index: int) -> bytes:

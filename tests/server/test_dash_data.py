@@ -1,22 +1,19 @@
 """The data pages in headless Chromium: a viewer opens /data, a dataset, a version with its
 quarantined rows and their reasons, a diff, and follows a prediction's lineage back to the raw
 file and line, with the keyboard where a user would; no console errors. Each page is saved to
-/tmp/shots/data-*.png for a human to look at."""
+artifacts/screenshots/data-*.png for a human to look at."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from loopline.server import create_app
-from tests.server.live import chromium, live_server
+from tests.server.live import SHOTS, chromium, live_server
 from tests.server.test_api_data import DataSetup, make_data_project
-
-SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +52,6 @@ def test_pages_render_for_a_viewer_and_refuse_an_annotator(data: DataSetup) -> N
 
 @pytest.fixture
 def browser_page(data: DataSetup) -> Iterator[tuple[str, Any, list[str]]]:
-    SHOTS.mkdir(exist_ok=True)
     with live_server(create_app(data.project)) as url, chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,9 +16,7 @@ import loopline
 from loopline.server import create_app
 from tests.monitor.conftest import NOW, make_setup, sample
 from tests.server.conftest import make_user
-from tests.server.live import chromium, live_server
-
-SHOTS = Path("/tmp/shots")
+from tests.server.live import SHOTS, chromium, live_server
 
 
 @loopline.step(outputs=["feed"])
@@ -89,7 +86,6 @@ def test_the_cards_show_the_loop_and_an_approval_lands_on_them(loop: dict[str, A
 
 
 def test_home_in_chromium_by_keyboard(loop: dict[str, Any]) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     waiting = loop["project"].register("clf", "model", reason="retrained again").version
     with live_server(create_app(loop["project"])) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})

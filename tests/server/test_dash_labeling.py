@@ -1,23 +1,20 @@
 """The labeling pages: /labeling (every project's progress, agreement, open work; a form that
 creates a project for managers) and /labeling/{project} (annotators with gold scores, agreement,
 the label-error queue), rendered by the server and clicked through in headless Chromium with the
-keyboard. Screenshots go to /tmp/shots/labeling-*.png."""
+keyboard. Screenshots go to artifacts/screenshots/labeling-*.png."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from loopline.server import create_app
 from tests.server.conftest import Setup, make_user
-from tests.server.live import chromium, live_server
+from tests.server.live import SHOTS, chromium, live_server
 from tests.server.test_api_labeling import WRONG, labeled
-
-SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +64,6 @@ def test_pages_show_progress_annotators_and_the_queue(setup: Setup) -> None:
 
 
 def test_a_manager_reviews_and_creates_in_the_browser(setup: Setup) -> None:
-    SHOTS.mkdir(exist_ok=True)
     with live_server(create_app(setup.project)) as url, chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()

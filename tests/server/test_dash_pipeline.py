@@ -2,7 +2,7 @@
 button, the run's page follows it to the end, /pipelines lists it, its DAG shows each step's
 status, a step focused with the keyboard shows its outputs (links to their lineage), the
 environment page lists the packages and a reproduce run's page compares its outputs; a viewer
-sees no Run button; no console errors. Each page is saved to /tmp/shots/pipeline-*.png to be
+sees no Run button; no console errors. Each page is saved to artifacts/screenshots/pipeline-*.png to be
 looked at. The list pages through many runs without a gap or a repeat."""
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from loopline.server import create_app
 from tests.conftest import write_project
 from tests.pipeline.test_figures import CLEAN_STEPS, CLEAN_YAML
 from tests.server.conftest import make_user
-from tests.server.live import chromium, live_server
+from tests.server.live import SHOTS, chromium, live_server
 from tests.server.test_browser import sign_in
-
-SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
@@ -45,7 +43,6 @@ def watch(page: Any) -> list[str]:
 
 def test_run_the_pipeline_open_its_dag_and_focus_a_step(served: tuple[Project, dict, str, Any]) -> None:
     project, tokens, url, browser = served
-    SHOTS.mkdir(exist_ok=True)
     page, _ = sign_in(browser, url, tokens["scientist"])
     errors = watch(page)
     page.goto(url + "/pipelines")

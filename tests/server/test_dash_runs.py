@@ -1,14 +1,13 @@
 """The runs pages: `/runs` (filter in the CLI's language, columns picked, headers that sort,
 pages, checkboxes to compare), `/runs/compare`, `/runs/{id}` (charts, trials, its pipeline run)
 and `/experiments`, first as HTML, then clicked through in headless Chromium with the keyboard,
-no console errors, and a screenshot of each page in /tmp/shots/runs-*.png."""
+no console errors, and a screenshot of each page in artifacts/screenshots/runs-*.png."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +17,8 @@ from loopline import Project
 from loopline.server import create_app
 from tests.conftest import write_project
 from tests.server.conftest import make_user
-from tests.server.live import chromium, live_server
+from tests.server.live import SHOTS, chromium, live_server
 
-SHOTS = Path("/tmp/shots")
 STEPS = """
 def tune(ctx):
     for n in range(3):
@@ -184,7 +182,6 @@ def test_experiments_page_and_who_may_see_it(served: Served, client: TestClient)
 
 
 def test_clicked_through_in_a_browser(served: Served) -> None:
-    SHOTS.mkdir(exist_ok=True)
     with live_server(create_app(served.project)) as url, chromium() as browser:
         page = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
         errors: list[str] = []
