@@ -390,14 +390,8 @@ class SqlRegistryRepository:
                 .offset(offset)
                 .limit(limit)
             ).all()
-            if (
-                not found
-                and conn.execute(
-                    sa.select(registered_models.c.name).where(registered_models.c.name == name)
-                ).first()
-                is None
-            ):
-                raise no_model(name)
+            if not found:
+                _require_model(conn, name)
             by_version: dict[int, list[str]] = {}
             for alias, version in rows.aliases_of(conn, name).items():
                 by_version.setdefault(version, []).append(alias)
@@ -414,14 +408,8 @@ class SqlRegistryRepository:
         order = e.id.desc() if newest_first else e.id
         with self._db.read() as conn:
             found = conn.execute(query.order_by(order).offset(offset).limit(limit)).all()
-            if (
-                not found
-                and conn.execute(
-                    sa.select(registered_models.c.name).where(registered_models.c.name == name)
-                ).first()
-                is None
-            ):
-                raise no_model(name)
+            if not found:
+                _require_model(conn, name)
         return [to_event(r) for r in found]
 
     def awaiting(
@@ -516,3 +504,11 @@ class SqlRegistryRepository:
                     model_events.c.version == version,
                 )
             ).scalar()
+
+
+def _require_model(conn: sa.Connection, name: str) -> None:
+    """NotFound unless a registered model of that name exists (an empty page of one that does is
+    just empty)."""
+    named = sa.select(registered_models.c.name).where(registered_models.c.name == name)
+    if conn.execute(named).first() is None:
+        raise no_model(name)
