@@ -300,6 +300,9 @@ class Runs:
             return None  # the run's own records still draw it
 
     def _compared(self, run: Run) -> list[dict[str, Any]]:
+        """The outputs `loopline reproduce` re-made (collections are its inputs, not re-run)."""
+        from loopline.pipeline.runner import COLLECT_USES
+
         if run.reproduce_of is None:
             return []
         try:
@@ -316,5 +319,6 @@ class Runs:
                 "identical": again.get(step.name, {}).get(slot) == art_id,
             }
             for step in original.steps
+            if step.status in ("ran", "cached") and not step.uses.startswith(COLLECT_USES)
             for slot, art_id in sorted(step.outputs.items())
         ]
