@@ -140,12 +140,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "server": (
         "server_commands",
-        "Serve the annotation UI, REST API and MLflow API; every route needs a token of the "
+        "Serve the dashboard, annotation UI, REST API and MLflow API; every route needs a token of the "
         "project's users (`loopline users add`), unless --no-auth on loopback.",
     ),
     "compare": (
         "experiment_commands",
-        "Two runs side by side: params, latest metrics (with the difference) and tags.",
+        "Runs side by side: params, latest metrics (with each one's difference to the first run's) "
+        "and tags; keys whose values differ are highlighted.",
     ),
     "experiments": ("experiment_commands", "List experiments with their number of runs."),
     "loop": (
@@ -154,7 +155,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "monitor": (
         "monitor_commands",
-        "Compare a production window with the model's training reference; fire alert rules.",
+        "Compare a production window with the model's training reference; fire alert rules. "
+        "With --reports or --timeline, show the reports stored before instead.",
     ),
     "drift": (
         "monitor_commands",

@@ -25,7 +25,7 @@ def server(
         int, typer.Option(min=1024, help="Largest MLflow artifact upload (streamed to the blob store).")
     ] = 5 << 30,
 ) -> None:
-    """Serve the annotation UI, REST API and MLflow API; every route needs a token of the
+    """Serve the dashboard, annotation UI, REST API and MLflow API; every route needs a token of the
     project's users (`loopline users add`), unless --no-auth on loopback."""
     import uvicorn
 
