@@ -118,21 +118,25 @@ def test_the_list_pages_in_sql(tmp_path: Path, store_url: str) -> None:
     project = Project.init(tmp_path / "proj")
     token = make_user(project, "sci", "scientist")
     runner = project.stores.runner
-    made = [runner.start_run("local") for _ in range(120)]
+    made = [runner.start_run("local") for _ in range(55)]
     for run_id in made:
         project.meta.finish_run(run_id, "succeeded")
     try:
         with TestClient(create_app(project)) as client:
             headers = {"Authorization": f"Bearer {token}"}
-            first = client.get("/api/v1/pipeline-runs", params={"limit": 50}, headers=headers).json()
+            first = client.get("/api/v1/pipeline-runs", params={"limit": 25}, headers=headers).json()
             second = client.get(
-                "/api/v1/pipeline-runs", params={"page_token": first["next_page_token"]}, headers=headers
+                "/api/v1/pipeline-runs",
+                params={"limit": 25, "page_token": first["next_page_token"]},
+                headers=headers,
             ).json()
             third = client.get(
-                "/api/v1/pipeline-runs", params={"page_token": second["next_page_token"]}, headers=headers
+                "/api/v1/pipeline-runs",
+                params={"limit": 25, "page_token": second["next_page_token"]},
+                headers=headers,
             ).json()
             ids = [r["run_id"] for r in first["items"] + second["items"] + third["items"]]
-            assert len(ids) == 120 and set(ids) == set(made) and third["next_page_token"] is None
+            assert len(ids) == 55 and set(ids) == set(made) and third["next_page_token"] is None
             page = client.get("/pipelines", headers=headers)
             assert page.status_code == 200 and page.text.count("<tr>") == 51  # the header and 50 runs
             assert "Older runs" in page.text
