@@ -52,7 +52,7 @@ EXPERIMENTS = 5
 SWEEP = 100  # runs per sweep: a parent and its nested trials
 MLFLOW_VENVS = (
     Path(os.environ.get("LOOPLINE_BENCH_MLFLOW_VENV", BENCH_DIR / ".venvs" / "mlflow")),
-    Path("/work/main/.venv-mlflow"),
+    BENCH_DIR.parent / ".venv-mlflow",  # the one `make test` builds
 )
 TARGET_MS = 200.0
 

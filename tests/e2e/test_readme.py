@@ -13,7 +13,8 @@
   names: what a newcomer types first must work.
 - docs/cli.md's command table lists exactly the commands the CLI has.
 
-A block preceded by `<!-- fragment: WHY -->` is skipped; none is today.
+A block preceded by `<!-- fragment: WHY -->` is skipped: today only docs/web.md's client example,
+which needs a running server (tests/server/test_client.py and the areas' API tests run the client).
 """
 
 from __future__ import annotations
