@@ -185,7 +185,7 @@ class Runs:
             found = peek.child_counts(self.stores.settings.store_url, run_ids)
             if found is not None:
                 return found
-        return {k: len(v) for k, v in self.child_runs(run_ids).items()}
+        return self.stores.meta.tracking.child_counts(run_ids)
 
     def run_report(self, run: Run) -> dict[str, Any]:
         """The run's JSON with each step's rows in / out / quarantined, metrics and gates."""

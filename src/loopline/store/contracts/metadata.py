@@ -300,6 +300,7 @@ class TrackingRepository(Protocol):
         """Every value of one metric, by step then time."""
 
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]: ...
+    def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]: ...
     def search_runs(
         self,
         *,

@@ -332,6 +332,20 @@ class TrackingStore:
             )
             return [MetricPoint(r.key, r.value, r.step, r.timestamp, r.step_name) for r in rows]
 
+    def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]:
+        """How many runs are nested under each of these runs: counted in SQL, none loaded."""
+        out = dict.fromkeys(parent_ids, 0)
+        tag = run_tags.c
+        with self._db.read() as conn:
+            for chunk in chunks(list(parent_ids)):
+                query = (
+                    sa.select(tag.value, sa.func.count())
+                    .where(tag.key == PARENT_TAG, tag.value.in_(chunk))
+                    .group_by(tag.value)
+                )
+                out.update({value: int(n) for value, n in conn.execute(query)})
+        return out
+
     def children_of(self, parent_ids: Sequence[str]) -> dict[str, list[TrackedRun]]:
         """The runs nested under each of these runs (tuning trials), in the order they started."""
         out: dict[str, list[TrackedRun]] = {p: [] for p in parent_ids}
