@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from loopline.api.audit import AuditEventOut, AuditHead, AuditVerified
-from loopline.api.paging import MAX_LIMIT, Page, clamp_limit, decode_token, page_of
+from loopline.api.paging import Page, clamp_limit, decode_token, page_of
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, NO_NUL, Limit, PageToken
 from loopline.server.deps import project_of
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -21,7 +22,6 @@ RULES: dict[Key, Rule] = {
     ("GET", "/api/v1/audit/head"): _READ,
 }
 
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot compare text holding NUL: such a filter is a 422
 Text = Annotated[str | None, Query(max_length=500, pattern=NO_NUL)]
 
 
@@ -51,8 +51,8 @@ def log(
     action: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL, description="an action, or a family: `model.`")
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
-    page_token: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[AuditEventOut]:
     return events_page(request, object, actor, action, limit, page_token)
 

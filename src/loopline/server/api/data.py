@@ -19,14 +19,13 @@ from loopline.api.data import (
     Row,
     VersionOut,
 )
-from loopline.api.paging import MAX_LIMIT, Page, clamp_limit, decode_token, page_of
+from loopline.api.paging import Page, clamp_limit, decode_token, page_of
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.deps import project_of
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
-Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="items per page (default 50)")]
-Token = Annotated[str | None, Query(max_length=200, description="next_page_token of the previous page")]
 VersionNo = Annotated[int, Query(ge=1, le=2**31 - 1)]
 VersionPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Dataset = Annotated[str, Path(max_length=300)]
@@ -72,7 +71,9 @@ def quarantine_page(
 
 
 @router.get("/datasets", response_model=Page[DatasetOut])
-def list_datasets(request: Request, limit: Limit = None, page_token: Token = None) -> Page[DatasetOut]:
+def list_datasets(
+    request: Request, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
+) -> Page[DatasetOut]:
     """Every dataset (and other named artifact) with its latest version, as `loopline datasets --json`."""
     found, offset, size = _paged(datasets(project_of(request)), limit, page_token)
     return page_of(found, offset, size)
@@ -80,7 +81,7 @@ def list_datasets(request: Request, limit: Limit = None, page_token: Token = Non
 
 @router.get("/datasets/{dataset}/versions", response_model=Page[ArtifactOut])
 def list_versions(
-    request: Request, dataset: Dataset, limit: Limit = None, page_token: Token = None
+    request: Request, dataset: Dataset, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
 ) -> Page[ArtifactOut]:
     """The versions of one name, oldest first, as `loopline versions NAME --json`."""
     found, offset, size = _paged(versions(project_of(request), dataset), limit, page_token)
@@ -96,7 +97,11 @@ def get_version(request: Request, dataset: Dataset, version: VersionPath) -> Ver
 
 @router.get("/datasets/{dataset}/versions/{version}/items", response_model=Page[Row])
 def list_items(
-    request: Request, dataset: Dataset, version: VersionPath, limit: Limit = None, page_token: Token = None
+    request: Request,
+    dataset: Dataset,
+    version: VersionPath,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[Row]:
     """A page of the version's rows (a blob set: its files), read from the stored table."""
     return items_page(project_of(request), f"{dataset}@{version}", limit, page_token)
@@ -104,7 +109,11 @@ def list_items(
 
 @router.get("/datasets/{dataset}/versions/{version}/quarantine", response_model=Page[QuarantinedRow])
 def list_quarantine(
-    request: Request, dataset: Dataset, version: VersionPath, limit: Limit = None, page_token: Token = None
+    request: Request,
+    dataset: Dataset,
+    version: VersionPath,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[QuarantinedRow]:
     """The rows kept out of this version, each with its reason: the quarantine table the step
     run that made the version wrote beside it (collect: NAME_quarantine; clean: its

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from loopline.api.experiments import CompareOut, ExperimentOut, MetricPointOut, RunOut
-from loopline.api.paging import MAX_LIMIT, Page, clamp_limit, decode_token, page_of
+from loopline.api.paging import Page, clamp_limit, decode_token, page_of
 from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.deps import project_of
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"])
@@ -25,8 +26,6 @@ RULES: dict[Key, Rule] = {
 }
 
 MOST_FILTERS = 20
-Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="items per page (default 50)")]
-Token = Annotated[str | None, Query(max_length=200, description="next_page_token of the previous page")]
 Filters = Annotated[
     list[str] | None,
     Query(
@@ -66,7 +65,9 @@ def search_page(
 
 
 @router.get("/experiments", response_model=Page[ExperimentOut])
-def list_experiments(request: Request, limit: Limit = None, page_token: Token = None) -> Page[ExperimentOut]:
+def list_experiments(
+    request: Request, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
+) -> Page[ExperimentOut]:
     """Every experiment with its number of runs (`loopline experiments --json`)."""
     size, offset = clamp_limit(limit), decode_token(page_token)
     found = project_of(request).experiments()
@@ -79,8 +80,8 @@ def search_runs(
     filters: Filters = None,
     order_by: OrderBy = None,
     experiment: Experiment = None,
-    limit: Limit = None,
-    page_token: Token = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[RunOut]:
     """Tracked runs matching every filter, sorted (missing values last, then newest first):
     `loopline runs --filter … --json`. A filter the language does not parse is a 422 naming why."""
@@ -107,7 +108,7 @@ def get_run(request: Request, run_id: str) -> RunOut:
 
 @router.get("/runs/{run_id}/metrics/{key:path}", response_model=Page[MetricPointOut])
 def metric_history(
-    request: Request, run_id: str, key: str, limit: Limit = None, page_token: Token = None
+    request: Request, run_id: str, key: str, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
 ) -> Page[MetricPointOut]:
     """Every value logged for one metric of a run, by step then time."""
     if len(key) > 250:

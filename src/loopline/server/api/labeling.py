@@ -8,9 +8,9 @@ loopline.api.labeling shapes as its `--json`.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from loopline.api.labeling import (
     Agreement,
@@ -23,8 +23,9 @@ from loopline.api.labeling import (
     LabelingReport,
     LabelingStatus,
 )
-from loopline.api.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_token, page_of
+from loopline.api.paging import Page, decode_token, page_of
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.deps import principal_of, project_of
 from loopline.server.routers.pages import annotator_rows
 
@@ -38,9 +39,6 @@ RULES: dict[Key, Rule] = {
     ("GET", f"{_P}/{{project}}/label-errors"): need("labeling", "manage", "project"),
     ("POST", f"{_P}/{{project}}/import"): need("labeling", "manage", "project"),
 }
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-PageToken = Annotated[str | None, Query(max_length=200, description="next_page_token of the last page")]
 
 
 def statuses(project: Any, offset: int, limit: int) -> Page[LabelingStatus]:

@@ -27,9 +27,10 @@ from loopline.api.models import (
     RollbackBody,
     VersionDetailOut,
 )
-from loopline.api.paging import MAX_LIMIT, Page, decode_token, page_of
+from loopline.api.paging import Page, decode_token, page_of
 from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken, When
 from loopline.server.deps import Now, Who, project_of
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
@@ -51,13 +52,12 @@ RULES: dict[Key, Rule] = {
 
 Name = Annotated[str, Path(max_length=200, description="registered model name")]
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-Token = Annotated[str | None, Query(max_length=200, description="next_page_token of the previous page")]
-When = Annotated[datetime | None, Query(description="ISO 8601; naive means UTC")]
 
 
 @router.get("/models", response_model=Page[ModelOut])
-def list_models(request: Request, limit: Limit = 50, page_token: Token = None) -> Page[ModelOut]:
+def list_models(
+    request: Request, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
+) -> Page[ModelOut]:
     """Registered models by name, each with its latest version and aliases (`loopline models`)."""
     offset = decode_token(page_token)
     found = project_of(request).models_page(offset, limit + 1)
@@ -77,7 +77,9 @@ def get_version(request: Request, name: Name, version: Version) -> VersionDetail
 
 
 @router.get("/models/{name}/history", response_model=Page[EventOut])
-def history(request: Request, name: Name, limit: Limit = 50, page_token: Token = None) -> Page[EventOut]:
+def history(
+    request: Request, name: Name, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
+) -> Page[EventOut]:
     """Registrations, approvals, promotions, rollbacks, oldest first (`loopline models history`)."""
     offset = decode_token(page_token)
     found = project_of(request).model_events(name, offset, limit + 1)
@@ -134,8 +136,8 @@ def predictions(
     now: Now,
     since: When = None,
     until: When = None,
-    limit: Limit = 50,
-    page_token: Token = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[PredictionOut]:
     """Logged predictions in [since, until), newest first; until defaults to now and since to a
     day before until (a log holds millions of rows: ask for a window)."""

@@ -12,7 +12,7 @@ from loopline.api.monitoring import ModelMonitoring, ModelTimeline, MonitoringRe
 from loopline.api.paging import MAX_LIMIT, Page, clamp_limit, decode_token, page_of
 from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
-from loopline.server.api.audit import NO_NUL
+from loopline.server.api.params import DEFAULT_LIMIT, NO_NUL, Limit, PageToken, When
 from loopline.server.deps import project_of
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -25,11 +25,8 @@ RULES: dict[Key, Rule] = {
     ("GET", "/api/v1/monitoring/reports/{report_id}"): _READ,
 }
 
-Limit = Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="items per page (default 50)")]
-Token = Annotated[str | None, Query(max_length=200, description="next_page_token of the page before")]
 Name = Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="only this model's reports")]
 ModelName = Annotated[str, Path(max_length=200, pattern=NO_NUL)]
-When = Annotated[datetime | None, Query(description="ISO 8601; naive means UTC")]
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -52,7 +49,9 @@ def models_page(request: Request, limit: int | None, page_token: str | None) -> 
 
 
 @router.get("/monitoring/models", summary="Models with monitoring reports: latest report, drift trend")
-def list_models(request: Request, limit: Limit = None, page_token: Token = None) -> Page[ModelMonitoring]:
+def list_models(
+    request: Request, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
+) -> Page[ModelMonitoring]:
     return models_page(request, limit, page_token)
 
 
@@ -79,7 +78,7 @@ def timeline(
 
 @router.get("/monitoring/reports", summary="Stored monitoring reports, newest first")
 def list_reports(
-    request: Request, model: Name = None, limit: Limit = None, page_token: Token = None
+    request: Request, model: Name = None, limit: Limit = DEFAULT_LIMIT, page_token: PageToken = None
 ) -> Page[ReportSummary]:
     offset, size = decode_token(page_token), clamp_limit(limit)
     rows = project_of(request).monitor_reports(model, limit=size + 1, offset=offset)

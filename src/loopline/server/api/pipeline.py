@@ -29,6 +29,7 @@ from loopline.api.pipeline import (
 )
 from loopline.core.errors import ConfigError, Conflict, InvalidInput, LooplineError
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.deps import project_of
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ def run_dag(project: Any, run_id: str) -> PipelineDagOut:
 def list_pipeline_runs(
     request: Request,
     status: Annotated[RunStatus | None, Query(description="only runs of this status")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    page_token: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Page[PipelineRunOut]:
     """Top-level pipeline runs, newest first, each with how many runs are nested under it."""
     return run_list(project_of(request), status, limit, page_token)

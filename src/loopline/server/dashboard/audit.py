@@ -5,15 +5,15 @@ so the page asks GET /api/v1/audit/verify for it after it has loaded (static/das
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from loopline.api.paging import MAX_LIMIT, clamp_limit, decode_token, encode_token
+from loopline.api.paging import clamp_limit, decode_token, encode_token
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.audit import Text, events_page
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.dashboard.common import page
 
 router = APIRouter(include_in_schema=False)
@@ -27,8 +27,8 @@ def log_page(
     object: Text = None,
     actor: Text = None,
     action: Text = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
-    page_token: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Response:
     filters = {
         k: v.strip() for k, v in (("object", object), ("actor", actor), ("action", action)) if v and v.strip()
@@ -37,7 +37,7 @@ def log_page(
         request, filters.get("object"), filters.get("actor"), filters.get("action"), limit, page_token
     )
     offset, size = decode_token(page_token), clamp_limit(limit)
-    kept = filters | ({"limit": str(size)} if limit else {})
+    kept = filters | ({"limit": str(size)} if size != DEFAULT_LIMIT else {})  # the default stays out of links
 
     def link(**changes: str | None) -> str:
         query = {k: v for k, v in (kept | changes).items() if v}

@@ -23,6 +23,7 @@ from loopline.server.api.data import (
     quarantine_page,
     versions,
 )
+from loopline.server.api.params import PageToken
 from loopline.server.dashboard.common import page
 from loopline.server.deps import project_of
 
@@ -30,7 +31,6 @@ router = APIRouter(include_in_schema=False)
 
 Dataset = Annotated[str, Path(max_length=300)]
 VersionPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Token = Annotated[str | None, Query(max_length=200)]
 PREVIEW = 25
 
 
@@ -51,8 +51,8 @@ def version_page(
     request: Request,
     dataset: Dataset,
     version: VersionPath,
-    page_token: Token = None,
-    q_token: Token = None,
+    page_token: PageToken = None,
+    q_token: PageToken = None,
 ) -> Response:
     project = project_of(request)
     info = VersionOut.of(project.version_info(dataset, version))

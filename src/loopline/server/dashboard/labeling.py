@@ -5,16 +5,17 @@ queue. Both build the shapes of the REST API (server/api/labeling.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from loopline.api.labeling import Agreement, LabelingStatus
-from loopline.api.paging import DEFAULT_LIMIT, MAX_LIMIT, decode_token
+from loopline.api.paging import decode_token
 from loopline.core.errors import InvalidInput
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.labeling import report_of, statuses
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.dashboard.common import page
 from loopline.server.deps import principal_of, project_of
 
@@ -40,8 +41,8 @@ def _agreement(project: Any, status: LabelingStatus) -> Agreement | None:
 @router.get("/labeling")
 def labeling_list(
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    page_token: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Response:
     project = project_of(request)
     found = statuses(project, decode_token(page_token), limit)

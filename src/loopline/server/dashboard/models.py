@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from loopline.api.models import DeploymentsOut, EventOut, ModelOut, VersionDetailOut, VersionOut
 from loopline.api.paging import decode_token, encode_token
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import PageToken
 from loopline.server.dashboard.common import page
 from loopline.server.deps import Now, Who, project_of
 
@@ -27,7 +28,6 @@ RULES: dict[Key, Rule] = {
 
 PER_PAGE = 50
 Name = Annotated[str, Path(max_length=200)]
-Token = Annotated[str | None, Query(max_length=200)]
 
 
 def _pager(offset: int, more: bool) -> dict[str, str | None]:
@@ -43,7 +43,7 @@ def key_metric(metrics: dict[str, float]) -> tuple[str, float] | None:
 
 
 @router.get("/models")
-def models_page(request: Request, page_token: Token = None) -> Response:
+def models_page(request: Request, page_token: PageToken = None) -> Response:
     project = project_of(request)
     offset = decode_token(page_token)
     found = project.models_page(offset, PER_PAGE + 1)
@@ -66,7 +66,7 @@ def models_page(request: Request, page_token: Token = None) -> Response:
 
 
 @router.get("/models/{name}")
-def model_page(request: Request, name: Name, who: Who, now: Now, page_token: Token = None) -> Response:
+def model_page(request: Request, name: Name, who: Who, now: Now, page_token: PageToken = None) -> Response:
     project = project_of(request)
     offset = decode_token(page_token)
     listed = project.registry.repo.list_models(name)

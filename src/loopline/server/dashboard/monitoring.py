@@ -16,6 +16,7 @@ from loopline.api.monitoring import ModelTimeline, TimelinePoint
 from loopline.api.paging import MAX_LIMIT, decode_token
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.monitoring import ModelName, models_page, timeline_of
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.dashboard.common import figure_json, page
 
 router = APIRouter(include_in_schema=False)
@@ -51,8 +52,8 @@ def sparkline(values: list[float | None]) -> str:
 @router.get("/monitoring")
 def overview(
     request: Request,
-    page_token: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+    page_token: PageToken = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Response:
     found = models_page(request, limit, page_token)
     rows = [(m, sparkline(m.trend)) for m in found.items]

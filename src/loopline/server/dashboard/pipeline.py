@@ -22,6 +22,7 @@ from loopline.api.pipeline import (
     StepOut,
 )
 from loopline.serve.access import Key, Rule, need
+from loopline.server.api.params import PageToken
 from loopline.server.api.pipeline import run_list
 from loopline.server.dashboard.common import page
 from loopline.server.deps import project_of
@@ -57,7 +58,7 @@ def counts(steps: list[StepOut]) -> dict[str, int]:
 def pipelines_page(
     request: Request,
     status: Annotated[RunStatus | None, Query()] = None,
-    page_token: Annotated[str | None, Query(max_length=64)] = None,
+    page_token: PageToken = None,
 ) -> Response:
     listed = run_list(project_of(request), status, 50, page_token)
     rows = [

@@ -21,7 +21,8 @@ from loopline.api.paging import Page
 from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.experiments import RunOrder, TrackedRun, parse_order
 from loopline.serve.access import Key, Rule, need
-from loopline.server.api.experiments import Experiment, Filters, Limit, OrderBy, Token, search_page
+from loopline.server.api.experiments import Experiment, Filters, OrderBy, search_page
+from loopline.server.api.params import DEFAULT_LIMIT, Limit, PageToken
 from loopline.server.dashboard.common import figure_json, page
 from loopline.server.deps import project_of
 
@@ -109,8 +110,8 @@ def runs_page(
     experiment: Experiment = None,
     metric: Keys = None,
     param: Keys = None,
-    limit: Limit = None,
-    page_token: Token = None,
+    limit: Limit = DEFAULT_LIMIT,
+    page_token: PageToken = None,
 ) -> Response:
     project = project_of(request)
     shown_filters = [f for f in (filters or ()) if f.strip()]
@@ -131,7 +132,7 @@ def runs_page(
         "experiment": experiment,
         "metric": _keys(metric),
         "param": _keys(param),
-        "limit": limit,
+        "limit": None if limit == DEFAULT_LIMIT else limit,  # the default stays out of links
     }
     columns = [
         ("name", "name"),
