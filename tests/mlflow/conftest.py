@@ -57,3 +57,37 @@ def api(project: Project) -> Iterator[TestClient]:
     tests/server/test_access.py and test_http's auth tests cover who may call what."""
     with TestClient(create_app(project, auth=False)) as client:
         yield client
+
+
+PARITY_RUNNER = Path(__file__).with_name("parity") / "run.py"
+
+
+def parity(tmp_path: Path, mlflow_python: Path, point: int, **env: str) -> dict[str, str]:
+    """Run point's MLflow client checks (tests/mlflow/parity) against a live `loopline server`
+    with auth on, as an admin's token; {check name: error ('' when it passed)}."""
+    import json
+
+    from tests.server.live import live_server
+
+    project = Project.init(tmp_path / "parity")
+    token = project.users_add("parity", "admin")[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LOOPLINE_"))}
+    try:
+        with live_server(create_app(project)) as url:
+            base |= {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_TOKEN": token, **env}
+            base |= {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+            done = subprocess.run(
+                [str(mlflow_python), str(PARITY_RUNNER), "--point", str(point)],
+                cwd=tmp_path,
+                env=base,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+    finally:
+        project.close()
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results, f"no checks for point {point}"
+    return {r["name"]: r["error"] for r in results}

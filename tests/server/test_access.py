@@ -129,7 +129,8 @@ def test_docs_show_the_tables_as_the_code_has_them() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "server.md").read_text(encoding="utf-8")
     for app, rules in (("loopline server", SERVER_RULES), ("loopline serve", SERVE_RULES)):
         shown = page.split(f"<!-- routes: {app} -->\n", 1)[1].split("<!-- /routes -->", 1)[0]
-        assert shown == markdown(rules), f"docs/server.md's {app} table is stale: regenerate it"
+        stale = f"docs/server.md's {app} table is stale: run python -m tests.server.route_docs"
+        assert shown == markdown(rules), stale
 
 
 def test_a_grant_on_one_model_covers_that_model_only(

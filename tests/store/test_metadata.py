@@ -58,6 +58,8 @@ TABLES = {
     "mlflow_logged_models",
     "mlflow_artifacts",
     "mlflow_model_versions",
+    "mlflow_model_metrics",
+    "mlflow_run_outputs",
     "users",
     "tokens",
     "sessions",

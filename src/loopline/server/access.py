@@ -15,18 +15,13 @@ from fastapi.responses import Response
 
 from loopline.core.errors import LooplineError
 from loopline.serve.access import DOCS_RULES, PUBLIC, SIGNED_IN, Guard, Key, Rule, need
-from loopline.server import api, dashboard, errors
+from loopline.server import api, dashboard, errors, mlflow
 from loopline.server.auth import authenticate
 from loopline.server.errors import PageRenderer
-from loopline.server.mlflow.protocol import API, ARTIFACTS_API, MLFLOW_PREFIXES
+from loopline.server.mlflow.protocol import MLFLOW_PREFIXES
 from loopline.server.mlflow.protocol import render_error as mlflow_error
 
 _A = "/api/annotate"
-_FILES = f"{ARTIFACTS_API}/artifacts"
-_EXP_READ = need("experiment", "read")
-_EXP_EDIT = need("experiment", "edit")
-_MODEL_READ = need("model", "read", "name")
-_MODEL_EDIT = need("model", "edit", "name")
 
 ANNOTATION_RULES: dict[Key, Rule] = {
     ("GET", "/health"): PUBLIC,
@@ -58,51 +53,6 @@ PAGE_RULES: dict[Key, Rule] = {
     ("*", "/static"): PUBLIC,
 }
 
-MLFLOW_RULES: dict[Key, Rule] = {
-    **{("POST", f"{API}/runs/{op}"): _EXP_EDIT for op in ("log-batch", "log-metric", "update")},
-    **{("POST", f"{API}/runs/{op}"): _EXP_EDIT for op in ("log-parameter", "set-tag", "delete-tag")},
-    **{("POST", f"{API}/runs/{op}"): _EXP_EDIT for op in ("log-model", "log-inputs", "outputs")},
-    ("POST", f"{API}/runs/create"): need("experiment", "edit", "experiment_id"),
-    ("GET", f"{API}/runs/get"): _EXP_READ,
-    ("POST", f"{API}/runs/search"): _EXP_READ,
-    ("GET", f"{API}/metrics/get-history"): _EXP_READ,
-    ("GET", f"{API}/experiments/get-by-name"): _EXP_READ,
-    ("GET", f"{API}/experiments/get"): need("experiment", "read", "experiment_id"),
-    ("POST", f"{API}/experiments/create"): _EXP_EDIT,
-    ("POST", f"{API}/experiments/search"): _EXP_READ,
-    ("POST", f"{API}/experiments/set-experiment-tag"): need("experiment", "edit", "experiment_id"),
-    ("POST", f"{API}/logged-models"): need("experiment", "edit", "experiment_id"),
-    ("GET", f"{API}/logged-models/{{model_id}}"): _EXP_READ,
-    ("PATCH", f"{API}/logged-models/{{model_id}}"): _EXP_EDIT,
-    ("PATCH", f"{API}/logged-models/{{model_id}}/tags"): _EXP_EDIT,
-    ("POST", f"{API}/logged-models/{{model_id}}/params"): _EXP_EDIT,
-    ("POST", f"{API}/logged-models/search"): _EXP_READ,
-    ("POST", f"{API}/registered-models/create"): _MODEL_EDIT,
-    ("GET", f"{API}/registered-models/get"): _MODEL_READ,
-    ("GET", f"{API}/registered-models/search"): need("model", "read"),
-    ("POST", f"{API}/registered-models/set-tag"): _MODEL_EDIT,
-    ("POST", f"{API}/registered-models/alias"): _MODEL_EDIT,
-    ("DELETE", f"{API}/registered-models/alias"): _MODEL_EDIT,
-    ("GET", f"{API}/registered-models/alias"): _MODEL_READ,
-    ("POST", f"{API}/model-versions/create"): _MODEL_EDIT,
-    ("GET", f"{API}/model-versions/get"): _MODEL_READ,
-    ("POST", f"{API}/model-versions/set-tag"): _MODEL_EDIT,
-    ("GET", f"{API}/model-versions/get-download-uri"): _MODEL_READ,
-    ("GET", f"{API}/model-versions/search"): need("model", "read"),
-    # the handler checks the run or logged model exists and edit on its experiment
-    ("PUT", f"{_FILES}/{{artifact_path:path}}"): _EXP_EDIT,
-    ("GET", f"{_FILES}/{{artifact_path:path}}"): _EXP_READ,
-    ("GET", _FILES): _EXP_READ,
-    ("GET", f"{API}/artifacts/list"): _EXP_READ,
-    ("GET", "/api/3.0/mlflow/server-info"): PUBLIC,
-    # every other path under the MLflow prefixes: 404 ENDPOINT_NOT_FOUND, whoever asks
-    **{
-        (method, f"{prefix}{{rest:path}}"): PUBLIC
-        for prefix in MLFLOW_PREFIXES
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-    },
-}
-
 # The REST API's and the dashboard's rules sit beside their routes (server/api, server/dashboard).
 SERVER_RULES: dict[Key, Rule] = {
     **DOCS_RULES,
@@ -110,7 +60,7 @@ SERVER_RULES: dict[Key, Rule] = {
     **PAGE_RULES,
     **api.RULES,
     **dashboard.RULES,
-    **MLFLOW_RULES,
+    **mlflow.RULES,
 }
 
 

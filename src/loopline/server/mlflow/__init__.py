@@ -10,15 +10,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopline.server.mlflow import artifacts, experiments, models, runs
+from loopline.serve.access import Key, Rule
+from loopline.server.mlflow import (
+    artifacts,
+    experiments,
+    lifecycle,
+    models,
+    multipart,
+    runs,
+    search,
+    stages,
+    unsupported,
+)
 from loopline.server.mlflow.protocol import API as _API
 
 router = APIRouter()
 # One flat list (an included router is matched as a nested unit), the training loop's metric
 # writes first since routes are matched in order; the ENDPOINT_NOT_FOUND fallbacks last.
 _HOT = {f"{_API}/runs/log-batch", f"{_API}/runs/log-metric"}
-for _part in (runs.router, experiments.router, models.router, artifacts.router):
+_MODULES = (runs, experiments, models, search, lifecycle, stages, multipart, unsupported, artifacts)
+for _part in (module.router for module in _MODULES):
     router.routes.extend(sorted(_part.routes, key=lambda route: getattr(route, "path", "") not in _HOT))
 router.routes.extend(artifacts.fallback.routes)
 
-__all__ = ["router"]
+# Who may call which route (server/access.py guards them all): each module's rules, beside its routes.
+RULES: dict[Key, Rule] = {}
+for _module in _MODULES:
+    RULES |= _module.RULES
+
+__all__ = ["RULES", "router"]

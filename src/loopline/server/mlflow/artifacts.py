@@ -17,10 +17,13 @@ from fastapi.responses import StreamingResponse
 
 from loopline.core.errors import InvalidInput, NotFound, Unauthorized
 from loopline.core.identity import current
+from loopline.serve.access import PUBLIC, Key, Rule
 from loopline.server.mlflow.experiments import mlflow_store
 from loopline.server.mlflow.protocol import (
     API,
     ARTIFACTS_API,
+    EXP_EDIT,
+    EXP_READ,
     MLFLOW_PREFIXES,
     AlreadyExists,
     Call,
@@ -36,6 +39,21 @@ fallback = APIRouter()
 _FILES = f"{ARTIFACTS_API}/artifacts"
 _BYTES = "application/octet-stream"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+RULES: dict[Key, Rule] = {
+    # the handler checks the run or logged model exists and edit on its experiment
+    ("PUT", f"{_FILES}/{{artifact_path:path}}"): EXP_EDIT,
+    ("GET", f"{_FILES}/{{artifact_path:path}}"): EXP_READ,
+    ("GET", _FILES): EXP_READ,
+    ("GET", f"{API}/artifacts/list"): EXP_READ,
+    ("GET", "/api/3.0/mlflow/server-info"): PUBLIC,
+    # every other path under the MLflow prefixes: 404 ENDPOINT_NOT_FOUND, whoever asks
+    **{
+        (method, f"{prefix}{{rest:path}}"): PUBLIC
+        for prefix in MLFLOW_PREFIXES
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    },
+}
 
 
 def listing(call: Call, folder: str) -> list[dict[str, Any]]:

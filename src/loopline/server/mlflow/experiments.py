@@ -10,15 +10,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from loopline.core.errors import Conflict, InvalidInput
-from loopline.core.experiments import Experiment, parse_filter
+from loopline.core.experiments import Experiment
+from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.protocol import (
     API,
+    EXP_EDIT,
+    EXP_READ,
     AlreadyExists,
     Call,
     endpoint,
-    filter_in,
     integer_in,
-    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -27,6 +28,12 @@ from loopline.store.metadata.experiments import DEFAULT_EXPERIMENT, TrackingStor
 from loopline.store.metadata.mlflow import MlflowStore
 
 router = APIRouter()
+RULES: dict[Key, Rule] = {
+    ("GET", f"{API}/experiments/get-by-name"): EXP_READ,
+    ("GET", f"{API}/experiments/get"): need("experiment", "read", "experiment_id"),
+    ("POST", f"{API}/experiments/create"): EXP_EDIT,
+    ("POST", f"{API}/experiments/set-experiment-tag"): need("experiment", "edit", "experiment_id"),
+}
 
 
 def ms(value: datetime | None) -> int | None:
@@ -94,24 +101,6 @@ def create_experiment(call: Call) -> dict[str, Any]:
     except Conflict as exc:
         raise AlreadyExists(exc.message, hint=exc.hint) from None
     return {"experiment_id": str(exp.id)}
-
-
-@endpoint(
-    router,
-    "POST",
-    f"{API}/experiments/search",
-    {"max_results", "filter", "order_by", "view_type", "page_token"},
-)
-def search_experiments(call: Call) -> dict[str, Any]:
-    found = tracking(call).list_experiments()
-    text = filter_in(call.data)
-    if text:
-        clause = parse_filter(text.replace("attributes.name", "name"))
-        if len(clause) != 1 or clause[0].key != "name" or clause[0].op != "=":
-            raise InvalidInput(f"experiment filter {text!r} is not supported", hint="use name = 'NAME'")
-        found = [e for e in found if e.name == clause[0].value]
-    limit, _ = page_in(call.data, 1000, 50_000)
-    return {"experiments": [experiment_json(e) for e in found[:limit]]}
 
 
 @endpoint(router, "POST", f"{API}/experiments/set-experiment-tag", {"experiment_id", "key", "value"})

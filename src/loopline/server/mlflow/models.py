@@ -9,7 +9,6 @@ Aliases move through `Registry.promote`, under the project's promotion policy.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,17 +18,19 @@ from fastapi import APIRouter
 from loopline.core.errors import Conflict, Integrity, InvalidInput, NotFound
 from loopline.registry import Registry
 from loopline.registry.mlflow_models import model_artifact
+from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms
 from loopline.server.mlflow.protocol import (
     API,
+    EXP_EDIT,
+    EXP_READ,
+    MODEL_EDIT,
+    MODEL_READ,
     AlreadyExists,
     Call,
     choice_in,
     endpoint,
-    filter_in,
     integer_in,
-    list_in,
-    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -39,10 +40,25 @@ from loopline.store.metadata.registry import ModelVersion
 from loopline.store.metadata.summaries import RegisteredModel
 
 router = APIRouter()
+RULES: dict[Key, Rule] = {
+    ("POST", f"{API}/logged-models"): need("experiment", "edit", "experiment_id"),
+    ("GET", f"{API}/logged-models/{{model_id}}"): EXP_READ,
+    ("PATCH", f"{API}/logged-models/{{model_id}}"): EXP_EDIT,
+    ("PATCH", f"{API}/logged-models/{{model_id}}/tags"): EXP_EDIT,
+    ("POST", f"{API}/logged-models/{{model_id}}/params"): EXP_EDIT,
+    ("POST", f"{API}/registered-models/create"): MODEL_EDIT,
+    ("GET", f"{API}/registered-models/get"): MODEL_READ,
+    ("POST", f"{API}/registered-models/set-tag"): MODEL_EDIT,
+    ("POST", f"{API}/registered-models/alias"): MODEL_EDIT,
+    ("DELETE", f"{API}/registered-models/alias"): MODEL_EDIT,
+    ("GET", f"{API}/registered-models/alias"): MODEL_READ,
+    ("POST", f"{API}/model-versions/create"): MODEL_EDIT,
+    ("GET", f"{API}/model-versions/get"): MODEL_READ,
+    ("POST", f"{API}/model-versions/set-tag"): MODEL_EDIT,
+    ("GET", f"{API}/model-versions/get-download-uri"): MODEL_READ,
+}
 
 _STATUS = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"}
-_MODEL_FILTER = re.compile(r"^\s*(name|source_run_id)\s*=\s*(['\"])(.*?)\2\s*$", re.IGNORECASE)
-_VERSION_FILTER = re.compile(r"^\s*(name|run_id)\s*=\s*(['\"])(.*?)\2\s*$", re.IGNORECASE)
 
 
 def registry(call: Call) -> Registry:
@@ -130,34 +146,6 @@ def log_logged_model_params(call: Call) -> dict[str, Any]:
     return {}
 
 
-@endpoint(
-    router,
-    "POST",
-    f"{API}/logged-models/search",
-    {"experiment_ids", "filter", "datasets", "max_results", "order_by", "page_token"},
-)
-def search_logged_models(call: Call) -> dict[str, Any]:
-    wanted: dict[str, str] = {}
-    text = filter_in(call.data)
-    for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
-        match = _MODEL_FILTER.match(clause)
-        if match is None:
-            raise InvalidInput(
-                f"logged model filter {clause!r} is not supported",
-                hint="use name = 'NAME' and/or source_run_id = 'RUN'",
-            )
-        wanted[match.group(1).lower()] = match.group(3)
-    ids = [experiment_id(call, i) for i in list_in(call.data.get("experiment_ids"), "experiment_ids")]
-    limit, offset = page_in(call.data, 100, 1000)
-    found = mlflow_store(call).search_logged_models(
-        ids, name=wanted.get("name"), run_id=wanted.get("source_run_id"), limit=limit + 1, offset=offset
-    )
-    result: dict[str, Any] = {"models": [logged_model_json(m) for m in found[:limit]]}
-    if len(found) > limit:
-        result["next_page_token"] = str(offset + limit)
-    return result
-
-
 # -- registered models and versions ---------------------------------------------------------
 def version_json(version: ModelVersion, extra: VersionExtra | None) -> dict[str, Any]:
     created = ms(version.created_at)
@@ -229,20 +217,6 @@ def create_registered_model(call: Call) -> dict[str, Any]:
 @endpoint(router, "GET", f"{API}/registered-models/get", {"name"})
 def get_registered_model(call: Call) -> dict[str, Any]:
     return {"registered_model": model_json(call, _model(call, _name(call)))}
-
-
-@endpoint(
-    router, "GET", f"{API}/registered-models/search", {"filter", "max_results", "order_by", "page_token"}
-)
-def search_registered_models(call: Call) -> dict[str, Any]:
-    models = registry(call).models()
-    text = filter_in(call.data)
-    if text:
-        match = _VERSION_FILTER.match(text)
-        if match is None or match.group(1).lower() != "name":
-            raise InvalidInput(f"registered model filter {text!r} is not supported", hint="use name = 'NAME'")
-        models = [m for m in models if m.name == match.group(3)]
-    return {"registered_models": [model_json(call, m) for m in models]}
 
 
 @endpoint(router, "POST", f"{API}/registered-models/set-tag", {"name", "key", "value"})
@@ -353,22 +327,3 @@ def get_download_uri(call: Call) -> dict[str, Any]:
         )
     folder, _ = source_folder(call, extra.source, extra.model_id)
     return {"artifact_uri": f"mlflow-artifacts:/{folder}"}
-
-
-@endpoint(router, "GET", f"{API}/model-versions/search", {"filter", "max_results", "order_by", "page_token"})
-def search_model_versions(call: Call) -> dict[str, Any]:
-    text = filter_in(call.data)
-    wanted: dict[str, str] = {}
-    for clause in re.split(r"\s+and\s+", text, flags=re.IGNORECASE) if text else []:
-        match = _VERSION_FILTER.match(clause)
-        if match is None:
-            raise InvalidInput(
-                f"model version filter {clause!r} is not supported",
-                hint="use name = 'NAME' and/or run_id = 'RUN'",
-            )
-        wanted[match.group(1).lower()] = match.group(3)
-    limit, _ = page_in(call.data, 10_000, 200_000)
-    keys = mlflow_store(call).version_keys(wanted.get("name"), wanted.get("run_id"))[:limit]
-    repo = registry(call).repo
-    versions = [repo.get_version(n, v) for n, v in keys]
-    return {"model_versions": versions_json(call, versions)}

@@ -35,7 +35,7 @@ from loopline.core.errors import (
     Unauthorized,
 )
 from loopline.core.identity import Principal
-from loopline.serve.access import Rule
+from loopline.serve.access import Rule, need
 from loopline.serve.limits import MESSAGE, clip
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,12 @@ API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
 MLFLOW_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/", "/api/3.0/mlflow/", "/ajax-api/")
 JSON_TYPE = "application/json"
+
+# The levels most MLflow routes need; each module's RULES (merged in __init__) say which route needs what.
+EXP_READ = need("experiment", "read")
+EXP_EDIT = need("experiment", "edit")
+MODEL_READ = need("model", "read", "name")
+MODEL_EDIT = need("model", "edit", "name")
 
 
 class AlreadyExists(Conflict):

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
 
 from loopline.core.errors import InvalidInput
-from loopline.core.experiments import MetricPoint, RunFilter, TrackedRun, parse_filter, parse_order
+from loopline.core.experiments import MetricPoint, TrackedRun
+from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms, time_in, tracking
 from loopline.server.mlflow.protocol import (
     API,
+    EXP_EDIT,
+    EXP_READ,
     Call,
     choice_in,
     endpoint,
-    filter_in,
     integer_in,
     list_in,
     number_in,
     number_out,
-    page_in,
     pairs_in,
     pairs_out,
     text_in,
@@ -34,6 +34,14 @@ from loopline.server.mlflow.protocol import (
 from loopline.store.metadata.mlflow import Metric
 
 router = APIRouter()
+RULES: dict[Key, Rule] = {
+    **{("POST", f"{API}/runs/{op}"): EXP_EDIT for op in ("log-batch", "log-metric", "update")},
+    **{("POST", f"{API}/runs/{op}"): EXP_EDIT for op in ("log-parameter", "set-tag", "delete-tag")},
+    **{("POST", f"{API}/runs/{op}"): EXP_EDIT for op in ("log-model", "log-inputs", "outputs")},
+    ("POST", f"{API}/runs/create"): need("experiment", "edit", "experiment_id"),
+    ("GET", f"{API}/runs/get"): EXP_READ,
+    ("GET", f"{API}/metrics/get-history"): EXP_READ,
+}
 
 STATUS_OUT = {
     "running": "RUNNING",
@@ -283,37 +291,6 @@ def log_outputs(call: Call) -> dict[str, Any]:
             model_id, tags={"loopline.output_of_run": run_id, "loopline.output_step": str(step)}
         )
     return {}
-
-
-def _status_filter(item: RunFilter) -> RunFilter:
-    if item.kind == "attributes" and item.key == "status" and isinstance(item.value, str):
-        return replace(item, value=STATUS_IN.get(item.value.upper(), item.value))
-    return item
-
-
-@endpoint(
-    router,
-    "POST",
-    f"{API}/runs/search",
-    {"experiment_ids", "filter", "run_view_type", "max_results", "order_by", "page_token"},
-)
-def search_runs(call: Call) -> dict[str, Any]:
-    ids = list_in(call.data.get("experiment_ids"), "experiment_ids")
-    experiment_ids = [experiment_id(call, i) for i in ids]
-    text = filter_in(call.data)
-    filters = [_status_filter(f) for f in parse_filter(text)] if text else []
-    orders = call.data.get("order_by") or []
-    if not isinstance(orders, list):
-        raise InvalidInput("order_by must be a list")
-    order_by = [parse_order(text_in(o, "order_by", limit=500)) for o in orders]
-    limit, offset = page_in(call.data, 1000, _MAX_RESULTS)
-    found, more = mlflow_store(call).search_runs(
-        experiment_ids or None, filters, order_by, limit=limit, offset=offset
-    )
-    result: dict[str, Any] = {"runs": [run_json(r) for r in found]}
-    if more:
-        result["next_page_token"] = str(offset + limit)
-    return result
 
 
 @endpoint(

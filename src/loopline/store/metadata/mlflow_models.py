@@ -68,6 +68,32 @@ mlflow_model_versions = sa.Table(
 )
 
 
+# Metrics logged with `model_id=` (MLflow 3): the logged model's own metrics (0012).
+mlflow_model_metrics = sa.Table(
+    "mlflow_model_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.String(40), nullable=False),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float),  # NULL: NaN
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("dataset_name", sa.String(500)),
+    sa.Column("dataset_digest", sa.String(64)),
+    sa.Index("ix_mlflow_model_metrics_model", "model_id", "key"),
+)
+
+# A run's output models (runs/outputs, MLflow 3), handed back as run.outputs (0012).
+mlflow_run_outputs = sa.Table(
+    "mlflow_run_outputs",
+    metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("model_id", sa.String(40), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class LoggedModel:
     model_id: str

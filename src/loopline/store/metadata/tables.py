@@ -60,6 +60,8 @@ runs = sa.Table(
     sa.Column("experiment_id", sa.Integer),  # experiments.id (no FK: added by ALTER TABLE in 0004)
     sa.Column("name", sa.String(250)),
     sa.Column("user", sa.String(200)),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),  # or "deleted" (0012)
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.Index("ix_runs_started", "started_at"),
     sa.Index("ix_runs_experiment", "experiment_id", "started_at"),
 )
@@ -206,6 +208,7 @@ experiments = sa.Table(
     sa.Column("artifact_location", sa.Text),
     sa.Column("tags_json", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),  # 0012
 )
 
 run_params = sa.Table(
@@ -248,6 +251,8 @@ registered_models = sa.Table(
     sa.Column("tags_json", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),  # or "deleted" (0012)
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
 )
 
 model_versions = sa.Table(
@@ -265,6 +270,8 @@ model_versions = sa.Table(
     sa.Column("card_json", sa.Text),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),  # or "deleted" (0012)
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.Index("ix_model_versions_run", "run_id"),
 )
 

@@ -3,4 +3,4 @@
 Adding a migration moves HEAD_REVISION to it: stores below it are upgraded when opened.
 """
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"

@@ -1,0 +1,3 @@
+"""MLflow client checks: lifecycle (see checks.py)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""MLflow client checks: search (see checks.py)."""
+
+from __future__ import annotations
