@@ -1,6 +1,6 @@
 """Rewrite docs/server.md's route x role tables from the code (test_access checks they match):
 
-    .venv/bin/python -m tests.server.route_docs
+.venv/bin/python -m tests.server.route_docs
 """
 
 from __future__ import annotations
