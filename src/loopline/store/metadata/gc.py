@@ -22,6 +22,7 @@ held by other rows; `loopline fsck` reports blobs nothing refers to any more.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,11 @@ class GarbageCollector:
 Work = Callable[[sa.Connection], None]
 
 
+def _swap(purge: Callable[..., None]) -> Callable[..., None]:
+    """purge(conn, *names) as f(*names, conn): a removal to bind with partial, run on a connection."""
+    return lambda *args: purge(args[-1], *args[:-1])
+
+
 def _is_deleted(table: sa.Table, before: datetime) -> Any:
     return sa.and_(
         table.c.lifecycle == "deleted", sa.or_(table.c.deleted_at.is_(None), table.c.deleted_at <= before)
@@ -144,15 +150,13 @@ def _plan(conn: sa.Connection, before: datetime, report: GcReport) -> list[tuple
     m, v = registered_models.c, model_versions.c
     for name in conn.execute(sa.select(m.name).where(_is_deleted(registered_models, before))).scalars():
         report.models.append(name)
-        plan.append(("gc.model", name, lambda c, n=name: purge_model(c, n)))
+        plan.append(("gc.model", name, partial(_swap(purge_model), name)))
     gone_models = set(report.models)
     lone = sa.select(v.name, v.version).where(_is_deleted(model_versions, before)).order_by(v.name, v.version)
     for name, number in conn.execute(lone):
         if name not in gone_models:
             report.versions.append(f"{name}@{number}")
-            plan.append(
-                ("gc.version", f"{name}@{number}", lambda c, n=name, x=number: purge_version(c, n, x))
-            )
+            plan.append(("gc.version", f"{name}@{number}", partial(_swap(purge_version), name, number)))
     gone_versions = {tuple(k.rsplit("@", 1)) for k in report.versions}
 
     def backing(column: Any, value: str) -> str | None:
@@ -213,7 +217,7 @@ def _plan(conn: sa.Connection, before: datetime, report: GcReport) -> list[tuple
             report.keep("run", run_id, why)
             continue
         report.runs.append(run_id)
-        plan.append(("gc.run", run_id, lambda c, i=run_id, x=exp_id: purge_run(c, i, x)))
+        plan.append(("gc.run", run_id, partial(_swap(purge_run), run_id, exp_id)))
 
     deleted_models = sa.select(lm.model_id, lm.experiment_id).where(_is_deleted(mlflow_logged_models, before))
     for model_id, exp_id in conn.execute(deleted_models.order_by(lm.model_id)):
@@ -224,7 +228,5 @@ def _plan(conn: sa.Connection, before: datetime, report: GcReport) -> list[tuple
             report.keep("logged_model", model_id, why)
             continue
         report.logged_models.append(model_id)
-        plan.append(
-            ("gc.logged_model", model_id, lambda c, i=model_id, x=exp_id: purge_logged_model(c, i, x))
-        )
+        plan.append(("gc.logged_model", model_id, partial(_swap(purge_logged_model), model_id, exp_id)))
     return plan

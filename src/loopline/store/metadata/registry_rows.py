@@ -61,7 +61,7 @@ def version_row(conn: sa.Connection, name: str, version: int) -> Any:
         ).scalar()
         if top is None:
             raise no_model(name)
-        raise NotFound(f"model {name} has no version {version}", hint=f"its latest version is {top}")
+        raise NotFound(f"model {name} has no version {version}", hint=f"versions are 1 to {top}")
     return row
 
 
