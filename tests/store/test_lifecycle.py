@@ -134,6 +134,8 @@ def test_a_deleted_version_is_gone_to_every_read_and_its_aliases_are_removed(pro
     assert (listed.versions, listed.latest and listed.latest.version, listed.aliases) == (1, 1, {})
     assert [v.version for v in reg.repo.versions("iris")] == [1]
     assert [m.name for m in project.models()] == ["iris"]  # the stdlib reader agrees
+    with pytest.raises(Conflict, match="is not deleted"):
+        reg.restore("iris", 1)
     assert reg.restore("iris", 2) == 1
     assert reg.resolve("iris").version == 2 and reg.resolve("iris", 2).aliases == ()
     kinds = [e.kind for e in reg.history("iris")]

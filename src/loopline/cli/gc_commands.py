@@ -44,9 +44,11 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; remove nothing.")] = False,
     as_json: JSON = False,
 ) -> None:
-    """Remove for good the deleted runs, experiments, logged models and registered models and
-    versions (their audit events stay); runs with pipeline lineage, and what a registered version
-    comes from, are kept and listed."""
+    """Remove for good what was deleted (runs, experiments, logged models, registered models and
+    versions); pipeline runs with lineage, and what a registered version comes from, are kept.
+
+    Each removal is one transaction with an audit event; the audit events of what goes stay.
+    Blobs are left to `loopline fsck`, which reports those nothing refers to."""
     age = duration(older_than) if older_than is not None else None
     report = open_project().gc(age, dry_run=dry_run)
     if as_json:
