@@ -31,7 +31,12 @@ def test_delete_restore_and_gc(tmp_path: Path) -> None:
     root = tmp_path / "p"
 
     deleted = cli("models", "delete", "iris", "--version", "2", "--json", cwd=root, check=True)
-    assert json.loads(deleted.stdout) == {"name": "iris", "version": 2, "deleted": True, "aliases_removed": []}
+    assert json.loads(deleted.stdout) == {
+        "name": "iris",
+        "version": 2,
+        "deleted": True,
+        "aliases_removed": [],
+    }
     restored = cli("models", "restore", "iris", "--version", "2", "--json", cwd=root, check=True)
     assert json.loads(restored.stdout)["restored_versions"] == 1
     cli("models", "delete", "iris", cwd=root, check=True)

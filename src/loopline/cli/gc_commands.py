@@ -48,14 +48,14 @@ def gc(
     versions); pipeline runs with lineage, and what a registered version comes from, are kept.
 
     Each removal is one transaction with an audit event; the audit events of what goes stay.
-    Blobs are left to `loopline fsck`, which reports those nothing refers to."""
+    Blobs stay in the blob store (content-addressed, possibly shared): gc removes rows only."""
     age = duration(older_than) if older_than is not None else None
     report = open_project().gc(age, dry_run=dry_run)
     if as_json:
         emit_json(report.to_json())
         return
     verb = "would remove" if dry_run else "removed"
-    parts = [
+    parts: list[tuple[str, list[str] | list[int]]] = [
         ("registered models", report.models),
         ("model versions", report.versions),
         ("experiments", report.experiments),
@@ -80,7 +80,9 @@ def delete(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json
         emit_json({"name": name, "version": version, "deleted": True, "aliases_removed": removed})
         return
     gone = f" (aliases removed: {', '.join(removed)})" if removed else ""
-    console.print(f"deleted {escape(what)}{gone}; `loopline models restore` brings it back until `loopline gc`")
+    console.print(
+        f"deleted {escape(what)}{gone}; `loopline models restore` brings it back until `loopline gc`"
+    )
 
 
 def restore(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json: JSON = False) -> None:

@@ -16,15 +16,16 @@ what loopline is for; its step runs and artifacts are the project's history), a 
 model a registered version (deleted or not) comes from, and an experiment holding a kept run.
 
 Blobs are not deleted here: a file's bytes live once per content in the blob store and may be
-held by other rows; `loopline fsck` reports blobs nothing refers to any more.
+held by other rows. Nothing removes a blob no row refers to yet (`loopline fsck` checks the
+referenced ones): a blob store sweep is future work, and gc leaves every blob where it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
