@@ -50,6 +50,8 @@ def test_experiment_and_run_errors(api: TestClient) -> None:
     assert api.post(f"{API}/experiments/delete", json={"experiment_id": exp}).status_code == 200
     renaming = api.post(f"{API}/experiments/update", json={"experiment_id": exp, "new_name": "new"})
     assert "is deleted" in error(renaming, 400, "INVALID_PARAMETER_VALUE")
+    again = api.post(f"{API}/experiments/create", json={"name": "e"})
+    assert "(deleted)" in error(again, 400, "RESOURCE_ALREADY_EXISTS")
     assert api.post(f"{API}/experiments/restore", json={"experiment_id": exp}).status_code == 200
     got = api.get(f"{API}/experiments/get", params={"experiment_id": exp}).json()["experiment"]
     assert got["lifecycle_stage"] == "active" and got["name"] == "e"
