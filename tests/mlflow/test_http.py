@@ -54,7 +54,7 @@ def test_experiment_codes_drive_the_client(api: TestClient) -> None:
 def test_unknown_endpoints_are_endpoint_not_found(api: TestClient) -> None:
     for method, path in [
         ("GET", f"{API}/no/such/thing"),
-        ("POST", f"{API}/runs/delete"),
+        ("POST", f"{API}/runs/no-such-call"),
         ("GET", "/api/2.0/mlflow-artifacts/mpu/create/x"),
         ("GET", "/api/3.0/mlflow/nothing"),
     ]:

@@ -34,6 +34,7 @@ PARAMS = {
     "request_id": "req-1",
     "model": "m",
     "ref": "reviews",
+    "tag_key": "k",
 }
 
 

@@ -169,6 +169,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("users_commands", "Users of a shared server: roles, kinds, grants."),
     "tokens": ("users_commands", "Users' tokens: create (shown once), list, revoke."),
     "audit": ("audit_commands", "The audit log: every metadata change, hash-chained."),
+    "gc": (
+        "gc_commands",
+        "Remove for good what was deleted (runs, experiments, logged models, registered models and "
+        "versions); pipeline runs with lineage, and what a registered version comes from, are kept.",
+    ),
 }
 
 

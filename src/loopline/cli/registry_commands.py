@@ -246,6 +246,10 @@ def rollback(
 
 
 def register(root: typer.Typer) -> None:
+    from loopline.cli.gc_commands import delete, restore
+
+    app.command()(delete)
+    app.command()(restore)
     root.add_typer(app, name="models")
     root.command("register")(register_model)
     for command in (promote, approve, rollback):

@@ -105,6 +105,7 @@ class TrackedRun:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     points: tuple[MetricPoint, ...] = ()  # the latest point of each metric, by key
+    lifecycle: str = "active"  # or "deleted" (restorable until `loopline gc`)
 
     @property
     def metrics(self) -> dict[str, float | None]:

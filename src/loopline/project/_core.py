@@ -21,6 +21,7 @@ from loopline.project._audit import Audit
 from loopline.project._data import Data
 from loopline.project._experiments import Experiments
 from loopline.project._forward import forward
+from loopline.project._lifecycle import Lifecycle
 from loopline.project._models import Models
 from loopline.project._monitor import Monitor
 from loopline.project._runs import Runs
@@ -84,6 +85,7 @@ class Project:
         self._annotate = Annotate(self.stores)
         self._users = Users(self.stores)
         self._audit = Audit(self.stores)
+        self._lifecycle = Lifecycle(self.stores)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -235,6 +237,13 @@ class Project:
     predictions_page = forward("_models", Models.predictions_page)
     serving_app = forward("_models", Models.serving_app)
     score = forward("_models", Models.score)
+
+    # -- lifecycle: soft delete, restore, gc (_lifecycle.py) ----------------------------------------
+    delete_run = forward("_lifecycle", Lifecycle.delete_run)
+    restore_run = forward("_lifecycle", Lifecycle.restore_run)
+    delete_model = forward("_lifecycle", Lifecycle.delete_model)
+    restore_model = forward("_lifecycle", Lifecycle.restore_model)
+    gc = forward("_lifecycle", Lifecycle.gc)
 
     # -- monitor (_monitor.py) -----------------------------------------------------------------
     monitor = forward("_monitor", Monitor.monitor)

@@ -26,6 +26,7 @@ from loopline.store.metadata.registry import (
     SqlRegistryRepository,
     check_alias,
 )
+from loopline.store.metadata.registry_lifecycle import AliasCheck, RegistryLifecycle, check_description
 from loopline.store.metadata.summaries import RegisteredModel
 from loopline.store.models import read_model
 
@@ -48,6 +49,7 @@ class Registry:
         self.policy = policy
         self.actor = actor
         self.repo = SqlRegistryRepository(meta)
+        self.lifecycle = RegistryLifecycle(meta)
 
     # -- versions ----------------------------------------------------------------------------
     def register(
@@ -214,6 +216,45 @@ class Registry:
             check=self._checked(who, alias, removal=True),
         )
         return self._moved(who, name, alias, None, previous)
+
+    # -- lifecycle (soft delete until `loopline gc`) -------------------------------------------
+    def _removal_checks(self, who: Principal) -> AliasCheck:
+        """Deleting a version removes its aliases as `delete_alias` would: a protected alias
+        needs an approval of the removal (by someone other than the registrant and who deletes)."""
+        return lambda alias: self._checked(who, alias, removal=True)
+
+    def delete_version(self, name: str, version: int, reason: str = "") -> list[str]:
+        """Delete one version (restorable until gc) and remove its aliases; the aliases."""
+        who = self.principal()
+        checks = self._removal_checks(who)
+        return self.lifecycle.delete_version(name, version, actor=who.name, reason=reason, check=checks)
+
+    def delete_model(self, name: str, reason: str = "") -> list[str]:
+        """Delete the model and its versions (restorable until gc); the aliases removed."""
+        who = self.principal()
+        return self.lifecycle.delete_model(
+            name, actor=who.name, reason=reason, check=self._removal_checks(who)
+        )
+
+    def restore(self, name: str, version: int | None = None, reason: str = "") -> int:
+        """Restore a deleted model (with the versions deleted with it) or one deleted version;
+        how many versions came back. Aliases are not restored: promote again."""
+        who = self.principal().name
+        if version is None:
+            return self.lifecycle.restore_model(name, actor=who, reason=reason)
+        self.lifecycle.restore_version(name, version, actor=who, reason=reason)
+        return 1
+
+    def rename(self, name: str, new_name: str) -> None:
+        self.lifecycle.rename(name, new_name, actor=self.principal().name)
+
+    def describe(self, name: str, description: str, version: int | None = None) -> None:
+        """Set the description of the model, or of one version."""
+        text, who = check_description(description), self.principal().name
+        if version is None:
+            self.lifecycle.describe_model(name, text, actor=who)
+        else:
+            self.lifecycle.describe_version(name, version, text, actor=who)
 
     def history(self, name: str) -> list[ModelEvent]:
         return self.repo.history(name)

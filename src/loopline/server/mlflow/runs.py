@@ -80,7 +80,7 @@ def run_json(run: TrackedRun) -> dict[str, Any]:
         "status": STATUS_OUT.get(run.status, "FAILED"),
         "start_time": ms(run.started_at),
         "artifact_uri": root,
-        "lifecycle_stage": "active",
+        "lifecycle_stage": run.lifecycle,
     }
     if run.finished_at is not None:
         info["end_time"] = ms(run.finished_at)

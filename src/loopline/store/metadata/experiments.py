@@ -73,9 +73,14 @@ class TrackingStore:
             raise InvalidInput(f"experiment name {name!r} must be 1 to 250 characters")
 
         def work(conn: sa.Connection) -> int:
-            if conn.execute(sa.select(experiments.c.id).where(experiments.c.name == name)).first():
+            held = conn.execute(sa.select(experiments.c.lifecycle).where(experiments.c.name == name)).first()
+            if held is not None:
+                deleted = held.lifecycle == "deleted"
                 raise Conflict(
-                    f"experiment {name!r} exists already", hint="`loopline experiments` lists them"
+                    f"experiment {name!r} exists already" + (" (deleted)" if deleted else ""),
+                    hint="restore it, or remove it for good with `loopline gc`"
+                    if deleted
+                    else "`loopline experiments` lists them",
                 )
             return inserted_id(
                 conn.execute(

@@ -18,6 +18,7 @@ from loopline.core.types import Artifact
 from loopline.store.metadata.artifact_rows import insert_artifact
 from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.registry import check_model_name
+from loopline.store.metadata.registry_rows import version_row
 from loopline.store.metadata.tables import (
     experiments,
     metadata,
@@ -44,6 +45,8 @@ mlflow_logged_models = sa.Table(
     sa.Column("params_json", sa.Text, nullable=False),
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),  # or "deleted" (0012)
+    sa.Column("deleted_at", _TS),
     sa.Index("ix_mlflow_logged_models_experiment", "experiment_id", "created_at"),
 )
 
@@ -128,10 +131,15 @@ class MlflowModelRecords:
         check_model_name(name)
 
         def work(conn: sa.Connection) -> None:
-            if conn.execute(
-                sa.select(registered_models.c.name).where(registered_models.c.name == name)
-            ).first():
+            held = conn.execute(
+                sa.select(registered_models.c.lifecycle).where(registered_models.c.name == name)
+            ).first()
+            if held is not None and held.lifecycle == "active":
                 raise Conflict(f"registered model {name!r} exists already")
+            if held is not None:  # a deleted one: MLflow deletes for good, so scripts delete, then create
+                from loopline.store.metadata.gc import purge_model
+
+                purge_model(conn, name)
             now = utc_now()
             conn.execute(
                 registered_models.insert().values(
@@ -148,7 +156,9 @@ class MlflowModelRecords:
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
             row = conn.execute(
-                sa.select(registered_models.c.tags_json).where(registered_models.c.name == name)
+                sa.select(registered_models.c.tags_json).where(
+                    registered_models.c.name == name, registered_models.c.lifecycle == "active"
+                )
             ).first()
             if row is None:
                 raise NotFound(f"no registered model {name!r}")
@@ -178,6 +188,7 @@ class MlflowModelRecords:
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
+            version_row(conn, name, version)  # NotFound for a deleted one
             row = conn.execute(
                 sa.select(mlflow_model_versions.c.tags_json).where(
                     mlflow_model_versions.c.name == name, mlflow_model_versions.c.version == version
@@ -212,8 +223,10 @@ class MlflowModelRecords:
 
     def version_keys(self, name: str | None = None, run_id: str | None = None) -> list[tuple[str, int]]:
         """(name, version) of registry versions, optionally of one model or one source run."""
-        query = sa.select(model_versions.c.name, model_versions.c.version).order_by(
-            model_versions.c.name, model_versions.c.version.desc()
+        query = (
+            sa.select(model_versions.c.name, model_versions.c.version)
+            .where(model_versions.c.lifecycle == "active")  # a deleted version is in no listing
+            .order_by(model_versions.c.name, model_versions.c.version.desc())
         )
         if name is not None:
             query = query.where(model_versions.c.name == name)
@@ -286,9 +299,11 @@ class MlflowModelRecords:
         self._db.write(work, self._db.change("logged_model.create", model.model_id))
 
     def logged_model(self, model_id: str) -> LoggedModel:
+        """An active logged model (a deleted one is gone to every read until restored or gc'd)."""
+        m = mlflow_logged_models.c
         with self._db.read() as conn:
             row = conn.execute(
-                sa.select(mlflow_logged_models).where(mlflow_logged_models.c.model_id == model_id)
+                sa.select(mlflow_logged_models).where(m.model_id == model_id, m.lifecycle == "active")
             ).first()
         if row is None:
             raise NotFound(f"no logged model {model_id!r}")
@@ -335,6 +350,7 @@ class MlflowModelRecords:
     ) -> list[LoggedModel]:
         query = (
             sa.select(mlflow_logged_models)
+            .where(mlflow_logged_models.c.lifecycle == "active")
             .order_by(mlflow_logged_models.c.created_at.desc(), mlflow_logged_models.c.model_id)
             .limit(limit)
             .offset(offset)

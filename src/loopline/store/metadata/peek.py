@@ -75,15 +75,18 @@ WHERE s.run_id IN (SELECT value FROM json_each(?))
 """
 _RUNNING = "SELECT pid FROM runs WHERE status = 'running' AND host = ?"
 
-# ModelRegistry.list_models: every model with its latest version and number of versions.
+# ModelRegistry.list_models: every model with its latest version and number of versions (deleted
+# models and versions left out, as registry_rows.list_models leaves them).
 _MODELS = """
 SELECT m.name, m.description, m.created_at, m.updated_at, m.tags_json, top.n,
        v.version, v.artifact_id, v.run_id, v.status, v.gates_passed, v.metrics_json,
        v.created_at AS version_created_at
 FROM registered_models AS m
-LEFT JOIN (SELECT name, max(version) AS top, count(*) AS n FROM model_versions GROUP BY name) AS top
+LEFT JOIN (SELECT name, max(version) AS top, count(*) AS n FROM model_versions
+           WHERE lifecycle = 'active' GROUP BY name) AS top
   ON top.name = m.name
 LEFT JOIN model_versions AS v ON v.name = m.name AND v.version = top.top
+WHERE m.lifecycle = 'active'
 ORDER BY m.name
 """
 _ALIASES = "SELECT name, alias, version FROM model_aliases"

@@ -116,7 +116,13 @@ class SqlRegistryRepository:
             top = conn.execute(
                 sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
             ).scalar()
-            version = (top or 0) + 1
+            # a number gc removed is never given again: its events (approvals) stay with it
+            gone = conn.execute(
+                sa.select(sa.func.max(model_events.c.version)).where(
+                    model_events.c.name == name, model_events.c.kind == "register"
+                )
+            ).scalar()
+            version = max(top or 0, gone or 0) + 1
             conn.execute(
                 model_versions.insert().values(
                     name=name,
@@ -340,14 +346,16 @@ class SqlRegistryRepository:
                     model_aliases.c.version == model_versions.c.version,
                 ),
             )
-            .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+            .where(model_aliases.c.name == name, model_aliases.c.alias == alias, rows.ACTIVE)
         )
         with self._db.read() as conn:
             row = conn.execute(query).first()
             known = rows.aliases_of(conn, name)
             if row is None:
                 exists = conn.execute(
-                    sa.select(registered_models.c.name).where(registered_models.c.name == name)
+                    sa.select(registered_models.c.name).where(
+                        registered_models.c.name == name, registered_models.c.lifecycle == "active"
+                    )
                 ).first()
         if row is not None:
             return to_version(row, [a for a, v in known.items() if v == row.version])
@@ -362,7 +370,7 @@ class SqlRegistryRepository:
         with self._db.read() as conn:
             found = conn.execute(
                 sa.select(model_versions)
-                .where(model_versions.c.name == name)
+                .where(model_versions.c.name == name, rows.ACTIVE)
                 .order_by(model_versions.c.version)
             ).all()
             if not found:
@@ -385,7 +393,7 @@ class SqlRegistryRepository:
         with self._db.read() as conn:
             found = conn.execute(
                 sa.select(model_versions)
-                .where(model_versions.c.name == name)
+                .where(model_versions.c.name == name, rows.ACTIVE)
                 .order_by(model_versions.c.version.desc())
                 .offset(offset)
                 .limit(limit)
@@ -430,6 +438,7 @@ class SqlRegistryRepository:
                     sa.select(v.name, v.version)
                     .select_from(model_versions.outerjoin(model_aliases, joined))
                     .where(
+                        rows.ACTIVE,
                         v.version > sa.func.coalesce(a.version, 0),
                         sa.or_(v.gates_passed.is_(None), v.gates_passed.is_(True)),
                     )
@@ -509,6 +518,8 @@ class SqlRegistryRepository:
 def _require_model(conn: sa.Connection, name: str) -> None:
     """NotFound unless a registered model of that name exists (an empty page of one that does is
     just empty)."""
-    named = sa.select(registered_models.c.name).where(registered_models.c.name == name)
+    named = sa.select(registered_models.c.name).where(
+        registered_models.c.name == name, registered_models.c.lifecycle == "active"
+    )
     if conn.execute(named).first() is None:
         raise no_model(name)

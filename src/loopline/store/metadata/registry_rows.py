@@ -1,5 +1,9 @@
 """The registry's row helpers and its listing query, shared by the repository (registry.py):
-locking a model, reading a version, its aliases and approvals, appending an event."""
+locking a model, reading a version, its aliases and approvals, appending an event.
+
+Deleted models and versions (lifecycle 'deleted', registry_lifecycle.py) are left out here, so
+every read built on these helpers (Registry.models/resolve/load, serving, the dashboard, the
+REST and MLflow APIs) sees them gone until they are restored."""
 
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ def no_model(name: str) -> NotFound:
     return NotFound(f"no registered model {name!r}", hint="`loopline models` lists them")
 
 
-def lock_model(conn: sa.Connection, name: str) -> Any:
-    """The model's row, locked for this transaction (FOR UPDATE; SQLite's write lock is whole)."""
+def lock_any(conn: sa.Connection, name: str) -> Any:
+    """The model's row, deleted or not, locked for this transaction (FOR UPDATE; SQLite's write
+    lock is whole)."""
     row = conn.execute(
         sa.select(registered_models).where(registered_models.c.name == name).with_for_update()
     ).first()
@@ -29,13 +34,30 @@ def lock_model(conn: sa.Connection, name: str) -> Any:
     return row
 
 
+def lock_model(conn: sa.Connection, name: str) -> Any:
+    """The active model's row, locked: a deleted model is gone to every write but a restore."""
+    row = lock_any(conn, name)
+    if row.lifecycle != "active":
+        raise NotFound(
+            f"registered model {name!r} is deleted",
+            hint=f"`loopline models restore {name}` brings it back; `loopline gc` removes it for good",
+        )
+    return row
+
+
+ACTIVE = model_versions.c.lifecycle == "active"
+
+
 def version_row(conn: sa.Connection, name: str, version: int) -> Any:
+    """An active version's row (a deleted version is gone to every read until restored)."""
     row = conn.execute(
-        sa.select(model_versions).where(model_versions.c.name == name, model_versions.c.version == version)
+        sa.select(model_versions).where(
+            model_versions.c.name == name, model_versions.c.version == version, ACTIVE
+        )
     ).first()
     if row is None:
         top = conn.execute(
-            sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
+            sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name, ACTIVE)
         ).scalar()
         if top is None:
             raise no_model(name)
@@ -78,12 +100,20 @@ def list_models(
     """Every model (or one; or the page [offset, offset+limit) by name) with its latest
     version, number of versions and aliases: two queries whatever the number of models."""
     v = model_versions.c
-    top = sa.select(v.name, sa.func.max(v.version).label("top"), sa.func.count().label("n")).group_by(v.name)
+    top = (
+        sa.select(v.name, sa.func.max(v.version).label("top"), sa.func.count().label("n"))
+        .where(ACTIVE)
+        .group_by(v.name)
+    )
     if name is not None:
         top = top.where(v.name == name)
     m = registered_models.c
     if limit is not None:
-        names = list(conn.execute(sa.select(m.name).order_by(m.name).offset(offset).limit(limit)).scalars())
+        names = list(
+            conn.execute(
+                sa.select(m.name).where(m.lifecycle == "active").order_by(m.name).offset(offset).limit(limit)
+            ).scalars()
+        )
         top = top.where(v.name.in_(names))
     top_q = top.subquery()
     query = (
@@ -105,6 +135,7 @@ def list_models(
         .select_from(registered_models)
         .outerjoin(top_q, top_q.c.name == m.name)
         .outerjoin(model_versions, sa.and_(v.name == m.name, v.version == top_q.c.top))
+        .where(m.lifecycle == "active")  # deleted models are in no listing
         .order_by(m.name)
     )
     aliases_q = sa.select(model_aliases.c.name, model_aliases.c.alias, model_aliases.c.version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     # Built lazily by the properties below: a one-way edge, the repositories never import this.
     from loopline.store.metadata.annotations import SqlAnnotationRepository
     from loopline.store.metadata.experiments import TrackingStore
+    from loopline.store.metadata.gc import GcReport
+    from loopline.store.metadata.lifecycle import LifecycleStore
     from loopline.store.metadata.users import SqlUserRepository
 
 
@@ -84,6 +87,19 @@ class MetadataStore:
         from loopline.store.metadata.holders import blob_holders
 
         return blob_holders(self.database, digest)
+
+    @property
+    def lifecycle(self) -> LifecycleStore:
+        """Delete, restore and rename of experiments, runs and logged models (lifecycle.py)."""
+        from loopline.store.metadata.lifecycle import LifecycleStore
+
+        return LifecycleStore(self.database)
+
+    def gc(self, before: datetime, *, dry_run: bool = False) -> GcReport:
+        """Remove for good what was deleted at or before `before` (gc.py)."""
+        from loopline.store.metadata.gc import GarbageCollector
+
+        return GarbageCollector(self.database).collect(before, dry_run=dry_run)
 
     @property
     def tracking(self) -> TrackingStore:

@@ -136,6 +136,7 @@ def load_runs(conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
             params=dict(sorted(params[i].items())),
             tags=dict(sorted(tags[i].items())),
             points=tuple(sorted(latest[i], key=lambda p: p.key)),
+            lifecycle=found[i].lifecycle,
         )
         for i in ids
         if i in found

@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 _TS = sa.DateTime(timezone=True)
-_LIFECYCLE = ("runs", "registered_models", "model_versions")
+_LIFECYCLE = ("runs", "registered_models", "model_versions", "mlflow_logged_models")
 
 
 def upgrade() -> None:
