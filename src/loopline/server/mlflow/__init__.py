@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopline.serve.access import Key, Rule
+from loopline.serve.access import Key as _Key
+from loopline.serve.access import Rule as _Rule
 from loopline.server.mlflow import (
     artifacts,
     experiments,
@@ -34,7 +35,7 @@ for _part in (module.router for module in _MODULES):
 router.routes.extend(artifacts.fallback.routes)
 
 # Who may call which route (server/access.py guards them all): each module's rules, beside its routes.
-RULES: dict[Key, Rule] = {}
+RULES: dict[_Key, _Rule] = {}
 for _module in _MODULES:
     RULES |= _module.RULES
 
