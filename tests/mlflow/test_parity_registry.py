@@ -32,7 +32,7 @@ def test_model_metrics_and_run_outputs(tmp_path: Path, mlflow_python: Path) -> N
     assert _failed(tmp_path, mlflow_python, 7) == {}
 
 
-_UNSUPPORTED = r'''
+_UNSUPPORTED = r"""
 import json, logging
 import mlflow
 from mlflow import MlflowClient
@@ -72,9 +72,10 @@ seen["register_prompt"] = error(lambda: mlflow.genai.register_prompt(name="greet
 seen["load_prompt"] = error(lambda: mlflow.genai.load_prompt("prompts:/greeting/1"))
 seen["client_search_traces"] = error(lambda: MlflowClient().search_traces(experiment_ids=[exp]))
 seen["search_traces"] = error(lambda: mlflow.search_traces(experiment_ids=[exp]))
-seen["prompt_tag"] = error(lambda: MlflowClient().create_registered_model("m", tags={"mlflow.prompt.is_prompt": "true"}))
+prompt_tag = {"mlflow.prompt.is_prompt": "true"}
+seen["prompt_tag"] = error(lambda: MlflowClient().create_registered_model("m", tags=prompt_tag))
 print(json.dumps(seen))
-'''
+"""
 
 
 def test_tracing_and_prompts_fail_loudly_and_leave_nothing(tmp_path: Path, mlflow_python: Path) -> None:

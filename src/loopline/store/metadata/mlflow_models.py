@@ -18,6 +18,7 @@ from loopline.core.types import Artifact
 from loopline.store.metadata.artifact_rows import insert_artifact
 from loopline.store.metadata.database import Database, HasDatabase, as_database
 from loopline.store.metadata.registry import check_model_name
+from loopline.store.metadata.registry_rows import add_event, lock_model, version_row
 from loopline.store.metadata.tables import (
     experiments,
     metadata,
@@ -110,6 +111,20 @@ class LoggedModel:
 
 
 @dataclass(frozen=True)
+class ModelMetric:
+    """A metric point logged with `model_id=` (MLflow 3), in the run run_id."""
+
+    model_id: str
+    run_id: str | None
+    key: str
+    value: float | None  # None: NaN
+    step: int
+    timestamp: float  # seconds
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True)
 class VersionExtra:
     source: str
     model_id: str | None
@@ -194,6 +209,35 @@ class MlflowModelRecords:
             )
 
         self._db.write(work, self._db.change("model.set_version_tag", f"{name}@{version}:{key}"))
+
+    def set_version_status(
+        self, name: str, version: int, status: str, *, actor: str, reason: str, stage: str | None = None
+    ) -> None:
+        """A version's loopline status (`archived` is MLflow's stage Archived, `ready` any other),
+        with a model event (kind "archive" / "unarchive", alias: the stage alias it left)."""
+
+        def work(conn: sa.Connection) -> str:
+            lock_model(conn, name)
+            before = str(version_row(conn, name, version).status)
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == version)
+                .values(status=status)
+            )
+            kind = "archive" if status == "archived" else "unarchive"
+            add_event(conn, name, kind, actor, reason, from_version=version, alias=stage)
+            return before
+
+        self._db.write(
+            work,
+            lambda before: self._db.change(
+                "model.set_status",
+                f"{name}@{version}",
+                actor=actor,
+                before={"status": before},
+                after={"status": status},
+            ),
+        )
 
     def version_extras(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], VersionExtra]:
         names = sorted({n for n, _ in keys})
@@ -347,6 +391,94 @@ class MlflowModelRecords:
             query = query.where(mlflow_logged_models.c.source_run_id == run_id)
         with self._db.read() as conn:
             return [self._to_model(r) for r in conn.execute(query)]
+
+    def run_logged_model(self, run_id: str, name: str) -> LoggedModel | None:
+        """The logged model of run_id named name (MLflow 3 resolves runs:/RUN/NAME to it when
+        the run's own folder holds no model): of several, the one output at the latest step,
+        then the newest."""
+        query = (
+            sa.select(mlflow_logged_models, mlflow_run_outputs.c.step)
+            .outerjoin(
+                mlflow_run_outputs,
+                sa.and_(
+                    mlflow_run_outputs.c.model_id == mlflow_logged_models.c.model_id,
+                    mlflow_run_outputs.c.run_id == run_id,
+                ),
+            )
+            .where(mlflow_logged_models.c.source_run_id == run_id, mlflow_logged_models.c.name == name)
+        )
+        with self._db.read() as conn:
+            found = conn.execute(query).all()
+        if not found:
+            return None
+        best = max(found, key=lambda r: (r.step if r.step is not None else -1, as_aware(r.created_at)))
+        return self._to_model(best)
+
+    def model_metrics(self, model_ids: Sequence[str]) -> dict[str, list[ModelMetric]]:
+        """The metrics logged with each model id (one query for a page of models)."""
+        if not model_ids:
+            return {}
+        c = mlflow_model_metrics.c
+        query = (
+            sa.select(mlflow_model_metrics)
+            .where(c.model_id.in_(sorted(set(model_ids))))
+            .order_by(c.model_id, c.key, c.step, c.timestamp, c.id)
+        )
+        out: dict[str, list[ModelMetric]] = {}
+        with self._db.read() as conn:
+            for r in conn.execute(query):
+                out.setdefault(r.model_id, []).append(
+                    ModelMetric(
+                        r.model_id,
+                        r.run_id,
+                        r.key,
+                        r.value,
+                        r.step,
+                        r.timestamp,
+                        r.dataset_name,
+                        r.dataset_digest,
+                    )
+                )
+        return out
+
+    def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None:
+        """Record logged models as outputs of run_id, at a step (again: the step is updated)."""
+        ids = sorted({model_id for model_id, _ in outputs})
+
+        def work(conn: sa.Connection) -> None:
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
+            known = set(
+                conn.execute(
+                    sa.select(mlflow_logged_models.c.model_id).where(mlflow_logged_models.c.model_id.in_(ids))
+                ).scalars()
+            )
+            missing = [i for i in ids if i not in known]
+            if missing:
+                raise NotFound(f"no logged model {missing[0]!r}", hint="create it with logged-models first")
+            stmt = dialect_insert(conn.dialect.name, mlflow_run_outputs)
+            for model_id, step in dict(outputs).items():
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[mlflow_run_outputs.c.run_id, mlflow_run_outputs.c.model_id],
+                        set_={"step": stmt.excluded.step},
+                    ),
+                    {"run_id": run_id, "model_id": model_id, "step": step},
+                )
+
+        self._db.write(work, self._db.change("run.log_outputs", run_id, after={"models": ids}))
+
+    def run_outputs(self, run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+        """(model id, step) of each run's output models, by run (one query for a page of runs)."""
+        if not run_ids:
+            return {}
+        c = mlflow_run_outputs.c
+        query = sa.select(mlflow_run_outputs).where(c.run_id.in_(sorted(set(run_ids))))
+        out: dict[str, list[tuple[str, int]]] = {}
+        with self._db.read() as conn:
+            for r in conn.execute(query.order_by(c.run_id, c.step, c.model_id)):
+                out.setdefault(r.run_id, []).append((r.model_id, r.step))
+        return out
 
     # -- artifacts: path -> blob -----------------------------------------------------------
     def put_file(self, path: str, blob: str, size: int) -> None:
