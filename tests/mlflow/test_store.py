@@ -83,7 +83,9 @@ def test_linked_points_are_the_models_and_the_runs_once(project: Project) -> Non
     ]
     assert "m-2" not in got
     with pytest.raises(NotFound):
-        store.log_batch(run.id, [("loss", 9.0, 5, 5.0)], linked=[ModelMetric("m-2", run.id, "x", 1.0, 0, 1.0)])
+        store.log_batch(
+            run.id, [("loss", 9.0, 5, 5.0)], linked=[ModelMetric("m-2", run.id, "x", 1.0, 0, 1.0)]
+        )
     assert len(store.metric_history(run.id, "loss")) == 2, "a refused batch wrote its run points"
     store.log_outputs(run.id, [("m-1", 3)])
     store.log_outputs(run.id, [("m-1", 4)])
