@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
     from loopline.core.types import Artifact
     from loopline.store.metadata.mlflow import Metric
-    from loopline.store.metadata.mlflow_models import LoggedModel, ModelMetric, VersionExtra
+    from loopline.store.metadata.mlflow_logged import LoggedModel, ModelMetric
+    from loopline.store.metadata.mlflow_models import VersionExtra
     from loopline.store.metadata.monitor import ReportRow
     from loopline.store.metadata.predictions import BatchRow
     from loopline.store.metadata.registry import ModelEvent, ModelVersion

@@ -28,15 +28,17 @@ import sqlalchemy as sa
 from loopline.core.errors import NotFound
 from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.experiments import TrackingStore
-from loopline.store.metadata.mlflow_models import (
+from loopline.store.metadata.mlflow_logged import (
     LoggedModel,
-    MlflowModelRecords,
     ModelMetric,
+    mlflow_logged_models,
+    mlflow_model_metrics,
+)
+from loopline.store.metadata.mlflow_models import (
+    MlflowModelRecords,
     VersionExtra,
     check_path,
     mlflow_artifacts,
-    mlflow_logged_models,
-    mlflow_model_metrics,
     mlflow_model_versions,
 )
 from loopline.store.metadata.run_search import load_runs
