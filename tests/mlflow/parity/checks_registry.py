@@ -25,7 +25,9 @@ def _logged(ctx: Context, what: str, slope: float, registered: str | None = None
     mlflow.set_experiment(ctx.name(what))
     with mlflow.start_run() as run:
         mlflow.log_metric("loss", 0.25)
-        info = mlflow.sklearn.log_model(_fit(slope), name="model", registered_model_name=registered)
+        info = mlflow.sklearn.log_model(
+            _fit(slope), name="model", registered_model_name=registered, pip_requirements=["scikit-learn"]
+        )  # named requirements: no inference subprocess per model
     return run.info.run_id, info
 
 
