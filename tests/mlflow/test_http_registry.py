@@ -224,6 +224,11 @@ def test_prompts_are_refused_before_anything_is_stored(api: TestClient, project:
         api.get(f"{API}/registered-models/get", params={"name": "m"}).json()["registered_model"]["tags"] == []
     )
     assert {e.action for e in project.audit_log()} & {"model.set_tag"} == set()
+    _versions(api, "v", 1)
+    flip = {"name": "v", "version": "1", "key": "mlflow.prompt.is_prompt", "value": "true"}
+    error(api.post(f"{API}/model-versions/set-tag", json=flip), 400, "FEATURE_DISABLED")
+    got = api.get(f"{API}/model-versions/get", params={"name": "v", "version": "1"}).json()
+    assert got["model_version"]["tags"] == []
 
 
 @pytest.mark.parametrize(

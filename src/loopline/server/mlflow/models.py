@@ -357,6 +357,7 @@ def get_model_version(call: Call) -> dict[str, Any]:
 def set_model_version_tag(call: Call) -> dict[str, Any]:
     key = text_in(call.data.get("key"), "key", limit=250)
     value = text_in(call.data.get("value"), "value", required=False)
+    refuse_prompt({}, key, value)
     mlflow_store(call).set_version_tag(_name(call), _version(call), key, value)
     return {}
 
