@@ -9,7 +9,7 @@ import pytest
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.project import Project
-from loopline.store.metadata.mlflow import LoggedModel, check_path
+from loopline.store.metadata.mlflow import LoggedModel, ModelMetric, check_path
 
 
 def test_log_batch_keeps_nan_and_infinity_and_the_latest_point(project: Project) -> None:
@@ -54,14 +54,46 @@ def test_log_batch_refuses_an_unknown_run_and_a_changed_param_writing_nothing(pr
     assert store.metric_history(run.id, "loss") == []
 
 
-def test_log_missing_adds_only_new_points(project: Project) -> None:
+def test_linked_points_are_the_models_and_the_runs_once(project: Project) -> None:
+    """Points logged with a model_id: the run's history gets each once (MLflow 3 re-sends the
+    run's points to link them), the logged model's metrics get each once; an unknown model is
+    refused with nothing written."""
     exp = project.meta.tracking.create_experiment("e")
     run = project.meta.tracking.create_run(exp.id)
+    now = datetime.now(UTC)
     store = project.mlflow
+    store.create_logged_model(
+        LoggedModel("m-1", exp.id, "model", run.id, None, "LOGGED_MODEL_READY", None, {}, {}, now, now)
+    )
     store.log_batch(run.id, [("loss", 0.5, 0, 1.0), ("acc", math.nan, 0, 1.0)])
-    store.log_missing(run.id, [("loss", 0.5, 0, 1.0), ("acc", math.nan, 0, 1.0), ("loss", 0.4, 1, 2.0)])
+    linked = [
+        ModelMetric("m-1", run.id, "loss", 0.5, 0, 1.0),
+        ModelMetric("m-1", run.id, "acc", None, 0, 1.0),
+        ModelMetric("m-1", run.id, "loss", 0.4, 1, 2.0, "train", "abc"),
+    ]
+    store.log_batch(run.id, linked=linked)
+    store.log_batch(run.id, linked=linked)  # a retry adds nothing
     assert len(store.metric_history(run.id, "loss")) == 2
     assert len(store.metric_history(run.id, "acc")) == 1
+    got = store.model_metrics(["m-1", "m-2"])
+    assert [(m.key, m.value, m.step, m.dataset_name) for m in got["m-1"]] == [
+        ("acc", None, 0, None),
+        ("loss", 0.5, 0, None),
+        ("loss", 0.4, 1, "train"),
+    ]
+    assert "m-2" not in got
+    with pytest.raises(NotFound):
+        store.log_batch(
+            run.id, [("loss", 9.0, 5, 5.0)], linked=[ModelMetric("m-2", run.id, "x", 1.0, 0, 1.0)]
+        )
+    assert len(store.metric_history(run.id, "loss")) == 2, "a refused batch wrote its run points"
+    store.log_outputs(run.id, [("m-1", 3)])
+    store.log_outputs(run.id, [("m-1", 4)])
+    assert store.run_outputs([run.id, "nope"]) == {run.id: [("m-1", 4)]}
+    with pytest.raises(NotFound):
+        store.log_outputs(run.id, [("m-2", 0)])
+    assert store.run_logged_model(run.id, "model") == store.logged_model("m-1")
+    assert store.run_logged_model(run.id, "other") is None
 
 
 def test_logged_models_and_artifact_paths(project: Project) -> None:

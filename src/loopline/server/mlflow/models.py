@@ -10,6 +10,7 @@ Aliases move through `Registry.promote`, under the project's promotion policy.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi import APIRouter
 from loopline.core.errors import Conflict, Integrity, InvalidInput, NotFound
 from loopline.registry import Registry
 from loopline.registry.mlflow_models import model_artifact
+from loopline.registry.mlflow_stages import latest_per_stage, stage_of
 from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.experiments import experiment_id, mlflow_store, ms
 from loopline.server.mlflow.protocol import (
@@ -31,11 +33,13 @@ from loopline.server.mlflow.protocol import (
     choice_in,
     endpoint,
     integer_in,
+    number_out,
     pairs_in,
     pairs_out,
     text_in,
 )
-from loopline.store.metadata.mlflow import LoggedModel, VersionExtra, check_path
+from loopline.server.mlflow.unsupported import refuse_prompt
+from loopline.store.metadata.mlflow import LoggedModel, ModelMetric, VersionExtra, check_path
 from loopline.store.metadata.registry import ModelVersion
 from loopline.store.metadata.summaries import RegisteredModel
 
@@ -72,7 +76,30 @@ def model_folder(model: LoggedModel) -> str:
     return f"{model.experiment_id}/models/{model.model_id}/artifacts"
 
 
-def logged_model_json(model: LoggedModel) -> dict[str, Any]:
+def model_metric_json(metric: ModelMetric) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": metric.key,
+        "value": number_out(metric.value),
+        "timestamp": round(metric.timestamp * 1000),
+        "step": metric.step,
+        "model_id": metric.model_id,
+        "run_id": metric.run_id or "",
+    }
+    if metric.dataset_name:
+        out["dataset_name"] = metric.dataset_name
+    if metric.dataset_digest:
+        out["dataset_digest"] = metric.dataset_digest
+    return out
+
+
+def logged_models_json(call: Call, models: Sequence[LoggedModel]) -> list[dict[str, Any]]:
+    """A page of logged models, their metrics read in one query."""
+    metrics = mlflow_store(call).model_metrics([m.model_id for m in models])
+    return [logged_model_json(m, metrics.get(m.model_id, ())) for m in models]
+
+
+def logged_model_json(model: LoggedModel, metrics: Sequence[ModelMetric] = ()) -> dict[str, Any]:
+    """One logged model; `metrics`: those logged with its id (see logged_models_json)."""
     return {
         "info": {
             "experiment_id": str(model.experiment_id),
@@ -87,7 +114,7 @@ def logged_model_json(model: LoggedModel) -> dict[str, Any]:
             "status_message": model.status_message or "",
             "tags": pairs_out(model.tags),
         },
-        "data": {"params": pairs_out(model.params), "metrics": []},
+        "data": {"params": pairs_out(model.params), "metrics": [model_metric_json(m) for m in metrics]},
     }
 
 
@@ -119,7 +146,7 @@ def create_logged_model(call: Call) -> dict[str, Any]:
 
 @endpoint(router, "GET", f"{API}/logged-models/{{model_id}}", {"model_id"})
 def get_logged_model(call: Call) -> dict[str, Any]:
-    return {"model": logged_model_json(mlflow_store(call).logged_model(call.path["model_id"]))}
+    return {"model": logged_models_json(call, [mlflow_store(call).logged_model(call.path["model_id"])])[0]}
 
 
 @endpoint(router, "PATCH", f"{API}/logged-models/{{model_id}}", {"model_id", "status"})
@@ -128,7 +155,7 @@ def finalize_logged_model(call: Call) -> dict[str, Any]:
     if status is None:
         raise InvalidInput("a logged model's status is required", hint=", ".join(sorted(_STATUS)))
     model = mlflow_store(call).update_logged_model(call.path["model_id"], status=status)
-    return {"model": logged_model_json(model)}
+    return {"model": logged_models_json(call, [model])[0]}
 
 
 @endpoint(router, "PATCH", f"{API}/logged-models/{{model_id}}/tags", {"model_id", "tags"})
@@ -154,7 +181,7 @@ def version_json(version: ModelVersion, extra: VersionExtra | None) -> dict[str,
         "version": str(version.version),
         "creation_timestamp": created,
         "last_updated_timestamp": created,
-        "current_stage": "None",
+        "current_stage": stage_of(version.aliases, version.status),
         "description": version.description,
         "source": extra.source if extra else f"loopline:{version.artifact_id}",
         "run_id": version.run_id or "",
@@ -172,9 +199,10 @@ def versions_json(call: Call, versions: list[ModelVersion]) -> list[dict[str, An
 
 
 def model_json(call: Call, model: RegisteredModel) -> dict[str, Any]:
+    """A registered model; its latest_versions are MLflow's: the latest version of each stage."""
     latest = []
     if model.latest is not None:
-        latest = versions_json(call, [registry(call).repo.get_version(model.name, model.latest.version)])
+        latest = versions_json(call, latest_per_stage(registry(call).repo.versions(model.name)))
     return {
         "name": model.name,
         "creation_timestamp": ms(model.created_at),
@@ -207,8 +235,10 @@ def _version(call: Call) -> int:
 def create_registered_model(call: Call) -> dict[str, Any]:
     name = _name(call)
     description = text_in(call.data.get("description"), "description", required=False)
+    tags = pairs_in(call.data.get("tags"), "tags")
+    refuse_prompt(tags)
     try:
-        mlflow_store(call).create_registered_model(name, description, pairs_in(call.data.get("tags"), "tags"))
+        mlflow_store(call).create_registered_model(name, description, tags)
     except Conflict as exc:
         raise AlreadyExists(exc.message) from None
     return {"registered_model": model_json(call, _model(call, name))}
@@ -223,6 +253,7 @@ def get_registered_model(call: Call) -> dict[str, Any]:
 def set_registered_model_tag(call: Call) -> dict[str, Any]:
     key = text_in(call.data.get("key"), "key", limit=250)
     value = text_in(call.data.get("value"), "value", required=False)
+    refuse_prompt({}, key, value)
     mlflow_store(call).set_registered_model_tag(_name(call), key, value)
     return {}
 
@@ -257,13 +288,26 @@ def source_folder(call: Call, source: str, model_id: str | None) -> tuple[str, s
     if source.startswith("mlflow-artifacts:"):
         return check_path(source[len("mlflow-artifacts:") :].lstrip("/")), None
     if source.startswith("runs:/"):
-        run_id, _, rest = source[len("runs:/") :].partition("/")
-        run = mlflow_store(call).run(run_id)
-        return check_path(f"{run.experiment_id}/{run.id}/artifacts/{rest}".rstrip("/")), None
+        return run_source(call, source)
     raise InvalidInput(
         f"model source {source!r} is not on this server",
         hint="log the model to this server (models:/m-…, runs:/… or mlflow-artifacts:/…)",
     )
+
+
+def run_source(call: Call, source: str) -> tuple[str, str | None]:
+    """runs:/RUN/PATH as MLflow 3 reads it: the run's artifact folder PATH when it holds a model
+    (an MLmodel file), else the run's logged model named PATH (MLflow 3 logs models so)."""
+    run_id, _, rest = source[len("runs:/") :].partition("/")
+    store = mlflow_store(call)
+    run = store.run(text_in(run_id, "the run id of a runs:/ source", limit=40))
+    folder = check_path(f"{run.experiment_id}/{run.id}/artifacts/{rest}".rstrip("/"))
+    path = rest.strip("/")
+    if path and not any(p == "MLmodel" for p, _, _ in store.files_under(folder)):
+        logged = store.run_logged_model(run.id, path)
+        if logged is not None:
+            return model_folder(logged), logged.model_id
+    return folder, None
 
 
 @endpoint(
@@ -275,6 +319,8 @@ def source_folder(call: Call, source: str, model_id: str | None) -> tuple[str, s
 def create_model_version(call: Call) -> dict[str, Any]:
     name = _name(call)
     source = text_in(call.data.get("source"), "source", limit=1000)
+    tags = pairs_in(call.data.get("tags"), "tags")
+    refuse_prompt(tags)
     model_id = text_in(call.data.get("model_id"), "model_id", required=False, limit=40) or None
     folder, model_id = source_folder(call, source, model_id)
     store = mlflow_store(call)
@@ -296,7 +342,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
         )
     except Integrity as exc:
         raise InvalidInput(f"the model files at {source!r} are unreadable: {exc.message}") from None
-    extra = VersionExtra(source, model_id, pairs_in(call.data.get("tags"), "tags"))
+    extra = VersionExtra(source, model_id, tags)
     store.save_version_extra(name, version.version, extra)
     return {"model_version": version_json(version, extra)}
 
@@ -311,6 +357,7 @@ def get_model_version(call: Call) -> dict[str, Any]:
 def set_model_version_tag(call: Call) -> dict[str, Any]:
     key = text_in(call.data.get("key"), "key", limit=250)
     value = text_in(call.data.get("value"), "value", required=False)
+    refuse_prompt({}, key, value)
     mlflow_store(call).set_version_tag(_name(call), _version(call), key, value)
     return {}
 

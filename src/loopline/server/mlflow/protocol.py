@@ -56,11 +56,17 @@ class AlreadyExists(Conflict):
     """A create of something that exists: the client goes on with the existing one."""
 
 
+class Unsupported(InvalidInput):
+    """An MLflow feature loopline does not have (tracing, prompts): a 400 the client neither
+    retries nor falls back from (ENDPOINT_NOT_FOUND would make it try the older API)."""
+
+
 # class -> (HTTP status, MLflow error code); the most specific class wins.
 STATUS: dict[type[Exception], tuple[int, str]] = {
     Unauthorized: (401, "UNAUTHENTICATED"),
     Forbidden: (403, "PERMISSION_DENIED"),
     AlreadyExists: (400, "RESOURCE_ALREADY_EXISTS"),
+    Unsupported: (400, "FEATURE_DISABLED"),
     NotFound: (404, "RESOURCE_DOES_NOT_EXIST"),
     ConfigError: (500, "INTERNAL_ERROR"),  # the server's own loopline.yaml: not the client's doing
     InvalidInput: (400, "INVALID_PARAMETER_VALUE"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter
@@ -31,7 +32,7 @@ from loopline.server.mlflow.protocol import (
     pairs_out,
     text_in,
 )
-from loopline.store.metadata.mlflow import Metric
+from loopline.store.metadata.mlflow import Metric, ModelMetric
 
 router = APIRouter()
 RULES: dict[Key, Rule] = {
@@ -69,7 +70,14 @@ _MAX_ENTITIES = 1000
 
 
 # -- runs -----------------------------------------------------------------------------------
-def run_json(run: TrackedRun) -> dict[str, Any]:
+def runs_json(call: Call, runs: Sequence[TrackedRun]) -> list[dict[str, Any]]:
+    """A page of runs as MLflow's Run messages, their output models read in one query."""
+    outputs = mlflow_store(call).run_outputs([r.id for r in runs])
+    return [run_json(r, outputs.get(r.id, ())) for r in runs]
+
+
+def run_json(run: TrackedRun, outputs: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
+    """One run; `outputs`: its output models (model id, step), see runs_json."""
     root = f"mlflow-artifacts:/{run.experiment_id}/{run.id}/artifacts"
     info = {
         "run_id": run.id,
@@ -92,7 +100,9 @@ def run_json(run: TrackedRun) -> dict[str, Any]:
             "tags": pairs_out({k: v for k, v in run.tags.items() if k != INPUTS_TAG}),
         },
         "inputs": json.loads(run.tags.get(INPUTS_TAG, "{}")),
-        "outputs": {},
+        "outputs": {"model_outputs": [{"model_id": m, "step": step} for m, step in outputs]}
+        if outputs
+        else {},
     }
 
 
@@ -150,18 +160,29 @@ def update_run(call: Call) -> dict[str, Any]:
 
 @endpoint(router, "GET", f"{API}/runs/get", {"run_id", "run_uuid"})
 def get_run(call: Call) -> dict[str, Any]:
-    return {"run": run_json(mlflow_store(call).run(run_id_of(call)))}
+    return {"run": runs_json(call, [mlflow_store(call).run(run_id_of(call))])[0]}
 
 
 def metric_in(item: Any, run_id: str) -> Metric:
     if not isinstance(item, dict) or set(item) - _METRIC_FIELDS:
-        raise InvalidInput(f"a metric must be {{key, value, timestamp, step}}, not {item!r}")
+        raise InvalidInput(f"a metric must be {{key, value, timestamp, step}}, not {str(item)[:200]}")
     key = text_in(item.get("key"), "metric key", limit=250)
     value = number_in(item.get("value"), f"metric {key!r} value")
     step = integer_in(item.get("step", 0), f"metric {key!r} step")
     stamp = item.get("timestamp")
     seconds = time.time() if stamp is None else integer_in(stamp, f"metric {key!r} timestamp") / 1000
     return key, value, step, seconds
+
+
+def linked_in(item: dict[str, Any], metric: Metric, run_id: str) -> ModelMetric | None:
+    """The logged-model side of a metric sent with a model_id (None without one)."""
+    model_id = text_in(item.get("model_id"), "metric model_id", required=False, limit=40)
+    if not model_id:
+        return None
+    name = text_in(item.get("dataset_name"), "metric dataset_name", required=False, limit=500) or None
+    digest = text_in(item.get("dataset_digest"), "metric dataset_digest", required=False, limit=64) or None
+    key, value, step, seconds = metric
+    return ModelMetric(model_id, run_id, key, value, step, seconds, name, digest)
 
 
 def check_batch(metrics: list[Any], params: list[Any], tags: list[Any]) -> None:
@@ -191,18 +212,28 @@ def log_batch(call: Call) -> dict[str, Any]:
     run_id = text_in(call.data.get("run_id"), "run_id", limit=40)
     raw = list_in(call.data.get("metrics"), "metrics")
     check_batch(raw, list_in(call.data.get("params"), "params"), list_in(call.data.get("tags"), "tags"))
-    values = [metric_in(m, run_id) for m in raw]
+    values, linked = metrics_in(raw, run_id)
     params = pairs_in(call.data.get("params"), "params")
     tags = pairs_in(call.data.get("tags"), "tags")
-    # MLflow 3 re-sends a run's points with a model_id to link them to a logged model it just
-    # logged: the same points, not new ones, so they are added only where missing.
-    linked = [v for v, m in zip(values, raw, strict=True) if m.get("model_id")]
-    if linked:
-        values = [v for v, m in zip(values, raw, strict=True) if not m.get("model_id")]
-        mlflow_store(call).log_missing(run_id, linked)
-    if values or params or tags:
-        mlflow_store(call).log_batch(run_id, values, params, tags)
+    if values or params or tags or linked:
+        mlflow_store(call).log_batch(run_id, values, params, tags, linked)
     return {}
+
+
+def metrics_in(raw: list[Any], run_id: str) -> tuple[list[Metric], list[ModelMetric]]:
+    """A request's metrics: the run's own, and those sent with a model_id (the logged model's,
+    and the run's once: MLflow 3 re-sends a run's points with a model_id to link them to a model
+    it just logged, so the store adds them to the run's history only where missing)."""
+    values: list[Metric] = []
+    linked: list[ModelMetric] = []
+    for item in raw:
+        metric = metric_in(item, run_id)
+        link = linked_in(item, metric, run_id)
+        if link is None:
+            values.append(metric)
+        else:
+            linked.append(link)
+    return values, linked
 
 
 @endpoint(
@@ -214,7 +245,8 @@ def log_batch(call: Call) -> dict[str, Any]:
 def log_metric(call: Call) -> dict[str, Any]:
     run_id = run_id_of(call)
     fields = {k: v for k, v in call.data.items() if k not in ("run_id", "run_uuid")}
-    mlflow_store(call).log_batch(run_id, [metric_in(fields, run_id)])
+    values, linked = metrics_in([fields], run_id)
+    mlflow_store(call).log_batch(run_id, values, linked=linked)
     return {}
 
 
@@ -279,17 +311,22 @@ def log_inputs(call: Call) -> dict[str, Any]:
 
 @endpoint(router, "POST", f"{API}/runs/outputs", {"run_id", "models"})
 def log_outputs(call: Call) -> dict[str, Any]:
-    """A run's output models (MLflow 3): the logged models are tagged with the run and step."""
+    """A run's output models (MLflow 3 records each model logged in a run so), handed back as
+    the run's `outputs.model_outputs`."""
     run_id = run_id_of(call)
-    mlflow_store(call).run(run_id)
-    for item in list_in(call.data.get("models"), "models")[:_MAX_ENTITIES]:
+    items = list_in(call.data.get("models"), "models")
+    if len(items) > _MAX_ENTITIES:
+        raise InvalidInput(f"a run may record at most {_MAX_ENTITIES} output models a request")
+    outputs = []
+    for item in items:
         if not isinstance(item, dict) or set(item) - {"model_id", "step"}:
             raise InvalidInput(f"an output model must be {{model_id, step}}, not {str(item)[:100]}")
         model_id = text_in(item.get("model_id"), "model_id", limit=40)
-        step = integer_in(item.get("step", 0), "step")
-        mlflow_store(call).update_logged_model(
-            model_id, tags={"loopline.output_of_run": run_id, "loopline.output_step": str(step)}
-        )
+        outputs.append((model_id, integer_in(item.get("step", 0), "step")))
+    if outputs:
+        mlflow_store(call).log_outputs(run_id, outputs)
+    else:
+        mlflow_store(call).run(run_id)
     return {}
 
 

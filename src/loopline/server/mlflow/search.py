@@ -19,7 +19,7 @@ from loopline.core.experiments import RunFilter, parse_filter, parse_order
 from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.experiments import experiment_id, experiment_json, mlflow_store, tracking
 from loopline.server.mlflow.models import (
-    logged_model_json,
+    logged_models_json,
     model_json,
     registry,
     versions_json,
@@ -34,7 +34,7 @@ from loopline.server.mlflow.protocol import (
     page_in,
     text_in,
 )
-from loopline.server.mlflow.runs import _MAX_RESULTS, STATUS_IN, run_json
+from loopline.server.mlflow.runs import _MAX_RESULTS, STATUS_IN, runs_json
 
 router = APIRouter()
 RULES: dict[Key, Rule] = {
@@ -92,7 +92,7 @@ def search_runs(call: Call) -> dict[str, Any]:
     found, more = mlflow_store(call).search_runs(
         experiment_ids or None, filters, order_by, limit=limit, offset=offset
     )
-    result: dict[str, Any] = {"runs": [run_json(r) for r in found]}
+    result: dict[str, Any] = {"runs": runs_json(call, found)}
     if more:
         result["next_page_token"] = str(offset + limit)
     return result
@@ -120,7 +120,7 @@ def search_logged_models(call: Call) -> dict[str, Any]:
     found = mlflow_store(call).search_logged_models(
         ids, name=wanted.get("name"), run_id=wanted.get("source_run_id"), limit=limit + 1, offset=offset
     )
-    result: dict[str, Any] = {"models": [logged_model_json(m) for m in found[:limit]]}
+    result: dict[str, Any] = {"models": logged_models_json(call, found[:limit])}
     if len(found) > limit:
         result["next_page_token"] = str(offset + limit)
     return result

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
     from loopline.core.types import Artifact
     from loopline.store.metadata.mlflow import Metric
-    from loopline.store.metadata.mlflow_models import LoggedModel, VersionExtra
+    from loopline.store.metadata.mlflow_logged import LoggedModel, ModelMetric
+    from loopline.store.metadata.mlflow_models import VersionExtra
     from loopline.store.metadata.monitor import ReportRow
     from loopline.store.metadata.predictions import BatchRow
     from loopline.store.metadata.registry import ModelEvent, ModelVersion
@@ -154,8 +155,8 @@ class MlflowRepository(Protocol):
         values: Sequence[Metric] = (),
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        linked: Sequence[ModelMetric] = (),
     ) -> None: ...
-    def log_missing(self, run_id: str, values: Sequence[Metric]) -> None: ...
     def runs(self, ids: Sequence[str]) -> list[TrackedRun]: ...
     def search_runs(
         self,
@@ -195,6 +196,13 @@ class MlflowRepository(Protocol):
         limit: int,
         offset: int,
     ) -> list[LoggedModel]: ...
+    def run_logged_model(self, run_id: str, name: str) -> LoggedModel | None: ...
+    def model_metrics(self, model_ids: Sequence[str]) -> dict[str, list[ModelMetric]]: ...
+    def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None: ...
+    def run_outputs(self, run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]: ...
+    def set_version_status(
+        self, name: str, version: int, status: str, *, actor: str, reason: str, stage: str | None = None
+    ) -> None: ...
     def put_file(self, path: str, blob: str, size: int) -> None:
         """Index an artifact file path -> (blob key, size); the bytes are in the blob store."""
 

@@ -31,13 +31,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from loopline.store.metadata.database import Database, HasDatabase, as_database
-from loopline.store.metadata.mlflow_models import (
-    mlflow_artifacts,
+from loopline.store.metadata.mlflow_logged import (
     mlflow_logged_models,
     mlflow_model_metrics,
-    mlflow_model_versions,
     mlflow_run_outputs,
 )
+from loopline.store.metadata.mlflow_models import mlflow_artifacts, mlflow_model_versions
 from loopline.store.metadata.tables import (
     experiments,
     metrics,

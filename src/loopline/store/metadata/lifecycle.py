@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.store.metadata.database import Database, HasDatabase, as_database
-from loopline.store.metadata.mlflow_models import mlflow_logged_models
+from loopline.store.metadata.mlflow_logged import mlflow_logged_models
 from loopline.store.metadata.tables import experiments, runs
 from loopline.store.metadata.times import utc_now
 

@@ -20,19 +20,25 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import NotFound
 from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.experiments import TrackingStore
-from loopline.store.metadata.mlflow_models import (
+from loopline.store.metadata.mlflow_logged import (
     LoggedModel,
+    ModelMetric,
+    mlflow_logged_models,
+    mlflow_model_metrics,
+)
+from loopline.store.metadata.mlflow_models import (
     MlflowModelRecords,
     VersionExtra,
     check_path,
     mlflow_artifacts,
-    mlflow_logged_models,
     mlflow_model_versions,
 )
 from loopline.store.metadata.run_search import load_runs
@@ -43,6 +49,7 @@ __all__ = [
     "LoggedModel",
     "Metric",
     "MlflowStore",
+    "ModelMetric",
     "VersionExtra",
     "check_path",
     "mlflow_artifacts",
@@ -57,6 +64,57 @@ def _metric_value(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
+def _point(key: str, step: int, seconds: float, value: float | None) -> tuple[str, int, int, float | None]:
+    return key, step, round(seconds * 1000), _metric_value(value)
+
+
+def _write_linked(conn: sa.Connection, run_id: str, linked: Sequence[ModelMetric]) -> None:
+    """The model-linked points: into the run's history where it lacks them (same key, step,
+    millisecond and value), and into the logged models' metrics where they lack them."""
+    ids = sorted({m.model_id for m in linked})
+    known = set(
+        conn.execute(
+            sa.select(mlflow_logged_models.c.model_id).where(mlflow_logged_models.c.model_id.in_(ids))
+        ).scalars()
+    )
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise NotFound(f"no logged model {missing[0]!r}", hint="log the model (logged-models) first")
+    keys = sorted({m.key for m in linked})
+    held = {
+        _point(r.key, r.step, r.timestamp, r.value)
+        for r in conn.execute(
+            sa.select(metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value).where(
+                metrics.c.run_id == run_id, metrics.c.key.in_(keys)
+            )
+        )
+    }
+    new: dict[tuple[str, int, int, float | None], Metric] = {}
+    for m in linked:
+        point = _point(m.key, m.step, m.timestamp, m.value)
+        if point not in held:
+            new.setdefault(point, (m.key, m.value, m.step, m.timestamp))
+    if new:
+        rows, latest = metric_rows(run_id, list(new.values()), nan_as_null=True)
+        write_batch(conn, run_id, rows, latest, {}, None)
+    c = mlflow_model_metrics.c
+    kept = {
+        (r.model_id, r.dataset_name, r.dataset_digest, *_point(r.key, r.step, r.timestamp, r.value))
+        for r in conn.execute(
+            sa.select(
+                c.model_id, c.key, c.step, c.timestamp, c.value, c.dataset_name, c.dataset_digest
+            ).where(c.model_id.in_(ids), c.key.in_(keys))
+        )
+    }
+    add: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for m in linked:
+        key = (m.model_id, m.dataset_name, m.dataset_digest, *_point(m.key, m.step, m.timestamp, m.value))
+        if key not in kept:
+            add.setdefault(key, {**asdict(m), "run_id": run_id, "value": _metric_value(m.value)})
+    if add:
+        conn.execute(mlflow_model_metrics.insert(), list(add.values()))
+
+
 class MlflowStore(MlflowModelRecords):
     """MLflow's extra records on one MetadataStore's engine and retrying transactions."""
 
@@ -67,33 +125,22 @@ class MlflowStore(MlflowModelRecords):
         values: Sequence[Metric] = (),
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        linked: Sequence[ModelMetric] = (),
     ) -> None:
         """Metrics (NaN allowed), params (once; another value is a Conflict) and tags, in one
-        transaction; the caller has checked types."""
+        transaction; the caller has checked types. `linked`: points logged with a model_id,
+        the logged model's metrics, and each in the run's history once (MLflow 3 re-sends the
+        run's points with a model_id to link them to a model it just logged)."""
         rows, latest = metric_rows(run_id, values, nan_as_null=True)
 
         def work(conn: sa.Connection) -> None:
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
             write_batch(conn, run_id, rows, latest, params or {}, tags)
+            if linked:
+                _write_linked(conn, run_id, linked)
 
         self._db.write(work, self._db.change("run.log", run_id))
-
-    def log_missing(self, run_id: str, values: Sequence[Metric]) -> None:
-        """Log the points the run's history does not hold yet (same key, step, time and value)."""
-        keys = sorted({k for k, *_ in values})
-        with self._db.read() as conn:
-            held = {
-                (r.key, r.step, round(r.timestamp * 1000), r.value)
-                for r in conn.execute(
-                    sa.select(metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value).where(
-                        metrics.c.run_id == run_id, metrics.c.key.in_(keys)
-                    )
-                )
-            }
-        new = [v for v in values if (v[0], v[2], round(v[3] * 1000), _metric_value(v[1])) not in held]
-        if new:
-            self.log_batch(run_id, new)
 
     # -- runs: reads -----------------------------------------------------------------------
     def runs(self, ids: Sequence[str]) -> list[TrackedRun]:

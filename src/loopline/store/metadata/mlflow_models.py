@@ -1,6 +1,7 @@
 """The MLflow API's records beside the registry: registered models made empty by MLflow, a model
-version's MLflow source, logged-model id and tags, MLflow 3 "logged models", and the path -> blob
+version's MLflow source, logged-model id and tags, a version's stage status, and the path -> blob
 index of proxied artifacts (the bytes live in the content-addressed blob store, once per content).
+MLflow 3 "logged models", their metrics and run outputs: mlflow_logged.py (the base class).
 """
 
 from __future__ import annotations
@@ -8,47 +9,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.core.types import Artifact
 from loopline.store.metadata.artifact_rows import insert_artifact
-from loopline.store.metadata.database import Database, HasDatabase, as_database
+from loopline.store.metadata.mlflow_logged import (
+    LoggedModel,
+    LoggedModelRecords,
+    mlflow_logged_models,
+)
 from loopline.store.metadata.registry import check_model_name
-from loopline.store.metadata.registry_rows import version_row
+from loopline.store.metadata.registry_rows import add_event, lock_model, version_row
 from loopline.store.metadata.tables import (
-    experiments,
     metadata,
     model_versions,
     registered_models,
-    runs,
 )
-from loopline.store.metadata.times import as_aware, utc_now
+from loopline.store.metadata.times import utc_now
 from loopline.store.metadata.upserts import dialect_insert
 
 _TS = sa.DateTime(timezone=True)
-
-mlflow_logged_models = sa.Table(
-    "mlflow_logged_models",
-    metadata,
-    sa.Column("model_id", sa.String(40), primary_key=True),
-    sa.Column("experiment_id", sa.Integer, nullable=False),
-    sa.Column("name", sa.String(250), nullable=False),
-    sa.Column("source_run_id", sa.String(40)),
-    sa.Column("model_type", sa.String(100)),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("status_message", sa.Text),
-    sa.Column("tags_json", sa.Text, nullable=False),
-    sa.Column("params_json", sa.Text, nullable=False),
-    sa.Column("created_at", _TS, nullable=False),
-    sa.Column("updated_at", _TS, nullable=False),
-    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),  # or "deleted" (0012)
-    sa.Column("deleted_at", _TS),
-    sa.Index("ix_mlflow_logged_models_experiment", "experiment_id", "created_at"),
-)
 
 # One row per uploaded file: its path under the artifact root and the blob holding its bytes.
 mlflow_artifacts = sa.Table(
@@ -71,47 +53,6 @@ mlflow_model_versions = sa.Table(
 )
 
 
-# Metrics logged with `model_id=` (MLflow 3): the logged model's own metrics (0012).
-mlflow_model_metrics = sa.Table(
-    "mlflow_model_metrics",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("model_id", sa.String(40), nullable=False),
-    sa.Column("run_id", sa.String(40)),
-    sa.Column("key", sa.String(250), nullable=False),
-    sa.Column("value", sa.Float),  # NULL: NaN
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Column("timestamp", sa.Float, nullable=False),
-    sa.Column("dataset_name", sa.String(500)),
-    sa.Column("dataset_digest", sa.String(64)),
-    sa.Index("ix_mlflow_model_metrics_model", "model_id", "key"),
-)
-
-# A run's output models (runs/outputs, MLflow 3), handed back as run.outputs (0012).
-mlflow_run_outputs = sa.Table(
-    "mlflow_run_outputs",
-    metadata,
-    sa.Column("run_id", sa.String(40), primary_key=True),
-    sa.Column("model_id", sa.String(40), primary_key=True),
-    sa.Column("step", sa.BigInteger, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class LoggedModel:
-    model_id: str
-    experiment_id: int
-    name: str
-    source_run_id: str | None
-    model_type: str | None
-    status: str
-    status_message: str | None
-    tags: dict[str, str]
-    params: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-
-
 @dataclass(frozen=True)
 class VersionExtra:
     source: str
@@ -119,11 +60,8 @@ class VersionExtra:
     tags: dict[str, str]
 
 
-class MlflowModelRecords:
+class MlflowModelRecords(LoggedModelRecords):
     """Registered models, version extras, logged models and artifact files (MlflowStore's base)."""
-
-    def __init__(self, db: Database | HasDatabase) -> None:
-        self._db = as_database(db)
 
     # -- registered models -----------------------------------------------------------------
     def create_registered_model(self, name: str, description: str, tags: Mapping[str, str]) -> None:
@@ -206,6 +144,35 @@ class MlflowModelRecords:
 
         self._db.write(work, self._db.change("model.set_version_tag", f"{name}@{version}:{key}"))
 
+    def set_version_status(
+        self, name: str, version: int, status: str, *, actor: str, reason: str, stage: str | None = None
+    ) -> None:
+        """A version's loopline status (`archived` is MLflow's stage Archived, `ready` any other),
+        with a model event (kind "archive" / "unarchive", alias: the stage alias it left)."""
+
+        def work(conn: sa.Connection) -> str:
+            lock_model(conn, name)
+            before = str(version_row(conn, name, version).status)
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == version)
+                .values(status=status)
+            )
+            kind = "archive" if status == "archived" else "unarchive"
+            add_event(conn, name, kind, actor, reason, from_version=version, alias=stage)
+            return before
+
+        self._db.write(
+            work,
+            lambda before: self._db.change(
+                "model.set_status",
+                f"{name}@{version}",
+                actor=actor,
+                before={"status": before},
+                after={"status": status},
+            ),
+        )
+
     def version_extras(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], VersionExtra]:
         names = sorted({n for n, _ in keys})
         if not names:
@@ -249,95 +216,6 @@ class MlflowModelRecords:
     def record_artifact(self, art: Artifact) -> None:
         """The artifacts row of a model made from an MLflow model folder (once per id)."""
         self._db.write(lambda conn: insert_artifact(conn, art), self._db.change("artifact.add", art.id))
-
-    # -- logged models (MLflow 3) ----------------------------------------------------------
-    @staticmethod
-    def _to_model(row: Any) -> LoggedModel:
-        return LoggedModel(
-            model_id=row.model_id,
-            experiment_id=row.experiment_id,
-            name=row.name,
-            source_run_id=row.source_run_id,
-            model_type=row.model_type,
-            status=row.status,
-            status_message=row.status_message,
-            tags=json.loads(row.tags_json),
-            params=json.loads(row.params_json),
-            created_at=as_aware(row.created_at),
-            updated_at=as_aware(row.updated_at),
-        )
-
-    def create_logged_model(self, model: LoggedModel) -> None:
-        def work(conn: sa.Connection) -> None:
-            if (
-                conn.execute(
-                    sa.select(experiments.c.id).where(experiments.c.id == model.experiment_id)
-                ).first()
-                is None
-            ):
-                raise NotFound(f"no experiment with id {model.experiment_id}")
-            if model.source_run_id is not None and (
-                conn.execute(sa.select(runs.c.id).where(runs.c.id == model.source_run_id)).first() is None
-            ):
-                raise NotFound(f"no run {model.source_run_id!r}")
-            conn.execute(
-                mlflow_logged_models.insert().values(
-                    model_id=model.model_id,
-                    experiment_id=model.experiment_id,
-                    name=model.name,
-                    source_run_id=model.source_run_id,
-                    model_type=model.model_type,
-                    status=model.status,
-                    status_message=model.status_message,
-                    tags_json=json.dumps(model.tags, sort_keys=True),
-                    params_json=json.dumps(model.params, sort_keys=True),
-                    created_at=model.created_at,
-                    updated_at=model.updated_at,
-                )
-            )
-
-        self._db.write(work, self._db.change("logged_model.create", model.model_id))
-
-    def logged_model(self, model_id: str) -> LoggedModel:
-        """An active logged model (a deleted one is gone to every read until restored or gc'd)."""
-        m = mlflow_logged_models.c
-        with self._db.read() as conn:
-            row = conn.execute(
-                sa.select(mlflow_logged_models).where(m.model_id == model_id, m.lifecycle == "active")
-            ).first()
-        if row is None:
-            raise NotFound(f"no logged model {model_id!r}")
-        return self._to_model(row)
-
-    def update_logged_model(
-        self,
-        model_id: str,
-        *,
-        status: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> LoggedModel:
-        def work(conn: sa.Connection) -> None:
-            row = conn.execute(
-                sa.select(mlflow_logged_models).where(mlflow_logged_models.c.model_id == model_id)
-            ).first()
-            if row is None:
-                raise NotFound(f"no logged model {model_id!r}")
-            values: dict[str, Any] = {"updated_at": utc_now()}
-            if status is not None:
-                values["status"] = status
-            if tags:
-                values["tags_json"] = json.dumps(json.loads(row.tags_json) | dict(tags), sort_keys=True)
-            if params:
-                values["params_json"] = json.dumps(json.loads(row.params_json) | dict(params), sort_keys=True)
-            conn.execute(
-                mlflow_logged_models.update()
-                .where(mlflow_logged_models.c.model_id == model_id)
-                .values(**values)
-            )
-
-        self._db.write(work, self._db.change("logged_model.update", model_id))
-        return self.logged_model(model_id)
 
     def search_logged_models(
         self,
