@@ -47,6 +47,12 @@ def test_experiment_and_run_errors(api: TestClient) -> None:
     assert api.post(f"{API}/runs/delete", json={"run_id": run_id}).status_code == 200
     info = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]
     assert info["lifecycle_stage"] == "deleted"
+    metric = {"run_id": run_id, "key": "loss", "value": 1.0, "timestamp": 0, "step": 0}
+    assert "is deleted" in error(
+        api.post(f"{API}/runs/log-metric", json=metric), 400, "INVALID_PARAMETER_VALUE"
+    )
+    tag = {"run_id": run_id, "key": "k", "value": "v"}
+    assert "restore it" in error(api.post(f"{API}/runs/set-tag", json=tag), 400, "INVALID_PARAMETER_VALUE")
     assert api.post(f"{API}/experiments/delete", json={"experiment_id": exp}).status_code == 200
     renaming = api.post(f"{API}/experiments/update", json={"experiment_id": exp, "new_name": "new"})
     assert "is deleted" in error(renaming, 400, "INVALID_PARAMETER_VALUE")

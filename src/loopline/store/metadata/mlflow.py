@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from loopline.core.errors import NotFound
+from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
 from loopline.store.metadata.experiments import TrackingStore
 from loopline.store.metadata.mlflow_logged import (
@@ -134,8 +134,14 @@ class MlflowStore(MlflowModelRecords):
         rows, latest = metric_rows(run_id, values, nan_as_null=True)
 
         def work(conn: sa.Connection) -> None:
-            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            row = conn.execute(sa.select(runs.c.lifecycle).where(runs.c.id == run_id)).first()
+            if row is None:
                 raise NotFound(f"no run {run_id!r}", hint="create it with runs/create first")
+            if row.lifecycle != "active":  # as MLflow's server: a deleted run takes no writes
+                raise InvalidInput(
+                    f"run {run_id!r} is deleted: it must be active to be logged to",
+                    hint="restore it (MlflowClient.restore_run) or log to a new run",
+                )
             write_batch(conn, run_id, rows, latest, params or {}, tags)
             if linked:
                 _write_linked(conn, run_id, linked)
