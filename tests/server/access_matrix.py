@@ -34,6 +34,8 @@ PARAMS = {
     "request_id": "req-1",
     "model": "m",
     "ref": "reviews",
+    "upload_id": "0" * 32,
+    "part_number": "1",
 }
 
 

@@ -66,8 +66,9 @@ def listing(call: Call, folder: str) -> list[dict[str, Any]]:
             folders.add(head)
         else:
             files[head] = size
-    out: list[dict[str, Any]] = [
-        {"path": name, "is_dir": False, "file_size": size} for name, size in sorted(files.items())
+    out: list[dict[str, Any]] = [  # an empty file's size left out, as protobuf JSON (MLflow's) does
+        {"path": name, "is_dir": False, **({"file_size": size} if size else {})}
+        for name, size in sorted(files.items())
     ]
     return out + [{"path": name, "is_dir": True} for name in sorted(folders - set(files))]
 
