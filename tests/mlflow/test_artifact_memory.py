@@ -64,7 +64,10 @@ def _chunks(count: int, seed: int) -> Iterator[bytes]:
 def test_artifacts_up_down_and_in_parts_hold_a_few_chunks_not_the_file(tmp_path: Path) -> None:
     project = Project.init(tmp_path / "proj")
     try:
-        with live_server(create_app(project, auth=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        with (
+            live_server(create_app(project, auth=False)) as url,
+            httpx.Client(base_url=url, timeout=60) as http,
+        ):
             exp = http.post(f"{API}/experiments/create", json={"name": "memory"}).json()["experiment_id"]
             run = http.post(f"{API}/runs/create", json={"experiment_id": exp}).json()["run"]["info"]["run_id"]
             folder = f"{exp}/{run}/artifacts"
@@ -82,7 +85,9 @@ def test_artifacts_up_down_and_in_parts_hold_a_few_chunks_not_the_file(tmp_path:
                 etags = []
                 for credential in made["credentials"]:
                     part = urlsplit(credential["url"])
-                    sent = http.put(f"{part.path}?{part.query}", content=_chunks(50, credential["part_number"]))
+                    sent = http.put(
+                        f"{part.path}?{part.query}", content=_chunks(50, credential["part_number"])
+                    )
                     etags.append({"part_number": credential["part_number"], "etag": sent.headers["etag"]})
                 done = http.post(
                     f"{ART}/mpu/complete/{folder}",

@@ -145,7 +145,9 @@ def test_a_part_url_is_bound_to_its_upload_part_and_time(served) -> None:
         assert answer.json()["error_code"] == "PERMISSION_DENIED"
     upload = _upload(project, first["upload_id"])
     past = 1_000_000_000
-    late = client.put(f"{url.path}?expires={past}&signature={PartStaging.sign(upload, 1, past)}", content=b"x")
+    late = client.put(
+        f"{url.path}?expires={past}&signature={PartStaging.sign(upload, 1, past)}", content=b"x"
+    )
     assert late.status_code == 403 and "expired" in late.json()["message"]
     beyond = f"{url.path[:-1]}3?expires={query['expires'][0]}"
     beyond += f"&signature={PartStaging.sign(upload, 3, int(query['expires'][0]))}"

@@ -43,7 +43,9 @@ def a_multipart_sized_file_comes_back_byte_identical(context: Context) -> None:
     big = _file(context.tmp / "big" / "weights.bin", 3 * MB + 123_457, seed=1)  # 4 parts of 1 MB
     context.client.log_artifact(run, str(big), "data")
     listed = context.client.list_artifacts(run, "data")
-    assert [(f.path, f.is_dir, f.file_size) for f in listed] == [("data/weights.bin", False, big.stat().st_size)]
+    assert [(f.path, f.is_dir, f.file_size) for f in listed] == [
+        ("data/weights.bin", False, big.stat().st_size)
+    ]
     got = context.client.download_artifacts(run, "data/weights.bin", str(context.tmp / "got-big"))
     assert filecmp.cmp(got, big, shallow=False), "the downloaded bytes differ"
     again = mlflow.artifacts.download_artifacts(
