@@ -167,7 +167,7 @@ def main() -> None:
         peer_cmd += [f"sqlite:///{peer_dir / 'mlflow.db'}", "--host", "127.0.0.1", "--workers", "1"]
         with ExitStack() as stack:
             servers = {
-                "loopline": serve("loopline", [LOOPLINE, "server"], ours_dir, stack),
+                "loopline": serve("loopline", [LOOPLINE, "server", "--no-auth"], ours_dir, stack),  # no tokens: as mlflow
                 "mlflow": serve("mlflow", peer_cmd, peer_dir, stack),
             }
             for rep in range(args.reps):

@@ -207,6 +207,26 @@ def test_an_old_upload_is_gone_and_swept_by_the_next_create(served) -> None:
     assert _staged(project) == [new["upload_id"]]
 
 
+def test_a_part_changed_on_disk_fails_the_complete_and_leaves_no_blob(served) -> None:
+    client, project, tokens = served
+    folder = _folder(client, tokens)
+    made = _create(client, tokens, folder, 2)
+    urls = [c["url"] for c in made["credentials"]]
+    etags = [_put(client, url, bytes([n]) * 500_000)[1] for n, url in enumerate(urls)]
+    staged = project.root / ".loopline" / "multipart" / made["upload_id"]
+    part = next(staged.glob("00002.*"))
+    part.write_bytes(b"\xff" * 500_000)  # same size, other bytes: a torn or changed file
+    before = set(project.blobs.digests())
+    listed = [{"part_number": n + 1, "etag": etag} for n, etag in enumerate(etags)]
+    failed = _complete(client, tokens, folder, made["upload_id"], listed)
+    assert failed.status_code == 400 and "changed on disk" in failed.json()["message"], failed.text
+    assert set(project.blobs.digests()) == before and project.mlflow.files_under(folder) == []
+    assert _put(client, urls[1], b"\x01" * 500_000)[0] == 200  # sent again, it replaces the bad copy
+    assert _complete(client, tokens, folder, made["upload_id"], listed).status_code == 200
+    got = client.get(f"{ART}/artifacts/{folder}/data/weights.bin", headers=_auth(tokens))
+    assert got.content == b"\x00" * 500_000 + b"\x01" * 500_000
+
+
 def test_a_cut_off_part_leaves_no_part(tmp_path: Path) -> None:
     staging = PartStaging(tmp_path / "mpu")
     upload = staging.create("1/r/artifacts/w.bin", 2, "me", "local")

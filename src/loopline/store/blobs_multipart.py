@@ -27,7 +27,7 @@ from pathlib import Path
 
 import blake3
 
-from loopline.core.errors import Forbidden, Integrity, InvalidInput, NotFound
+from loopline.core.errors import Forbidden, InvalidInput, NotFound
 
 MAX_PARTS = 10_000  # as S3's multipart upload
 UPLOAD_TTL = 24 * 3600.0  # seconds an unfinished upload is kept (then swept)
@@ -189,13 +189,17 @@ class PartStaging:
 
     @staticmethod
     def read(folder: Path, parts: Iterable[tuple[int, str]]) -> Iterator[bytes]:
-        """The bytes of (number, ETAG) parts in the order given, a chunk at a time; Integrity when
-        a part's bytes no longer hash to its ETAG (changed or torn on disk)."""
+        """The bytes of (number, ETAG) parts in the order given, a chunk at a time; InvalidInput
+        when a part's bytes no longer hash to its ETAG (changed or torn on disk): the upload stays
+        open, and the part sent again replaces it."""
         for number, etag in parts:
             hasher = blake3.blake3()
             with open(folder / f"{number:05d}.{etag}", "rb") as handle:
                 while chunk := handle.read(_READ):
                     hasher.update(chunk)
                     yield chunk
-            if hasher.hexdigest() != etag:
-                raise Integrity(f"part {number} changed on disk since it was received", where=str(folder))
+            if hasher.hexdigest() != etag:  # a 400, not a 5xx the client would retry for minutes
+                raise InvalidInput(
+                    f"part {number} changed on disk since it was received",
+                    hint="send that part again, then complete",
+                )
