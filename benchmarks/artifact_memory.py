@@ -166,8 +166,8 @@ def main() -> None:
         peer_cmd = [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri"]
         peer_cmd += [f"sqlite:///{peer_dir / 'mlflow.db'}", "--host", "127.0.0.1", "--workers", "1"]
         with ExitStack() as stack:
-            servers = {
-                "loopline": serve("loopline", [LOOPLINE, "server"], ours_dir, stack),
+            servers = {  # loopline without tokens: mlflow server takes none
+                "loopline": serve("loopline", [LOOPLINE, "server", "--no-auth"], ours_dir, stack),
                 "mlflow": serve("mlflow", peer_cmd, peer_dir, stack),
             }
             for rep in range(args.reps):

@@ -16,7 +16,24 @@ repetitions alternate between them, so load from elsewhere on the machine falls 
 of --reps repetitions for loopline and --peer-reps for MLflow (about two minutes each here),
 full size for both.
 
-Run: `python benchmarks/mlflow_server.py [--reps 5] [--peer-reps 3]`; the last line is JSON.
+Two more cases (`--case artifacts|search|logging|all`, default logging), each against both
+servers started the same way (loopline with --no-auth: `mlflow server` takes no tokens either),
+each printing its own JSON line (mlflow_cases.py holds them):
+
+- artifacts: the MLflow client uploads one 1 GiB file (`MlflowClient.log_artifact`) and downloads
+  it again (`download_artifacts`, checked byte for byte), each timed in the client; the server's
+  peak resident memory (its process group, sampled every 20 ms from /proc) during each. The
+  client does as it does by default: against loopline, whose server-info says
+  multipart_uploads_enabled, a file from 500 MB goes up in 10 MB parts in parallel; mlflow server
+  with a local artifact store has no multipart upload and takes one PUT.
+- search: 30,000 runs (a param, a tag and a run name each) in one experiment of each server,
+  made once and kept in /tmp between benchmark runs (keyed by the run count); then
+  `MlflowClient.search_runs` with LIKE filters on a param, a tag and the run name, every page,
+  median of --search-reps. Where loopline refuses LIKE (before the search grammar is merged)
+  both servers are compared on `=` filters of the same fields and the JSON says so.
+
+Run: `python benchmarks/mlflow_server.py [--case logging] [--reps 5] [--peer-reps 3]`; the last
+line is JSON.
 """
 
 from __future__ import annotations
@@ -134,11 +151,25 @@ def serve(name: str, cmd: list[str], work: Path, stack: ExitStack) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=["logging", "artifacts", "search", "all"], default="logging")
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--reps", type=int, default=5, help="repetitions against loopline server")
     parser.add_argument("--peer-reps", type=int, default=3, help="repetitions against mlflow server")
+    parser.add_argument("--artifact-mib", type=int, default=1024, help="size of the artifact case's file")
+    parser.add_argument("--artifact-reps", type=int, default=3)
+    parser.add_argument("--search-runs", type=int, default=30_000)
+    parser.add_argument("--search-reps", type=int, default=5)
     args = parser.parse_args()
+    import mlflow_cases
+
+    cases = {"artifacts": mlflow_cases.artifacts, "search": mlflow_cases.search, "logging": logging_case}
+    summaries = [cases[name](args) for name in (cases if args.case == "all" else [args.case])]
+    if len(summaries) > 1:  # the last line: the logging figures, and every case's beside them
+        print(json.dumps({**summaries[-1], "cases": {s["case"]: s for s in summaries}}))
+
+
+def logging_case(args: argparse.Namespace) -> dict[str, object]:
     venv = mlflow_venv()
     python = venv / "bin" / "python"
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as tmp:
@@ -181,8 +212,9 @@ def main() -> None:
     print(f"loopline server: median {ours_s:.2f}s  ({calls / ours_s:.0f} log_metrics/s)")
     print(f"mlflow server:   median {peer_s:.2f}s  ({calls / peer_s:.0f} log_metrics/s)")
     print(f"loopline is {peer_s / ours_s:.1f}x faster end to end")
-    summary = {
+    summary: dict[str, object] = {
         "benchmark": "mlflow_server",
+        "case": "logging",
         "loopline_s": round(ours_s, 3),
         "peer": "mlflow server 3.17.2 (SQLite)",
         "peer_s": round(peer_s, 3),
@@ -195,6 +227,7 @@ def main() -> None:
         "peer_reps": [round(v, 3) for v in peer],
     }
     print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

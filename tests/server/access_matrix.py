@@ -35,6 +35,8 @@ PARAMS = {
     "model": "m",
     "ref": "reviews",
     "tag_key": "k",
+    "upload_id": "0" * 32,
+    "part_number": "1",
 }
 
 

@@ -66,8 +66,9 @@ def listing(call: Call, folder: str) -> list[dict[str, Any]]:
             folders.add(head)
         else:
             files[head] = size
-    out: list[dict[str, Any]] = [
-        {"path": name, "is_dir": False, "file_size": size} for name, size in sorted(files.items())
+    out: list[dict[str, Any]] = [  # an empty file's size left out, as protobuf JSON (MLflow's) does
+        {"path": name, "is_dir": False, **({"file_size": size} if size else {})}
+        for name, size in sorted(files.items())
     ]
     return out + [{"path": name, "is_dir": True} for name in sorted(folders - set(files))]
 
@@ -96,11 +97,10 @@ def write_once(call: Call, path: str) -> bool:
     return store.backs_version(run_id, model_id)
 
 
-@endpoint(router, "PUT", f"{_FILES}/{{artifact_path:path}}", None)
-def upload(call: Call) -> dict[str, Any]:
-    """Streamed to the blob store as it arrives (bounded memory, whatever the size); a body cut
-    off or over its limit leaves no blob and no file."""
-    path = check_path(call.path["artifact_path"])
+def check_writable(call: Call, path: str) -> str:
+    """path, once checked that the caller may write it now (write_once) and that it is not a
+    file a registered model version comes from; an upload, single or multipart, checks this
+    before it reads a byte."""
     if not path:
         raise InvalidInput("an upload needs a file path")
     if write_once(call, path):
@@ -113,6 +113,14 @@ def upload(call: Call) -> dict[str, Any]:
                 f"{path} exists and a registered model version comes from it: its files are write-once",
                 hint="log a new run or model and register that",
             )
+    return path
+
+
+@endpoint(router, "PUT", f"{_FILES}/{{artifact_path:path}}", None)
+def upload(call: Call) -> dict[str, Any]:
+    """Streamed to the blob store as it arrives (bounded memory, whatever the size); a body cut
+    off or over its limit leaves no blob and no file."""
+    path = check_writable(call, check_path(call.path["artifact_path"]))
     blob, size = call.project.blobs.put_stream(call.chunks)
     mlflow_store(call).put_file(path, blob, size)
     return {}
@@ -150,7 +158,7 @@ def server_info(call: Call) -> dict[str, Any]:
     return {
         "store_type": "loopline",
         "workspaces_enabled": False,
-        "multipart_uploads_enabled": False,
+        "multipart_uploads_enabled": True,  # multipart.py
         "multipart_downloads_enabled": False,
     }
 

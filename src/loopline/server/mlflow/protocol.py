@@ -220,6 +220,7 @@ class Call:
     path: dict[str, str]
     actor: str
     chunks: Iterator[bytes] = field(default_factory=lambda: iter(()))  # a raw body, as it arrives
+    base_url: str = ""  # how the client reached the server (for URLs handed back), ending in /
 
 
 def body_chunks(request: Request) -> Iterator[bytes]:
@@ -346,6 +347,7 @@ def endpoint(
                 data, _ = await _parse(request, allowed)
                 actor = _admitted(request, data)
                 call = Call(request.app.state.project, data, dict(request.path_params), actor)
+                call.base_url = str(request.base_url)
                 if allowed is None:
                     call.chunks = body_chunks(request)
                 result = await run_in_threadpool(_handle, handler, call, request)
