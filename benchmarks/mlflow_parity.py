@@ -51,8 +51,13 @@ def run_checks(python: Path, url: str, cwd: Path, env: dict[str, str]) -> list[d
 def main() -> None:
     python = client_python()
     mlflow = python.with_name("mlflow")
-    # The multipart checks upload a few MB in parts of 5 MB minimum (S3's smallest part).
-    env = {"MLFLOW_ENABLE_MULTIPART_UPLOAD": "true"}
+    # As tests/mlflow/test_parity_artifacts.py: multipart on, its sizes lowered to 1 MB.
+    env = {
+        "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+        "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": "1000000",
+        "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": "1000000",
+        "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "true",
+    }
     results: dict[str, list[dict[str, object]]] = {}
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp, ExitStack() as stack:
         root = Path(tmp)
