@@ -35,6 +35,7 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_logged_models,
     mlflow_model_versions,
 )
+from loopline.store.metadata.mlflow_search import MlflowSearches
 from loopline.store.metadata.run_search import load_runs
 from loopline.store.metadata.run_writes import metric_rows, write_batch
 from loopline.store.metadata.tables import experiments, metrics, runs
@@ -57,8 +58,9 @@ def _metric_value(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
-class MlflowStore(MlflowModelRecords):
-    """MLflow's extra records on one MetadataStore's engine and retrying transactions."""
+class MlflowStore(MlflowSearches, MlflowModelRecords):
+    """MLflow's extra records on one MetadataStore's engine and retrying transactions, and
+    MLflow's searches (mlflow_search.py)."""
 
     # -- runs: the hot write path ----------------------------------------------------------
     def log_batch(
@@ -109,9 +111,13 @@ class MlflowStore(MlflowModelRecords):
         *,
         limit: int,
         offset: int,
+        lifecycles: Sequence[str] | None = ("active",),
     ) -> tuple[list[TrackedRun], bool]:
-        """One page of matching runs (tracking's search), and whether more follow."""
-        query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
+        """One page of matching runs (tracking's search), and whether more follow; `lifecycles`
+        are MLflow's run_view_type ("active", "deleted" or both; None: any)."""
+        query = TrackingStore.search_query(
+            experiment_ids=experiment_ids, filters=filters, order_by=order_by, lifecycles=lifecycles
+        )
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit

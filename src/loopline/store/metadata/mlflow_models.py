@@ -210,18 +210,6 @@ class MlflowModelRecords:
             if (r.name, r.version) in wanted
         }
 
-    def version_keys(self, name: str | None = None, run_id: str | None = None) -> list[tuple[str, int]]:
-        """(name, version) of registry versions, optionally of one model or one source run."""
-        query = sa.select(model_versions.c.name, model_versions.c.version).order_by(
-            model_versions.c.name, model_versions.c.version.desc()
-        )
-        if name is not None:
-            query = query.where(model_versions.c.name == name)
-        if run_id is not None:
-            query = query.where(model_versions.c.run_id == run_id)
-        with self._db.read() as conn:
-            return [(r.name, r.version) for r in conn.execute(query)]
-
     def backs_version(self, run_id: str | None, model_id: str | None = None) -> bool:
         """Whether a registered model version comes from this run or this logged model."""
         queries = []
@@ -323,30 +311,6 @@ class MlflowModelRecords:
 
         self._db.write(work, self._db.change("logged_model.update", model_id))
         return self.logged_model(model_id)
-
-    def search_logged_models(
-        self,
-        experiment_ids: Sequence[int],
-        *,
-        name: str | None = None,
-        run_id: str | None = None,
-        limit: int,
-        offset: int,
-    ) -> list[LoggedModel]:
-        query = (
-            sa.select(mlflow_logged_models)
-            .order_by(mlflow_logged_models.c.created_at.desc(), mlflow_logged_models.c.model_id)
-            .limit(limit)
-            .offset(offset)
-        )
-        if experiment_ids:
-            query = query.where(mlflow_logged_models.c.experiment_id.in_(list(experiment_ids)))
-        if name is not None:
-            query = query.where(mlflow_logged_models.c.name == name)
-        if run_id is not None:
-            query = query.where(mlflow_logged_models.c.source_run_id == run_id)
-        with self._db.read() as conn:
-            return [self._to_model(r) for r in conn.execute(query)]
 
     # -- artifacts: path -> blob -----------------------------------------------------------
     def put_file(self, path: str, blob: str, size: int) -> None:
