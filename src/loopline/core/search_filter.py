@@ -128,6 +128,13 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _shown(token: Token) -> str:
+    """A token as an error message quotes it."""
+    if token.kind == "end":
+        return "the end"
+    return repr(token.text[1:-1]) if token.kind == "string" else repr(token.text)
+
+
 class _Parser:
     def __init__(self, text: str, spec: Spec, loose: bool) -> None:
         self.text = text
@@ -268,7 +275,7 @@ class _Parser:
             return "IS NOT NULL" if negated else "IS NULL"
         raise self.fail(
             token,
-            f"expected a comparator, found {token.text or 'the end'!r}",
+            f"expected a comparator, found {_shown(token)}",
             "use = != < <= > >= LIKE ILIKE IN NOT IN",
         )
 
@@ -284,14 +291,12 @@ class _Parser:
             elif token.kind == ")" and not items:
                 raise self.fail(token, "an IN list must not be empty")
             else:
-                raise self.fail(token, f"an IN list holds quoted strings, found {token.text or 'the end'!r}")
+                raise self.fail(token, f"an IN list holds quoted strings, found {_shown(token)}")
             token = self.take()
             if token.kind == ")":
                 return tuple(items)
             if token.kind != ",":
-                raise self.fail(
-                    token, f"expected ',' or ')' in the IN list, found {token.text or 'the end'!r}"
-                )
+                raise self.fail(token, f"expected ',' or ')' in the IN list, found {_shown(token)}")
 
     def value(self, kind: Kind, key: str, attr: Attribute | None, op: str) -> str | float:
         token = self.take()
@@ -299,9 +304,7 @@ class _Parser:
         shown = key if kind == "attributes" else f"{kind}.{key}"
         if numeric:
             if token.kind != "number" and not (self.loose and token.kind == "string"):
-                raise self.fail(
-                    token, f"{token.text or 'nothing'!r} is not a number ({shown} compares with numbers)"
-                )
+                raise self.fail(token, f"{_shown(token)} is not a number ({shown} compares with numbers)")
             raw = token.text if token.kind == "number" else token.text[1:-1]
             try:
                 number = float(raw)
@@ -321,7 +324,7 @@ class _Parser:
         else:
             raise self.fail(
                 token,
-                f"{shown} compares with a quoted string, not {token.text or 'nothing'!r}",
+                f"{shown} compares with a quoted string, not {_shown(token)}",
                 f"write e.g. {shown} {op} 'value'",
             )
         if attr is not None and attr.type == "id" and not (text.isdigit() and int(text) < 2**63):
