@@ -304,12 +304,12 @@ class _Parser:
         shown = key if kind == "attributes" else f"{kind}.{key}"
         if numeric:
             if token.kind != "number" and not (self.loose and token.kind == "string"):
-                raise self.fail(token, f"{_shown(token)} is not a number ({shown} compares with numbers)")
+                raise self.fail(token, f"{shown} compares with {_shown(token)}, which is not a number")
             raw = token.text if token.kind == "number" else token.text[1:-1]
             try:
                 number = float(raw)
             except ValueError:
-                raise self.fail(token, f"{raw!r} is not a number ({shown} compares with numbers)") from None
+                raise self.fail(token, f"{shown} compares with {raw!r}, which is not a number") from None
             if math.isnan(number) or math.isinf(number):
                 raise self.fail(token, f"{shown} compares with a finite number, not {raw!r}")
             if attr is not None and attr.type == "time" and not _TIMES_MS[0] <= number <= _TIMES_MS[1]:
