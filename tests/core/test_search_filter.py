@@ -4,9 +4,12 @@ that every refusal names the construct and where it is."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopline.core.errors import InvalidInput
-from loopline.core.search_filter import (
+from loopline.core.search_filter import Clause, Spec, order_key, parse, split_order, tokenize
+from loopline.core.search_specs import (
     EXPERIMENTS,
     LOGGED_MODEL_ORDER,
     LOGGED_MODELS,
@@ -15,12 +18,6 @@ from loopline.core.search_filter import (
     REGISTERED_MODELS,
     RUN_ORDER,
     RUNS,
-    Clause,
-    Spec,
-    order_key,
-    parse,
-    split_order,
-    tokenize,
 )
 
 
@@ -169,3 +166,20 @@ def test_order_keys() -> None:
         order_key("tags.t", Spec("experiment", {}, {}), {"name": "name"})
     with pytest.raises(InvalidInput, match="unexpected"):
         order_key("name name", RUNS, RUN_ORDER)
+
+
+PIECES = [*"abmst.`'\"()=!<>%_\\, 01-eE", "AND ", " OR ", " IN ", " NOT ", " LIKE ", " IS NULL"]
+PIECES += ["metrics.", "params.", "tags.", "run_id", "name", "start_time", "'x'", "1.5"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
+def test_any_text_parses_or_is_invalid_input(text: str) -> None:
+    """Whatever a client sends, the parser answers clauses or InvalidInput (a 400), nothing else."""
+    for spec in (MLFLOW_RUNS, EXPERIMENTS, REGISTERED_MODELS, MODEL_VERSIONS, LOGGED_MODELS):
+        for loose in (False, True):
+            try:
+                clauses = parse(text, spec, loose=loose)
+            except InvalidInput:
+                continue
+            assert clauses and all(isinstance(c, Clause) for c in clauses)

@@ -10,14 +10,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from loopline.core.search_filter import (
-    EXPERIMENTS,
-    LOGGED_MODELS,
-    MLFLOW_RUNS,
-    REGISTERED_MODELS,
-    Clause,
-    parse,
-)
+from loopline.core.search_filter import Clause, parse
+from loopline.core.search_specs import EXPERIMENTS, LOGGED_MODELS, MLFLOW_RUNS, REGISTERED_MODELS
 from loopline.project import Project
 from loopline.store.metadata.mlflow import LoggedModel
 from loopline.store.metadata.mlflow_models import mlflow_model_metrics

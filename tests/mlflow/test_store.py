@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
-from loopline.core.search_filter import LOGGED_MODELS, parse
+from loopline.core.search_filter import parse
+from loopline.core.search_specs import LOGGED_MODELS
 from loopline.project import Project
 from loopline.store.metadata.mlflow import LoggedModel, check_path
 

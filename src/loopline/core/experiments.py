@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from loopline.core.errors import InvalidInput
-from loopline.core.search_filter import RUN_ORDER, RUNS, Clause, Kind, Spec, order_key, parse, split_order
+from loopline.core.search_filter import Clause, Kind, Spec, order_key, parse, split_order
+from loopline.core.search_specs import RUN_ORDER, RUNS
 
 
 @dataclass(frozen=True)

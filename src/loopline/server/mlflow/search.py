@@ -15,7 +15,8 @@ from fastapi import APIRouter
 
 from loopline.core.errors import InvalidInput
 from loopline.core.experiments import parse_order
-from loopline.core.search_filter import (
+from loopline.core.search_filter import Clause, Spec, order_key, parse, split_order
+from loopline.core.search_specs import (
     EXPERIMENT_ORDER,
     EXPERIMENTS,
     LOGGED_MODEL_ORDER,
@@ -26,11 +27,6 @@ from loopline.core.search_filter import (
     MODEL_VERSIONS,
     REGISTERED_MODEL_ORDER,
     REGISTERED_MODELS,
-    Clause,
-    Spec,
-    order_key,
-    parse,
-    split_order,
 )
 from loopline.serve.access import Key, Rule, need
 from loopline.server.mlflow.experiments import experiment_id, experiment_json, mlflow_store
