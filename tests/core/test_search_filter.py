@@ -113,7 +113,7 @@ def test_the_shell_spelling_is_loose_only() -> None:
         (RUNS, "params.C = 1", ["params.C compares with a quoted string", "position 12"]),
         (RUNS, "params.C = 'x", ["unclosed quote", "position 12"]),
         (RUNS, "params.C = 'x' params.D = 'y'", ["expected AND", "position 16"]),
-        (RUNS, "params.C", ["expected a comparator", "position 9"]),
+        (RUNS, "params.C", ["params.C has no comparison", "found the end", "position 9"]),
         (RUNS, "metrics.f1 >", ["compares with the end, which is not a number", "position 13"]),
         (RUNS, "tags.=x", ["expected a key after 'tags.'", "position 6"]),
         (RUNS, "run_id IN ()", ["IN list must not be empty", "position 12"]),
@@ -160,7 +160,7 @@ def test_order_keys() -> None:
         "attributes",
         "created_at",
     )
-    with pytest.raises(InvalidInput, match="unknown run order_by attribute 'colour'"):
+    with pytest.raises(InvalidInput, match="run order_by: unknown run attribute 'colour'"):
         order_key("colour", RUNS, RUN_ORDER)
     with pytest.raises(InvalidInput, match="tags keys are not searchable"):
         order_key("tags.t", Spec("experiment", {}, {}), {"name": "name"})

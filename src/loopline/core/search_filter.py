@@ -137,8 +137,9 @@ def _shown(token: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, spec: Spec, loose: bool) -> None:
+    def __init__(self, text: str, spec: Spec, loose: bool, context: str = "filter") -> None:
         self.text = text
+        self.context = context
         self.spec = spec
         self.loose = loose
         self.tokens = tokenize(text)
@@ -157,7 +158,7 @@ class _Parser:
         return token.kind == "word" and token.text.upper() in words
 
     def fail(self, token: Token, what: str, hint: str | None = None) -> InvalidInput:
-        return InvalidInput(f"{self.spec.what} filter: {what} at position {token.pos}", hint=hint)
+        return InvalidInput(f"{self.spec.what} {self.context}: {what} at position {token.pos}", hint=hint)
 
     # -- grammar ------------------------------------------------------------------------------
     def parse(self) -> list[Clause]:
@@ -184,7 +185,7 @@ class _Parser:
             raise self.fail(token, "parentheses grouping is not supported", "join clauses with AND only")
         kind, key, attr = self.key()
         op_token = self.peek()
-        op = self.comparator()
+        op = self.comparator(key if kind == "attributes" else f"{kind}.{key}")
         allowed = self.allowed(kind, attr)
         if op not in allowed:
             shown = f"{kind}.{key}" if kind != "attributes" else key
@@ -252,7 +253,7 @@ class _Parser:
         kinds = [*self.spec.kinds, "attributes"] if self.spec.attributes else list(self.spec.kinds)
         return ", ".join(f"{k}." for k in kinds)
 
-    def comparator(self) -> str:
+    def comparator(self, shown: str) -> str:
         token = self.take()
         if token.kind == "op":
             if token.text == "==" and self.loose:
@@ -276,7 +277,7 @@ class _Parser:
             return "IS NOT NULL" if negated else "IS NULL"
         raise self.fail(
             token,
-            f"expected a comparator, found {_shown(token)}",
+            f"{shown} has no comparison: expected a comparator, found {_shown(token)}",
             "use = != < <= > >= LIKE ILIKE IN NOT IN",
         )
 
@@ -350,7 +351,7 @@ def order_key(text: str, spec: Spec, orderable: Mapping[str, str]) -> tuple[Kind
     """The key of an order_by clause (without ASC/DESC): a key of one of `spec`'s kinds
     (`metrics.f1`) or one of the `orderable` attributes (name used -> stored name)."""
     attributes = {k: Attribute(v) for k, v in orderable.items()}
-    parser = _Parser(text, Spec(f"{spec.what} order_by", spec.kinds, attributes), loose=False)
+    parser = _Parser(text, Spec(spec.what, spec.kinds, attributes), loose=False, context="order_by")
     kind, key, attr = parser.key()
     if parser.peek().kind != "end":
         raise parser.fail(parser.peek(), f"unexpected {parser.peek().text!r} after the key")
