@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from loopline.core.errors import Conflict, InvalidInput, NotFound
+from loopline.core.search_filter import parse
+from loopline.core.search_specs import LOGGED_MODELS
 from loopline.project import Project
 from loopline.store.metadata.mlflow import LoggedModel, ModelMetric, check_path
 
@@ -104,9 +106,10 @@ def test_logged_models_and_artifact_paths(project: Project) -> None:
     store.create_logged_model(model)
     done = store.update_logged_model("m-1", status="LOGGED_MODEL_READY", tags={"a": "1"})
     assert (done.status, done.tags) == ("LOGGED_MODEL_READY", {"a": "1"})
-    assert [m.model_id for m in store.search_logged_models([exp.id], name="model", limit=5, offset=0)] == [
-        "m-1"
-    ]
+    found, more = store.search_logged_models(
+        [exp.id], parse("name = 'model'", LOGGED_MODELS), [], limit=5, offset=0
+    )
+    assert ([m.model_id for m in found], more) == (["m-1"], False)
     with pytest.raises(NotFound):
         store.logged_model("m-2")
     blob = project.blobs.put_bytes(b"x")

@@ -72,7 +72,7 @@ def test_compare_and_experiments(root: Path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("runs", "--filter", "params.C>1"), "compare with = or != only"),
+        (("runs", "--filter", "params.C>1"), "> is not supported for params.C"),
         (("runs", "--filter", "metrics.f1>high"), "is not a number"),
         (("runs", "--filter", "colour=red"), "unknown run attribute"),
         (("runs", "--sort"), "--metric"),

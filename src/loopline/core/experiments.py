@@ -1,51 +1,23 @@
 """Experiment tracking's records (experiments, runs, metric points) and the run-search language.
 
-The search language is MLflow's filter syntax, loosened for a shell: `metrics.f1 > 0.9 and
-params.C = '1'` and `params.C=1` both parse. Keys are `params.K`, `metrics.K`, `tags.K` or a run
-attribute (`status`, `name`, `user`, `run_id`, `experiment_id`, `start_time`, `end_time`).
+The search language is MLflow's filter grammar (core/search_filter.py), loosened for a shell:
+`metrics.f1 > 0.9 and params.C = '1'` and `params.C=1` both parse. Keys are `params.K`,
+`metrics.K`, `tags.K` or a run attribute (`status`, `name`, `user`, `run_id`, `experiment_id`,
+`start_time`, `end_time`); comparators = != < <= > >= LIKE ILIKE IN NOT IN IS [NOT] NULL.
 The active-run recording API (`loopline.log_metric` & co.) is in recording.py.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from loopline.core.errors import InvalidInput
-
-Kind = Literal["params", "metrics", "tags", "attributes"]
-ATTRIBUTES = {
-    "status": "status",
-    "name": "name",
-    "run_name": "name",
-    "user": "user",
-    "run_id": "run_id",
-    "id": "run_id",
-    "experiment_id": "experiment_id",
-    "start_time": "started_at",
-    "started_at": "started_at",
-    "end_time": "finished_at",
-    "finished_at": "finished_at",
-}
-_PREFIXES: dict[str, Kind] = {
-    "params": "params",
-    "param": "params",
-    "metrics": "metrics",
-    "metric": "metrics",
-    "tags": "tags",
-    "tag": "tags",
-    "attributes": "attributes",
-    "attribute": "attributes",
-    "attr": "attributes",
-    "run": "attributes",
-}
-_OPS = ("<=", ">=", "!=", "=", "<", ">")
-_TEXT_OPS = frozenset({"=", "!="})
-_TIMES_MS = (-62_135_596_800_000, 253_402_300_799_000)  # years 1 to 9999 in milliseconds since 1970
+from loopline.core.search_filter import Clause, Kind, Spec, order_key, parse, split_order
+from loopline.core.search_specs import RUN_ORDER, RUNS
 
 
 @dataclass(frozen=True)
@@ -127,16 +99,7 @@ class TrackedRun:
         }
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    kind: Kind
-    key: str
-    op: str
-    value: str | float
-
-    def __str__(self) -> str:
-        prefix = "" if self.kind == "attributes" else f"{self.kind}."
-        return f"{prefix}{self.key} {self.op} {self.value!r}"
+RunFilter = Clause  # one clause of a run search (core/search_filter.py parses them)
 
 
 @dataclass(frozen=True)
@@ -146,87 +109,20 @@ class RunOrder:
     descending: bool = False
 
 
-def _split_key(text: str, where: str) -> tuple[Kind, str]:
-    text = text.strip()
-    prefix, dot, rest = text.partition(".")
-    if dot and prefix.lower() in _PREFIXES:
-        kind = _PREFIXES[prefix.lower()]
-        key = _unquote(rest.strip())
-    else:
-        kind, key = "attributes", _unquote(text)
-    if not key:
-        raise InvalidInput(f"empty key in {where!r}", hint="write e.g. metrics.f1 or params.C")
-    if kind == "attributes":
-        if key.lower() not in ATTRIBUTES:
-            raise InvalidInput(
-                f"unknown run attribute {key!r} in {where!r}",
-                hint="prefix a key with params., metrics. or tags., or use one of "
-                + ", ".join(sorted(set(ATTRIBUTES))),
-            )
-        key = ATTRIBUTES[key.lower()]
-    return kind, key
+def parse_filter(text: str, spec: Spec = RUNS) -> list[RunFilter]:
+    """One run filter string (clauses joined by `and`), MLflow's grammar loosened for a shell:
+    `params.C=1` (unquoted text) and `==` parse too."""
+    return parse(text, spec, loose=True)
 
 
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
-        return text[1:-1]
-    return text
-
-
-def parse_filter(text: str) -> list[RunFilter]:
-    """One filter string, possibly several clauses joined by `and`."""
-    clauses = [c for c in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE) if c.strip()]
-    if not clauses:
-        raise InvalidInput("empty filter", hint="write e.g. metrics.f1>0.9 or params.C=1")
-    return [_parse_clause(c, text) for c in clauses]
-
-
-def _parse_clause(clause: str, where: str) -> RunFilter:
-    match = re.match(r"^\s*(.+?)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$", clause)
-    if match is None:
-        raise InvalidInput(
-            f"filter {clause!r} has no comparison",
-            hint="write KEY OP VALUE with OP one of = != < <= > >=, e.g. metrics.f1>0.9",
-        )
-    left, op, right = match.groups()
-    op = "=" if op == "==" else op
-    kind, key = _split_key(left, where)
-    raw = _unquote(right)
-    if right == "":
-        raise InvalidInput(f"filter {clause!r} has no value", hint="write e.g. params.C=1")
-    if kind == "metrics" or (kind == "attributes" and key in ("started_at", "finished_at")):
-        try:
-            number = float(raw)
-        except ValueError:
-            raise InvalidInput(
-                f"filter {clause!r} compares {left.strip()} with {raw!r}, which is not a number",
-                hint="metrics and times compare with numbers",
-            ) from None
-        if math.isnan(number):
-            raise InvalidInput(f"filter {clause!r} compares with NaN", hint="compare with a number")
-        if kind == "attributes" and not _TIMES_MS[0] <= number <= _TIMES_MS[1]:
-            raise InvalidInput(
-                f"filter {clause!r}: {raw} is not a time", hint="times are milliseconds since 1970"
-            )
-        return RunFilter(kind, key, op, number)
-    if op not in _TEXT_OPS:
-        raise InvalidInput(
-            f"filter {clause!r}: {kind} compare with = or != only",
-            hint="params and tags are text; order numbers with metrics",
-        )
-    if kind == "attributes" and key == "experiment_id" and not (raw.isdigit() and int(raw) < 2**63):
-        raise InvalidInput(f"experiment_id {raw!r} in {clause!r} is not a number")
-    return RunFilter(kind, key, op, raw)
-
-
-def parse_order(text: str, descending: bool | None = None) -> RunOrder:
+def parse_order(
+    text: str, descending: bool | None = None, spec: Spec = RUNS, orderable: Mapping[str, str] = RUN_ORDER
+) -> RunOrder:
     """`metrics.f1`, `metrics.f1 DESC`, `params.C ASC`, `start_time`."""
-    words = text.strip().rsplit(None, 1)
-    direction = False
-    if len(words) == 2 and words[1].lower() in ("asc", "desc"):
-        direction = words[1].lower() == "desc"
-        text = words[0]
-    kind, key = _split_key(text, text)
+    key_text, direction = split_order(text)
+    if not key_text:
+        raise InvalidInput("order_by is empty", hint="write e.g. metrics.f1 DESC")
+    kind, key = order_key(key_text, spec, orderable)
     return RunOrder(kind, key, direction if descending is None else descending)
 
 

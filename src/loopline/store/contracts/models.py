@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from loopline.core.experiments import MetricPoint, RunFilter, RunOrder, TrackedRun
+    from loopline.core.experiments import Experiment, MetricPoint, RunFilter, RunOrder, TrackedRun
+    from loopline.core.search_filter import Clause
     from loopline.core.types import Artifact
     from loopline.store.metadata.mlflow import Metric
     from loopline.store.metadata.mlflow_logged import LoggedModel, ModelMetric
     from loopline.store.metadata.mlflow_models import VersionExtra
+    from loopline.store.metadata.mlflow_search import Order
     from loopline.store.metadata.monitor import ReportRow
     from loopline.store.metadata.predictions import BatchRow
     from loopline.store.metadata.registry import ModelEvent, ModelVersion
@@ -166,6 +168,7 @@ class MlflowRepository(Protocol):
         *,
         limit: int,
         offset: int,
+        lifecycles: Sequence[str] | None = ("active",),
     ) -> tuple[list[TrackedRun], bool]: ...
     def run(self, run_id: str) -> TrackedRun: ...
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
@@ -175,7 +178,6 @@ class MlflowRepository(Protocol):
     def save_version_extra(self, name: str, version: int, extra: VersionExtra) -> None: ...
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...
     def version_extras(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], VersionExtra]: ...
-    def version_keys(self, name: str | None = None, run_id: str | None = None) -> list[tuple[str, int]]: ...
     def record_artifact(self, art: Artifact) -> None: ...
     def create_logged_model(self, model: LoggedModel) -> None: ...
     def logged_model(self, model_id: str) -> LoggedModel: ...
@@ -187,15 +189,30 @@ class MlflowRepository(Protocol):
         tags: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> LoggedModel: ...
+    def search_experiments(
+        self,
+        filters: Sequence[Clause],
+        orders: Sequence[Order],
+        *,
+        lifecycles: Sequence[str],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Experiment], bool]: ...
+    def search_registered_models(
+        self, filters: Sequence[Clause], orders: Sequence[Order], *, limit: int, offset: int
+    ) -> tuple[list[str], bool]: ...
+    def search_model_versions(
+        self, filters: Sequence[Clause], orders: Sequence[Order], *, limit: int, offset: int
+    ) -> tuple[list[tuple[str, int]], bool]: ...
     def search_logged_models(
         self,
         experiment_ids: Sequence[int],
+        filters: Sequence[Clause],
+        orders: Sequence[Order],
         *,
-        name: str | None = None,
-        run_id: str | None = None,
         limit: int,
         offset: int,
-    ) -> list[LoggedModel]: ...
+    ) -> tuple[list[LoggedModel], bool]: ...
     def run_logged_model(self, run_id: str, name: str) -> LoggedModel | None: ...
     def model_metrics(self, model_ids: Sequence[str]) -> dict[str, list[ModelMetric]]: ...
     def log_outputs(self, run_id: str, outputs: Sequence[tuple[str, int]]) -> None: ...

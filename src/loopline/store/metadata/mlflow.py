@@ -41,6 +41,7 @@ from loopline.store.metadata.mlflow_models import (
     mlflow_artifacts,
     mlflow_model_versions,
 )
+from loopline.store.metadata.mlflow_search import MlflowSearches
 from loopline.store.metadata.run_search import load_runs
 from loopline.store.metadata.run_writes import metric_rows, write_batch
 from loopline.store.metadata.tables import experiments, metrics, runs
@@ -115,8 +116,9 @@ def _write_linked(conn: sa.Connection, run_id: str, linked: Sequence[ModelMetric
         conn.execute(mlflow_model_metrics.insert(), list(add.values()))
 
 
-class MlflowStore(MlflowModelRecords):
-    """MLflow's extra records on one MetadataStore's engine and retrying transactions."""
+class MlflowStore(MlflowSearches, MlflowModelRecords):
+    """MLflow's extra records on one MetadataStore's engine and retrying transactions, and
+    MLflow's searches (mlflow_search.py)."""
 
     # -- runs: the hot write path ----------------------------------------------------------
     def log_batch(
@@ -162,9 +164,13 @@ class MlflowStore(MlflowModelRecords):
         *,
         limit: int,
         offset: int,
+        lifecycles: Sequence[str] | None = ("active",),
     ) -> tuple[list[TrackedRun], bool]:
-        """One page of matching runs (tracking's search), and whether more follow."""
-        query = TrackingStore.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
+        """One page of matching runs (tracking's search), and whether more follow; `lifecycles`
+        are MLflow's run_view_type ("active", "deleted" or both; None: any)."""
+        query = TrackingStore.search_query(
+            experiment_ids=experiment_ids, filters=filters, order_by=order_by, lifecycles=lifecycles
+        )
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit + 1).offset(offset)).scalars())
         return self.runs(ids[:limit]), len(ids) > limit

@@ -16,9 +16,7 @@ from loopline.core.errors import Conflict, InvalidInput, NotFound
 from loopline.core.types import Artifact
 from loopline.store.metadata.artifact_rows import insert_artifact
 from loopline.store.metadata.mlflow_logged import (
-    LoggedModel,
     LoggedModelRecords,
-    mlflow_logged_models,
 )
 from loopline.store.metadata.registry import check_model_name
 from loopline.store.metadata.registry_rows import add_event, lock_model, version_row
@@ -188,20 +186,6 @@ class MlflowModelRecords(LoggedModelRecords):
             if (r.name, r.version) in wanted
         }
 
-    def version_keys(self, name: str | None = None, run_id: str | None = None) -> list[tuple[str, int]]:
-        """(name, version) of registry versions, optionally of one model or one source run."""
-        query = (
-            sa.select(model_versions.c.name, model_versions.c.version)
-            .where(model_versions.c.lifecycle == "active")  # a deleted version is in no listing
-            .order_by(model_versions.c.name, model_versions.c.version.desc())
-        )
-        if name is not None:
-            query = query.where(model_versions.c.name == name)
-        if run_id is not None:
-            query = query.where(model_versions.c.run_id == run_id)
-        with self._db.read() as conn:
-            return [(r.name, r.version) for r in conn.execute(query)]
-
     def backs_version(self, run_id: str | None, model_id: str | None = None) -> bool:
         """Whether a registered model version comes from this run or this logged model."""
         queries = []
@@ -216,31 +200,6 @@ class MlflowModelRecords(LoggedModelRecords):
     def record_artifact(self, art: Artifact) -> None:
         """The artifacts row of a model made from an MLflow model folder (once per id)."""
         self._db.write(lambda conn: insert_artifact(conn, art), self._db.change("artifact.add", art.id))
-
-    def search_logged_models(
-        self,
-        experiment_ids: Sequence[int],
-        *,
-        name: str | None = None,
-        run_id: str | None = None,
-        limit: int,
-        offset: int,
-    ) -> list[LoggedModel]:
-        query = (
-            sa.select(mlflow_logged_models)
-            .where(mlflow_logged_models.c.lifecycle == "active")
-            .order_by(mlflow_logged_models.c.created_at.desc(), mlflow_logged_models.c.model_id)
-            .limit(limit)
-            .offset(offset)
-        )
-        if experiment_ids:
-            query = query.where(mlflow_logged_models.c.experiment_id.in_(list(experiment_ids)))
-        if name is not None:
-            query = query.where(mlflow_logged_models.c.name == name)
-        if run_id is not None:
-            query = query.where(mlflow_logged_models.c.source_run_id == run_id)
-        with self._db.read() as conn:
-            return [self._to_model(r) for r in conn.execute(query)]
 
     # -- artifacts: path -> blob -----------------------------------------------------------
     def put_file(self, path: str, blob: str, size: int) -> None:
