@@ -14,7 +14,7 @@ from loopline.core.search_filter import Clause, parse
 from loopline.core.search_specs import EXPERIMENTS, LOGGED_MODELS, MLFLOW_RUNS, REGISTERED_MODELS
 from loopline.project import Project
 from loopline.store.metadata.mlflow import LoggedModel
-from loopline.store.metadata.mlflow_models import mlflow_model_metrics
+from loopline.store.metadata.mlflow_logged import mlflow_model_metrics
 from loopline.store.metadata.tables import experiments, registered_models, runs
 from tests.mlflow.test_http import API, _pickled_model_folder, error
 
