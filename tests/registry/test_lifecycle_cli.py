@@ -25,7 +25,9 @@ def test_delete_restore_and_gc(tmp_path: Path) -> None:
             project.registry.register("iris", art)
         exp = project.meta.tracking.ensure_experiment("e").id
         run_id = project.meta.tracking.create_run(exp, executor="mlflow").id
+        kept = project.meta.tracking.create_run(exp, executor="mlflow").id
         project.delete_run(run_id)
+        assert [r.id for r in project.search_runs(experiment="e")] == [kept]  # a deleted run is hidden
     finally:
         project.close()
     root = tmp_path / "p"
@@ -41,6 +43,8 @@ def test_delete_restore_and_gc(tmp_path: Path) -> None:
     assert json.loads(restored.stdout)["restored_versions"] == 1
     cli("models", "delete", "iris", cwd=root, check=True)
 
+    listed = json.loads(cli("runs", "--json", cwd=root, check=True).stdout)
+    assert [r["run_id"] for r in listed] == [kept]  # the quick listing hides it too
     dry = json.loads(cli("gc", "--dry-run", "--json", cwd=root, check=True).stdout)
     assert dry["dry_run"] and dry["removed"]["models"] == ["iris"] and dry["removed"]["runs"] == [run_id]
     bad = cli("gc", "--older-than", "a while", cwd=root)

@@ -309,11 +309,17 @@ class TrackingRepository(Protocol):
         order_by: Sequence[RunOrder] = (),
         limit: int = 100,
         offset: int = 0,
+        lifecycles: Sequence[str] | None = ("active",),
     ) -> list[TrackedRun]:
-        """Matching runs, ordered (missing values last, then newest first, then id), one page."""
+        """Matching runs, ordered (missing values last, then newest first, then id), one page;
+        of the lifecycles given (None: deleted ones too)."""
 
     def count_runs(
-        self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
+        self,
+        *,
+        experiment_ids: Sequence[int] | None = None,
+        filters: Sequence[RunFilter] = (),
+        lifecycles: Sequence[str] | None = ("active",),
     ) -> int: ...
     def compare(self, run_a: str, run_b: str) -> dict[str, Any]: ...
 

@@ -43,6 +43,9 @@ STATUSES = ("running", "succeeded", "failed", "interrupted", "killed", "schedule
 DEFAULT_EXPERIMENT = "Default"
 
 
+ACTIVE = ("active",)  # the runs a listing shows: not the deleted ones
+
+
 class TrackingStore:
     """Tracking reads and writes on one MetadataStore's engine and retrying transactions."""
 
@@ -375,20 +378,28 @@ class TrackingStore:
         order_by: Sequence[RunOrder] = (),
         limit: int = 100,
         offset: int = 0,
+        lifecycles: Sequence[str] | None = ACTIVE,
     ) -> list[TrackedRun]:
         """Runs matching every filter, ordered (missing values last; then newest first, then by
-        id), one page of `limit` from `offset`."""
+        id), one page of `limit` from `offset`; deleted runs only when `lifecycles` says so."""
         if limit < 0 or offset < 0:
             raise InvalidInput("limit and offset must not be negative")
-        query = self.search_query(experiment_ids=experiment_ids, filters=filters, order_by=order_by)
+        query = self.search_query(
+            experiment_ids=experiment_ids, filters=filters, order_by=order_by, lifecycles=lifecycles
+        )
         with self._db.read() as conn:
             ids = list(conn.execute(query.limit(limit).offset(offset)).scalars())
             return load_runs(conn, ids)
 
     def count_runs(
-        self, *, experiment_ids: Sequence[int] | None = None, filters: Sequence[RunFilter] = ()
+        self,
+        *,
+        experiment_ids: Sequence[int] | None = None,
+        filters: Sequence[RunFilter] = (),
+        lifecycles: Sequence[str] | None = ACTIVE,
     ) -> int:
-        query = self.search_query(experiment_ids=experiment_ids, filters=filters).order_by(None)
+        query = self.search_query(experiment_ids=experiment_ids, filters=filters, lifecycles=lifecycles)
+        query = query.order_by(None)
         with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 

@@ -54,11 +54,12 @@ ORDER BY v.name
 _RUNS = """
 SELECT id, status, started_at, finished_at, executor, environment_id, git_commit, git_dirty,
        reproduce_of, host, pid
-FROM runs ORDER BY started_at DESC LIMIT ?
+FROM runs WHERE lifecycle = 'active' ORDER BY started_at DESC LIMIT ?
 """
 PARENT_TAG = "loopline.parent_run"  # tables.PARENT_TAG: a tuning trial's tag (no SQLAlchemy here)
 _TOP_RUNS = _RUNS.replace(
-    "FROM runs", f"FROM runs WHERE id NOT IN (SELECT run_id FROM run_tags WHERE key = '{PARENT_TAG}')"
+    "WHERE lifecycle = 'active'",
+    f"WHERE lifecycle = 'active' AND id NOT IN (SELECT run_id FROM run_tags WHERE key = '{PARENT_TAG}')",
 )
 _CHILD_COUNTS = f"""
 SELECT value, count(*) FROM run_tags WHERE key = '{PARENT_TAG}' AND value IN (SELECT value FROM json_each(?))

@@ -396,8 +396,9 @@ class MetadataStore:
         self, limit: int = 50, *, top_level: bool = False, offset: int = 0, status: str | None = None
     ) -> list[Run]:
         """Newest first; with `top_level`, not the runs nested under another (tuning trials);
-        `offset` and `status` page and filter in SQL (the server's list of pipeline runs)."""
-        query = sa.select(runs)
+        `offset` and `status` page and filter in SQL (the server's list of pipeline runs). A
+        deleted run (MLflow's delete_run, `loopline gc` removes it for good) is in no listing."""
+        query = sa.select(runs).where(runs.c.lifecycle == "active")
         if top_level:
             nested = sa.select(run_tags.c.run_id).where(run_tags.c.key == PARENT_TAG)
             query = query.where(runs.c.id.not_in(nested))
@@ -418,7 +419,8 @@ class MetadataStore:
 
     def count_runs(self) -> int:
         with self.database.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(runs)).scalar_one())
+            active = sa.select(sa.func.count()).select_from(runs).where(runs.c.lifecycle == "active")
+            return int(conn.execute(active).scalar_one())
 
     def producers(self, artifact_id: str) -> list[StepRun]:
         """Step runs that produced this artifact by running (not by cache hit), earliest first."""
