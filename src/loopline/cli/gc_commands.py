@@ -1,6 +1,5 @@
-"""`loopline gc` (remove for good what was deleted, as `mlflow gc`), and `loopline models delete
-| restore` (the MLflow API deletes models and versions too; a restore has no MLflow call). Each
-command parses, makes one Project call and renders."""
+"""`loopline gc`: remove for good what was deleted (as `mlflow gc`); `loopline models delete |
+restore` are in registry_commands.py. The command parses, makes one Project call and renders."""
 
 from __future__ import annotations
 
@@ -17,12 +16,6 @@ from loopline.core.errors import InvalidInput
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-NAME = Annotated[str, typer.Argument(help="Registered model name.")]
-ONE_VERSION = Annotated[
-    int | None, typer.Option("--version", "-v", min=1, help="Only this version (default: the model).")
-]
-REASON = Annotated[str, typer.Option("--reason", "-r", help="Why: recorded in the history.")]
 
 
 def duration(text: str) -> timedelta:
@@ -69,31 +62,6 @@ def gc(
             console.print(f"  {what[:-1]} {escape(str(item))}")
     for kept in report.kept:
         console.print(f"kept {kept['kind']} {escape(kept['name'])}: {escape(kept['why'])}")
-
-
-def delete(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json: JSON = False) -> None:
-    """Delete a registered model or one version (restorable until `loopline gc`); its aliases are
-    removed, under the promotion policy."""
-    removed = open_project().delete_model(name, version, reason)
-    what = f"{name} version {version}" if version is not None else name
-    if as_json:
-        emit_json({"name": name, "version": version, "deleted": True, "aliases_removed": removed})
-        return
-    gone = f" (aliases removed: {', '.join(removed)})" if removed else ""
-    console.print(
-        f"deleted {escape(what)}{gone}; `loopline models restore` brings it back until `loopline gc`"
-    )
-
-
-def restore(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json: JSON = False) -> None:
-    """Restore a deleted registered model (with the versions deleted with it) or one deleted
-    version. Aliases are not restored: promote again."""
-    count = open_project().restore_model(name, version, reason)
-    if as_json:
-        emit_json({"name": name, "version": version, "restored_versions": count})
-        return
-    what = f"{name} version {version}" if version is not None else f"{name} ({count} versions)"
-    console.print(f"restored {escape(what)}")
 
 
 def register(root: typer.Typer) -> None:

@@ -22,6 +22,9 @@ NAME = Annotated[str, typer.Argument(help="Registered model name.")]
 VERSION = Annotated[int, typer.Argument(min=1, help="Version number.")]
 ALIAS = Annotated[str, typer.Option("--alias", "-a", help="candidate, staging, production or another alias.")]
 REASON = Annotated[str, typer.Option("--reason", "-r", help="Why: recorded in the history.")]
+ONE_VERSION = Annotated[
+    int | None, typer.Option("--version", "-v", min=1, help="Only this version (default: the model).")
+]
 
 
 def listing_json(items: list[dict[str, Any]]) -> str:
@@ -245,9 +248,32 @@ def rollback(
     _moved(open_project().rollback(name, alias, reason), "rolled back", as_json)
 
 
-def register(root: typer.Typer) -> None:
-    from loopline.cli.gc_commands import delete, restore
+def delete(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json: JSON = False) -> None:
+    """Delete a registered model or one version (restorable until `loopline gc`); its aliases are
+    removed, under the promotion policy."""
+    removed = open_project().delete_model(name, version, reason)
+    what = f"{name} version {version}" if version is not None else name
+    if as_json:
+        emit_json({"name": name, "version": version, "deleted": True, "aliases_removed": removed})
+        return
+    gone = f" (aliases removed: {', '.join(removed)})" if removed else ""
+    console.print(
+        f"deleted {escape(what)}{gone}; `loopline models restore` brings it back until `loopline gc`"
+    )
 
+
+def restore(name: NAME, version: ONE_VERSION = None, reason: REASON = "", as_json: JSON = False) -> None:
+    """Restore a deleted registered model (with the versions deleted with it) or one deleted
+    version. Aliases are not restored: promote again."""
+    count = open_project().restore_model(name, version, reason)
+    if as_json:
+        emit_json({"name": name, "version": version, "restored_versions": count})
+        return
+    what = f"{name} version {version}" if version is not None else f"{name} ({count} versions)"
+    console.print(f"restored {escape(what)}")
+
+
+def register(root: typer.Typer) -> None:
     app.command()(delete)
     app.command()(restore)
     root.add_typer(app, name="models")
