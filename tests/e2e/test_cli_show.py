@@ -176,3 +176,23 @@ def test_head_of_a_wide_table_keeps_names_whole_and_names_what_did_not_fit(tmp_p
     assert all(len(line) <= 80 for line in shown[1:4])  # the table fits; the note may wrap
     rest = ", ".join(f"column_{i}" for i in range(len(header) + 1, 13))
     assert f"{12 - len(header)} more column(s) than fit: {rest}" in " ".join(shown)
+
+
+def test_final_error_keeps_a_multiline_message_and_drops_the_frames() -> None:
+    from loopline.cli.render import final_error
+
+    recorded = (
+        "Traceback (most recent call last):\n"
+        '  File "steps.py", line 3, in double\n'
+        "    return rows.select(pl.col('missing'))\n"
+        "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        'polars.exceptions.ColumnNotFoundError: unable to find column "missing"\n'
+        "\n"
+        "This error occurred in the following expression:\n"
+        '\tcol("missing")\n'
+    )
+    shown = final_error(recorded)
+    assert shown.startswith("polars.exceptions.ColumnNotFoundError: unable to find column")
+    assert 'col("missing")' in shown and "File" not in shown
+    gate = "loopline.core.errors.GateFailed: gate accuracy failed\n  accuracy 0.5 < 0.9\n"
+    assert final_error(gate) == "GateFailed: gate accuracy failed\n  accuracy 0.5 < 0.9"

@@ -195,7 +195,11 @@ def final_error(error: str) -> str:
     """The last exception of a recorded traceback with its indented lines (a gate table, the
     hint), without the frames."""
     lines = error.strip().splitlines()
-    start = max((i for i, line in enumerate(lines) if line and not line.startswith(" ")), default=0)
+    # The exception starts at the first line at column 0 after the last frame; its message may
+    # hold unindented lines of its own (polars adds the failing expression after a blank line).
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    after = frames[-1] + 1 if frames else 0
+    start = next((i for i in range(after, len(lines)) if lines[i][:1] not in ("", " ")), 0)
     return "\n".join(lines[start:]).removeprefix("loopline.core.errors.")
 
 
