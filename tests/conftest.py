@@ -81,3 +81,21 @@ def cli(
             f"loopline {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on loopback for this test process, and the AWS settings pointing at it
+    (inherited by the `loopline` subprocesses the tests start)."""
+    from loopline.testing.s3 import aws_pointed_at, moto_server
+
+    with moto_server() as endpoint, aws_pointed_at(endpoint):
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """A blob store URL in a fresh bucket of the test S3 server."""
+    from loopline.testing.s3 import make_bucket
+
+    return f"s3://{make_bucket(s3_endpoint)}/blobs"

@@ -18,7 +18,7 @@ from loopline.core.errors import Integrity
 from loopline.datasets.snapshot import _media_type, add_path
 from loopline.store import blob_writes as blobs_module
 from loopline.store.artifacts import load_manifest
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
 from loopline.store.filescan import hash_files, scan_files
 from loopline.store.fsck import fsck
 from loopline.store.metadata import MetadataStore
@@ -62,7 +62,7 @@ def _contents(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def _check_out(meta: MetadataStore, blobs: FsspecBlobStore, name: str, out: Path) -> dict[str, bytes]:
+def _check_out(meta: MetadataStore, blobs: LocalBlobStore, name: str, out: Path) -> dict[str, bytes]:
     art = meta.latest_version(name)
     assert art is not None
     for entry in load_manifest(blobs, art):
@@ -74,7 +74,7 @@ def _check_out(meta: MetadataStore, blobs: FsspecBlobStore, name: str, out: Path
 def test_a_first_add_checks_out_byte_equal_and_fsck_is_clean(
     meta: MetadataStore, cache: StatCache, folder: Path, tmp_path: Path
 ) -> None:
-    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+    blobs = LocalBlobStore(str(tmp_path / "blobs"))
 
     result = add_path(folder, "data", meta, blobs, cache)
 
@@ -95,7 +95,7 @@ def test_files_the_stat_cache_vouches_for_are_stored_too(
     """A folder source may have hashed the files without storing them in this store."""
     hash_files(scan_files(str(folder)), cache, str(folder))  # cache filled, store empty
     (folder / "new.txt").write_bytes(b"one file the cache does not know")
-    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+    blobs = LocalBlobStore(str(tmp_path / "blobs"))
 
     result = add_path(folder, "data", meta, blobs, cache)
 
@@ -115,7 +115,7 @@ def test_a_file_changed_after_the_listing_fails_the_add_and_stores_nothing(
         return found
 
     monkeypatch.setattr(snapshot, "scan_files", scan_then_change)
-    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+    blobs = LocalBlobStore(str(tmp_path / "blobs"))
 
     with pytest.raises(Integrity, match="changed while it was being stored"):
         add_path(folder, "data", meta, blobs, cache)
@@ -154,7 +154,7 @@ def test_a_parquet_file_is_stored_as_it_is_under_its_tables_id(
     frame = pl.DataFrame({"id": [1, 2, 3], "name": ["a", None, "c"]})
     path = tmp_path / "t.parquet"
     frame.write_parquet(path, compression="snappy")
-    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+    blobs = LocalBlobStore(str(tmp_path / "blobs"))
 
     result = add_path(path, "t", meta, blobs, cache)
 
@@ -190,7 +190,7 @@ def test_a_text_table_is_streamed_to_the_id_of_its_eager_read(
 
     path = tmp_path / f"t{suffix}"
     path.write_text(text)
-    blobs = FsspecBlobStore(str(tmp_path / "blobs"))
+    blobs = LocalBlobStore(str(tmp_path / "blobs"))
 
     art = add_path(path, "t", meta, blobs, cache).artifact
 

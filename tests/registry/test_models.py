@@ -19,7 +19,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from loopline.core.errors import Integrity, InvalidInput
 from loopline.store.artifacts import load_value, save_value
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
 from loopline.store.models import canonicalize, dump_model, load_model, model_id, save_model
 
 
@@ -43,8 +43,8 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FsspecBlobStore:
-    return FsspecBlobStore(str(tmp_path / "blobs"))
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(str(tmp_path / "blobs"))
 
 
 def test_round_trip_predicts_the_same(store, iris):

@@ -18,7 +18,7 @@ from loopline.core.errors import CheckFailed, Conflict, Integrity, InvalidInput,
 from loopline.core.types import Artifact
 from loopline.registry import Policy, Registry
 from loopline.store.artifacts import save_json
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
 from loopline.store.metadata import MetadataStore
 from loopline.store.metadata.tables import artifacts
 from loopline.store.models import save_model
@@ -35,8 +35,8 @@ def meta(store_url: str) -> Iterator[MetadataStore]:
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> FsspecBlobStore:
-    return FsspecBlobStore(str(tmp_path / "blobs"))
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(str(tmp_path / "blobs"))
 
 
 def make_registry(meta, blobs, actor="alice", **policy) -> Registry:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from loopline.core.errors import InvalidInput
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
 from loopline.store.metadata import MetadataStore
 from loopline.store.predictions import PredictionLog
 
@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def log(store_url: str, tmp_path: Path) -> Iterator[PredictionLog]:
     meta = MetadataStore(store_url)
-    yield PredictionLog(meta, FsspecBlobStore(str(tmp_path / "blobs")))
+    yield PredictionLog(meta, LocalBlobStore(str(tmp_path / "blobs")))
     meta.close()
 
 

@@ -16,11 +16,11 @@ from loopline.cli.commands import exit_code
 from loopline.core.errors import InvalidInput
 from loopline.core.hashing import hash_bytes, hash_table
 from loopline.store.artifacts import BlobSet, load_value, save_value
-from loopline.store.blobs import FsspecBlobStore, open_blob_store
+from loopline.store.blobs import LocalBlobStore, open_blob_store
 
 
 @pytest.fixture(params=["local", "memory"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FsspecBlobStore]:
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalBlobStore]:
     if request.param == "local":
         yield open_blob_store(str(tmp_path / "blobs"))
         return
@@ -56,7 +56,7 @@ def typed_frame() -> pl.DataFrame:
     )
 
 
-def test_polars_frame_round_trips_with_all_dtypes(blobs: FsspecBlobStore):
+def test_polars_frame_round_trips_with_all_dtypes(blobs: LocalBlobStore):
     frame = typed_frame()
     art = save_value(blobs, frame, output="table")
     assert art.kind == "table"
@@ -71,7 +71,7 @@ def test_polars_frame_round_trips_with_all_dtypes(blobs: FsspecBlobStore):
     assert hash_table(back) == art.id
 
 
-def test_saving_is_deterministic_and_idempotent(blobs: FsspecBlobStore):
+def test_saving_is_deterministic_and_idempotent(blobs: LocalBlobStore):
     frame = typed_frame()
     first = save_value(blobs, frame, output="t")
     again = save_value(blobs, frame.clone(), output="t")
@@ -79,7 +79,7 @@ def test_saving_is_deterministic_and_idempotent(blobs: FsspecBlobStore):
     assert sorted(blobs.digests()) == [first.blob]
 
 
-def test_empty_frame_keeps_its_schema(blobs: FsspecBlobStore):
+def test_empty_frame_keeps_its_schema(blobs: LocalBlobStore):
     frame = pl.DataFrame(schema={"a": pl.Int64, "b": pl.String, "c": pl.Date})
     art = save_value(blobs, frame, output="empty")
     assert art.rows == 0
@@ -87,7 +87,7 @@ def test_empty_frame_keeps_its_schema(blobs: FsspecBlobStore):
     assert back.schema == frame.schema and back.height == 0
 
 
-def test_pyarrow_table_is_stored_as_a_table(blobs: FsspecBlobStore):
+def test_pyarrow_table_is_stored_as_a_table(blobs: LocalBlobStore):
     table = pa.table(
         {
             "n": pa.array([1, 2, None], pa.int64()),
@@ -103,18 +103,18 @@ def test_pyarrow_table_is_stored_as_a_table(blobs: FsspecBlobStore):
     assert back.to_dict(as_series=False) == table.to_pydict()
 
 
-def test_a_pyarrow_table_and_the_same_polars_frame_are_one_artifact(blobs: FsspecBlobStore):
+def test_a_pyarrow_table_and_the_same_polars_frame_are_one_artifact(blobs: LocalBlobStore):
     frame = pl.DataFrame({"a": [1, None], "s": ["x", "y"]})
     assert save_value(blobs, frame.to_arrow(), output="o").id == save_value(blobs, frame, output="o").id
 
 
-def test_lazy_frame_is_collected(blobs: FsspecBlobStore):
+def test_lazy_frame_is_collected(blobs: LocalBlobStore):
     lazy = pl.LazyFrame({"a": [3, 1, 2]}).sort("a")
     art = save_value(blobs, lazy, output="lazy")
     assert load_value(blobs, art)["a"].to_list() == [1, 2, 3]
 
 
-def test_blobset_from_bytes_round_trips(blobs: FsspecBlobStore):
+def test_blobset_from_bytes_round_trips(blobs: LocalBlobStore):
     files = {
         "images/cat.png": b"\x89PNG fake",
         "texts/a.txt": "hello ✓".encode(),
@@ -152,7 +152,7 @@ def test_blobset_id_depends_on_paths_and_bytes():
     assert a.id != BlobSet.from_bytes({"x.txt": b"1", "y.txt": b"3"}).id
 
 
-def test_blobset_whose_bytes_are_gone_is_refused(blobs: FsspecBlobStore):
+def test_blobset_whose_bytes_are_gone_is_refused(blobs: LocalBlobStore):
     from loopline.store.artifacts import BlobEntry
 
     orphan = BlobSet([BlobEntry("a.txt", 3, hash_bytes(b"abc"))])
@@ -171,27 +171,27 @@ def test_blobset_whose_bytes_are_gone_is_refused(blobs: FsspecBlobStore):
         None,
     ],
 )
-def test_json_values_round_trip(blobs: FsspecBlobStore, value):
+def test_json_values_round_trip(blobs: LocalBlobStore, value):
     art = save_value(blobs, value, output="report")
     assert art.kind == "json"
     assert load_value(blobs, art) == value
 
 
-def test_json_id_ignores_key_order(blobs: FsspecBlobStore):
+def test_json_id_ignores_key_order(blobs: LocalBlobStore):
     a = save_value(blobs, {"a": 1, "b": [1, 2]}, output="r")
     b = save_value(blobs, {"b": [1, 2], "a": 1}, output="r")
     assert a.id == b.id and a.blob == b.blob
     assert save_value(blobs, {"a": 2, "b": [1, 2]}, output="r").id != a.id
 
 
-def test_non_json_content_inside_a_dict_is_refused(blobs: FsspecBlobStore):
+def test_non_json_content_inside_a_dict_is_refused(blobs: LocalBlobStore):
     with pytest.raises(InvalidInput, match="'report' is not JSON-serialisable"):
         save_value(blobs, {"when": dt.date(2024, 1, 1)}, output="report")
     assert list(blobs.digests()) == []
 
 
 @pytest.mark.parametrize("value", [object(), {1, 2}, b"raw bytes", pl.Series("a", [1])])
-def test_unsupported_return_type_gives_invalid_input_with_a_hint(blobs: FsspecBlobStore, value):
+def test_unsupported_return_type_gives_invalid_input_with_a_hint(blobs: LocalBlobStore, value):
     with pytest.raises(InvalidInput) as info:
         save_value(blobs, value, output="model")
     assert "'model'" in info.value.message

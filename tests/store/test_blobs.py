@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 
 from loopline.core.errors import Integrity, NotFound
 from loopline.core.hashing import hash_bytes
-from loopline.store.blobs import BlobStore, FsspecBlobStore, open_blob_store
+from loopline.store.blobs import BlobStore, LocalBlobStore, open_blob_store
 
 
 class Backend:
     """A blob store plus a way to reach its raw files (to corrupt or delete them)."""
 
-    def __init__(self, kind: str, store: FsspecBlobStore, root: str) -> None:
+    def __init__(self, kind: str, store: LocalBlobStore, root: str) -> None:
         self.kind = kind
         self.store = store
         self.root = root
@@ -52,11 +52,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture
-def make_store(tmp_path: Path) -> Callable[[str], FsspecBlobStore]:
+def make_store(tmp_path: Path) -> Callable[[str], LocalBlobStore]:
     """Fresh stores inside one hypothesis-driven test (function fixtures are not re-made per example)."""
     made: list[str] = []
 
-    def make(kind: str) -> FsspecBlobStore:
+    def make(kind: str) -> LocalBlobStore:
         name = uuid.uuid4().hex[:12]
         if kind == "local":
             return open_blob_store(str(tmp_path / name))
@@ -261,14 +261,14 @@ def test_export_writes_a_byte_equal_copy(backend: Backend, tmp_path: Path):
 
 
 def test_local_writes_leave_no_temp_files(tmp_path: Path):
-    store = FsspecBlobStore(str(tmp_path / "b"))
+    store = LocalBlobStore(str(tmp_path / "b"))
     for i in range(10):
         store.put_bytes(str(i).encode())
     assert list((tmp_path / "b" / "tmp").iterdir()) == []
 
 
 def test_file_url_is_local(tmp_path: Path):
-    store = FsspecBlobStore(f"file://{tmp_path / 'b'}")
+    store = LocalBlobStore(f"file://{tmp_path / 'b'}")
     digest = store.put_bytes(b"via file url")
     assert store.local_path(digest) is not None
     assert Path(store.local_path(digest)).read_bytes() == b"via file url"

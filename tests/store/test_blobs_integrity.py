@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loopline.core.errors import Integrity, NotFound
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
 
 
 def _files(root: Path) -> list[Path]:
@@ -37,13 +37,13 @@ def _flip(path: Path) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FsspecBlobStore:
-    return FsspecBlobStore(str(tmp_path / "blobs"))
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(str(tmp_path / "blobs"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=5000))
-def test_a_blob_read_back_equals_what_was_put(store: FsspecBlobStore, data: bytes) -> None:
+def test_a_blob_read_back_equals_what_was_put(store: LocalBlobStore, data: bytes) -> None:
     digest = store.put_bytes(data)
     assert digest == blake3.blake3(data).hexdigest()
     assert store.get_bytes(digest) == data
@@ -53,7 +53,7 @@ def test_a_blob_read_back_equals_what_was_put(store: FsspecBlobStore, data: byte
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
-def test_a_changed_blob_is_refused_on_every_read(store: FsspecBlobStore, tmp_path: Path, damage: str) -> None:
+def test_a_changed_blob_is_refused_on_every_read(store: LocalBlobStore, tmp_path: Path, damage: str) -> None:
     data = os.urandom(100_000)
     digest = store.put_bytes(data)
     path = Path(store.local_path(digest) or "")
@@ -76,7 +76,7 @@ def test_a_changed_blob_is_refused_on_every_read(store: FsspecBlobStore, tmp_pat
     assert list(target.parent.iterdir()) == [], "export left a partial file behind"
 
 
-def test_a_missing_blob_is_not_found(store: FsspecBlobStore) -> None:
+def test_a_missing_blob_is_not_found(store: LocalBlobStore) -> None:
     digest = store.put_bytes(b"here today")
     os.unlink(store.local_path(digest) or "")
     assert not store.exists(digest) and not store.verify(digest)
@@ -87,7 +87,7 @@ def test_a_missing_blob_is_not_found(store: FsspecBlobStore) -> None:
 
 
 def test_a_file_changed_after_it_was_hashed_is_not_stored_under_the_old_hash(
-    store: FsspecBlobStore, tmp_path: Path
+    store: LocalBlobStore, tmp_path: Path
 ) -> None:
     """A caller hashes a file (or trusts a stat cache), the file changes, then it is stored: the
     store must refuse, never keep the new bytes under the old name."""
@@ -104,7 +104,7 @@ def test_a_file_changed_after_it_was_hashed_is_not_stored_under_the_old_hash(
 
 
 def test_a_batch_with_a_file_changed_after_hashing_stores_no_wrong_blob(
-    store: FsspecBlobStore, tmp_path: Path
+    store: LocalBlobStore, tmp_path: Path
 ) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
@@ -125,7 +125,7 @@ def test_a_batch_with_a_file_changed_after_hashing_stores_no_wrong_blob(
 
 @pytest.mark.parametrize("how", ["bytes", "file"])
 def test_writing_the_right_bytes_again_repairs_a_changed_blob(
-    store: FsspecBlobStore, tmp_path: Path, how: str
+    store: LocalBlobStore, tmp_path: Path, how: str
 ) -> None:
     data = os.urandom(50_000)
     digest = store.put_bytes(data)

@@ -1,6 +1,6 @@
 """loopline.testing's conformance suite on every implementation loopline ships: the metadata store
 on SQLite and PostgreSQL (LOOPLINE_TEST_DATABASE_URL; a schema per test, see conftest.py), the
-blob store on a local folder and on fsspec's in-memory filesystem. And proof that it can fail."""
+blob store on a local folder, fsspec's in-memory filesystem and S3 (moto's server). And proof that it can fail."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import fsspec
 import pytest
 
 from loopline.core.types import Artifact
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import BlobStore, LocalBlobStore, open_blob_store
 from loopline.store.metadata.repository import MetadataStore
 from loopline.testing import (
     Check,
@@ -22,6 +22,7 @@ from loopline.testing import (
     check_blob_store,
     metadata_store_checks,
 )
+from loopline.testing.s3 import make_bucket
 
 METADATA_CHECKS = metadata_store_checks()
 BLOB_CHECKS = blob_store_checks()
@@ -40,11 +41,6 @@ def test_the_suite_is_big_enough_and_names_are_unique():
 _KNOWN = {
     # psycopg's executemany reports no row count, so add_batches returns 0 (no caller reads it)
     ("postgresql", "check_add_batches_counts_the_batches_it_added"): "add_batches returns 0 on PostgreSQL",
-    # off the local disk, put_files stores a file under the digest it is given without hashing it,
-    # so a file changed after it was hashed is stored under a key its bytes do not have (get_bytes
-    # then raises Integrity rather than serve it)
-    ("memory", "check_put_files_refuses_a_file_that_does_not_match_its_digest"): "remote put_files "
-    "does not check a file's bytes against its digest",
 }
 
 
@@ -62,18 +58,23 @@ def test_metadata_store_conforms(
     check(lambda: MetadataStores.sql(store_url))
 
 
-@pytest.fixture(params=["local", "memory"])
-def blob_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], FsspecBlobStore]]:
-    """Fresh, empty blob stores of one kind (a new folder or in-memory root at each call)."""
+@pytest.fixture(params=["local", "memory", "s3"])
+def blob_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], BlobStore]]:
+    """Fresh, empty blob stores of one kind (a new folder, in-memory root or S3 prefix at each
+    call; S3 is moto's server on loopback, see conftest.py)."""
     counter = itertools.count()
     roots: list[str] = []
+    bucket = make_bucket(request.getfixturevalue("s3_endpoint")) if request.param == "s3" else ""
 
-    def make() -> FsspecBlobStore:
+    def make() -> BlobStore:
+        n = next(counter)
         if request.param == "local":
-            return FsspecBlobStore(str(tmp_path / f"blobs-{next(counter)}"))
+            return LocalBlobStore(str(tmp_path / f"blobs-{n}"))
+        if request.param == "s3":
+            return open_blob_store(f"s3://{bucket}/blobs-{n}", cache=tmp_path / f"cache-{n}")
         name = f"loopline-conformance-{uuid.uuid4().hex[:12]}"
         roots.append(f"/{name}")
-        return FsspecBlobStore(f"memory://{name}")
+        return open_blob_store(f"memory://{name}", cache=tmp_path / f"cache-{n}")
 
     yield make
     memory = fsspec.filesystem("memory")
@@ -84,7 +85,7 @@ def blob_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cal
 
 @pytest.mark.parametrize("check", BLOB_CHECKS, ids=lambda c: c.name)
 def test_blob_store_conforms(
-    check: Check[FsspecBlobStore], blob_factory: Callable[[], FsspecBlobStore], request: pytest.FixtureRequest
+    check: Check[BlobStore], blob_factory: Callable[[], BlobStore], request: pytest.FixtureRequest
 ):
     _mark_known(request, request.node.callspec.params["blob_factory"], check)
     check(blob_factory)
@@ -109,14 +110,14 @@ class ForgetfulMetadataStore(MetadataStore):
         return made if made is not None else self.get_version(name).version
 
 
-class LossyBlobStore(FsspecBlobStore):
+class LossyBlobStore(LocalBlobStore):
     """Drops the last byte of every blob it reads."""
 
     def get_bytes(self, digest: str) -> bytes:
         return super().get_bytes(digest)[:-1]
 
 
-class HalfBlobStore(FsspecBlobStore):
+class HalfBlobStore(LocalBlobStore):
     """Has no ingest: a store that does not implement the whole Protocol."""
 
     def __getattribute__(self, name: str):

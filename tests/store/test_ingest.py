@@ -14,7 +14,7 @@ import pytest
 
 from loopline.core.errors import Integrity, StorageError
 from loopline.store import blob_writes as blobs_module
-from loopline.store.blobs import FsspecBlobStore, StatKey
+from loopline.store.blobs import LocalBlobStore, StatKey
 
 SMALL_CHUNK = 64 * 1024  # a multiple of the O_DIRECT block, so several chunks per test file
 
@@ -38,8 +38,8 @@ def _temps(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FsspecBlobStore:
-    return FsspecBlobStore(str(tmp_path / "blobs"))
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(str(tmp_path / "blobs"))
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ SIZES = [0, 1, 4095, 4096, 16 * 1024, 16 * 1024 + 1, 3 * SMALL_CHUNK, 3 * SMALL_
 
 @pytest.mark.parametrize("many", [False, True], ids=["fsync-each", "syncfs-batch"])
 def test_keys_are_the_hashes_of_the_bytes_stored(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, many: bool
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, many: bool
 ) -> None:
     sizes = SIZES * (5 if many else 1)  # 40 files take the one-filesystem-sync path
     paths = _write_files(tmp_path / "src", sizes)
@@ -81,7 +81,7 @@ def test_keys_are_the_hashes_of_the_bytes_stored(
 
 
 def test_a_file_larger_than_the_real_chunk_with_an_unaligned_tail(
-    store: FsspecBlobStore, tmp_path: Path
+    store: LocalBlobStore, tmp_path: Path
 ) -> None:
     (path,) = _write_files(tmp_path / "src", [blobs_module._CHUNK + 5000])
     (key,) = store.ingest([(str(path), _key(path))])
@@ -90,7 +90,7 @@ def test_a_file_larger_than_the_real_chunk_with_an_unaligned_tail(
 
 
 def test_duplicates_and_stored_contents_are_written_once(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None
 ) -> None:
     folder = tmp_path / "src"
     folder.mkdir()
@@ -115,7 +115,7 @@ def test_duplicates_and_stored_contents_are_written_once(
 
 @pytest.mark.parametrize("change", ["rewritten", "replaced", "grown"])
 def test_a_file_that_is_not_the_one_listed_is_refused(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, change: str
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, change: str
 ) -> None:
     paths = _write_files(tmp_path / "src", SIZES * 5)
     items = [(str(p), _key(p)) for p in paths]
@@ -157,7 +157,7 @@ def _writing_during_the_copy(monkeypatch: pytest.MonkeyPatch, victim: Path) -> N
 
 
 def test_a_file_written_during_its_copy_is_refused_and_leaves_no_wrong_blob(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (victim,) = _write_files(tmp_path / "src", [4 * SMALL_CHUNK])
     before = victim.read_bytes()
@@ -171,7 +171,7 @@ def test_a_file_written_during_its_copy_is_refused_and_leaves_no_wrong_blob(
 
 
 def test_a_file_written_during_its_copy_is_stored_under_the_hash_of_what_was_copied(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """put_file with no key: whatever mix of old and new bytes was read is what is stored, under
     its own hash (the old two-pass copy could hash one version and copy another)."""
@@ -189,7 +189,7 @@ def test_a_file_written_during_its_copy_is_stored_under_the_hash_of_what_was_cop
 
 @pytest.mark.parametrize("refusal", ["open", "write"])
 def test_a_filesystem_refusing_o_direct_gets_the_same_bytes(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, refusal: str
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, refusal: str
 ) -> None:
     direct = 0o40000  # Linux's O_DIRECT bit, whatever this platform's os module says
     monkeypatch.setattr(blobs_module, "_DIRECT", direct)
@@ -227,7 +227,7 @@ def test_a_filesystem_refusing_o_direct_gets_the_same_bytes(
     assert _temps(Path(store.url)) == []
 
 
-def test_a_batch_big_enough_for_every_shard_folder(store: FsspecBlobStore, tmp_path: Path) -> None:
+def test_a_batch_big_enough_for_every_shard_folder(store: LocalBlobStore, tmp_path: Path) -> None:
     """From _ALL_FOLDERS files the shard folders are made beside the copy; a few new blobs among
     many stored ones still land in place."""
     folder = tmp_path / "src"
@@ -251,7 +251,7 @@ def test_a_batch_big_enough_for_every_shard_folder(store: FsspecBlobStore, tmp_p
 
 @pytest.mark.parametrize("how", ["put_file", "put_bytes", "ingest"])
 def test_a_failed_write_leaves_no_temp_file(
-    store: FsspecBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, how: str
+    store: LocalBlobStore, tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     paths = _write_files(tmp_path / "src", SIZES * 5)
     real_write = os.write

@@ -105,6 +105,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "data_commands",
         "Check every referenced blob (present, hash intact) and every metadata reference.",
     ),
+    "push": (
+        "sharing_commands",
+        "Send the blobs this project's metadata points at to the remote, only those it lacks.",
+    ),
+    "pull": (
+        "sharing_commands",
+        "Fetch the blobs this project's metadata points at from the remote, only those missing here.",
+    ),
     "validate": (
         "clean_commands",
         "Check a table against its expectations in loopline.yaml; exit 1 when one fails.",

@@ -17,6 +17,8 @@ class Settings:
     store_url: str
     blobs_url: str
     stat_cache: Path
+    blob_cache: Path  # where a remote blob store's reads are cached on this machine
+    remote_url: str | None = None  # where `loopline push` / `pull` go by default
     user: str = "unknown"  # the actor recorded in histories: LOOPLINE_USER, else the OS user
     # Project.add answers an unchanged path without opening the store; LOOPLINE_FAST_PATH=0: never
     fast_path: bool = True
@@ -36,6 +38,8 @@ class Settings:
             store_url=str(store),
             blobs_url=str(blobs),
             stat_cache=stat_cache_path(root),
+            blob_cache=state / "cache" / "blobs",
+            remote_url=environ.get("LOOPLINE_REMOTE") or project.get("remote") or None,
             user=environ.get("LOOPLINE_USER") or _os_user(),
             fast_path=environ.get("LOOPLINE_FAST_PATH") != "0",
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.core.settings import PROJECT_FILE, STATE_DIR
+from loopline.core.settings import PROJECT_FILE, STATE_DIR, Settings
 from loopline.pipeline.config import ProjectFile, read_project_file
 from loopline.project._annotate import Annotate
 from loopline.project._audit import Audit
@@ -25,16 +25,16 @@ from loopline.project._lifecycle import Lifecycle
 from loopline.project._models import Models
 from loopline.project._monitor import Monitor
 from loopline.project._runs import Runs
+from loopline.project._sharing import Sharing
 from loopline.project._stores import Stores
 from loopline.project._users import Users
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from loopline.core.settings import Settings
     from loopline.pipeline.runner import Runner
     from loopline.registry import Registry
-    from loopline.store.blobs import FsspecBlobStore
+    from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
     from loopline.store.metadata.mlflow import MlflowStore
     from loopline.store.predictions import PredictionLog
@@ -80,6 +80,7 @@ class Project:
         self._runs = Runs(self.stores)
         self._experiments = Experiments(self.stores)
         self._data = Data(self.stores)
+        self._sharing = Sharing(self.stores)
         self._monitor = Monitor(self.stores, partial(type(self).open, self.stores.root))
         self._models = Models(self.stores, self._monitor.profile_registered)
         self._annotate = Annotate(self.stores)
@@ -95,6 +96,10 @@ class Project:
         path = directory / PROJECT_FILE
         if not path.exists():
             project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
+            if blobs:  # a bucket that does not exist, say: refused before the project file is written
+                from loopline.store.blobs import open_blob_store
+
+                open_blob_store(blobs, cache=Settings.build(directory, project, os.environ).blob_cache)
             import yaml
 
             from loopline.store.files import atomic_write_text
@@ -139,7 +144,7 @@ class Project:
         return self.stores.meta
 
     @property
-    def blobs(self) -> FsspecBlobStore:
+    def blobs(self) -> BlobStore:
         return self.stores.blobs
 
     @property
@@ -211,6 +216,8 @@ class Project:
     diff = forward("_data", Data.diff)
     checkout = forward("_data", Data.checkout)
     fsck = forward("_data", Data.fsck)
+    push = forward("_sharing", Sharing.push)
+    pull = forward("_sharing", Sharing.pull)
     validate = forward("_data", Data.validate)
     export = forward("_data", Data.export)
 

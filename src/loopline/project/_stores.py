@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from loopline.pipeline.config import ProjectFile
     from loopline.pipeline.runner import Runner
     from loopline.registry import Registry
-    from loopline.store.blobs import FsspecBlobStore
+    from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
     from loopline.store.predictions import PredictionLog
 
@@ -40,10 +40,12 @@ class Stores:
         return MetadataStore(self.settings.store_url, actor=self.settings.user, journal=append)
 
     @cached_property
-    def blobs(self) -> FsspecBlobStore:
-        from loopline.store.blobs import FsspecBlobStore
+    def blobs(self) -> BlobStore:
+        """The project's blobs: a local folder, or a shared remote store (s3://…) read through a
+        cache folder beside the project."""
+        from loopline.store.blobs import open_blob_store
 
-        return FsspecBlobStore(self.settings.blobs_url)
+        return open_blob_store(self.settings.blobs_url, cache=self.settings.blob_cache)
 
     @cached_property
     def runner(self) -> Runner:

@@ -3,7 +3,6 @@ plus content-addressed files, JSON reports as canonical JSON."""
 
 from __future__ import annotations
 
-import io
 import json
 import mimetypes
 import os
@@ -237,18 +236,14 @@ def load_manifest(store: BlobStore, artifact: Artifact) -> list[BlobEntry]:
 def load_table(store: BlobStore, artifact: Artifact) -> pl.DataFrame:
     import polars as pl
 
-    if store.local_path(artifact.blob) is not None:
-        return pl.read_parquet(store.checked_path(artifact.blob))
-    return pl.read_parquet(io.BytesIO(store.get_bytes(artifact.blob)))
+    return pl.read_parquet(store.checked_path(artifact.blob))
 
 
 def scan_table(store: BlobStore, artifact: Artifact) -> pl.LazyFrame:
     """A lazy scan of a table artifact: read partition by partition by whoever collects it."""
     import polars as pl
 
-    if store.local_path(artifact.blob) is not None:
-        return pl.scan_parquet(store.checked_path(artifact.blob))
-    return load_table(store, artifact).lazy()
+    return pl.scan_parquet(store.checked_path(artifact.blob))
 
 
 def load_value(store: BlobStore, artifact: Artifact, *, lazy: bool = False) -> Any:

@@ -252,6 +252,18 @@ class WriteBatch:
             os.unlink(tmp, dir_fd=self._tmp_fd)
         return key, length
 
+    def fill(self, digest: str, write: Callable[[str], None]) -> bool:
+        """Stage a blob whose bytes come from elsewhere (a download): write(path) fills a fresh
+        temp file and raises unless they hash to digest. False when it is stored already."""
+        if not self._claim(digest):
+            return False
+        fd, tmp = _create_temp(self._tmp_fd, digest[:16])
+        os.close(fd)
+        self._temps.append(tmp)
+        write(os.path.join(self._tmp_dir, tmp))
+        self._staged[digest] = tmp
+        return True
+
     def run(self, items: Sequence[tuple[str, str | None, StatKey | None]]) -> list[str]:
         """stage() every (path, digest, seen); returns the keys, in order.
 

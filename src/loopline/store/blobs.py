@@ -1,21 +1,21 @@
-"""Content-addressed blob store over fsspec.
+"""Content-addressed blob store in a local folder; `open_blob_store` picks it or the remote one
+(blobs_remote.py, S3 through s3fs) by URL.
 
 A blob's key is the BLAKE3 hash of its bytes, stored at `ab/abcd…` under the root (one level of
-256 folders, as DVC does: far fewer folders to create than two levels). Local writes are atomic
-(temp file in the same folder tree, made durable, then renamed), so a killed process leaves no
-half blob; reads verify the hash, so a blob changed on disk is detected and never served.
+256 folders, as DVC does: far fewer folders to create than two levels). Writes are atomic (temp
+file in the same folder tree, made durable, then renamed), so a killed process leaves no half
+blob; reads verify the hash, so a blob changed on disk is detected and never served.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import blake3
 
@@ -27,6 +27,9 @@ from loopline.store.blob_writes import TMP_DIR, WriteBatch
 from loopline.store.contracts.blobs import BlobStore as BlobStore
 from loopline.store.contracts.blobs import StatKey as StatKey
 
+if TYPE_CHECKING:
+    from loopline.store.blobs_remote import RemoteBlobStore
+
 _HEX = frozenset("0123456789abcdef")
 _READ = 1 << 20  # a streamed read hands out chunks of this size
 _REPAIR_HINT = (
@@ -35,39 +38,24 @@ _REPAIR_HINT = (
 )
 
 
-def _local_root(url: str) -> str | None:
-    """The root folder of a plain absolute local path (or file:// URL), else None (use fsspec)."""
+def local_root(url: str) -> str | None:
+    """The absolute folder of a local path or file:// URL, else None (a remote URL)."""
     path = url.removeprefix("file://")
-    if "::" in path or "://" in path or not path.startswith("/") or os.sep != "/":
+    if "::" in path or "://" in path or os.sep != "/":
         return None
-    return path.rstrip("/") or "/"
+    return os.path.abspath(path).rstrip("/") or "/"
 
 
-class FsspecBlobStore:
-    """Blob store at any fsspec URL; a plain path or file:// gets the atomic local path."""
+class LocalBlobStore:
+    """Blob store in a local folder (a path or file:// URL)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._fs_cached: Any = None
-        root = _local_root(url)
+        root = local_root(url)
         if root is None:
-            import fsspec
-
-            self._fs_cached, self._root = fsspec.core.url_to_fs(url)
-            protocol = self._fs_cached.protocol
-            self._local = "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
-        else:
-            self._root, self._local = root, True
-        if self._local:
-            os.makedirs(os.path.join(self._root, TMP_DIR), exist_ok=True)
-
-    @property
-    def _fs(self) -> Any:
-        if self._fs_cached is None:
-            import fsspec
-
-            self._fs_cached = fsspec.filesystem("file")
-        return self._fs_cached
+            raise StorageError(f"{url!r} is not a local folder", hint="open it with open_blob_store")
+        self._root = root
+        os.makedirs(os.path.join(self._root, TMP_DIR), exist_ok=True)
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, digest: str) -> str:
@@ -75,59 +63,40 @@ class FsspecBlobStore:
             raise NotFound(f"{digest!r} is not a blob key", hint="blob keys are 64 hex digits")
         return f"{self._root}/{digest[:2]}/{digest}"
 
-    def local_path(self, digest: str) -> str | None:
-        return self._path(digest) if self._local else None
+    def local_path(self, digest: str) -> str:
+        return self._path(digest)
 
     def exists(self, digest: str) -> bool:
-        path = self._path(digest)
-        return os.path.exists(path) if self._local else bool(self._fs.exists(path))
+        return os.path.exists(self._path(digest))
+
+    def _missing(self, digest: str) -> NotFound:
+        return NotFound(f"blob {digest[:12]} is missing", where=self.url, hint="run `loopline fsck`")
 
     # -- writes ----------------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
         try:
-            if self._local:
-                with WriteBatch(self._root, self.verify, repair=True) as batch:
-                    batch.stage_bytes(digest, data)
-            elif not self._fs.exists(self._path(digest)):
-                self._fs.pipe_file(self._path(digest), data)
+            with WriteBatch(self._root, self.verify, repair=True) as batch:
+                batch.stage_bytes(digest, data)
         except OSError as exc:
             raise StorageError(f"cannot write blob {digest[:12]}: {exc}", where=self.url) from exc
         return digest
 
     def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> str:
         try:
-            if self._local:
-                if digest is not None:
-                    self._path(digest)  # a malformed key is refused before anything is read
-                with WriteBatch(self._root, self.verify, repair=True) as batch:
-                    return batch.stage(os.fspath(path), digest, None)
-            digest = digest or hash_file(path)
-            if not self._fs.exists(self._path(digest)):
-                self._fs.put_file(os.fspath(path), self._path(digest))
+            if digest is not None:
+                self._path(digest)  # a malformed key is refused before anything is read
+            with WriteBatch(self._root, self.verify, repair=True) as batch:
+                return batch.stage(os.fspath(path), digest, None)
         except OSError as exc:
             raise StorageError(f"cannot store {path}: {exc}", where=self.url) from exc
-        return digest
 
     def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Store the bytes of chunks (an upload as it arrives) in bounded memory: written to a temp
         file and hashed as they come, then renamed under their key. Returns (key, length)."""
         try:
-            if self._local:
-                with WriteBatch(self._root, self.verify, repair=True) as batch:
-                    return batch.stage_chunks(chunks)
-            with tempfile.TemporaryFile() as spool:  # a remote store gets the finished file
-                hasher, length = blake3.blake3(), 0
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    spool.write(chunk)
-                    length += len(chunk)
-                digest = hasher.hexdigest()
-                if not self._fs.exists(self._path(digest)):
-                    spool.seek(0)
-                    with self._fs.open(self._path(digest), "wb") as out:
-                        shutil.copyfileobj(spool, out, _READ)
-                return digest, length
+            with WriteBatch(self._root, self.verify, repair=True) as batch:
+                return batch.stage_chunks(chunks)
         except OSError as exc:
             raise StorageError(f"cannot write a blob: {exc}", where=self.url) from exc
 
@@ -135,11 +104,6 @@ class FsspecBlobStore:
         """Store many (path, digest) pairs; returns how many were new. A file whose bytes do not
         hash to its digest (it changed after it was hashed) is refused with Integrity."""
         unique = {digest: path for path, digest in items}
-        if not self._local:
-            todo = [(path, digest) for digest, path in unique.items() if not self.exists(digest)]
-            with ThreadPoolExecutor(max_workers=16) as pool:  # threads overlap the round trips
-                list(pool.map(lambda pair: self.put_file(*pair), todo))
-            return len(todo)
         for digest in unique:
             self._path(digest)  # every key well formed before any is written
         try:
@@ -158,10 +122,6 @@ class FsspecBlobStore:
         and a key recorded against the stat the caller saw (a stat cache) could otherwise
         describe other bytes. Every blob is durable on return.
         """
-        if not self._local:
-            keys = [hash_file(path) for path, _ in items]
-            self.put_files(zip((path for path, _ in items), keys, strict=True))
-            return keys
         try:
             with WriteBatch(self._root, self.verify) as batch:
                 keys = batch.run([(path, None, seen) for path, seen in items])
@@ -169,19 +129,37 @@ class FsspecBlobStore:
             raise StorageError(f"cannot store files: {exc}", where=self.url) from exc
         return keys
 
+    def receive(
+        self,
+        digests: Sequence[str],
+        write: Callable[[str, str], None],
+        jobs: int = 16,
+        *,
+        repair: bool = False,
+    ) -> int:
+        """Store blobs whose bytes come from elsewhere (a pull): write(digest, path) fills a temp
+        file with one blob's bytes and raises unless they hash to it. The blobs are made durable
+        and renamed together; how many were new. On an error none of them is stored. `repair`:
+        a stored blob that fails verification is fetched again."""
+        for digest in digests:
+            self._path(digest)
+        try:
+            with (
+                WriteBatch(self._root, self.verify, repair=repair) as batch,
+                ThreadPoolExecutor(jobs) as pool,
+            ):
+                filled = list(pool.map(lambda d: batch.fill(d, lambda path: write(d, path)), digests))
+            return sum(filled)
+        except OSError as exc:
+            raise StorageError(f"cannot store fetched blobs: {exc}", where=self.url) from exc
+
     # -- reads -----------------------------------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
-        path = self._path(digest)
         try:
-            if self._local:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            else:
-                data = self._fs.cat_file(path)
+            with open(self._path(digest), "rb") as handle:
+                data = handle.read()
         except FileNotFoundError as exc:
-            raise NotFound(
-                f"blob {digest[:12]} is missing", where=self.url, hint="run `loopline fsck`"
-            ) from exc
+            raise self._missing(digest) from exc
         if hash_bytes(data) != digest:
             raise self._damaged(digest)
         return data
@@ -190,17 +168,12 @@ class FsspecBlobStore:
         """The blob's bytes in chunks, in bounded memory. The blob is verified before the first
         chunk (Integrity, NotFound raised then), and the chunks are hashed again as they are read:
         bytes changed meanwhile end the iteration with Integrity."""
-        self._path(digest)  # a malformed key is NotFound at the call, not at the first next()
-        if not self.exists(digest):
-            raise NotFound(f"blob {digest[:12]} is missing", where=self.url, hint="run `loopline fsck`")
-        if not self.verify(digest):
-            raise self._damaged(digest)
+        self.checked_path(digest)
         return self._chunks(digest, chunk_size)
 
     def _chunks(self, digest: str, chunk_size: int) -> Iterator[bytes]:
-        path = self._path(digest)
         hasher = blake3.blake3()
-        with open(path, "rb") if self._local else self._fs.open(path, "rb") as handle:
+        with open(self._path(digest), "rb") as handle:
             while chunk := handle.read(chunk_size):
                 hasher.update(chunk)
                 yield chunk
@@ -216,18 +189,16 @@ class FsspecBlobStore:
 
     def verify(self, digest: str) -> bool:
         """True when the blob exists and its bytes hash to its key."""
-        path = self._path(digest)
         try:
-            actual = hash_file(path) if self._local else hash_bytes(self._fs.cat_file(path))
+            return hash_file(self._path(digest)) == digest
         except FileNotFoundError:
             return False
-        return actual == digest
 
     def checked_path(self, digest: str) -> str:
         """Local path of a blob after verifying it (for readers that want a file, like Parquet)."""
         path = self._path(digest)
         if not os.path.exists(path):
-            raise NotFound(f"blob {digest[:12]} is missing", where=self.url, hint="run `loopline fsck`")
+            raise self._missing(digest)
         if not self.verify(digest):
             raise self._damaged(digest)
         return path
@@ -237,31 +208,38 @@ class FsspecBlobStore:
 
         Harmless (no blob or metadata points at them) but they take space; `fsck --repair` removes them.
         """
-        if not self._local:
-            return []
         tmp_dir = os.path.join(self._root, TMP_DIR)
         cutoff = time.time() - older_than
         with os.scandir(tmp_dir) as found:
             return [e.path for e in found if e.is_file() and e.stat().st_mtime < cutoff]
 
     def digests(self) -> Iterator[str]:
-        # Match the layout below the root only: the root itself may well sit under some /tmp/.
-        for path in self._fs.find(self._root):
-            name = path.rsplit("/", 1)[-1]
-            if len(name) == 64 and path.endswith(f"/{name[:2]}/{name}"):
-                yield name
+        for shard in sorted(os.listdir(self._root)):
+            if len(shard) != 2 or not _HEX.issuperset(shard):
+                continue
+            with os.scandir(os.path.join(self._root, shard)) as found:
+                for entry in found:
+                    if len(entry.name) == 64 and entry.name.startswith(shard) and entry.is_file():
+                        yield entry.name
 
     def export(self, digest: str, target: str | os.PathLike[str]) -> None:
         """Write a verified copy of a blob to a local path, atomically."""
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.loopline-tmp")
-        if self._local:
-            shutil.copyfile(self.checked_path(digest), tmp)
-        else:
-            tmp.write_bytes(self.get_bytes(digest))
+        shutil.copyfile(self.checked_path(digest), tmp)
         os.replace(tmp, target)
 
 
-def open_blob_store(url: str) -> FsspecBlobStore:
-    return FsspecBlobStore(url)
+def open_blob_store(url: str, cache: str | os.PathLike[str] | None = None) -> BlobStore:
+    """The blob store at url: a local folder, or a remote one (s3://…) reading through a local
+    cache folder (`cache`; a temp folder of this machine when None)."""
+    if local_root(url) is not None:
+        return LocalBlobStore(url)
+    return remote_store(url, cache)
+
+
+def remote_store(url: str, cache: str | os.PathLike[str] | None = None) -> RemoteBlobStore:
+    from loopline.store.blobs_remote import RemoteBlobStore
+
+    return RemoteBlobStore(url, cache)

@@ -202,8 +202,7 @@ class PredictionLog:
         frames = []
         for batch in self.index.batches(model, since=since, until=until, version=version):
             path = self.blobs.local_path(batch.blob)
-            source: Any = path if path is not None else io.BytesIO(self.blobs.get_bytes(batch.blob))
-            frames.append(pl.read_parquet(source))
+            frames.append(pl.read_parquet(path if path is not None else self.blobs.checked_path(batch.blob)))
         if not frames:
             return pl.DataFrame(schema=_fixed_schema())
         frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]

@@ -3,7 +3,7 @@
 The rest of loopline talks to storage through these Protocols, so a new store (another database,
 an object store) is a class that implements them and passes `loopline.testing`'s checks
 (`check_metadata_store`, `check_blob_store`; docs/stores.md). The SQL classes in store/metadata/
-and `FsspecBlobStore` are today's implementations, held to these signatures by mypy (the
+and `LocalBlobStore` are today's implementations, held to these signatures by mypy (the
 `store/contracts/_implementations.py`). Docstrings state what must hold, not how.
 
 Common to every method: unknown names, ids or versions raise `NotFound`; a write that clashes with

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from loopline.store.blobs import FsspecBlobStore
+from loopline.store.blobs import LocalBlobStore
+from loopline.store.blobs_remote import RemoteBlobStore
 from loopline.store.contracts.blobs import BlobStore
 from loopline.store.contracts.metadata import MetadataRepository
 from loopline.store.contracts.models import (
@@ -25,7 +26,8 @@ def _implementations(
     monitoring: MonitoringStore,
     predictions: SqlPredictionIndex,
     mlflow: MlflowStore,
-    blobs: FsspecBlobStore,
+    blobs: LocalBlobStore,
+    remote: RemoteBlobStore,
 ) -> None:
     """Never called: each assignment is a type check of one implementation against its contract."""
     _meta: MetadataRepository = meta
@@ -34,3 +36,4 @@ def _implementations(
     _predictions: PredictionIndex = predictions
     _mlflow: MlflowRepository = mlflow
     _blobs: BlobStore = blobs
+    _remote: BlobStore = remote

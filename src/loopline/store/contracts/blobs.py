@@ -40,11 +40,16 @@ class BlobStore(Protocol):
         """Where the blob's file is on this machine, or None for a remote store."""
 
     def checked_path(self, digest: str) -> str:
-        """local_path after verifying the bytes (NotFound on a store without local files)."""
+        """A local file holding the blob's bytes, verified: local_path, or a remote store's copy
+        in its local read cache."""
 
     def exists(self, digest: str) -> bool: ...
     def verify(self, digest: str) -> bool:
         """True when the blob exists and its bytes hash to its key."""
+
+    def leftover_temp_files(self, older_than: float) -> list[str]:
+        """Temp files of writes a killed process never finished, older than older_than seconds
+        (none on a store where an unfinished write is no object at all)."""
 
     def digests(self) -> Iterator[str]:
         """Every stored key, once each."""

@@ -230,9 +230,17 @@ class MetadataStore:
             return [to_artifact(r, versioned=False) for r in conn.execute(sa.select(artifacts))]
 
     def blob_references(self) -> list[tuple[str, str]]:
-        """(what refers, blob key) for every blob the metadata points at."""
+        """(what refers, blob key) for every blob the metadata points at: artifacts (and the
+        files as added), MLflow artifact files and served prediction batches."""
+        from loopline.store.metadata.mlflow_models import mlflow_artifacts
+        from loopline.store.metadata.predictions import prediction_batches
+
         with self.database.read() as conn:
-            return blob_references(conn)
+            refs = blob_references(conn)
+            refs += [(f"MLflow artifact {r.path}", r.blob) for r in conn.execute(sa.select(mlflow_artifacts))]
+            batches = sa.select(prediction_batches.c.key, prediction_batches.c.blob)
+            refs += [(f"prediction batch {r.key[:12]}", r.blob) for r in conn.execute(batches)]
+            return refs
 
     def dangling_references(self) -> list[str]:
         """Rows that point to a row that does not exist."""
