@@ -14,7 +14,6 @@ from pathlib import Path
 import s3fs
 
 from loopline.core.hashing import hash_bytes
-
 from tests.conftest import BIN, cli, write_project
 
 STEPS = """

@@ -1,6 +1,7 @@
 """loopline.testing's conformance suite on every implementation loopline ships: the metadata store
 on SQLite and PostgreSQL (LOOPLINE_TEST_DATABASE_URL; a schema per test, see conftest.py), the
-blob store on a local folder, fsspec's in-memory filesystem and S3 (moto's server). And proof that it can fail."""
+blob store on a local folder, fsspec's in-memory filesystem and S3 (moto's server). And proof
+that it can fail."""
 
 from __future__ import annotations
 

@@ -77,9 +77,9 @@ def test_a_bucket_that_does_not_exist_is_named(s3_endpoint: str) -> None:
 
 
 def test_refused_credentials_say_which_settings_to_check(tmp_path: Path) -> None:
-    with moto_server(environment={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint, aws_pointed_at(endpoint):
-        with pytest.raises(InvalidInput) as caught:
-            open_blob_store("s3://any-bucket/blobs")
+    checking = moto_server(environment={"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    with checking as endpoint, aws_pointed_at(endpoint), pytest.raises(InvalidInput) as caught:
+        open_blob_store("s3://any-bucket/blobs")
     assert "refused" in caught.value.message and "AWS_ACCESS_KEY_ID" in (caught.value.hint or "")
 
 
