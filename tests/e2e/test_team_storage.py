@@ -13,7 +13,7 @@ from pathlib import Path
 
 import s3fs
 
-from loopline.core.hashing import hash_bytes
+from loopline.store.blobs import open_blob_store
 from tests.conftest import BIN, cli, write_project
 
 STEPS = """
@@ -33,9 +33,15 @@ steps:
 
 
 def _objects(s3_url: str, endpoint: str) -> list[str]:
+    """The loose blob objects under s3_url (not the packs)."""
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False)
     root = s3_url.removeprefix("s3://")
     return [p for p in fs.find(root) if len(p.rsplit("/", 1)[-1]) == 64]
+
+
+def _blobs(s3_url: str, tmp_path: Path) -> list[str]:
+    """Every blob key the store at s3_url holds, loose or packed."""
+    return list(open_blob_store(s3_url, cache=tmp_path / "reader-cache").digests())
 
 
 def test_a_project_with_blobs_on_s3_runs_the_loop(tmp_path: Path, s3_url: str, s3_endpoint: str) -> None:
@@ -49,7 +55,7 @@ def test_a_project_with_blobs_on_s3_runs_the_loop(tmp_path: Path, s3_url: str, s
     run = json.loads(cli("run", "--json", cwd=project, check=True).stdout)
     assert run["status"] == "succeeded"
     assert not list((project / ".loopline").glob("blobs/??/*")), "blobs were written to the project folder"
-    assert len(_objects(s3_url, s3_endpoint)) >= 3  # the CSV as added, its table, the output
+    assert len(_blobs(s3_url, tmp_path)) >= 3  # the CSV as added, its table, the output
     fsck = json.loads(cli("fsck", "--json", cwd=project, check=True).stdout)
     assert fsck["ok"] and fsck["blobs_checked"] >= 3
     out = tmp_path / "out"
@@ -81,7 +87,8 @@ def test_push_then_pull_into_an_empty_project(tmp_path: Path, s3_url: str, s3_en
     cli("add", str(data), "--name", "images", cwd=alice, check=True)
     pushed = json.loads(cli("push", "--remote", s3_url, "--json", cwd=alice, check=True).stdout)
     assert pushed["ok"] and pushed["copied"] == pushed["referenced"] == 42  # 41 files and the manifest
-    assert len(_objects(s3_url, s3_endpoint)) == 42
+    assert len(_blobs(s3_url, tmp_path)) == 42
+    assert len(_objects(s3_url, s3_endpoint)) == 1, "the small files were not sent in a pack"
     again = json.loads(cli("push", "--remote", s3_url, "--json", cwd=alice, check=True).stdout)
     assert (again["copied"], again["already"]) == (0, 42), "a second push sent blobs again"
 
@@ -107,7 +114,12 @@ def test_a_killed_push_leaves_only_whole_objects_and_resumes(
 ) -> None:
     alice = write_project(tmp_path / "alice", "steps: {}\n")
     cli("init", cwd=alice, check=True)
-    data = _folder_of(tmp_path, small=400, large=3)
+    data = tmp_path / "data"
+    data.mkdir()
+    for n in range(80):  # over the pack limit: one object each
+        (data / f"f{n:03d}.bin").write_bytes(os.urandom((1 << 20) + 4096))
+    for n in range(100):  # small: in packs
+        (data / f"s{n:03d}.txt").write_bytes(f"small {n}\n".encode())
     cli("add", str(data), "--name", "files", cwd=alice, check=True)
     push = subprocess.Popen(
         [str(BIN / "loopline"), "push", "--remote", s3_url, "--json"],
@@ -116,16 +128,14 @@ def test_a_killed_push_leaves_only_whole_objects_and_resumes(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while len(_objects(s3_url, s3_endpoint)) < 20 and push.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while len(_objects(s3_url, s3_endpoint)) < 10 and push.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     push.send_signal(signal.SIGKILL)
     push.wait()
-    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True, use_listings_cache=False)
-    landed = _objects(s3_url, s3_endpoint)
-    assert 20 <= len(landed) < 404, f"the push was not killed half-way ({len(landed)} objects)"
-
-    for path in landed:  # every visible object is whole: its bytes hash to its name
-        assert hash_bytes(fs.cat_file(path)) == path.rsplit("/", 1)[-1]
+    store = open_blob_store(s3_url, cache=tmp_path / "reader-cache")
+    landed = list(store.digests())
+    assert 10 <= len(landed) < 181, f"the push was not killed half-way ({len(landed)} blobs)"
+    assert all(store.verify(key) for key in landed), "a visible object is not whole"
     resumed = json.loads(cli("push", "--remote", s3_url, "--json", cwd=alice, check=True).stdout)
-    assert resumed["ok"] and resumed["already"] == len(landed) and resumed["copied"] == 404 - len(landed)
-    assert len(_objects(s3_url, s3_endpoint)) == 404
+    assert resumed["ok"] and resumed["already"] == len(landed) and resumed["copied"] == 181 - len(landed)
+    assert len(_blobs(s3_url, tmp_path)) == 181

@@ -90,3 +90,42 @@ def test_an_endpoint_that_does_not_answer_is_a_storage_error_naming_it() -> None
         open_blob_store("s3://some-bucket/blobs")
     error = caught.value
     assert endpoint in f"{error.message} {error.where}" and "AWS_ENDPOINT_URL" in (error.hint or "")
+
+
+def test_small_files_go_up_in_packs_and_read_back_checked(
+    s3_url: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    files = []
+    for n in range(40):
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(f"small file {n}".encode())
+        files.append((str(path), hash_bytes(path.read_bytes())))
+    store = open_blob_store(s3_url, cache=tmp_path / "cache")
+    assert store.put_files(files) == 40
+    raw = _raw(s3_endpoint)
+    root = s3_url.removeprefix("s3://")
+    packs = raw.ls(f"{root}/packs", detail=False)
+    assert len(packs) == 2 and not [p for p in raw.find(root) if "/packs/" not in p], packs
+    reader = open_blob_store(s3_url, cache=tmp_path / "other-cache")  # another process, say
+    assert sorted(reader.digests()) == sorted(key for _, key in files)
+    assert reader.get_bytes(files[7][1]) == b"small file 7" and reader.verify(files[7][1])
+    local = LocalBlobStore(str(tmp_path / "local"))
+    assert isinstance(reader, RemoteBlobStore) and reader.fetch([k for _, k in files], local) == 40
+    assert local.get_bytes(files[39][1]) == b"small file 39"
+    # A byte changed inside the pack: that blob is refused, and fsck's verify says so.
+    pack = next(p for p in packs if p.endswith(".pack"))
+    body = bytearray(raw.cat_file(pack))
+    body[0] ^= 0xFF
+    raw.pipe_file(pack, bytes(body))
+    damaged = open_blob_store(s3_url, cache=tmp_path / "third-cache")
+    with pytest.raises(Integrity):
+        damaged.get_bytes(files[0][1])
+    assert not damaged.verify(files[0][1]) and damaged.verify(files[1][1])
+
+
+def test_a_pack_without_its_index_is_not_there(s3_url: str, s3_endpoint: str, tmp_path: Path) -> None:
+    root = s3_url.removeprefix("s3://")
+    _raw(s3_endpoint).pipe_file(f"{root}/packs/{'0' * 64}.pack", b"bytes of a push killed before its index")
+    store = open_blob_store(s3_url, cache=tmp_path / "cache")
+    assert list(store.digests()) == []
+    assert not store.exists(hash_bytes(b"bytes of a push killed before its index"))

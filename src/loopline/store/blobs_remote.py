@@ -16,12 +16,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import blake3
 
 from loopline.core.errors import Integrity, NotFound
 from loopline.core.hashing import hash_bytes, hash_file
+from loopline.store.blob_packs import PackIndex, plan
 from loopline.store.blobs import _HEX, _READ, LocalBlobStore
 from loopline.store.contracts.blobs import StatKey
 from loopline.store.remote_fs import open_remote, remote_errors
@@ -45,6 +45,7 @@ class RemoteBlobStore:
         self._fs, root = open_remote(url)
         self._root = root.rstrip("/")
         self._cache = LocalBlobStore(os.fspath(cache) if cache is not None else _cache_for(url))
+        self._packs = PackIndex(self._fs, self._root, url)  # small blobs pushed together (blob_packs.py)
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, digest: str) -> str:
@@ -72,14 +73,32 @@ class RemoteBlobStore:
         return None
 
     def exists(self, digest: str) -> bool:
+        path = self._path(digest)
+        if self._packs.locate(digest, refresh=False) is not None:
+            return True
         with remote_errors(self.url):
-            return bool(self._fs.exists(self._path(digest)))
+            if self._fs.exists(path):
+                return True
+        return self._packs.locate(digest) is not None
+
+    def _read(self, digest: str) -> bytes:
+        """A blob's bytes, loose or out of its pack; not yet checked against the key."""
+        at = self._packs.locate(digest, refresh=False)
+        if at is None:
+            with remote_errors(self.url):
+                try:
+                    return bytes(self._fs.cat_file(self._path(digest)))
+                except FileNotFoundError:
+                    at = self._packs.locate(digest)
+            if at is None:
+                raise self._missing(digest)
+        return self._packs.read(at)
 
     # -- writes ----------------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
-        with remote_errors(self.url):
-            if not self._fs.exists(self._path(digest)):
+        if not self.exists(digest):
+            with remote_errors(self.url):
                 self._fs.pipe_file(self._path(digest), data)
         return digest
 
@@ -93,19 +112,37 @@ class RemoteBlobStore:
         return actual
 
     def put_files(self, items: Iterable[tuple[str, str]], progress: Progress | None = None) -> int:
-        """Upload the files whose keys the remote lacks, concurrently; how many were new. Each
-        file to send is hashed first: one that no longer hashes to its digest is refused
-        (Integrity) before anything is sent."""
+        """Upload the files whose keys the remote lacks, concurrently, small ones together in
+        packs; how many were new. Each file sent is checked against its digest as it is read: one
+        that no longer hashes to it is refused (Integrity) and sent nowhere."""
         unique = {digest: path for path, digest in items}
         for digest in unique:
             self._path(digest)
         present = self.present(list(unique))
-        todo = [digest for digest in unique if digest not in present]
+        todo = {d: unique[d] for d in unique if d not in present}
+        packs = plan({d: os.path.getsize(path) for d, path in todo.items()})
+        packed = {d for pack in packs for d in pack}
+        loose = [d for d in todo if d not in packed]
+
+        def send_pack(pack: list[str]) -> None:
+            blobs = [(d, _checked_bytes(todo[d], d)) for d in pack]
+            self._packs.upload(blobs)
+            if progress is not None:
+                progress(len(blobs), sum(len(data) for _, data in blobs))
+
+        def send_loose(digest: str) -> None:
+            if hash_file(todo[digest]) != digest:
+                raise _changed(todo[digest], digest)
+            with remote_errors(self.url):
+                self._fs.put_file(todo[digest], self._path(digest))
+            if progress is not None:
+                progress(1, os.path.getsize(todo[digest]))
+
         with ThreadPoolExecutor(max_workers=_JOBS) as pool:
-            for digest, actual in zip(todo, pool.map(hash_file, [unique[d] for d in todo]), strict=True):
-                if actual != digest:
-                    raise _changed(unique[digest], digest)
-        self._transfer([(unique[d], self._path(d)) for d in todo], self._fs.put_file, progress, upload=True)
+            jobs = [pool.submit(send_pack, pack) for pack in packs]
+            jobs += [pool.submit(send_loose, digest) for digest in loose]
+            for job in jobs:
+                job.result()
         return len(todo)
 
     def ingest(self, items: Sequence[tuple[str, StatKey]]) -> list[str]:
@@ -131,60 +168,83 @@ class RemoteBlobStore:
     # -- transfers ---------------------------------------------------------------------------
     def present(self, digests: Sequence[str]) -> set[str]:
         """Which of digests the remote holds: a HEAD each for a few, one listing for many."""
+        if not digests:
+            return set()
         if len(digests) <= _LIST_OVER:
             with ThreadPoolExecutor(max_workers=_JOBS) as pool:
                 return {d for d, found in zip(digests, pool.map(self.exists, digests), strict=True) if found}
         return set(self.digests()) & set(digests)
 
-    def _transfer(
-        self,
-        pairs: list[tuple[str, str]],
-        move: Callable[[str, str], Any],
-        progress: Progress | None,
-        *,
-        upload: bool,
-    ) -> None:
-        def one(pair: tuple[str, str]) -> None:
-            with remote_errors(self.url):
-                move(*pair)
-            if progress is not None:
-                progress(1, os.path.getsize(pair[0] if upload else pair[1]))
-
-        with ThreadPoolExecutor(max_workers=_JOBS) as pool:
-            list(pool.map(one, pairs))
-
     def fetch(self, digests: Sequence[str], target: LocalBlobStore, progress: Progress | None = None) -> int:
-        """Download the blobs `target` lacks into it, verified, concurrently; how many came. They
-        land a batch at a time, so a pull that is killed keeps the batches it finished."""
+        """Download the blobs `target` lacks into it, verified, concurrently (a pack in one GET);
+        how many came. They land a batch at a time, so a pull that is killed keeps the batches
+        it finished."""
         todo = [d for d in dict.fromkeys(digests) if not target.exists(d)]
+        if todo:
+            self._packs.refresh()
+        by_pack: dict[str, list[str]] = {}
+        loose = []
+        for digest in todo:
+            at = self._packs.locate(digest, refresh=False)
+            if at is None:
+                loose.append(digest)
+            else:
+                by_pack.setdefault(at.pack, []).append(digest)
 
-        def get(digest: str, path: str) -> None:
-            self._get(digest, path)
-            if progress is not None:
-                progress(1, os.path.getsize(path))
+        def counted(write: Callable[[str, str], None]) -> Callable[[str, str], None]:
+            def write_and_count(digest: str, path: str) -> None:
+                write(digest, path)
+                if progress is not None:
+                    progress(1, os.path.getsize(path))
 
-        return sum(target.receive(todo[i : i + _BATCH], get, _JOBS) for i in range(0, len(todo), _BATCH))
+            return write_and_count
+
+        def unpack(pack: str) -> int:
+            body = memoryview(self._packs.whole(pack))
+
+            def write(digest: str, path: str) -> None:
+                at = self._packs.locate(digest, refresh=False)
+                data = body[at.offset : at.offset + at.length] if at is not None else b""
+                if hash_bytes(data) != digest:
+                    raise self._damaged(digest)
+                with open(path, "wb") as out:
+                    out.write(data)
+
+            return target.receive(by_pack[pack], counted(write), 4)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:  # a pack is up to 32 MiB in memory
+            got = sum(pool.map(unpack, by_pack))
+        return got + sum(
+            target.receive(loose[i : i + _BATCH], counted(self._get), _JOBS)
+            for i in range(0, len(loose), _BATCH)
+        )
 
     def _get(self, digest: str, path: str) -> None:
         """One blob's bytes into a local file, refused unless they hash to its key."""
+        if self._packs.locate(digest, refresh=False) is not None:
+            data = self._read(digest)
+            if hash_bytes(data) != digest:
+                raise self._damaged(digest)
+            with open(path, "wb") as out:
+                out.write(data)
+            return
         with remote_errors(self.url):
             try:
                 self._fs.get_file(self._path(digest), path)
             except FileNotFoundError as exc:
-                raise self._missing(digest) from exc
+                if self._packs.locate(digest) is None:
+                    raise self._missing(digest) from exc
+                return self._get(digest, path)
         if hash_file(path) != digest:
             raise self._damaged(digest)
 
     # -- reads -----------------------------------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
-        with remote_errors(self.url):
-            try:
-                data = self._fs.cat_file(self._path(digest))
-            except FileNotFoundError as exc:
-                raise self._missing(digest) from exc
+        self._path(digest)
+        data = self._read(digest)
         if hash_bytes(data) != digest:
             raise self._damaged(digest)
-        return bytes(data)
+        return data
 
     def checked_path(self, digest: str) -> str:
         """A verified copy in the local read cache (downloaded on first use)."""
@@ -204,7 +264,10 @@ class RemoteBlobStore:
         return self._cache.iter_bytes(digest, chunk_size)
 
     def verify(self, digest: str) -> bool:
-        """The object exists and hashes to its key (streamed: bounded memory)."""
+        """The blob exists and hashes to its key (a loose one streamed: bounded memory)."""
+        self._path(digest)
+        if self._packs.locate(digest, refresh=False) is not None:
+            return hash_bytes(self._read(digest)) == digest
         hasher = blake3.blake3()
         with remote_errors(self.url):
             try:
@@ -212,7 +275,7 @@ class RemoteBlobStore:
                     while chunk := handle.read(_READ * 8):
                         hasher.update(chunk)
             except FileNotFoundError:
-                return False
+                return self._packs.locate(digest) is not None and self.verify(digest)
         return hasher.hexdigest() == digest
 
     def leftover_temp_files(self, older_than: float) -> list[str]:
@@ -222,10 +285,12 @@ class RemoteBlobStore:
     def digests(self) -> Iterator[str]:
         with remote_errors(self.url):
             found = self._fs.find(self._root) if self._fs.exists(self._root) else []
+        loose = set()
         for path in found:
             name = path.rsplit("/", 1)[-1]
             if len(name) == 64 and path.endswith(f"/{name[:2]}/{name}"):
-                yield name
+                loose.add(name)
+        yield from sorted(loose | self._packs.keys())
 
     def export(self, digest: str, target: str | os.PathLike[str]) -> None:
         target = Path(target)
@@ -235,6 +300,14 @@ class RemoteBlobStore:
             while chunk := src.read(_READ):
                 out.write(chunk)
         os.replace(tmp, target)
+
+
+def _checked_bytes(path: str, digest: str) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if hash_bytes(data) != digest:
+        raise _changed(path, digest)
+    return data
 
 
 def _changed(path: str, digest: str) -> Integrity:
