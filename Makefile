@@ -12,6 +12,9 @@ MLFLOW_PINS := mlflow==3.17.2 scikit-learn==1.9.1 skops==0.16.0
 
 .PHONY: demo test lint format install clean
 
+# The two venvs of `make test` are built side by side (most of a fresh machine's setup time).
+MAKEFLAGS += --jobs=2
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -298,7 +298,7 @@ def _files(draw: st.DrawFn) -> list[list[tuple[str, bool]]]:
     return collections
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(collections=_files())
 def test_every_good_row_is_stored_under_its_names_and_every_bad_line_quarantined(
     tmp_path: Path, collections: list[list[tuple[str, bool]]]

@@ -16,7 +16,7 @@ from schemathesis.python import asgi
 from loopline.server import create_app
 from tests.server.conftest import make_setup
 
-EXAMPLES = 3  # per operation and mode (52 operations): about 300 requests
+EXAMPLES = 2  # per operation and mode (52 operations): about 200 requests
 
 
 def test_no_generated_request_is_answered_5xx(tmp_path: Path) -> None:
