@@ -139,3 +139,12 @@ def test_a_killed_push_leaves_only_whole_objects_and_resumes(
     resumed = json.loads(cli("push", "--remote", s3_url, "--json", cwd=alice, check=True).stdout)
     assert resumed["ok"] and resumed["already"] == len(landed) and resumed["copied"] == 181 - len(landed)
     assert len(_blobs(s3_url, tmp_path)) == 181
+
+
+def test_init_against_a_database_that_does_not_answer_names_it_and_writes_nothing(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://team:s3cret@127.0.0.1:9/loopline"  # port 9: nothing listens
+    result = cli("init", str(tmp_path / "p"), "--store", url, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "127.0.0.1:9" in result.stderr and "LOOPLINE_STORE" in result.stderr
+    assert "s3cret" not in result.stderr, "the password was printed"
+    assert not (tmp_path / "p" / "loopline.yaml").exists()

@@ -96,7 +96,13 @@ class Project:
         path = directory / PROJECT_FILE
         if not path.exists():
             project = {k: v for k, v in (("store", store), ("blobs", blobs)) if v}
-            if blobs:  # a bucket that does not exist, say: refused before the project file is written
+            # A database that does not answer, a bucket that does not exist: refused before the
+            # project file is written.
+            if store:
+                from loopline.store.metadata import MetadataStore
+
+                MetadataStore(store).close()
+            if blobs:
                 from loopline.store.blobs import open_blob_store
 
                 open_blob_store(blobs, cache=Settings.build(directory, project, os.environ).blob_cache)

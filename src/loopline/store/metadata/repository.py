@@ -69,7 +69,13 @@ class MetadataStore:
                     )
                 engines.upgrade(engine)
         except sa.exc.OperationalError as exc:
-            raise StorageError(f"cannot open the metadata store: {exc.orig}", where=url) from exc
+            shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+            raise StorageError(
+                f"cannot open the metadata store: {str(exc.orig).strip()}",
+                where=shown,
+                hint="check that the database server is up and the URL is right (`store:` in "
+                "loopline.yaml, or LOOPLINE_STORE); nothing was changed, so the command can be run again",
+            ) from exc
         self.database = Database(engine, url, actor=actor, journal=journal)
 
     def close(self) -> None:
