@@ -2,7 +2,8 @@
 
 The task carries artifact records and the blob store URL, never data, so the same function runs
 inline, in a process pool or on a Dask worker; outputs go straight to the blob store and only
-their records travel back. The parent alone writes metadata.
+their records travel back. The parent alone writes metadata. A task for a worker without the
+project folder carries the step's source too (`code`, see pipeline/shipping.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from loopline.core.errors import LooplineError
 from loopline.core.recording import recording
 from loopline.core.types import Artifact
+from loopline.pipeline import shipping
 from loopline.pipeline.step import ChildRun, StepContext, code_hash, resolve, seed_from
 from loopline.store.artifacts import load_value, save_value
 from loopline.store.blobs import BlobStore, open_blob_store
@@ -44,6 +46,7 @@ class StepTask:
     root: str
     args: dict[str, str] = field(default_factory=dict)  # input artifact -> function argument
     keys: dict[str, str] = field(default_factory=dict)  # output artifact -> returned key
+    code: shipping.CodeBundle | None = None  # the project's modules, when `root` is not on this machine
 
 
 @dataclass
@@ -106,6 +109,26 @@ def _outputs_of(task: StepTask, value: Any) -> dict[str, Any]:
     return {name: value[key] for name, key in wanted.items()}
 
 
+def load_step(task: StepTask) -> Callable[..., Any]:
+    """The step's function: from the code the task carries, else from the project folder; refused
+    when its source is not the code the run fingerprinted."""
+    if task.code is None:
+        if task.root not in sys.path:
+            sys.path.insert(0, task.root)
+        fn = resolve(task.uses)
+    else:
+        with shipping.importing():
+            shipping.install(task.code)
+            fn = resolve(task.uses)
+            shipping.pickle_by_value(task.code)
+    if code_hash(fn) != task.code_hash:
+        raise LooplineError(
+            f"the code of step {task.name!r} changed after the run started",
+            hint="run again: the new code gets its own fingerprint",
+        )
+    return fn
+
+
 def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepResult:
     """Run one step; never raises for a failure of the step itself (it is reported instead)."""
     started = time.perf_counter()
@@ -114,14 +137,7 @@ def execute_task(task: StepTask, fn: Callable[..., Any] | None = None) -> StepRe
     logged: StepContext | None = None
     try:
         if fn is None:
-            if task.root not in sys.path:
-                sys.path.insert(0, task.root)
-            fn = resolve(task.uses)
-            if code_hash(fn) != task.code_hash:
-                raise LooplineError(
-                    f"the code of step {task.name!r} changed after the run started",
-                    hint="run again: the new code gets its own fingerprint",
-                )
+            fn = load_step(task)
         store = _blob_store(task.blobs_url)
         lazy = lazy_arguments(fn)
         kwargs: dict[str, Any] = {}

@@ -339,8 +339,10 @@ class StepContext:
             return [fn(item) for item in items]
         from distributed import worker_client
 
-        with worker_client() as client:
-            return list(client.gather(client.map(fn, list(items), pure=False)))
+        from loopline.pipeline.shipping import by_value
+
+        with worker_client() as client:  # by value: the scheduler may not have the project's code
+            return list(client.gather(client.map(*by_value(fn, items), pure=False)))
 
 
 @dataclass

@@ -70,7 +70,7 @@ class Runs:
         runner = self.stores.runner if on_start is None else self._announcing(on_start)
         pipeline = pipeline or self.pipeline()
         runner.external_inputs(pipeline, pipeline.select(targets))  # bad input: fail before any executor
-        runner_executor = make_executor(executor, jobs, dask_address)
+        runner_executor = make_executor(executor, jobs, dask_address, self.stores.settings.blobs_url)
         try:
             return runner.run(
                 pipeline,
@@ -150,7 +150,7 @@ class Runs:
             pipeline: Pipeline | None = self.pipeline()
         except ConfigError:
             pipeline = None  # reproduce by the recorded import paths
-        runner_executor = make_executor(executor, jobs, dask_address)
+        runner_executor = make_executor(executor, jobs, dask_address, self.stores.settings.blobs_url)
         try:
             return reproduce(
                 self.stores.runner,

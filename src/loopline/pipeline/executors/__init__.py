@@ -21,7 +21,11 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def make_executor(kind: str, jobs: int, dask_address: str | None = None) -> Executor:
+def make_executor(
+    kind: str, jobs: int, dask_address: str | None = None, blobs_url: str | None = None
+) -> Executor:
+    """The executor by name; `blobs_url` (the project's blob store) lets Dask refuse a local folder
+    that the workers of a cluster by address cannot reach."""
     from loopline.core.errors import InvalidInput
 
     if kind == "local":
@@ -31,7 +35,7 @@ def make_executor(kind: str, jobs: int, dask_address: str | None = None) -> Exec
     if kind == "dask":
         from loopline.pipeline.executors.dask import DaskExecutor
 
-        return DaskExecutor(jobs, dask_address)
+        return DaskExecutor(jobs, dask_address, blobs_url)
     raise InvalidInput(f"unknown executor {kind!r}", hint="use --executor local or --executor dask")
 
 
