@@ -170,10 +170,18 @@ class RemoteBlobStore:
         """Which of digests the remote holds: a HEAD each for a few, one listing for many."""
         if not digests:
             return set()
-        if len(digests) <= _LIST_OVER:
-            with ThreadPoolExecutor(max_workers=_JOBS) as pool:
-                return {d for d, found in zip(digests, pool.map(self.exists, digests), strict=True) if found}
-        return set(self.digests()) & set(digests)
+        self._packs.refresh()
+        packed = {d for d in digests if self._packs.locate(d, refresh=False) is not None}
+        rest = [d for d in digests if d not in packed]
+        if len(rest) > _LIST_OVER:
+            return packed | (set(self._loose()) & set(rest))
+
+        def head(digest: str) -> bool:
+            with remote_errors(self.url):
+                return bool(self._fs.exists(self._path(digest)))
+
+        with ThreadPoolExecutor(max_workers=_JOBS) as pool:
+            return packed | {d for d, found in zip(rest, pool.map(head, rest), strict=True) if found}
 
     def fetch(self, digests: Sequence[str], target: LocalBlobStore, progress: Progress | None = None) -> int:
         """Download the blobs `target` lacks into it, verified, concurrently (a pack in one GET);
@@ -282,15 +290,17 @@ class RemoteBlobStore:
         """None on the remote: an unfinished upload is no object at all."""
         return []
 
-    def digests(self) -> Iterator[str]:
+    def _loose(self) -> Iterator[str]:
+        """The keys stored as objects of their own (one listing of the root)."""
         with remote_errors(self.url):
             found = self._fs.find(self._root) if self._fs.exists(self._root) else []
-        loose = set()
         for path in found:
             name = path.rsplit("/", 1)[-1]
             if len(name) == 64 and path.endswith(f"/{name[:2]}/{name}"):
-                loose.add(name)
-        yield from sorted(loose | self._packs.keys())
+                yield name
+
+    def digests(self) -> Iterator[str]:
+        yield from sorted(set(self._loose()) | self._packs.keys())
 
     def export(self, digest: str, target: str | os.PathLike[str]) -> None:
         target = Path(target)
