@@ -26,3 +26,16 @@ class Client(
 
     def __enter__(self) -> Client:
         return self
+
+    def whoami(self) -> dict[str, str]:
+        """Who the token signs in as, `{"name", "role"}`: the cheapest call any signed-in user
+        may make (GET /api/annotate/me), so `loopline login` checks a token with it."""
+        found = self._request("GET", "/api/annotate/me", prefix="")
+        if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+            from loopline.core.errors import StorageError
+
+            raise StorageError(
+                f"{self.url} answered GET /api/annotate/me without a user",
+                hint="check that the URL is a loopline server's",
+            )
+        return {"name": found["name"], "role": str(found.get("role", ""))}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.common import AUTH, check_bind, open_project
+from loopline.cli.common import AUTH, check_bind, open_local_project
 from loopline.cli.render import console
 
 
@@ -33,7 +33,7 @@ def server(
     from loopline.server import create_app
 
     check_bind(host, auth)
-    project = open_project()
+    project = open_local_project()
     app = create_app(project, auth=auth)
     app.state.body_limits.default = max_body_bytes
     app.state.body_limits.rules = server_limits(max_body_bytes, max_upload_bytes).rules
