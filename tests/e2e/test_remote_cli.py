@@ -24,6 +24,9 @@ from tests.monitor.conftest import make_setup
 from tests.server.live import free_port
 
 
+UPLOAD = 200_000  # the server's --max-upload-bytes
+
+
 @dataclass
 class Served:
     url: str
@@ -59,7 +62,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     project = setup.project
     (base / "proj" / "people.csv").write_text("id,age\n1,30\n2,41\n")
     project.add(base / "proj" / "people.csv", "people")
+    (base / "proj" / "people.csv").write_text("id,age\n1,31\n3,25\n")
+    project.add(base / "proj" / "people.csv", "people")
     project.register("clf", "model", reason="retrained")  # v2
+    (base / "proj" / "docs" / "deep").mkdir(parents=True)
+    (base / "proj" / "docs" / "a.txt").write_text("alpha\n")
+    (base / "proj" / "docs" / "deep" / "b.bin").write_bytes(bytes(range(256)) * 10)
+    project.add(base / "proj" / "docs", "docs")  # a blob set
     tokens = {
         role: project.users_add(name, role)[1]
         for role, name in (("scientist", "sam"), ("viewer", "vic"), ("approver", "ada"))
@@ -70,7 +79,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("LOOPLINE_SERVER", "LOOPLINE_TOKEN")}
     process = subprocess.Popen(
-        [str(BIN / "loopline"), "server", "--port", str(port), "--log-level", "warning"],
+        [
+            str(BIN / "loopline"),
+            "server",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--max-upload-bytes",
+            str(UPLOAD),
+        ],
         cwd=base / "proj",
         env=env,
         stdout=subprocess.DEVNULL,
@@ -99,6 +117,9 @@ READS = [
     ("datasets", "--json"),
     ("versions", "people", "--json"),
     ("versions", "table", "--json"),
+    ("head", "people", "--json"),
+    ("head", "table@1", "-n", "1200", "--json"),
+    ("diff", "people@1", "people@2", "--key", "id", "--json"),
     ("runs", "--json"),
     ("show", "RUN", "--json"),
     ("show", "clf", "--json"),
@@ -208,10 +229,67 @@ def test_a_viewer_may_not_promote_and_is_told_so_by_the_server(served: Served, t
 
 
 def test_a_command_the_server_does_not_offer_says_so(served: Served) -> None:
-    (served.client / "x.csv").write_text("a\n1\n")
-    refused = run(served, "remote", "add", "x.csv", "--name", "x")
+    for args in (("run",), ("lineage", "people"), ("users", "list")):
+        refused = run(served, "remote", *args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert "not supported on a remote project" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_add_and_checkout_through_the_server(served: Served, tmp_path: Path) -> None:
+    table = tmp_path / "cities.csv"
+    table.write_text("city,pop\nOslo,700000\nBergen,285000\n")
+    added = run(served, "remote", "add", str(table), "--name", "cities", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout) | {"artifact_id": "?"} == {
+        "name": "cities",
+        "version": 1,
+        "created": True,
+        "artifact_id": "?",
+        "kind": "table",
+        "files": 1,
+        "hashed": 1,
+    }
+    again = run(served, "remote", "add", str(table), "--name", "cities")
+    assert again.returncode == 0 and again.stdout.startswith("nothing changed: cities@1 is current")
+    (version,) = json.loads(run(served, "local", "versions", "cities", "--json").stdout)
+    assert (version["source"], version["rows"]) == ("upload:cities.csv", 2)
+    (event,) = json.loads(run(served, "local", "audit", "log", "--object", "cities", "--json").stdout)
+    assert (event["actor"], event["auth"], event["action"]) == ("sam", "token", "dataset.add_version")
+    for ref in ("cities", "docs@1", "people@1"):
+        remote, local = tmp_path / f"remote-{ref}", tmp_path / f"local-{ref}"
+        got = run(served, "remote", "checkout", ref, str(remote))
+        assert got.returncode == 0, got.stderr
+        assert run(served, "local", "checkout", ref, str(local)).returncode == 0
+        assert _tree(remote) == _tree(local) and _tree(remote), ref
+    assert _tree(tmp_path / "remote-cities") == {"cities.csv": table.read_bytes()}
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_upload_over_the_servers_limit_is_refused_and_adds_nothing(served: Served, tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n" + "1,2\n" * (UPLOAD // 4 + 10))
+    refused = run(served, "remote", "add", str(big), "--name", "big")
     assert refused.returncode == 2, refused.stderr
-    assert "not supported on a remote project" in refused.stderr and "Traceback" not in refused.stderr
+    assert f"at most {UPLOAD} bytes" in refused.stderr and "Traceback" not in refused.stderr
+    names = {d["name"] for d in json.loads(run(served, "local", "datasets", "--json").stdout)}
+    assert "big" not in names
+    viewer = tmp_path / "viewer-config"
+    cli(
+        "login",
+        served.url,
+        "--token",
+        served.tokens["viewer"],
+        cwd=tmp_path,
+        env=served.env(viewer),
+        check=True,
+    )
+    small = tmp_path / "small.csv"
+    small.write_text("a\n1\n")
+    denied = run(served, "remote", "add", str(small), "--name", "small", config=viewer)
+    assert denied.returncode == 2 and "vic is a viewer" in denied.stderr
 
 
 def test_login_keeps_the_token_in_a_private_file_outside_the_project(served: Served) -> None:

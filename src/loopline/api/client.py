@@ -13,6 +13,7 @@ from __future__ import annotations
 from loopline.api.audit import AuditCalls
 from loopline.api.data import DataCalls
 from loopline.api.experiments import ExperimentCalls
+from loopline.api.files import FileCalls
 from loopline.api.labeling import LabelingCalls
 from loopline.api.models import ModelCalls
 from loopline.api.monitoring import MonitoringCalls
@@ -20,7 +21,14 @@ from loopline.api.pipeline import PipelineCalls
 
 
 class Client(
-    DataCalls, PipelineCalls, ExperimentCalls, ModelCalls, MonitoringCalls, LabelingCalls, AuditCalls
+    DataCalls,
+    FileCalls,
+    PipelineCalls,
+    ExperimentCalls,
+    ModelCalls,
+    MonitoringCalls,
+    LabelingCalls,
+    AuditCalls,
 ):
     """One server, one token; use as a context manager or call close()."""
 

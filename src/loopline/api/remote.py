@@ -11,122 +11,24 @@ InvalidInput (exit 2) naming what is not supported remotely, never an AttributeE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopline.api import credentials
+from loopline.api import remote_records as records
+from loopline.api.remote_records import RemoteEvent
 from loopline.core.errors import InvalidInput, NotFound
-from loopline.store.metadata.model_records import ModelEvent
 
 if TYPE_CHECKING:
     from loopline.api.client import Client
     from loopline.api.models import ModelDetailOut
     from loopline.api.pipeline import PipelineRunReportOut
     from loopline.core.types import Artifact, Environment, Run
+    from loopline.datasets.snapshot import AddResult
     from loopline.registry import ModelVersion, RegisteredModel
     from loopline.store.metadata.audit import AuditEvent
 
 SERVER_ENV = "LOOPLINE_SERVER"
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _artifact(fields: dict[str, Any]) -> Artifact:
-    from loopline.core.types import Artifact
-
-    data = {k: v for k, v in fields.items() if k != "versions"}
-    data["created_at"] = _when(data.get("created_at"))
-    return Artifact(**data)
-
-
-def _run(fields: dict[str, Any]) -> Run:
-    """A Run as the server listed it (what `to_json()` gives back; host and pid stay unknown)."""
-    from loopline.core.types import Run, StepRun
-
-    run_id = fields["run_id"]
-    steps = [
-        StepRun(
-            id=None,
-            run_id=run_id,
-            name=s["name"],
-            status=s["status"],
-            fingerprint=s["fingerprint"],
-            code_hash="",
-            params=s["params"],
-            uses=s["uses"],
-            inputs=s["inputs"],
-            outputs=s["outputs"],
-            seconds=s["seconds"],
-            error=s["error"],
-            bindings={"versions": s["input_versions"]} if s["input_versions"] else {},
-        )
-        for s in fields["steps"]
-    ]
-    started = _when(fields["started_at"])
-    assert started is not None  # the shape requires it
-    return Run(
-        id=run_id,
-        status=fields["status"],
-        started_at=started,
-        finished_at=_when(fields["finished_at"]),
-        executor=fields["executor"],
-        environment_id=fields["environment_id"],
-        git_commit=fields["git_commit"],
-        git_dirty=fields["git_dirty"],
-        reproduce_of=fields["reproduce_of"],
-        steps=steps,
-    )
-
-
-def _version(fields: dict[str, Any]) -> ModelVersion:
-    from loopline.store.metadata.model_records import ModelVersion
-
-    data = {k: fields[k] for k in ModelVersion.__dataclass_fields__}
-    data["created_at"] = _when(data["created_at"])
-    data["aliases"] = tuple(data["aliases"])
-    return ModelVersion(**data)
-
-
-def _model(fields: dict[str, Any], versions: int) -> RegisteredModel:
-    from loopline.store.metadata.summaries import RegisteredModel, VersionSummary
-
-    latest = fields["latest"]
-    summary = None
-    if latest is not None:
-        summary = VersionSummary(**(latest | {"created_at": _when(latest["created_at"])}))
-    return RegisteredModel(
-        name=fields["name"],
-        description=fields["description"],
-        created_at=_when(fields["created_at"]) or datetime.min,
-        updated_at=_when(fields["updated_at"]) or datetime.min,
-        latest=summary,
-        versions=versions,
-        aliases=dict(fields["aliases"]),
-        tags=dict(fields["tags"]),
-    )
-
-
-def _event(fields: dict[str, Any]) -> RemoteEvent:
-    data = dict(fields)
-    data["at"] = _when(data["at"])
-    return RemoteEvent(**data)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteEvent(ModelEvent):
-    """A registry event the server recorded, with how its actor signed in there (`auth`)."""
-
-    auth: str = "token"
-
-    def to_json(self) -> dict[str, Any]:
-        """The event as ModelEvent gives it (`auth` is the approval's, not the event's)."""
-        data = ModelEvent.to_json(self)
-        data.pop("auth", None)
-        return data
 
 
 class RemoteRegistry:
@@ -137,8 +39,8 @@ class RemoteRegistry:
 
     def model(self, name: str) -> tuple[RegisteredModel, list[ModelVersion]]:
         found: ModelDetailOut = self._client.model_detail(name)
-        versions = [_version(v.model_dump(mode="json")) for v in found.versions]
-        return _model(found.model_dump(mode="json"), len(versions)), versions
+        versions = [records.version(v.model_dump(mode="json")) for v in found.versions]
+        return records.model(found.model_dump(mode="json"), len(versions)), versions
 
     def card(self, name: str, version: str | None = None) -> dict[str, Any]:
         raise InvalidInput(
@@ -182,10 +84,93 @@ class RemoteProject:
 
     # -- data ------------------------------------------------------------------------------------
     def datasets(self) -> list[tuple[Artifact, int]]:
-        return [(_artifact(d.model_dump(by_alias=True)), d.versions) for d in self.client.datasets()]
+        return [(records.artifact(d.model_dump(by_alias=True)), d.versions) for d in self.client.datasets()]
 
     def versions(self, name: str) -> list[Artifact]:
-        return [_artifact(a.model_dump(by_alias=True)) for a in self.client.versions(name)]
+        return [records.artifact(a.model_dump(by_alias=True)) for a in self.client.versions(name)]
+
+    def _ref(self, ref: str) -> tuple[str, int]:
+        """NAME@VERSION, or NAME for its latest version (an artifact id is a local-only ref)."""
+        name, sep, version = ref.rpartition("@")
+        if sep and version.isdigit():
+            return name, int(version)
+        if sep:
+            raise InvalidInput(f"{ref!r} is not NAME or NAME@VERSION", hint="e.g. people@2")
+        found = list(self.client.versions(ref))
+        if not found or found[-1].version is None:
+            raise NotFound(f"no dataset named {ref!r}", hint="`loopline datasets` lists them")
+        return ref, found[-1].version
+
+    def head(self, ref: str, n: int = 10, offset: int = 0) -> tuple[Artifact, list[dict[str, Any]]]:
+        """n rows from the server, a page at a time (each page bounded by the server)."""
+        if n < 0:
+            raise InvalidInput(f"-n must be 0 or more, got {n}", hint="e.g. `loopline head NAME -n 20`")
+        if offset:
+            raise InvalidInput("a remote head starts at the first row")
+        name, version = self._ref(ref)
+        art = records.artifact(self.client.version(name, version).artifact.model_dump(by_alias=True))
+        rows: list[dict[str, Any]] = []
+        token: str | None = None
+        while len(rows) < n:
+            page = self.client.items(name, version, limit=min(n - len(rows), 1000), page_token=token)
+            rows += page.items
+            token = page.next_page_token
+            if not token:
+                break
+        return art, rows[:n]
+
+    def diff(self, a: str, b: str, key: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        (old, va), (new, vb) = self._ref(a), self._ref(b)
+        if old != new:
+            raise InvalidInput(
+                f"{a} and {b} are versions of different datasets ({old} and {new})",
+                hint=f"compare two versions of one name, e.g. {old}@1 {old}@2",
+            )
+        return self.client.diff(old, va, vb, list(key) or None).model_dump(mode="json")
+
+    def add(self, path: Path, name: str) -> AddResult:
+        """One table file sent to the server, added there as `loopline add` adds it."""
+        from loopline.datasets.snapshot import TABLE_SUFFIXES, AddResult
+
+        path = Path(path).absolute()
+        if path.is_dir():
+            raise InvalidInput(
+                f"{path} is a folder: a remote project takes table files only (for now)",
+                hint="add a CSV, Parquet or JSON Lines file, or add the folder on the server's machine",
+            )
+        if not path.is_file():
+            raise InvalidInput(f"{path} does not exist", hint="give the path of a file to add")
+        if path.suffix.lower() not in TABLE_SUFFIXES:
+            raise InvalidInput(
+                f"{path.name} is not a table file",
+                where=str(path),
+                hint=f"tables are {', '.join(sorted(TABLE_SUFFIXES))}",
+            )
+        got = self.client.upload_version(name, path)
+        art = records.artifact(self.client.version(name, got.version).artifact.model_dump(by_alias=True))
+        return AddResult(got.name, got.version, got.created, art, got.files, got.hashed)
+
+    def checkout(self, ref: str, directory: Path) -> list[Path]:
+        """The version's files from the server, each written atomically and verified."""
+        name, version = self._ref(ref)
+        art = self.client.version(name, version).artifact
+        directory = Path(directory).absolute()
+        if art.kind != "blobs":
+            suffix = {"table": ".parquet", "model": ".skops"}.get(art.kind, ".json")
+            target = directory / (art.original_name or f"{art.name or art.id[:12]}{suffix}")
+            return [self.client.download_version(name, version, target)]
+        written: list[Path] = []
+        token: str | None = None
+        while True:
+            page = self.client.items(name, version, limit=1000, page_token=token)
+            for entry in page.items:
+                target = (directory / str(entry["path"])).resolve()
+                if not target.is_relative_to(directory.resolve()):
+                    raise InvalidInput(f"manifest path {entry['path']!r} escapes the target folder")
+                written.append(self.client.download_version(name, version, target, str(entry["path"])))
+            token = page.next_page_token
+            if not token:
+                return written
 
     # -- runs ------------------------------------------------------------------------------------
     def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
@@ -195,7 +180,7 @@ class RemoteProject:
         found = []
         for item in page.items:
             self._trials[item.run_id] = item.trials
-            found.append(_run(item.model_dump(mode="json")))
+            found.append(records.run(item.model_dump(mode="json")))
         return found
 
     def child_counts(self, run_ids: list[str]) -> dict[str, int]:
@@ -205,7 +190,7 @@ class RemoteProject:
     def show(self, run_id: str) -> Run:
         report = self.client.pipeline_run(run_id)
         self._reports[report.run_id] = report
-        return _run(report.model_dump(mode="json", by_alias=True))
+        return records.run(report.model_dump(mode="json", by_alias=True))
 
     def _report(self, run: Run) -> PipelineRunReportOut:
         if run.id not in self._reports:
@@ -233,7 +218,7 @@ class RemoteProject:
 
     # -- models ----------------------------------------------------------------------------------
     def models(self) -> list[RegisteredModel]:
-        return [_model(m.model_dump(mode="json"), m.versions) for m in self.client.models()]
+        return [records.model(m.model_dump(mode="json"), m.versions) for m in self.client.models()]
 
     def _number(self, name: str, ref: int | str | None) -> int:
         """A version number from a number, an alias, "latest" or None (the latest)."""
@@ -266,8 +251,8 @@ class RemoteProject:
     ) -> tuple[ModelVersion, dict[str, Any] | None, list[RemoteEvent], list[str]]:
         found = self.client.model_version(name, self._number(name, ref))
         fields = found.model_dump(mode="json")
-        approvals = [_event(e.model_dump(mode="json")) for e in found.approvals]
-        return _version(fields), found.model_card, approvals, list(found.awaiting_approval)
+        approvals = [records.event(e.model_dump(mode="json")) for e in found.approvals]
+        return records.version(fields), found.model_card, approvals, list(found.awaiting_approval)
 
     def version_card(self, version: ModelVersion) -> dict[str, Any] | None:
         try:
@@ -276,7 +261,7 @@ class RemoteProject:
             return None
 
     def model_history(self, name: str) -> list[RemoteEvent]:
-        return [_event(e.model_dump(mode="json")) for e in self.client.model_history(name)]
+        return [records.event(e.model_dump(mode="json")) for e in self.client.model_history(name)]
 
     def promote(self, name: str, version: int, alias: str, reason: str = "") -> dict[str, Any]:
         return self.client.promote(name, version, alias, reason).model_dump(mode="json")
@@ -284,7 +269,7 @@ class RemoteProject:
     def approve(
         self, name: str, version: int, alias: str, reason: str = "", *, removal: bool = False
     ) -> RemoteEvent:
-        return _event(
+        return records.event(
             self.client.approve(name, version, alias, reason, removal=removal).model_dump(mode="json")
         )
 

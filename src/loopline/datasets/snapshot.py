@@ -158,8 +158,12 @@ def store_files(path: Path, name: str, blobs: BlobStore, cache: StatCache) -> St
     return StoredFiles(path, name, files, digests, hashed, folder=False)
 
 
-def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -> AddResult:
-    """add_path's second half: the next version of the name, unless its latest holds the same."""
+def record_version(
+    stored: StoredFiles, meta: MetadataStore, blobs: BlobStore, source: str | None = None
+) -> AddResult:
+    """add_path's second half: the next version of the name, unless its latest holds the same.
+    `source` is what the version says it was read from (default the path; an upload names its
+    file, not the server's temp folder)."""
     # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
     from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
 
@@ -175,7 +179,7 @@ def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -
         if hashed < len(files):  # the stat cache vouched for some: their blobs may be elsewhere
             blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
         artifact = save_blobset(blobs, BlobSet(entries, store=blobs), stored=True)
-        version = meta.add_version(name, artifact, source=str(path))
+        version = meta.add_version(name, artifact, source=source or str(path))
         return _result(name, version, latest, artifact, len(files), hashed)
     (digest,) = digests
     if latest is not None and latest.original_blob == digest:
@@ -184,7 +188,7 @@ def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -
     if artifact.blob != digest:
         blobs.put_file(path, digest)  # the file as added, for `checkout`
     version = meta.add_version(
-        name, artifact, source=str(path), original_blob=digest, original_name=path.name
+        name, artifact, source=source or str(path), original_blob=digest, original_name=path.name
     )
     return _result(name, version, latest, artifact, 1, hashed)
 

@@ -109,11 +109,18 @@ class Project:
             atomic_write_text(path, text)
         elif store or blobs:
             raise InvalidInput(f"{path} exists already", hint="edit its `project:` section instead")
+        opened_file = read_project_file(path)
+        if opened_file.project.get("server"):
+            raise InvalidInput(
+                f"{path} names the server {opened_file.project['server']}: a remote project has no "
+                "local stores to create",
+                hint="commands in this folder go to the server; `loopline init` elsewhere makes a local one",
+            )
         (directory / STATE_DIR).mkdir(exist_ok=True)
         gitignore = directory / STATE_DIR / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text("*\n")
-        opened = cls(read_project_file(path))
+        opened = cls(opened_file)
         opened.meta  # creates and migrates the metadata database  # noqa: B018
         opened.blobs  # noqa: B018
         return opened
