@@ -23,7 +23,6 @@ from tests.conftest import BIN, cli
 from tests.monitor.conftest import make_setup
 from tests.server.live import free_port
 
-
 UPLOAD = 200_000  # the server's --max-upload-bytes
 
 

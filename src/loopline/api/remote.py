@@ -158,6 +158,8 @@ class RemoteProject:
         if art.kind != "blobs":
             suffix = {"table": ".parquet", "model": ".skops"}.get(art.kind, ".json")
             target = directory / (art.original_name or f"{art.name or art.id[:12]}{suffix}")
+            if target.parent != directory:
+                raise InvalidInput(f"the server named the file {art.original_name!r}: not a file name")
             return [self.client.download_version(name, version, target)]
         written: list[Path] = []
         token: str | None = None

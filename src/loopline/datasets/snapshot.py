@@ -104,6 +104,13 @@ def _save_table(blobs: BlobStore, path: Path) -> Artifact:
         if fmt == "parquet":
             return save_table_file(blobs, TableFile(path))
         scan = pl.scan_csv(path, infer_schema_length=10_000) if fmt == "csv" else pl.scan_ndjson(path)
+        bad = [c for c in scan.collect_schema().names() if "\x00" in c]
+        if bad:  # Arrow cannot name a column so: polars would panic converting it
+            raise InvalidInput(
+                f"{path.name}: column name {bad[0]!r} holds a NUL character",
+                where=str(path),
+                hint="is it a text file in UTF-8? fix its header",
+            )
         with tempfile.TemporaryDirectory(prefix="loopline-add-") as tmp:
             converted = Path(tmp) / "table.parquet"
             scan.sink_parquet(converted, compression="zstd", statistics=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from loopline.api.data import AddedOut
-from loopline.core.errors import InvalidInput, NotFound
+from loopline.core.errors import InvalidInput, LooplineError, NotFound
 from loopline.serve.access import Key, Rule, need
 from loopline.server.api.data import Dataset, VersionPath
 from loopline.server.deps import project_of
@@ -33,7 +34,7 @@ FileName = Annotated[
     Query(
         min_length=1,
         max_length=255,
-        pattern=r"^[^/\\\x00]+$",
+        pattern=r"^[^/\\\x00-\x1f\x7f]+$",
         description="the uploaded file's name; its suffix says its format (.csv, .parquet, .jsonl)",
     ),
 ]
@@ -59,7 +60,12 @@ def upload_version(request: Request, dataset: Dataset, filename: FileName) -> Ad
         with target.open("wb") as out:
             for chunk in body_chunks(request):
                 out.write(chunk)
-        result = project.add(target, dataset, source=f"upload:{filename}")
+        try:
+            result = project.add(target, dataset, source=f"upload:{filename}")
+        except LooplineError as exc:  # where: the upload, not this server's temp folder
+            if exc.where and folder in exc.where:
+                raise type(exc)(exc.message, where=f"upload:{filename}", hint=exc.hint) from exc
+            raise
     return AddedOut.model_validate(result.to_json())
 
 
@@ -95,9 +101,9 @@ def download_version(
     project = project_of(request)
     digest, name = _file_of(project, dataset, version, path)
     chunks = project.blobs.iter_bytes(digest)  # raises NotFound / Integrity before a byte is sent
-    quoted = name.replace("\\", "_").replace('"', "_")
-    headers = {
-        "Content-Disposition": f'attachment; filename="{quoted}"',
+    plain = "".join("_" if c in '\\"' or not c.isprintable() or not c.isascii() else c for c in name)
+    headers = {  # an ASCII name for every client, the real one (RFC 6266) for those that read it
+        "Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}",
         "X-Loopline-Blob": digest,
         "X-Content-Type-Options": "nosniff",
     }
