@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from loopline.cli.common import JSON, emit_json
-from loopline.core.errors import InvalidInput, StorageError, Unauthorized
+from loopline.core.errors import InvalidInput, LooplineError, Unauthorized
 
 NOTHING_SAVED = "nothing was saved"
 
@@ -56,7 +56,7 @@ def login(
             f"the server at {key} refused the token ({exc.message}); {NOTHING_SAVED}",
             hint="check the token: `loopline tokens create USER` on the server makes one",
         ) from exc
-    except StorageError as exc:
+    except LooplineError as exc:  # nothing listening, a proxy's page, not JSON, not loopline's API
         raise InvalidInput(
             f"no loopline server answered at {key} ({exc.message}); {NOTHING_SAVED}",
             hint="check the URL and that `loopline server` runs there",
