@@ -5,7 +5,7 @@ It offers the Project methods the read, registry and audit commands call, with t
 signatures and the same records (Artifact, Run, RegisteredModel, AuditEvent, …), built from the
 REST API's shapes, so one command's code serves a local and a remote project and `--json` says
 the same thing for both. Every call goes through `loopline.Client` as the logged-in user, so the
-server's roles and audit log apply. A method it lacks (`add`, `run`, `users …`) is refused with
+server's roles and audit log apply. A method it lacks (`run`, `lineage`, `users …`) is refused with
 InvalidInput (exit 2) naming what is not supported remotely, never an AttributeError.
 """
 
