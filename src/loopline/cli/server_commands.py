@@ -22,7 +22,11 @@ def server(
         int, typer.Option(min=1024, help="Largest JSON or form body a route takes (else 413).")
     ] = 1 << 20,
     max_upload_bytes: Annotated[
-        int, typer.Option(min=1024, help="Largest MLflow artifact upload (streamed to the blob store).")
+        int,
+        typer.Option(
+            min=1024,
+            help="Largest MLflow artifact upload or remote `loopline add` file (streamed, never held whole).",
+        ),
     ] = 5 << 30,
 ) -> None:
     """Serve the dashboard, annotation UI, REST API and MLflow API; every route needs a token of the
