@@ -122,6 +122,7 @@ READS = [
     ("head", "table@1", "-n", "1200", "--json"),
     ("diff", "people@1", "people@2", "--key", "id", "--json"),
     ("runs", "--json"),
+    ("status", "--json"),
     ("show", "RUN", "--json"),
     ("show", "clf", "--json"),
     ("models", "--json"),
@@ -258,7 +259,7 @@ def test_a_viewer_may_not_promote_and_is_told_so_by_the_server(served: Served, t
 
 
 def test_a_command_the_server_does_not_offer_says_so(served: Served) -> None:
-    for args in (("run",), ("lineage", "people"), ("users", "list")):
+    for args in (("run",), ("lineage", "people"), ("users", "list"), ("runs", "--all")):
         refused = run(served, "remote", *args)
         assert refused.returncode == 2, (args, refused.stderr)
         assert "not supported on a remote project" in refused.stderr and "Traceback" not in refused.stderr

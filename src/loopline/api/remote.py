@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from loopline.api.pipeline import PipelineRunReportOut
     from loopline.core.types import Artifact, Environment, Run
     from loopline.datasets.snapshot import AddResult
+    from loopline.pipeline.status import StepState
     from loopline.registry import ModelVersion, RegisteredModel
     from loopline.store.metadata.audit import AuditEvent
 
@@ -173,6 +174,12 @@ class RemoteProject:
             token = page.next_page_token
             if not token:
                 return written
+
+    def status(self) -> list[StepState]:
+        """The server's pipeline, step by step: fresh or stale, and why."""
+        from loopline.pipeline.status import StepState
+
+        return [StepState(s.name, s.state, list(s.reasons)) for s in self.client.pipeline_status().steps]
 
     # -- runs ------------------------------------------------------------------------------------
     def runs(self, limit: int = 50, *, top_level: bool = False) -> list[Run]:
