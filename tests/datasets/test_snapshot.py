@@ -207,6 +207,20 @@ def test_a_text_table_is_streamed_to_the_id_of_its_eager_read(
     assert sorted(p.name for p in (tmp_path / "blobs").glob("??/*")) == stored
 
 
+def test_a_header_holding_nul_is_refused_not_a_panic(
+    meta: MetadataStore, cache: StatCache, tmp_path: Path
+) -> None:
+    """Arrow cannot name a column with NUL: polars panicked (a BaseException, past every
+    handler) when hashing such a table; the add refuses it as bad input instead."""
+    from loopline.core.errors import InvalidInput
+
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00a\n1\n")
+    with pytest.raises(InvalidInput, match="holds a NUL character"):
+        add_path(path, "binary", meta, blobs=LocalBlobStore(str(tmp_path / "blobs")), cache=cache)
+    assert meta.latest_version("binary") is None
+
+
 def test_what_a_first_add_preloads_exists() -> None:
     """preload swallows an import error (the caller's own import reports it), so a module renamed
     without updating ADD_PRELOAD would leave a first add slower and nothing failing but this."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from loopline.api.audit import AuditCalls
 from loopline.api.data import DataCalls
 from loopline.api.experiments import ExperimentCalls
+from loopline.api.files import FileCalls
 from loopline.api.labeling import LabelingCalls
 from loopline.api.models import ModelCalls
 from loopline.api.monitoring import MonitoringCalls
@@ -20,9 +21,29 @@ from loopline.api.pipeline import PipelineCalls
 
 
 class Client(
-    DataCalls, PipelineCalls, ExperimentCalls, ModelCalls, MonitoringCalls, LabelingCalls, AuditCalls
+    DataCalls,
+    FileCalls,
+    PipelineCalls,
+    ExperimentCalls,
+    ModelCalls,
+    MonitoringCalls,
+    LabelingCalls,
+    AuditCalls,
 ):
     """One server, one token; use as a context manager or call close()."""
 
     def __enter__(self) -> Client:
         return self
+
+    def whoami(self) -> dict[str, str]:
+        """Who the token signs in as, `{"name", "role"}`: the cheapest call any signed-in user
+        may make (GET /api/annotate/me), so `loopline login` checks a token with it."""
+        found = self._request("GET", "/api/annotate/me", prefix="")
+        if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+            from loopline.core.errors import StorageError
+
+            raise StorageError(
+                f"{self.url} answered GET /api/annotate/me without a user",
+                hint="check that the URL is a loopline server's",
+            )
+        return {"name": found["name"], "role": str(found.get("role", ""))}

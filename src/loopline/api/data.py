@@ -226,6 +226,20 @@ class LineageOut(BaseModel):
         )
 
 
+class AddedOut(BaseModel):
+    """`loopline add --json`: the version now current, and whether this add made it."""
+
+    model_config = _CONFIG
+
+    name: str
+    version: int
+    created: bool = Field(description="False: the latest version held this content already")
+    artifact_id: str
+    kind: str
+    files: int
+    hashed: int = Field(description="files read and hashed (not answered by the stat cache)")
+
+
 class DataCalls(Transport):
     """`loopline.Client`'s calls of /api/v1 for data."""
 

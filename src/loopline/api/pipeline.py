@@ -17,6 +17,7 @@ from loopline.api.paging import Page
 from loopline.api.transport import Transport
 
 if TYPE_CHECKING:
+    from loopline.api.remote import RemoteProject
     from loopline.core.types import Environment, Run
     from loopline.pipeline.status import StepState
     from loopline.project import Project
@@ -140,7 +141,7 @@ class PipelineRunReportOut(_RunFields):
     test_reads: list[TestReadOut]
 
     @classmethod
-    def of(cls, project: Project, run: Run) -> PipelineRunReportOut:
+    def of(cls, project: Project | RemoteProject, run: Run) -> PipelineRunReportOut:
         env = project.environment(run.environment_id) if run.environment_id else None
         return cls.model_validate(
             project.run_report(run)

@@ -95,12 +95,14 @@ class Transport:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, params: Params | None = None, body: Any = None) -> Any:
+    def _request(
+        self, method: str, path: str, params: Params | None = None, body: Any = None, *, prefix: str = PREFIX
+    ) -> Any:
         import httpx
 
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self._http.request(method, PREFIX + path, params=clean, json=body)
+            response = self._http.request(method, prefix + path, params=clean, json=body)
         except httpx.HTTPError as exc:
             raise StorageError(
                 f"cannot reach the loopline server at {self.url}: {exc}",
@@ -110,7 +112,7 @@ class Transport:
             raise _error(response)
         if response.status_code >= 300:  # the API never redirects: this is not a loopline server
             raise StorageError(
-                f"{self.url} answered {method} {PREFIX}{path} with a redirect to "
+                f"{self.url} answered {method} {prefix}{path} with a redirect to "
                 f"{response.headers.get('location', '?')}",
                 hint="give the loopline server's own URL (not a proxy's sign-in page)",
             )
@@ -120,7 +122,7 @@ class Transport:
             return response.json()
         except ValueError:
             raise StorageError(
-                f"{self.url} answered {method} {PREFIX}{path} with no JSON "
+                f"{self.url} answered {method} {prefix}{path} with no JSON "
                 f"({response.headers.get('content-type', 'no content type')})",
                 hint="check that the URL is a loopline server's",
             ) from None

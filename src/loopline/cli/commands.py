@@ -146,6 +146,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Score every row of a dataset with a registered model into a table artifact (item ids or key "
         "columns, prediction, confidence), with lineage to the model and the dataset.",
     ),
+    "login": (
+        "login_commands",
+        "Check a token against a loopline server and keep it in your config (never in the project).",
+    ),
+    "logout": ("login_commands", "Forget the token kept for a loopline server."),
     "server": (
         "server_commands",
         "Serve the dashboard, annotation UI, REST API and MLflow API; every route needs a token of the "

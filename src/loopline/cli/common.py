@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from loopline.api.remote import RemoteProject
     from loopline.project import Project
 
 JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def open_project() -> Project:
+def open_project() -> Project | RemoteProject:
+    """The project of the current folder: local, or on a server (loopline.yaml's `server:` or
+    LOOPLINE_SERVER), whose commands then go through the REST API as the logged-in user."""
     from loopline.project import Project
 
     return Project.open()
+
+
+def open_local_project() -> Project:
+    """The local project of the current folder, for commands that act on its files (`server`)."""
+    from loopline.project import Project
+
+    return Project.open_local()
 
 
 def emit_json(value: Any) -> None:

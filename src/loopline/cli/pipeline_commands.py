@@ -13,6 +13,7 @@ from loopline.cli.common import JSON, emit_json, open_project
 from loopline.cli.render import console, final_error, lineage_tree, run_table, styled
 
 if TYPE_CHECKING:
+    from loopline.api.remote import RemoteProject
     from loopline.core.experiments import TrackedRun
     from loopline.core.types import Run
     from loopline.project import Project
@@ -63,10 +64,30 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Project folder.")] = Path("."),
     store: Annotated[str | None, typer.Option(help="Metadata store URL (PostgreSQL for teams).")] = None,
     blobs: Annotated[str | None, typer.Option(help="Blob store location (any fsspec URL).")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="A remote project: every command goes to this loopline server (docs/remote.md)."),
+    ] = None,
 ) -> None:
     """Create a project: loopline.yaml and .loopline/ (metadata database, blob folder)."""
     from loopline.project import Project
 
+    if server is not None:
+        from loopline.api.remote import write_remote_project
+        from loopline.core.errors import InvalidInput
+
+        if store or blobs:
+            raise InvalidInput(
+                "--server with --store or --blobs: a remote project's stores are the server's",
+                hint="give --server alone",
+            )
+        path = write_remote_project(directory.absolute(), server)
+        console.print(
+            f"initialised a remote project in {path.parent} for {server}\n"
+            f"  `loopline login {server}` once, then every command goes there",
+            markup=False,
+        )
+        return
     project = Project.init(directory, store=store, blobs=blobs)
     console.print(
         f"initialised loopline project in {project.root}\n"
@@ -243,7 +264,7 @@ def _runs_table(
         console.print("[dim]trials are folded under their run: `loopline runs --all` lists them[/]")
 
 
-def _show_model(project: Project, name: str, as_json: bool) -> bool:
+def _show_model(project: Project | RemoteProject, name: str, as_json: bool) -> bool:
     """A registered model's versions with how often each one's sealed test set was read;
     False when no model has that name."""
     from loopline.core.errors import NotFound

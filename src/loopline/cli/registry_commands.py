@@ -224,7 +224,8 @@ def approve(
 
     event = open_project().approve(name, version, alias, reason, removal=removal)
     who = current()
-    auth = who.auth if who is not None else "local"
+    # a server's approval says how its approver signed in there; a local one, the principal here
+    auth = getattr(event, "auth", None) or (who.auth if who is not None else "local")
     if as_json:
         from loopline.api.models import ApprovalOut
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from loopline.cli.common import AUTH, check_bind, open_project
+from loopline.cli.common import AUTH, check_bind, open_local_project
 from loopline.cli.render import console
 
 
@@ -22,7 +22,11 @@ def server(
         int, typer.Option(min=1024, help="Largest JSON or form body a route takes (else 413).")
     ] = 1 << 20,
     max_upload_bytes: Annotated[
-        int, typer.Option(min=1024, help="Largest MLflow artifact upload (streamed to the blob store).")
+        int,
+        typer.Option(
+            min=1024,
+            help="Largest MLflow artifact upload or remote `loopline add` file (streamed, never held whole).",
+        ),
     ] = 5 << 30,
 ) -> None:
     """Serve the dashboard, annotation UI, REST API and MLflow API; every route needs a token of the
@@ -33,7 +37,7 @@ def server(
     from loopline.server import create_app
 
     check_bind(host, auth)
-    project = open_project()
+    project = open_local_project()
     app = create_app(project, auth=auth)
     app.state.body_limits.default = max_body_bytes
     app.state.body_limits.rules = server_limits(max_body_bytes, max_upload_bytes).rules

@@ -104,6 +104,13 @@ def _save_table(blobs: BlobStore, path: Path) -> Artifact:
         if fmt == "parquet":
             return save_table_file(blobs, TableFile(path))
         scan = pl.scan_csv(path, infer_schema_length=10_000) if fmt == "csv" else pl.scan_ndjson(path)
+        bad = [c for c in scan.collect_schema().names() if "\x00" in c]
+        if bad:  # Arrow cannot name a column so: polars would panic converting it
+            raise InvalidInput(
+                f"{path.name}: column name {bad[0]!r} holds a NUL character",
+                where=str(path),
+                hint="is it a text file in UTF-8? fix its header",
+            )
         with tempfile.TemporaryDirectory(prefix="loopline-add-") as tmp:
             converted = Path(tmp) / "table.parquet"
             scan.sink_parquet(converted, compression="zstd", statistics=True)
@@ -158,8 +165,12 @@ def store_files(path: Path, name: str, blobs: BlobStore, cache: StatCache) -> St
     return StoredFiles(path, name, files, digests, hashed, folder=False)
 
 
-def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -> AddResult:
-    """add_path's second half: the next version of the name, unless its latest holds the same."""
+def record_version(
+    stored: StoredFiles, meta: MetadataStore, blobs: BlobStore, source: str | None = None
+) -> AddResult:
+    """add_path's second half: the next version of the name, unless its latest holds the same.
+    `source` is what the version says it was read from (default the path; an upload names its
+    file, not the server's temp folder)."""
     # Imported here, not at the top: datasets/unchanged.py imports this module and must stay light.
     from loopline.store.artifacts import BlobEntry, BlobSet, save_blobset
 
@@ -175,7 +186,7 @@ def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -
         if hashed < len(files):  # the stat cache vouched for some: their blobs may be elsewhere
             blobs.put_files((full, digest) for (_, full, _), digest in zip(files, digests, strict=True))
         artifact = save_blobset(blobs, BlobSet(entries, store=blobs), stored=True)
-        version = meta.add_version(name, artifact, source=str(path))
+        version = meta.add_version(name, artifact, source=source or str(path))
         return _result(name, version, latest, artifact, len(files), hashed)
     (digest,) = digests
     if latest is not None and latest.original_blob == digest:
@@ -184,7 +195,7 @@ def record_version(stored: StoredFiles, meta: MetadataStore, blobs: BlobStore) -
     if artifact.blob != digest:
         blobs.put_file(path, digest)  # the file as added, for `checkout`
     version = meta.add_version(
-        name, artifact, source=str(path), original_blob=digest, original_name=path.name
+        name, artifact, source=source or str(path), original_blob=digest, original_name=path.name
     )
     return _result(name, version, latest, artifact, 1, hashed)
 

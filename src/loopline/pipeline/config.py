@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the pipeline's modules load in build_pipeline: reading the 
     from loopline.pipeline.step import Step
 
 TOP_KEYS = {"project", "sources", "steps", "expectations", "registry", "loop", "monitor"}
-PROJECT_KEYS = {"name", "store", "blobs", "remote"}
+PROJECT_KEYS = {"name", "store", "blobs", "remote", "server"}
 STEP_KEYS = {"uses", "inputs", "outputs", "params", "env", "sealed", "reads_sealed"}
 
 

@@ -32,6 +32,7 @@ from loopline.project._users import Users
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from loopline.api.remote import RemoteProject
     from loopline.pipeline.runner import Runner
     from loopline.registry import Registry
     from loopline.store.blobs import BlobStore
@@ -114,22 +115,59 @@ class Project:
             atomic_write_text(path, text)
         elif store or blobs:
             raise InvalidInput(f"{path} exists already", hint="edit its `project:` section instead")
+        opened_file = read_project_file(path)
+        if opened_file.project.get("server"):
+            raise InvalidInput(
+                f"{path} names the server {opened_file.project['server']}: a remote project has no "
+                "local stores to create",
+                hint="commands in this folder go to the server; `loopline init` elsewhere makes a local one",
+            )
         (directory / STATE_DIR).mkdir(exist_ok=True)
         gitignore = directory / STATE_DIR / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text("*\n")
-        opened = cls(read_project_file(path))
+        opened = cls(opened_file)
         opened.meta  # creates and migrates the metadata database  # noqa: B018
         opened.blobs  # noqa: B018
         return opened
 
     @classmethod
-    def open(cls, directory: str | Path | None = None) -> Project:
-        """The project of `directory` (a str or a Path; default the current folder) or above."""
+    def open(cls, directory: str | Path | None = None) -> Project | RemoteProject:
+        """The project of `directory` (a str or a Path; default the current folder) or above;
+        a RemoteProject (loopline.api.remote) when `LOOPLINE_SERVER` is set or the project file
+        says `project: {server: URL}`: the project then lives on that `loopline server`."""
+        server = os.environ.get("LOOPLINE_SERVER") or None
         start = Path(directory if directory is not None else Path.cwd()).absolute()
         for folder in (start, *start.parents):
             if (folder / PROJECT_FILE).exists():
-                return cls(read_project_file(folder / PROJECT_FILE))
+                file = read_project_file(folder / PROJECT_FILE)
+                url = server or file.project.get("server")
+                if url:
+                    from loopline.api.remote import RemoteProject
+
+                    return RemoteProject.connect(str(url), root=folder)
+                return cls(file)
+        if server:
+            from loopline.api.remote import RemoteProject
+
+            return RemoteProject.connect(server)
+        raise NotFound(f"no {PROJECT_FILE} in {start} or above", hint="run `loopline init` first")
+
+    @classmethod
+    def open_local(cls, directory: str | Path | None = None) -> Project:
+        """The local project of `directory` or above, whatever `LOOPLINE_SERVER` or its file
+        says of a server: what `loopline server` serves, and what governance commands manage."""
+        start = Path(directory if directory is not None else Path.cwd()).absolute()
+        for folder in (start, *start.parents):
+            path = folder / PROJECT_FILE
+            if path.exists():
+                file = read_project_file(path)
+                if file.project.get("server"):
+                    raise InvalidInput(
+                        f"{path} names the server {file.project['server']}: this is a remote project",
+                        hint="run this command in the server's own project folder",
+                    )
+                return cls(file)
         raise NotFound(f"no {PROJECT_FILE} in {start} or above", hint="run `loopline init` first")
 
     # -- the stores and what the parts hold ---------------------------------------------------

@@ -196,7 +196,7 @@ class Data:
         return self.stores.meta.test_reads(self.stores.resolve(ref).id)
 
     # -- data versioning ----------------------------------------------------------------------
-    def add(self, path: Path, name: str) -> AddResult:
+    def add(self, path: Path, name: str, *, source: str | None = None) -> AddResult:
         from loopline.datasets.snapshot import record_version, store_files
         from loopline.store.statcache import StatCache
 
@@ -208,7 +208,7 @@ class Data:
             if self.stores.peeking():  # the store's libraries load while the files are copied
                 preload(*ADD_PRELOAD)
             stored = store_files(path, name, self.stores.blobs, cache)
-            return record_version(stored, self.stores.meta, self.stores.blobs)
+            return record_version(stored, self.stores.meta, self.stores.blobs, source)
         finally:
             cache.close()
 

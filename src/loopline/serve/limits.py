@@ -50,13 +50,16 @@ class BodyLimits:
 def server_limits(json_bytes: int = MiB, upload_bytes: int = 5 * GiB) -> BodyLimits:
     """`loopline server`: JSON and form routes take `json_bytes`; an MLflow artifact upload or
     one part of a multipart upload, each streamed to disk in bounded memory, takes
-    `upload_bytes`; a multipart upload's complete lists up to 10,000 parts with their URLs."""
+    `upload_bytes`, and so does a dataset file uploaded by a remote `loopline add`; a multipart
+    upload's complete lists up to 10,000 parts with their URLs."""
     return BodyLimits(
         json_bytes,
         [
             ("PUT", "/api/2.0/mlflow-artifacts/artifacts/", upload_bytes),
             ("PUT", "/api/2.0/mlflow-artifacts/mpu/parts/", upload_bytes),
             ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/", max(json_bytes, 8 * MiB)),
+            # `loopline add` on a remote project: one table file, streamed to a temp file
+            ("POST", "/api/v1/datasets/", upload_bytes),
         ],
     )
 

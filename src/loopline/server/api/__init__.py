@@ -7,9 +7,9 @@ from fastapi import APIRouter
 
 from loopline.serve.access import Key as _Key
 from loopline.serve.access import Rule as _Rule
-from loopline.server.api import audit, data, experiments, labeling, models, monitoring, pipeline
+from loopline.server.api import audit, data, experiments, files, labeling, models, monitoring, pipeline
 
-AREAS = (data, pipeline, experiments, models, monitoring, labeling, audit)
+AREAS = (data, files, pipeline, experiments, models, monitoring, labeling, audit)
 __all__ = ["AREAS", "ROUTERS", "RULES"]
 
 ROUTERS: tuple[APIRouter, ...] = tuple(area.router for area in AREAS)
