@@ -98,12 +98,17 @@ def driver_site(python: Path) -> str | None:
     has = subprocess.run([str(python), "-c", "import psycopg2"], capture_output=True, check=False)
     if has.returncode == 0:
         return None
-    site = DRIVER_VENV / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    if not (site / "psycopg2").exists():
+    driver = DRIVER_VENV / "bin" / "python"
+    if not driver.exists():
         log(f"installing psycopg2-binary into {DRIVER_VENV} (one time)")
-        subprocess.run([sys.executable, "-m", "venv", str(DRIVER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "venv", str(DRIVER_VENV)], check=True)  # MLflow's Python
+    has = subprocess.run([str(driver), "-c", "import psycopg2"], capture_output=True, check=False)
+    if has.returncode != 0:
         subprocess.run([str(DRIVER_VENV / "bin" / "pip"), "install", "-q", "psycopg2-binary"], check=True)
-    return str(site)
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.run(
+        [str(driver), "-c", where], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 class Peer:
