@@ -139,3 +139,39 @@ def test_search_matches_the_oracle(tracking: TrackingStore, specs, filters, orde
     assert tracking.count_runs(experiment_ids=[experiment.id], filters=filters) == len(expected)
     for r in found:  # the page carries each run's params, tags and latest metrics
         assert r == next(m for m in made if m.id == r.id)
+
+
+def test_a_page_larger_than_one_id_list_loads_every_run_whole(store_url: str) -> None:
+    """A page of 520 runs (more than one IN list of 500 on SQLite; one array on PostgreSQL)
+    comes back in order with each run's own params, tags and metrics; repeated and unknown ids
+    in a load keep the order asked and drop the unknown."""
+    from loopline.pipeline.step import ChildRun
+    from loopline.store.metadata.mlflow import MlflowStore
+
+    store = MetadataStore(store_url)
+    try:
+        tracking = store.tracking
+        parent = tracking.create_run(tracking.ensure_experiment("big").id, name="sweep")
+        start = BASE.timestamp()
+        children = [
+            ChildRun(
+                name=f"t{i}",
+                experiment="big",
+                metrics=[("f1", i / 1000, 0, start + i)],
+                params={"i": str(i)},
+                tags={"team": f"t{i % 3}"},
+                started_at=start + i,
+            )
+            for i in range(520)
+        ]
+        made = tracking.record_child_runs(parent.id, children, step_name="tune")
+        found = tracking.search_runs(filters=[RunFilter("tags", "team", "!=", "x")], limit=2000)
+        assert [r.id for r in found] == made[::-1]  # newest first
+        for i, run in enumerate(reversed(found)):
+            assert run.params == {"i": str(i)}
+            assert run.tags["team"] == f"t{i % 3}"
+            assert [(p.key, p.value) for p in run.points] == [("f1", i / 1000)]
+        asked = [made[5], "no-such-run", made[510], made[5]]
+        assert [r.id for r in MlflowStore(store).runs(asked)] == [made[5], made[510], made[5]]
+    finally:
+        store.close()

@@ -33,6 +33,7 @@ from loopline.store.metadata.run_writes import (
     child_time,
     metric_rows,
     write_batch,
+    write_new_runs,
     write_tags,
 )
 from loopline.store.metadata.tables import PARENT_TAG, experiments, run_tags, runs
@@ -301,8 +302,9 @@ class TrackingStore:
                     for n, (child, run_id, *_) in enumerate(prepared)
                 ],
             )
-            for _child, run_id, rows, latest, texts, tags in prepared:
-                write_batch(conn, run_id, rows, latest, texts, tags)
+            write_new_runs(
+                conn, [(r, rows, latest, texts, tags) for _c, r, rows, latest, texts, tags in prepared]
+            )
             return [run_id for _child, run_id, *_ in prepared]
 
         return self._db.write(work, self._db.change("run.record_children", parent_run_id))

@@ -195,6 +195,7 @@ def search_query(
         query = query.where(*conditions)
     order: list[Any] = []
     for n, sort in enumerate(order_by):
+        may_be_null = True  # an outer-joined metric, param or tag is NULL where a run lacks it
         if sort.kind == "metrics":
             alias = joined.get(sort.key)
             if alias is None:
@@ -209,7 +210,13 @@ def search_query(
             column = sorted_by.c.value
         else:
             column = _COLUMN[sort.key]
-        order.append((column.desc() if sort.descending else column.asc()).nulls_last())
+            may_be_null = getattr(column, "nullable", True)
+        ordered = column.desc() if sort.descending else column.asc()
+        # NULLS LAST only where a NULL can be: PostgreSQL walks an index backwards for
+        # `started_at DESC` (its NULLS FIRST) but not for `started_at DESC NULLS LAST`, so the
+        # clause on a NOT NULL column made the UI's newest-first page sort every run (13 ms at
+        # 30,000 runs, growing with them) instead of reading 100 index entries (0.1 ms).
+        order.append(ordered.nulls_last() if may_be_null else ordered)
     order += [runs.c.started_at.desc(), runs.c.id.asc()]
     return query.order_by(*order)
 
@@ -234,22 +241,40 @@ def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
+def rows_with_ids(conn: sa.Connection, columns: Sequence[Any], column: Any, ids: Sequence[str]) -> list[Any]:
+    """`columns` of the rows whose `column` is one of `ids`, fetched whole (not row by row).
+
+    On PostgreSQL the ids go as one array parameter (`= ANY(:ids)`), one query for any number:
+    IN lists of 500 bound values cost more to render, send and plan than the rows they find
+    (a page of 2,500 runs took 24 queries; loading them was most of a search's time). SQLite has
+    no arrays: IN lists of 500 there."""
+    if conn.dialect.name == "postgresql":
+        wanted = sa.bindparam("ids", list(ids), type_=sa.ARRAY(column.type))
+        return list(conn.execute(sa.select(*columns).where(column == sa.any_(wanted))).all())
+    found: list[Any] = []
+    for chunk in chunks(ids):
+        found += conn.execute(sa.select(*columns).where(column.in_(chunk))).all()
+    return found
+
+
 def load_runs(conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
     """Runs with their params, tags and latest metric points, in the order of `ids` (unknown
-    ids left out)."""
-    found: dict[str, Any] = {}
-    params: dict[str, dict[str, str]] = {i: {} for i in ids}
-    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-    latest: dict[str, list[MetricPoint]] = {i: [] for i in ids}
-    for chunk in chunks(ids):
-        for row in conn.execute(sa.select(runs).where(runs.c.id.in_(chunk))):
-            found[row.id] = row
-        for row in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(chunk))):
-            params[row.run_id][row.key] = row.value
-        for row in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(chunk))):
-            tags[row.run_id][row.key] = row.value
-        for row in conn.execute(sa.select(metrics_latest).where(metrics_latest.c.run_id.in_(chunk))):
-            latest[row.run_id].append(MetricPoint(row.key, row.value, row.step, row.timestamp))
+    ids left out): four queries on PostgreSQL whatever the number of runs."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return []
+    found = {row.id: row for row in rows_with_ids(conn, [runs], runs.c.id, unique)}
+    params: dict[str, dict[str, str]] = {i: {} for i in unique}
+    tags: dict[str, dict[str, str]] = {i: {} for i in unique}
+    latest: dict[str, list[MetricPoint]] = {i: [] for i in unique}
+    p, t, m = run_params.c, run_tags.c, metrics_latest.c
+    for run_id, key, value in rows_with_ids(conn, [p.run_id, p.key, p.value], p.run_id, unique):
+        params[run_id][key] = value
+    for run_id, key, value in rows_with_ids(conn, [t.run_id, t.key, t.value], t.run_id, unique):
+        tags[run_id][key] = value
+    point_columns = [m.run_id, m.key, m.value, m.step, m.timestamp]
+    for run_id, key, value, step, stamp in rows_with_ids(conn, point_columns, m.run_id, unique):
+        latest[run_id].append(MetricPoint(key, value, step, stamp))
     return [
         TrackedRun(
             id=i,
@@ -261,7 +286,7 @@ def load_runs(conn: sa.Connection, ids: Sequence[str]) -> list[TrackedRun]:
             finished_at=as_aware(found[i].finished_at),
             params=dict(sorted(params[i].items())),
             tags=dict(sorted(tags[i].items())),
-            points=tuple(sorted(latest[i], key=lambda p: p.key)),
+            points=tuple(sorted(latest[i], key=lambda point: point.key)),
             lifecycle=found[i].lifecycle,
         )
         for i in ids

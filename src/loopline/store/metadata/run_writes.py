@@ -103,6 +103,11 @@ def write_batch(
         write_tags(conn, run_id, tags)
     if not rows:
         return
+    insert_points(conn, rows)
+    conn.execute(upsert_latest(conn.dialect.name), latest)
+
+
+def insert_points(conn: sa.Connection, rows: Rows) -> None:
     # The DB-API's executemany directly: per-row parameter processing in SQLAlchemy cost more
     # than SQLite's insert itself (measured on 500-value batches).
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -111,7 +116,30 @@ def write_batch(
         f"VALUES ({', '.join([mark] * 6)})",
         rows,
     )
-    conn.execute(upsert_latest(conn.dialect.name), latest)
+
+
+def write_new_runs(
+    conn: sa.Connection, batches: Sequence[tuple[str, Rows, Latest, Mapping[str, str], Mapping[str, Any]]]
+) -> None:
+    """Params, tags and metrics of runs made in this transaction (a tuning sweep's trials), in
+    four statements whatever their number: run by run (write_batch), each statement a round trip,
+    1,000 trials took 2.6 s on PostgreSQL. New runs have no params yet, so none can conflict."""
+    params = [{"run_id": r, "key": k, "value": v} for r, _, _, texts, _ in batches for k, v in texts.items()]
+    tags = [
+        {"run_id": r, "key": check_key(k, "tag"), "value": param_text(v)}
+        for r, _, _, _, run_tags_ in batches
+        for k, v in run_tags_.items()
+    ]
+    points = [row for _, rows, _, _, _ in batches for row in rows]
+    latest = [row for _, _, last, _, _ in batches for row in last]
+    if params:
+        conn.execute(run_params.insert(), params)
+    if tags:
+        conn.execute(upsert_tags(conn.dialect.name), tags)
+    if points:
+        insert_points(conn, points)
+    if latest:
+        conn.execute(upsert_latest(conn.dialect.name), latest)
 
 
 def child_time(child: Any, now: datetime, n: int, *, last_metric: bool = False) -> datetime:
