@@ -3,13 +3,16 @@ opens the metadata store and the blob store (moto's S3) by URL, in a directory o
 the guard of dask_guard.py, which logs any touch of the project folder. The outcomes are those
 of the local executor.
 
-With LOOPLINE_TEST_DATABASE_URL the metadata is on PostgreSQL and the cluster is one the test
-starts and names by address (as a remote one would be). Without it the metadata is a SQLite file
-outside the project folder, which only a LocalCluster loopline starts itself may use (a cluster
-by address is refused it); the guard then reaches those workers through Dask's config."""
+The workers are a guarded LocalCluster named by address, as a remote one would be. With
+LOOPLINE_TEST_DATABASE_URL the metadata is on PostgreSQL and the fleet runs there; without it the
+metadata is a SQLite file outside the project folder, which a cluster by address is refused for
+the fleet (its workers write reports), so the fleet runs on the LocalCluster `loopline` starts,
+its workers guarded through Dask's config; score's workers open only the blob store, so it uses
+the cluster by address either way."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,7 +41,8 @@ WINDOW = {"since": NOW, "until": NOW + timedelta(hours=1)}
 @dataclass
 class Fleet:
     project: Project
-    address: str | None  # the guarded cluster by address; None: loopline starts a guarded one
+    address: str  # the guarded cluster
+    by_address: bool  # whether the fleet may use it (PostgreSQL), else loopline starts a guarded one
     log: Path
 
     def violations(self) -> list[str]:
@@ -84,7 +88,6 @@ def _build(root: Path, store: str, blobs: str) -> Project:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Fleet]:
-    import dask
     from distributed import Client, LocalCluster
 
     from loopline.testing.s3 import make_bucket
@@ -105,24 +108,19 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterato
         project = _build(root, store, f"s3://{make_bucket(s3_endpoint)}/blobs")
         # the run put the project first on sys.path, which spawned workers would inherit
         patch.setattr(sys, "path", [p for p in sys.path if p != str(root)])
-        address = None
-        if PG_URL:
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=2,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=40,
-                    local_directory=str(tmp / "workers"),
-                    preload=[GUARD],
-                )
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+                local_directory=str(tmp / "workers"),
+                preload=[GUARD],
             )
-            stack.enter_context(Client(cluster))
-            address = cluster.scheduler_address
-        else:  # the LocalClusters loopline starts read their workers' preload from the config
-            stack.enter_context(dask.config.set({"distributed.worker.preload": [GUARD]}))
-        yield Fleet(project, address, log)
+        )
+        stack.enter_context(Client(cluster))
+        yield Fleet(project, cluster.scheduler_address, bool(PG_URL), log)
         project.close()
 
 
@@ -137,7 +135,14 @@ def test_fleet_on_dask_opens_the_stores_by_url(fleet: Fleet) -> None:
         ("calm", 300, False),
         ("moved", 300, True),
     ]
-    dask = project.monitor_fleet(executor="dask", workers=2, dask_address=fleet.address, **WINDOW)
+    window = ["--since", NOW.isoformat(), "--until", WINDOW["until"].isoformat()]
+    where = ["--dask-address", fleet.address] if fleet.by_address else []
+    # the LocalCluster loopline starts reads its workers' preload from Dask's config
+    env = {} if fleet.by_address else {"DASK_DISTRIBUTED__WORKER__PRELOAD": json.dumps([GUARD])}
+    args = ["monitor", "--fleet", "--executor", "dask", "--workers", "2", *where, "--json", *window]
+    result = cli(*args, cwd=project.root, env=env)
+    assert result.returncode == 1, result.stderr  # "moved" drifted
+    dask = json.loads(result.stdout)
     assert _summary(dask) == _summary(local)
     assert fleet.violations() == []
     for row in dask:  # written by the workers, read back here

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +22,8 @@ from loopline.serve.deployment import ModelService
 from loopline.serve.inputs import InputSpec
 from loopline.serve.recorder import PredictionRecorder
 from loopline.store.artifacts import load_table, save_table, scan_table
-from loopline.store.blobs import BlobStore, open_blob_store
-from loopline.store.models import read_model
 from loopline.store.predictions import PredictionLog
+from loopline.wiring.batch import score_partition
 
 if TYPE_CHECKING:
     import polars as pl
@@ -33,28 +31,6 @@ if TYPE_CHECKING:
     from loopline.wiring.cluster import StoreUrls
 
 USES = "loopline.serve.batch:score_frame"
-
-
-@lru_cache(maxsize=4)
-def _worker_blobs(url: str) -> BlobStore:
-    return open_blob_store(url)  # a remote store caches in the worker's own temp folder
-
-
-def score_partition(
-    blobs_url: str,
-    model: Artifact,
-    dataset: Artifact,
-    bounds: tuple[int, int],
-    inputs: list[str],
-    keys: list[str],
-) -> pl.DataFrame:
-    """On a Dask worker: the model and rows [start, end) of the dataset read from the blob store
-    by URL (never the project folder, which the worker may not have), scored."""
-    blobs = _worker_blobs(blobs_url)
-    start, end = bounds
-    estimator = read_model(blobs, model)  # checked against its id, as Registry.load does
-    part = scan_table(blobs, dataset).slice(start, end - start).collect()
-    return score_frame(estimator, part, inputs, keys, start)
 
 
 def _score_on_dask(
