@@ -93,8 +93,9 @@ class Monitor:
 
     def monitor_fleet(self, *, executor: str = "local", **options: Any) -> list[dict[str, Any]]:
         """Monitor every model in the prediction log (executor local or dask); options: alias,
-        since, until, and for dask workers (a LocalCluster's size, else the number of chunks)
-        and dask_address. Dask workers open the stores by URL, never this folder."""
+        since, until, and for dask: workers (the LocalCluster's size, or the number of chunks
+        for a cluster by address) and dask_address. Dask workers open the stores by URL, never
+        this folder."""
         from loopline.wiring.cluster import StoreUrls
         from loopline.wiring.monitor import fleet
 

@@ -110,9 +110,10 @@ def score_dataset(
         bounds = partition_bounds(frame.height, partitions)
         scored = [score_frame(estimator, frame.slice(a, b - a), inputs, keys_used, a) for a, b in bounds]
     else:
-        lazy = scan_table(runner.blobs, dataset)
-        keys_used = key_columns(pl.DataFrame(schema=lazy.collect_schema()), keys)
-        model_inputs(pl.DataFrame(schema=lazy.collect_schema()), inputs)  # a missing input: here
+        lazy = scan_table(runner.blobs, dataset)  # the workers read the rows, not this process
+        columns = pl.DataFrame(schema=lazy.collect_schema())
+        keys_used = key_columns(columns, keys)
+        model_inputs(columns, inputs)  # a missing input is refused here, before any worker
         bounds = partition_bounds(int(lazy.select(pl.len()).collect().item()), partitions)
         scored = _score_on_dask(stores, model_art, dataset, bounds, inputs, keys_used, dask_address)
     table = pl.concat(scored, how="vertical_relaxed") if len(scored) > 1 else scored[0]
