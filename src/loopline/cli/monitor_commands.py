@@ -61,6 +61,18 @@ def monitor(
         bool, typer.Option("--fleet", help="Monitor every model in the prediction log.")
     ] = False,
     executor: Annotated[str, typer.Option("--executor", help="For --fleet: local or dask.")] = "local",
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, help="For --fleet on dask: LocalCluster workers (or chunks)."),
+    ] = 2,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="For --fleet on dask: a scheduler whose workers reach the project's database and "
+            "blob store by URL (default: a LocalCluster).",
+        ),
+    ] = None,
     reports: Annotated[
         bool, typer.Option("--reports", help="List the stored reports (of MODEL), newest first; run none.")
     ] = False,
@@ -87,6 +99,8 @@ def monitor(
             raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
         rows = open_project().monitor_fleet(
             executor=executor,
+            workers=workers,
+            dask_address=dask_address,
             alias=alias,
             since=parse_time(since, "--since"),
             until=parse_time(until, "--until"),

@@ -9,7 +9,6 @@ whole, and a new area is a new part, not more methods on one class.
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +81,7 @@ class Project:
         self._experiments = Experiments(self.stores)
         self._data = Data(self.stores)
         self._sharing = Sharing(self.stores)
-        self._monitor = Monitor(self.stores, partial(type(self).open, self.stores.root))
+        self._monitor = Monitor(self.stores)
         self._models = Models(self.stores, self._monitor.profile_registered)
         self._annotate = Annotate(self.stores)
         self._users = Users(self.stores)

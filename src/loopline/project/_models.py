@@ -46,10 +46,13 @@ class Models:
     def score(self, model: str, dataset_ref: str, alias: str | None = None, **options: Any) -> dict[str, Any]:
         """Score a dataset with a registered model (the alias's version; production, else the
         latest) into a table artifact; options: output, executor, partitions, dask_address, keys."""
+        from loopline.wiring.cluster import StoreUrls
         from loopline.wiring.serve import score_dataset
 
         dataset = self.stores.resolve(dataset_ref)
-        return score_dataset(self.stores.runner, self.stores.registry, model, dataset, ref=alias, **options)
+        urls = StoreUrls.of(self.stores.settings)
+        runner, registry = self.stores.runner, self.stores.registry
+        return score_dataset(runner, registry, model, dataset, ref=alias, stores=urls, **options)
 
     # -- registry: model versions, aliases, promotion policy (loopline.registry) -----------------
     def register(

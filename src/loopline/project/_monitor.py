@@ -4,7 +4,6 @@ data-only drift, the fleet, and the stored reports (wiring/monitor.py holds the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +23,8 @@ if TYPE_CHECKING:
 
 
 class Monitor:
-    def __init__(self, stores: Stores, opener: Callable[[], Any]) -> None:
+    def __init__(self, stores: Stores) -> None:
         self.stores = stores
-        self.opener = opener  # a picklable way to open this project again (in Dask's workers)
         self._points: dict[str, dict[str, Any]] = {}  # report id -> point_of(report), oldest first
         self._lock = threading.Lock()
 
@@ -93,12 +91,17 @@ class Monitor:
             raise InvalidInput(f"{ref} is not a table", hint="compare two tables (datasets or files)")
         return value
 
-    def monitor_fleet(self, *, executor: str = "local", **window: Any) -> list[dict[str, Any]]:
-        """Monitor every model in the prediction log (executor local or dask); window: alias,
-        since, until."""
+    def monitor_fleet(self, *, executor: str = "local", **options: Any) -> list[dict[str, Any]]:
+        """Monitor every model in the prediction log (executor local or dask); options: alias,
+        since, until, and for dask: workers (the LocalCluster's size, or the number of chunks
+        for a cluster by address) and dask_address. Dask workers open the stores by URL, never
+        this folder."""
+        from loopline.wiring.cluster import StoreUrls
         from loopline.wiring.monitor import fleet
 
-        return fleet(self.stores.predictions.models(), self.opener, executor=executor, **window)
+        models = self.stores.predictions.models()
+        urls = StoreUrls.of(self.stores.settings)
+        return fleet(models, self.monitoring, urls, executor=executor, **options)
 
     def monitor_reports(
         self, model: str | None = None, *, limit: int = 100, offset: int = 0

@@ -1,6 +1,7 @@
 """Monitoring wired to the stores: the reference profile made when a model is registered, a
 monitoring run (window from the prediction log or a file, report artifact, alerts with their
-de-duplication state), and the fleet (every logged model, in this process or on Dask).
+de-duplication state), and the fleet (every logged model, in this process or on Dask workers
+that open the stores by URL, never the project's folder).
 
 The statistics are loopline.monitor's pure functions; this module only reads and writes."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +25,11 @@ if TYPE_CHECKING:
     import polars as pl
 
     from loopline.core.types import Artifact, StepRun
-    from loopline.registry import ModelVersion, Registry
+    from loopline.registry import ModelVersion, Policy, Registry
     from loopline.store.blobs import BlobStore
     from loopline.store.metadata import MetadataStore
     from loopline.store.predictions import PredictionLog
+    from loopline.wiring.cluster import StoreUrls
 
 log = logging.getLogger("loopline.monitor")
 TARGET_PARAMS = ("target", "label", "label_column")
@@ -241,9 +244,21 @@ class Monitoring:
         return report
 
 
+@dataclass(frozen=True)
+class FleetTask:
+    """What a Dask worker monitors its share of the fleet with: the stores by URL and the
+    settings of loopline.yaml it needs (the monitor section, the registry policy), read here so
+    the worker never opens the project's folder."""
+
+    stores: StoreUrls
+    config: MonitorConfig
+    policy: Policy
+
+
 def fleet(
     models: Sequence[str],
-    opener: Callable[[], Any],
+    monitoring: Monitoring,
+    stores: StoreUrls,
     *,
     executor: str = "local",
     workers: int = 2,
@@ -252,22 +267,35 @@ def fleet(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Monitor every model; `opener` makes a Project (picklable: it runs in Dask's workers).
-    Each model's outcome is a summary, or its error: one model's trouble stops no other."""
-    chunks = [list(models[i::workers]) for i in range(workers)] if executor == "dask" else [list(models)]
-    chunks = [c for c in chunks if c]
+    """Monitor every model: here with `monitoring`, or on Dask, where each worker opens the
+    stores from their URLs. Each model's outcome is a summary, or its error: one model's trouble
+    stops no other."""
+    if executor not in ("local", "dask"):
+        raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
+    if workers < 1:
+        raise InvalidInput(f"--workers {workers}: a fleet needs at least one worker", hint="--workers 2")
+    if executor == "local":
+        return monitor_models(monitoring, models, alias, since, until)
+    if dask_address:  # before connecting: a cluster by address may share no disk with us
+        stores.check_reachable(dask_address)
+    chunks = [c for c in (list(models[i::workers]) for i in range(workers)) if c]
     if not chunks:
         return []
-    if executor == "local":
-        return monitor_chunk(opener, chunks[0], alias, since, until)
-    if executor != "dask":
-        raise InvalidInput(f"unknown executor {executor!r}", hint="use local or dask")
-    from dask.distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster
 
-    cluster = None if dask_address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+    cluster = None
+    if not dask_address:
+        cluster = LocalCluster(
+            n_workers=min(workers, len(chunks)),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
     client = Client(dask_address or cluster)
+    task = FleetTask(stores, monitoring.config, monitoring.registry.policy)
     try:
-        futures = [client.submit(monitor_chunk, opener, c, alias, since, until, pure=False) for c in chunks]
+        futures = [client.submit(monitor_chunk, task, c, alias, since, until, pure=False) for c in chunks]
         return [row for part in client.gather(futures) for row in part]
     finally:
         client.close()
@@ -276,33 +304,50 @@ def fleet(
 
 
 def monitor_chunk(
-    opener: Callable[[], Any],
+    task: FleetTask,
     models: Sequence[str],
     alias: str | None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    project = opener()
-    out: list[dict[str, Any]] = []
+    """On a worker: open the stores by URL, monitor these models, close the database."""
+    from loopline.registry import Registry
+    from loopline.store.predictions import PredictionLog
+
+    meta, blobs = task.stores.meta(), task.stores.blobs()
     try:
-        for model in models:
-            try:
-                report = project.monitor(model, alias=alias, since=since, until=until)
-            except LooplineError as exc:
-                out.append({"model": model, "error": exc.message})
-                continue
-            drift = report["drift"] or {}
-            out.append(
-                {
-                    "model": model,
-                    "version": report["version"],
-                    "rows": report["window"]["rows"],
-                    "drift_share": drift.get("share"),
-                    "drifted": bool(drift.get("drifted")),
-                    "alerts": len(report["alerts"]),
-                    "report_id": report["report_id"],
-                }
-            )
+        registry = Registry(meta, blobs, task.policy, task.stores.user)
+        predictions = PredictionLog(meta, blobs)
+        monitoring = Monitoring(meta, blobs, registry, lambda: predictions, task.config)
+        return monitor_models(monitoring, models, alias, since, until)
     finally:
-        project.close()
+        meta.close()
+
+
+def monitor_models(
+    monitoring: Monitoring,
+    models: Sequence[str],
+    alias: str | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for model in models:
+        try:
+            report = monitoring.run(model, alias=alias, since=since, until=until)
+        except LooplineError as exc:
+            out.append({"model": model, "error": exc.message})
+            continue
+        drift = report["drift"] or {}
+        out.append(
+            {
+                "model": model,
+                "version": report["version"],
+                "rows": report["window"]["rows"],
+                "drift_share": drift.get("share"),
+                "drifted": bool(drift.get("drifted")),
+                "alerts": len(report["alerts"]),
+                "report_id": report["report_id"],
+            }
+        )
     return out

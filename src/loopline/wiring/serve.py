@@ -1,14 +1,15 @@
 """Serving wired to the registry and the stores: a ready serving app (which model, which aliases,
 where the prediction log goes and where it spools when the store is away), and `loopline score`
-(a registered model over a dataset artifact, partitioned on the local process or a Dask cluster,
-recorded as a step run so the scores' lineage names the model and the data)."""
+(a registered model over a dataset artifact, partitioned on the local process or a Dask cluster
+whose workers read the model and their rows from the blob store by URL, recorded as a step run
+so the scores' lineage names the model and the data)."""
 
 from __future__ import annotations
 
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopline.core.errors import InvalidInput, NotFound
 from loopline.core.types import Artifact
@@ -16,29 +17,31 @@ from loopline.pipeline.runner import Runner
 from loopline.registry import Registry
 from loopline.serve.access import Identities
 from loopline.serve.app import ServeOptions, create_serving_app
-from loopline.serve.batch import key_columns, partition_bounds, score_frame
+from loopline.serve.batch import key_columns, model_inputs, partition_bounds, score_frame
 from loopline.serve.deployment import ModelService
 from loopline.serve.inputs import InputSpec
 from loopline.serve.recorder import PredictionRecorder
-from loopline.store.artifacts import load_table, save_table
+from loopline.store.artifacts import load_table, save_table, scan_table
 from loopline.store.predictions import PredictionLog
+from loopline.wiring.batch import score_partition
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from loopline.wiring.cluster import StoreUrls
 
 USES = "loopline.serve.batch:score_frame"
 
 
-def _score_parts(
-    estimator: Any,
-    parts: list[Any],
+def _score_on_dask(
+    stores: StoreUrls,
+    model: Artifact,
+    dataset: Artifact,
+    bounds: list[tuple[int, int]],
     inputs: list[str],
     keys: list[str],
-    offsets: list[int],
-    executor: str,
     dask_address: str | None,
-) -> list[Any]:
-    if executor == "local":
-        return [score_frame(estimator, p, inputs, keys, o) for p, o in zip(parts, offsets, strict=True)]
-    if executor != "dask":
-        raise InvalidInput(f"unknown executor {executor!r}", hint="local or dask")
+) -> list[pl.DataFrame]:
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -46,7 +49,7 @@ def _score_parts(
         client = Client(dask_address)
     else:
         cluster = LocalCluster(
-            n_workers=min(2, len(parts)),
+            n_workers=min(2, len(bounds)),
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
@@ -54,10 +57,9 @@ def _score_parts(
         )
         client = Client(cluster)
     try:
-        model = client.scatter(estimator, broadcast=True)
         futures = [
-            client.submit(score_frame, model, p, inputs, keys, o, pure=False)
-            for p, o in zip(parts, offsets, strict=True)
+            client.submit(score_partition, stores.blobs_url, model, dataset, b, inputs, keys, pure=False)
+            for b in bounds
         ]
         return list(client.gather(futures))
     finally:
@@ -72,6 +74,7 @@ def score_dataset(
     model: str,
     dataset: Artifact,
     *,
+    stores: StoreUrls,
     ref: str | None = None,
     output: str | None = None,
     executor: str = "local",
@@ -79,11 +82,18 @@ def score_dataset(
     dask_address: str | None = None,
     keys: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """Score the dataset in row partitions: here, or on Dask workers that read the model and
+    their rows from the blob store by URL. The partitions are concatenated in order, so the
+    scores artifact is the same on either executor."""
     import polars as pl
 
     started = time.perf_counter()
     if dataset.kind != "table":
         raise InvalidInput(f"{dataset.name or dataset.id[:12]} is a {dataset.kind}, not a table")
+    if executor not in ("local", "dask"):
+        raise InvalidInput(f"unknown executor {executor!r}", hint="local or dask")
+    if executor == "dask" and dask_address:  # its workers may share no disk with this machine
+        stores.check_reachable(dask_address, metadata=False)  # they read only blobs
     if ref is None:
         try:
             version = registry.resolve(model, "production")
@@ -94,11 +104,18 @@ def score_dataset(
     estimator = registry.load(model, version.version)
     model_art = registry.artifact(version)
     inputs = list(InputSpec.from_signature(version.signature, estimator).names)
-    frame = load_table(runner.blobs, dataset)
-    keys_used = key_columns(frame, keys)
-    bounds = partition_bounds(frame.height, partitions)
-    parts = [frame.slice(a, b - a) for a, b in bounds]
-    scored = _score_parts(estimator, parts, inputs, keys_used, [a for a, _ in bounds], executor, dask_address)
+    if executor == "local":
+        frame = load_table(runner.blobs, dataset)
+        keys_used = key_columns(frame, keys)
+        bounds = partition_bounds(frame.height, partitions)
+        scored = [score_frame(estimator, frame.slice(a, b - a), inputs, keys_used, a) for a, b in bounds]
+    else:
+        lazy = scan_table(runner.blobs, dataset)  # the workers read the rows, not this process
+        columns = pl.DataFrame(schema=lazy.collect_schema())
+        keys_used = key_columns(columns, keys)
+        model_inputs(columns, inputs)  # a missing input is refused here, before any worker
+        bounds = partition_bounds(int(lazy.select(pl.len()).collect().item()), partitions)
+        scored = _score_on_dask(stores, model_art, dataset, bounds, inputs, keys_used, dask_address)
     table = pl.concat(scored, how="vertical_relaxed") if len(scored) > 1 else scored[0]
     out = save_table(runner.blobs, table)
     name = output or f"{model}_scores"
@@ -124,7 +141,7 @@ def score_dataset(
         "output_version": stored.version,
         "artifact_id": out.id,
         "rows": table.height,
-        "partitions": len(parts),
+        "partitions": len(bounds),
         "executor": executor,
     }
 
