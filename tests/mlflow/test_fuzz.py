@@ -8,6 +8,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,18 @@ from fastapi.testclient import TestClient
 from loopline.project import Project
 from loopline.server import create_app
 from loopline.server.mlflow.protocol import DECLARED, Declared
+from tests.conftest import PG_URL, _postgres_schema_url
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> Iterator[str]:
+    """PostgreSQL when the tests have one (it refuses what SQLite takes: NUL in text, integers
+    past 64 bits), else SQLite; the MLflow routes on SQLite are fuzzed by test_openapi_fuzz too."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'meta.db'}"
+        return
+    yield from _postgres_schema_url(PG_URL)
+
 
 API = "/api/2.0/mlflow"
 FILES = "/api/2.0/mlflow-artifacts/artifacts"

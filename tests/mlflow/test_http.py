@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,14 @@ from loopline.core.errors import InvalidInput
 from loopline.project import Project
 from loopline.server import create_app
 from tests.server.conftest import make_user
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: this module tests the HTTP layer; the stores under it run on PostgreSQL too
+    in tests/store, tests/tracking and tests/registry (CI time)."""
+    return f"sqlite:///{tmp_path / 'meta.db'}"
+
 
 API = "/api/2.0/mlflow"
 FILES = "/api/2.0/mlflow-artifacts/artifacts"

@@ -22,6 +22,13 @@ _MLMODEL = b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: this module tests the HTTP layer; the stores under it run on PostgreSQL too
+    in tests/store, tests/tracking and tests/registry (CI time)."""
+    return f"sqlite:///{tmp_path / 'meta.db'}"
+
+
+@pytest.fixture
 def guarded(tmp_path: Path, store_url: str) -> Iterator[Project]:
     """A project whose production alias needs an approval (four eyes)."""
     yaml = "registry:\n  require_approval: [production]\nsteps: {}\n"

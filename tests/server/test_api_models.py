@@ -25,6 +25,14 @@ from tests.conftest import cli, write_project
 from tests.server.conftest import make_user
 from tests.server.live import live_server
 
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """SQLite only: this module tests the HTTP layer; the stores under it run on PostgreSQL too
+    in tests/store, tests/tracking and tests/registry (CI time)."""
+    return f"sqlite:///{tmp_path / 'meta.db'}"
+
+
 X, Y = load_iris(return_X_y=True)
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ROLES = {"alice": "scientist", "bob": "approver", "dave": "maintainer", "vera": "viewer"}

@@ -1,5 +1,5 @@
 """The queue under load through the REST API (issue 4, small): 20 annotators at once on a real
-server, 600 submissions at overlap 2, on PostgreSQL when LOOPLINE_TEST_DATABASE_URL is set, else
+server, 300 submissions at overlap 2, on PostgreSQL when LOOPLINE_TEST_DATABASE_URL is set, else
 SQLite. It asserts the invariants, never timings: no task answered by more annotators than the
 overlap, no annotator answering a task twice, no lost and no phantom submission.
 (benchmarks/annotation_queue.py is the full size: 50 annotators, 5,000 submissions, timed.)"""
@@ -20,7 +20,7 @@ from tests.server.conftest import make_setup
 from tests.server.live import live_server
 
 CLIENTS = 20
-TASKS = 300
+TASKS = 150
 OVERLAP = 2
 LABELS = ("positive", "negative", "neutral")
 
@@ -33,7 +33,7 @@ def load_store(tmp_path: Path) -> Iterator[str | None]:
         yield None  # the project's own SQLite file
 
 
-def test_twenty_annotators_six_hundred_submissions(tmp_path: Path, load_store: str | None) -> None:
+def test_twenty_annotators_three_hundred_submissions(tmp_path: Path, load_store: str | None) -> None:
     names = tuple(f"a{i:02d}" for i in range(CLIENTS))
     texts = [f"review number {i}" for i in range(TASKS)]
     setup = make_setup(tmp_path / "p", load_store, overlap=OVERLAP, texts=texts, annotators=names)
