@@ -58,7 +58,7 @@ def _check_bucket(fs: Any, url: str, bucket: str) -> None:
             raise NotFound(
                 f"bucket {bucket!r} does not exist",
                 where=_endpoint(url),
-                hint=f"create it (`aws s3 mb s3://{bucket}`) or correct the blobs URL",
+                hint=f"create it (`aws s3 mb s3://{bucket}`) or correct the URL",
             ) from exc
 
 
