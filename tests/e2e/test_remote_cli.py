@@ -70,6 +70,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (base / "proj" / "docs" / "a.txt").write_text("alpha\n")
     (base / "proj" / "docs" / "deep" / "b.bin").write_bytes(bytes(range(256)) * 10)
     project.add(base / "proj" / "docs", "docs")  # a blob set
+    (base / "proj" / "r.csv").write_text("_item_id,text\na,good\nb,bad\nc,meh\n")
+    project.add(base / "proj" / "r.csv", "reviews")
+    project.annotate_create("reviews", "reviews", ["pos", "neg"], text_field="text")
     tokens = {
         role: project.users_add(name, role)[1]
         for role, name in (("scientist", "sam"), ("viewer", "vic"), ("approver", "ada"))
@@ -132,6 +135,8 @@ READS = [
     ("audit", "log", "--action", "model.", "--json"),
     ("audit", "verify", "--json"),
     ("audit", "head", "--json"),
+    ("annotate", "status", "--json"),
+    ("annotate", "status", "reviews", "--json"),
 ]
 
 
@@ -372,3 +377,31 @@ def test_loopline_server_environment_variable_points_anywhere_at_the_server(
     result = cli("models", "--json", cwd=tmp_path, env=env)  # no loopline.yaml here at all
     assert result.returncode == 0, result.stderr
     assert [m["name"] for m in json.loads(result.stdout)] == ["clf"]
+
+
+def test_labels_exported_and_imported_through_the_server(served: Served, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(
+        '{"item_id": "a", "annotator": "crowd1", "label": "pos"}\n'
+        '{"item_id": "b", "annotator": "crowd1", "label": "neg"}\n'
+    )
+    imported = run(served, "remote", "annotate", "import", "reviews", str(answers), "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["added"] == 2
+    (event,) = json.loads(
+        run(served, "local", "audit", "log", "--action", "labeling.import", "--json").stdout
+    )
+    assert (event["actor"], event["auth"]) == ("sam", "token")
+    for fmt in ("csv", "jsonl", "json"):
+        remote, local = tmp_path / f"remote.{fmt}", tmp_path / f"local.{fmt}"
+        got = run(served, "remote", "annotate", "export", "reviews", str(remote), "--json")
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["annotations"] == 2
+        run(served, "local", "annotate", "export", "reviews", str(local))
+        assert remote.read_bytes() == local.read_bytes(), fmt
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"item_id": "zz-not-an-item", "annotator": "crowd1", "label": "pos"}\n')
+    refused = run(served, "remote", "annotate", "import", "reviews", str(bad))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    status = json.loads(run(served, "remote", "annotate", "status", "reviews", "--json").stdout)
+    assert status["annotations"] == 2, "a refused import left answers behind"

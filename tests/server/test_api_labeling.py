@@ -164,8 +164,10 @@ BAD_CREATE: list[tuple[dict[str, Any], int, str]] = [
     ({"name": "reviews", "dataset": "reviews", "labels": ["a"]}, 409, "exists already"),
 ]
 BAD_IMPORT: list[tuple[dict[str, Any] | list[Any], int, str]] = [
-    ({}, 422, "exactly one of rows or labelstudio"),
+    ({}, 422, "exactly one of rows, labelstudio or text"),
     ({"rows": [], "labelstudio": []}, 422, "exactly one"),
+    ({"text": "item_id,label\na,pos\n"}, 422, "text needs its format"),
+    ({"text": "x", "format": "xml"}, 422, "format"),
     ({"rows": [{"item_id": "item0001", "label": "cow"}]}, 422, "not in the label set"),
     ({"rows": [{"item_id": "zzz", "label": "positive"}]}, 404, "not tasks of 'reviews'"),
     ({"rows": [{"item_id": "item0001", "label": "positive", "seconds": -1}]}, 422, "seconds"),

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from loopline.api.data import AddedOut
 from loopline.api.transport import PREFIX, Transport, _error
@@ -97,3 +98,27 @@ class FileCalls(Transport):
         finally:
             temp.unlink(missing_ok=True)
         return target
+
+    def export_labels(self, project: str, target: Path, fmt: str) -> tuple[Path, int]:
+        """A labeling project's answers (csv, jsonl or labelstudio) written to `target`
+        atomically; (target, how many answers)."""
+        import httpx
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        try:
+            with temp.open("xb") as out:
+                url = f"/api/annotate/{quote(project, safe='')}/export"
+                with self._http.stream("GET", url, params={"format": fmt}) as response:
+                    self._checked(response)
+                    answers = int(response.headers.get("x-loopline-answers", "0"))
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            temp.unlink(missing_ok=True)
+        return target, answers

@@ -19,6 +19,7 @@ TaskTypeName = Literal["classification", "multilabel", "spans", "boxes"]
 Duplicates = Literal["keep", "first", "last", "error"]
 SourceName = Literal["human", "rule", "model"]
 MAX_IMPORT_ROWS = 10_000
+MAX_IMPORT_TEXT = 8_000_000  # characters of a labels file sent whole (`loopline annotate import` remotely)
 
 
 class LabelProjectOut(BaseModel):
@@ -210,12 +211,18 @@ class LabelImport(BaseModel):
 
     rows: list[LabelRow] | None = Field(None, max_length=MAX_IMPORT_ROWS)
     labelstudio: list[dict[str, Any]] | None = Field(None, max_length=MAX_IMPORT_ROWS)
+    text: str | None = Field(
+        None, max_length=MAX_IMPORT_TEXT, description="a labels file's text, read as `format`"
+    )
+    format: Literal["csv", "jsonl", "labelstudio"] | None = Field(None, description="the format of `text`")
     duplicates: Duplicates = Field("keep", description="repeats of one annotator on one item")
 
     @model_validator(mode="after")
     def _one(self) -> LabelImport:
-        if (self.rows is None) == (self.labelstudio is None):
-            raise ValueError("give exactly one of rows or labelstudio")
+        if sum(x is not None for x in (self.rows, self.labelstudio, self.text)) != 1:
+            raise ValueError("give exactly one of rows, labelstudio or text")
+        if (self.text is None) != (self.format is None):
+            raise ValueError("text needs its format (csv, jsonl or labelstudio), and format needs text")
         return self
 
 

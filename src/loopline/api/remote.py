@@ -5,7 +5,8 @@ It offers the Project methods the read, registry and audit commands call, with t
 signatures and the same records (Artifact, Run, RegisteredModel, AuditEvent, …), built from the
 REST API's shapes, so one command's code serves a local and a remote project and `--json` says
 the same thing for both. Every call goes through `loopline.Client` as the logged-in user, so the
-server's roles and audit log apply. A method it lacks (`run`, `lineage`, `users …`) is refused with
+server's roles and audit log apply (labeling projects' status, export and import included). A
+method it lacks (`run`, `lineage`, `users …`) is refused with
 InvalidInput (exit 2) naming what is not supported remotely, never an AttributeError.
 """
 
@@ -284,6 +285,46 @@ class RemoteProject:
 
     def rollback(self, name: str, alias: str = "production", reason: str = "") -> dict[str, Any]:
         return self.client.rollback(name, alias, reason).model_dump(mode="json")
+
+    # -- labeling --------------------------------------------------------------------------------
+    def annotate_projects(self) -> list[Any]:
+        """The labeling projects (each with its `name`), as the server lists them."""
+        return [status.project for status in self.client.labeling_projects()]
+
+    def annotate_status(self, name: str) -> dict[str, Any]:
+        for status in self.client.labeling_projects():
+            if status.project.name == name:
+                return status.model_dump(mode="json")
+        raise NotFound(
+            f"no labeling project {name!r} on {self.url}", hint="`loopline annotate status` lists them"
+        )
+
+    def annotate_export(self, name: str, path: Path, fmt: str | None = None) -> tuple[Path, int]:
+        """The project's answers from the server, written to path atomically."""
+        from loopline.wiring.annotate import file_format
+
+        return self.client.export_labels(name, Path(path), file_format(Path(path), fmt))
+
+    def annotate_import(
+        self, name: str, path: Path, fmt: str | None = None, duplicates: str = "keep"
+    ) -> dict[str, Any]:
+        """A labels file sent whole and read by the server as a local import reads it: all rows
+        or none, in the audit log as the logged-in user."""
+        from pydantic import ValidationError
+
+        from loopline.api.labeling import LabelImport
+        from loopline.wiring.annotate import read_labels
+
+        text, found = read_labels(Path(path), fmt)
+        try:
+            body = LabelImport.model_validate({"text": text, "format": found, "duplicates": duplicates})
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise InvalidInput(
+                f"cannot send {path}: {problem['msg']} ({'.'.join(map(str, problem['loc']))})",
+                hint="split a file over 8 million characters; duplicates is keep, first, last or error",
+            ) from exc
+        return self.client.import_labels(name, body).model_dump(mode="json")
 
     # -- audit -----------------------------------------------------------------------------------
     def audit_log(

@@ -104,7 +104,7 @@ class Labeling:
         """Answers of a file, all or none; repeats of one annotator on one item handled by
         `duplicates` (annotate/repeats.py), their counts in the result."""
         self.repo.get_project(name)
-        text, fmt = _read(path, fmt)
+        text, fmt = read_labels(path, fmt)
         try:
             return self.import_text(name, text, fmt, duplicates)
         except LooplineError as exc:
@@ -125,7 +125,7 @@ class Labeling:
         """Write the answers to a file; the export is on the audit record before the file exists."""
         spec = self.repo.get_project(name)
         answers = self.repo.annotations(name)
-        fmt = _format(path, fmt)
+        fmt = file_format(path, fmt)
         text = interop.to_text(self.repo.tasks(name), answers, fmt, spec.task_type)
         db = self.meta.database
         db.record(db.change("labeling.export", name, after={"answers": len(answers), "format": fmt}))
@@ -133,7 +133,7 @@ class Labeling:
 
     def gold_file(self, name: str, path: Path, fmt: str | None = None) -> int:
         spec = self.repo.get_project(name)
-        text, fmt = _read(path, fmt)
+        text, fmt = read_labels(path, fmt)
         item_of = {t.id: t.item_id for t in self.repo.tasks(name)}
         try:
             return self.repo.set_gold(name, interop.gold_from_text(text, fmt, spec.task_type, item_of))
@@ -219,7 +219,7 @@ class Labeling:
         spec = self.repo.get_project(name)
         if spec.task_type != "classification":
             raise InvalidInput(f"evaluation works on single-label classification; {name} is {spec.task_type}")
-        text, fmt = _read(path, fmt)
+        text, fmt = read_labels(path, fmt)
         tasks = self.repo.tasks(name)
         item_of = {t.id: t.item_id for t in tasks}
         answers = answers_frame(self.repo.annotations(name), tasks=tasks)
@@ -264,7 +264,8 @@ class Labeling:
         }
 
 
-def _format(path: Path, fmt: str | None) -> str:
+def file_format(path: Path, fmt: str | None) -> str:
+    """The format of a labels file: `fmt`, else by its suffix (.json Label Studio, .csv, .jsonl)."""
     suffixes = {".json": "labelstudio", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
     found = fmt or suffixes.get(path.suffix.lower())
     if found is None:
@@ -274,8 +275,9 @@ def _format(path: Path, fmt: str | None) -> str:
     return interop.check_format(found)
 
 
-def _read(path: Path, fmt: str | None) -> tuple[str, str]:
-    fmt = _format(path, fmt)
+def read_labels(path: Path, fmt: str | None) -> tuple[str, str]:
+    """(text, format) of a labels file; InvalidInput naming it when it cannot be read."""
+    fmt = file_format(path, fmt)
     try:
         return path.read_text(encoding="utf-8"), fmt
     except FileNotFoundError as exc:

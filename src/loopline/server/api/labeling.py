@@ -110,6 +110,8 @@ def import_labels(request: Request, project: str, body: LabelImport) -> LabelImp
             for row in body.rows
         )
         text, fmt = "".join(line + "\n" for line in lines), "jsonl"
+    elif body.text is not None and body.format is not None:
+        text, fmt = body.text, body.format
     else:
         text, fmt = json.dumps(body.labelstudio, ensure_ascii=False), "labelstudio"
     result = project_of(request).annotate_import_text(project, text, fmt, body.duplicates)

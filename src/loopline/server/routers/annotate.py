@@ -84,11 +84,14 @@ def export(
     """Every answer of the project as a download (Label Studio JSON, CSV or JSON Lines)."""
     suffix, media_type = EXPORTS[fmt]
     with tempfile.TemporaryDirectory(prefix="loopline-export-") as folder:
-        written, _ = project_of(request).annotate_export(project, Path(folder) / f"export{suffix}", fmt)
+        written, answers = project_of(request).annotate_export(project, Path(folder) / f"export{suffix}", fmt)
         data = written.read_bytes()
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", project)
     return Response(
         data,
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{safe}-annotations{suffix}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe}-annotations{suffix}"',
+            "X-Loopline-Answers": str(answers),
+        },
     )
