@@ -46,6 +46,14 @@ def local_root(url: str) -> str | None:
     return os.path.abspath(path).rstrip("/") or "/"
 
 
+def blob_path(root: str, digest: str) -> str:
+    """Where a key lives under a store's root (`ab/abcd…`, in a folder or a bucket); a malformed
+    key is NotFound."""
+    if len(digest) != 64 or not _HEX.issuperset(digest):
+        raise NotFound(f"{digest!r} is not a blob key", hint="blob keys are 64 hex digits")
+    return f"{root}/{digest[:2]}/{digest}"
+
+
 class LocalBlobStore:
     """Blob store in a local folder (a path or file:// URL)."""
 
@@ -59,9 +67,7 @@ class LocalBlobStore:
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, digest: str) -> str:
-        if len(digest) != 64 or not _HEX.issuperset(digest):
-            raise NotFound(f"{digest!r} is not a blob key", hint="blob keys are 64 hex digits")
-        return f"{self._root}/{digest[:2]}/{digest}"
+        return blob_path(self._root, digest)
 
     def local_path(self, digest: str) -> str:
         return self._path(digest)

@@ -12,6 +12,7 @@ blob crosses the network once per machine.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,8 @@ import blake3
 from loopline.core.errors import Integrity, NotFound
 from loopline.core.hashing import hash_bytes, hash_file
 from loopline.store.blob_packs import PackIndex, plan
-from loopline.store.blobs import _HEX, _READ, LocalBlobStore
+from loopline.store.blob_writes import _changed
+from loopline.store.blobs import _READ, LocalBlobStore, blob_path
 from loopline.store.contracts.blobs import StatKey
 from loopline.store.remote_fs import open_remote, remote_errors
 
@@ -49,9 +51,7 @@ class RemoteBlobStore:
 
     # -- paths -----------------------------------------------------------------------------
     def _path(self, digest: str) -> str:
-        if len(digest) != 64 or not _HEX.issuperset(digest):
-            raise NotFound(f"{digest!r} is not a blob key", hint="blob keys are 64 hex digits")
-        return f"{self._root}/{digest[:2]}/{digest}"
+        return blob_path(self._root, digest)
 
     def _missing(self, digest: str) -> NotFound:
         return NotFound(
@@ -107,7 +107,7 @@ class RemoteBlobStore:
         if digest is not None:
             self._path(digest)
             if actual != digest:
-                raise _changed(os.fspath(path), digest)
+                raise _not_hashing_to(os.fspath(path), digest)
         self.put_files([(os.fspath(path), actual)])
         return actual
 
@@ -132,7 +132,7 @@ class RemoteBlobStore:
 
         def send_loose(digest: str) -> None:
             if hash_file(todo[digest]) != digest:
-                raise _changed(todo[digest], digest)
+                raise _not_hashing_to(todo[digest], digest)
             with remote_errors(self.url):
                 self._fs.put_file(todo[digest], self._path(digest))
             if progress is not None:
@@ -160,8 +160,8 @@ class RemoteBlobStore:
                 length += len(chunk)
             spool.flush()
             digest = hasher.hexdigest()
-            with remote_errors(self.url):
-                if not self._fs.exists(self._path(digest)):
+            if not self.exists(digest):
+                with remote_errors(self.url):
                     self._fs.put_file(spool.name, self._path(digest))
         return digest, length
 
@@ -212,11 +212,7 @@ class RemoteBlobStore:
 
             def write(digest: str, path: str) -> None:
                 at = self._packs.locate(digest, refresh=False)
-                data = body[at.offset : at.offset + at.length] if at is not None else b""
-                if hash_bytes(data) != digest:
-                    raise self._damaged(digest)
-                with open(path, "wb") as out:
-                    out.write(data)
+                self._write_checked(digest, body[at.offset : at.offset + at.length] if at else b"", path)
 
             return target.receive(by_pack[pack], counted(write), 4)
 
@@ -230,11 +226,7 @@ class RemoteBlobStore:
     def _get(self, digest: str, path: str) -> None:
         """One blob's bytes into a local file, refused unless they hash to its key."""
         if self._packs.locate(digest, refresh=False) is not None:
-            data = self._read(digest)
-            if hash_bytes(data) != digest:
-                raise self._damaged(digest)
-            with open(path, "wb") as out:
-                out.write(data)
+            self._write_checked(digest, self._read(digest), path)
             return
         with remote_errors(self.url):
             try:
@@ -245,6 +237,12 @@ class RemoteBlobStore:
                 return self._get(digest, path)
         if hash_file(path) != digest:
             raise self._damaged(digest)
+
+    def _write_checked(self, digest: str, data: bytes | memoryview, path: str) -> None:
+        if hash_bytes(data) != digest:
+            raise self._damaged(digest)
+        with open(path, "wb") as out:
+            out.write(data)
 
     # -- reads -----------------------------------------------------------------------------
     def get_bytes(self, digest: str) -> bytes:
@@ -306,9 +304,7 @@ class RemoteBlobStore:
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.loopline-tmp")
-        with open(self.checked_path(digest), "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(_READ):
-                out.write(chunk)
+        shutil.copyfile(self.checked_path(digest), tmp)
         os.replace(tmp, target)
 
 
@@ -316,13 +312,10 @@ def _checked_bytes(path: str, digest: str) -> bytes:
     with open(path, "rb") as handle:
         data = handle.read()
     if hash_bytes(data) != digest:
-        raise _changed(path, digest)
+        raise _not_hashing_to(path, digest)
     return data
 
 
-def _changed(path: str, digest: str) -> Integrity:
-    return Integrity(
-        f"{path} no longer hashes to {digest[:12]}: it changed after it was hashed",
-        where=path,
-        hint="add it again once it stops changing",
-    )
+def _not_hashing_to(path: str, digest: str) -> Integrity:
+    """A file to send whose bytes are no longer the ones its key was computed from."""
+    return _changed(path, f"its bytes no longer hash to {digest[:12]}")

@@ -71,8 +71,7 @@ def push(
     wanted = list(dict.fromkeys(digest for _, digest in refs))
     report.referenced = len(wanted)
     here = [d for d in wanted if local.exists(d)]
-    owners = dict(reversed([(d, owner) for owner, d in refs]))
-    report.missing = [f"blob {d[:12]} of {owners[d]}" for d in wanted if not local.exists(d)]
+    report.missing = _missing(refs, set(wanted) - set(here))
     counter = _Counter(report, on_progress)
     items = [(local.local_path(d), d) for d in here]
     if isinstance(remote, RemoteBlobStore):
@@ -94,18 +93,26 @@ def pull(
     counter = _Counter(report, on_progress)
     # The manifests of blob sets name their members: fetch them first, then read them here.
     manifests = [a.blob for a in meta.all_artifacts() if a.kind == "blobs"]
-    _fetch(remote, local, [d for d in manifests if remote.exists(d)], counter)
+    there = _present(remote, manifests)
+    _fetch(remote, local, [d for d in manifests if d in there], counter)
     refs = referenced(meta, local, report.unreadable)
     wanted = list(dict.fromkeys(digest for _, digest in refs))
     report.referenced = len(wanted)
     absent = [d for d in wanted if not local.exists(d)]
     report.already = len(wanted) - len(absent) - report.copied
     on_remote = _present(remote, absent)
-    owners = dict(reversed([(d, owner) for owner, d in refs]))
-    report.missing = [f"blob {d[:12]} of {owners[d]}" for d in absent if d not in on_remote]
+    report.missing = _missing(refs, set(absent) - on_remote)
     _fetch(remote, local, [d for d in absent if d in on_remote], counter)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _missing(refs: list[tuple[str, str]], lacking: set[str]) -> list[str]:
+    """A line for each blob the sending side lacks, naming its first holder, in reference order."""
+    first: dict[str, str] = {}
+    for owner, digest in refs:
+        first.setdefault(digest, owner)
+    return [f"blob {d[:12]} of {owner}" for d, owner in first.items() if d in lacking]
 
 
 def _present(remote: BlobStore, digests: list[str]) -> set[str]:
@@ -118,7 +125,8 @@ def _fetch(remote: BlobStore, local: LocalBlobStore, digests: list[str], counter
     if isinstance(remote, RemoteBlobStore):
         remote.fetch(digests, local, progress=counter)
     elif isinstance(remote, LocalBlobStore):
-        counter(local.put_files([(remote.checked_path(d), d) for d in digests]), 0)
+        # put_files checks each file against its key as it copies it: no verification first
+        counter(local.put_files([(remote.local_path(d), d) for d in digests]), 0)
 
 
 class _Counter:
