@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -67,58 +67,58 @@ class FileCalls(Transport):
         self._checked(response)
         return AddedOut.model_validate(response.json())
 
-    def download_version(self, dataset: str, version: int, target: Path, path: str | None = None) -> Path:
-        """Write the version's file (a blob set's file `path`) to `target`, atomically, verified."""
+    def _download(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        target: Path,
+        check: Callable[[str, str], None] | None = None,
+    ) -> httpx.Headers:
+        """Stream a GET to a temp file beside `target`, hashed as it comes; `check(header
+        x-loopline-blob, digest received)` may refuse it before it is renamed into place.
+        Returns the response's headers."""
         import blake3
         import httpx
 
-        url = f"{PREFIX}/datasets/{dataset}/versions/{version}/file"
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"  # mode as umask says
         try:
             with temp.open("xb") as out:
-                with self._http.stream("GET", url, params={"path": path} if path else None) as response:
+                with self._http.stream("GET", url, params=params) as response:
                     self._checked(response)
-                    expected = response.headers.get("x-loopline-blob", "")
                     hasher = blake3.blake3()
                     for chunk in response.iter_bytes(CHUNK):
                         hasher.update(chunk)
                         out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if not expected or hasher.hexdigest() != expected:
+            if check is not None:
+                check(response.headers.get("x-loopline-blob", ""), hasher.hexdigest())
+            os.replace(temp, target)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            temp.unlink(missing_ok=True)
+        return response.headers
+
+    def download_version(self, dataset: str, version: int, target: Path, path: str | None = None) -> Path:
+        """Write the version's file (a blob set's file `path`) to `target`, atomically, verified."""
+
+        def check(expected: str, received: str) -> None:
+            if not expected or received != expected:
                 raise Integrity(
                     f"{dataset}@{version}{f' {path}' if path else ''}: the bytes received do not hash "
                     f"to {expected[:12] or 'the blob the server named'}",
                     hint="the transfer was cut or changed on the way: checkout again",
                 )
-            os.replace(temp, target)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        finally:
-            temp.unlink(missing_ok=True)
+
+        url = f"{PREFIX}/datasets/{dataset}/versions/{version}/file"
+        self._download(url, {"path": path} if path else None, target, check)
         return target
 
     def export_labels(self, project: str, target: Path, fmt: str) -> tuple[Path, int]:
         """A labeling project's answers (csv, jsonl or labelstudio) written to `target`
         atomically; (target, how many answers)."""
-        import httpx
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
-        try:
-            with temp.open("xb") as out:
-                url = f"/api/annotate/{quote(project, safe='')}/export"
-                with self._http.stream("GET", url, params={"format": fmt}) as response:
-                    self._checked(response)
-                    answers = int(response.headers.get("x-loopline-answers", "0"))
-                    for chunk in response.iter_bytes(CHUNK):
-                        out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        finally:
-            temp.unlink(missing_ok=True)
-        return target, answers
+        url = f"/api/annotate/{quote(project, safe='')}/export"
+        headers = self._download(url, {"format": fmt}, target)
+        return target, int(headers.get("x-loopline-answers", "0"))
