@@ -110,6 +110,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         process.wait(timeout=30)
 
 
+def login_as(served: Served, role: str, config: Path) -> None:
+    """`loopline login` as the user of `role`, keeping the token in the config folder `config`."""
+    cli(
+        "login",
+        served.url,
+        "--token",
+        served.tokens[role],
+        cwd=config.parent,
+        env=served.env(config),
+        check=True,
+    )
+
+
 def run(
     served: Served, where: str, *args: str, config: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -230,15 +243,7 @@ def test_a_promote_through_the_server_is_audited_as_the_logged_in_user(
 
 def test_an_approval_through_the_server_names_its_approver(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "approver-config"
-    cli(
-        "login",
-        served.url,
-        "--token",
-        served.tokens["approver"],
-        cwd=tmp_path,
-        env=served.env(config),
-        check=True,
-    )
+    login_as(served, "approver", config)
     done = run(served, "remote", "approve", "clf", "2", "--alias", "production", "--json", config=config)
     assert done.returncode == 0, done.stderr
     event = json.loads(done.stdout)
@@ -247,15 +252,7 @@ def test_an_approval_through_the_server_names_its_approver(served: Served, tmp_p
 
 def test_a_viewer_may_not_promote_and_is_told_so_by_the_server(served: Served, tmp_path: Path) -> None:
     config = tmp_path / "viewer-config"
-    cli(
-        "login",
-        served.url,
-        "--token",
-        served.tokens["viewer"],
-        cwd=tmp_path,
-        env=served.env(config),
-        check=True,
-    )
+    login_as(served, "viewer", config)
     refused = run(served, "remote", "promote", "clf", "2", "--alias", "canary", config=config)
     assert refused.returncode == 2
     assert "vic is a viewer" in refused.stderr and "Traceback" not in refused.stderr
@@ -313,15 +310,7 @@ def test_an_upload_over_the_servers_limit_is_refused_and_adds_nothing(served: Se
     names = {d["name"] for d in json.loads(run(served, "local", "datasets", "--json").stdout)}
     assert "big" not in names
     viewer = tmp_path / "viewer-config"
-    cli(
-        "login",
-        served.url,
-        "--token",
-        served.tokens["viewer"],
-        cwd=tmp_path,
-        env=served.env(viewer),
-        check=True,
-    )
+    login_as(served, "viewer", viewer)
     small = tmp_path / "small.csv"
     small.write_text("a\n1\n")
     denied = run(served, "remote", "add", str(small), "--name", "small", config=viewer)

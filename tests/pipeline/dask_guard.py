@@ -65,3 +65,19 @@ def read_log(path: str) -> tuple[int, int, list[str]]:
     setups = sum(line.startswith("setup ") for line in lines)
     probes = sum(line.startswith("probe ") for line in lines)
     return setups, probes, [line for line in lines if line.startswith("violation")]
+
+
+def guarded_cluster(local_directory: str) -> Any:
+    """A LocalCluster of 2 process workers, each preloading this guard (set LOOPLINE_GUARD_ROOT
+    and LOOPLINE_GUARD_LOG first: the workers inherit them). Imported only by the tests."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=40,
+        local_directory=local_directory,
+        preload=[os.path.realpath(__file__)],
+    )

@@ -30,7 +30,7 @@ from loopline.project import Project
 from loopline.store.artifacts import save_table
 from tests.conftest import PG_URL, _postgres_schema_url, cli
 from tests.monitor.conftest import FEATURES, NOW, STEPS, YAML, sample
-from tests.pipeline.dask_guard import read_log
+from tests.pipeline.dask_guard import guarded_cluster, read_log
 from tests.pipeline.test_dask_no_shared_disk import GUARD
 
 MODELS = ("calm", "moved")
@@ -88,7 +88,7 @@ def _build(root: Path, store: str, blobs: str) -> Project:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Fleet]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from loopline.testing.s3 import make_bucket
 
@@ -108,17 +108,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterato
         project = _build(root, store, f"s3://{make_bucket(s3_endpoint)}/blobs")
         # the run put the project first on sys.path, which spawned workers would inherit
         patch.setattr(sys, "path", [p for p in sys.path if p != str(root)])
-        cluster = stack.enter_context(
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=40,
-                local_directory=str(tmp / "workers"),
-                preload=[GUARD],
-            )
-        )
+        cluster = stack.enter_context(guarded_cluster(str(tmp / "workers")))
         stack.enter_context(Client(cluster))
         yield Fleet(project, cluster.scheduler_address, bool(PG_URL), log)
         project.close()

@@ -82,7 +82,7 @@ def assert_guarded(log: Path, workers: int) -> None:
 def test_local_cluster_without_the_project_folder(
     tmp_path: Path, s3_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     expected = local_ids(tmp_path)
     root = make_project(tmp_path / "remote", blobs=s3_url)
@@ -93,15 +93,7 @@ def test_local_cluster_without_the_project_folder(
     (tmp_path / "worker-tmp").mkdir()
     project = Project.init(root)
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-            local_directory=str(tmp_path / "workers"),
-            preload=[GUARD],
-        ) as cluster,
+        dask_guard.guarded_cluster(str(tmp_path / "workers")) as cluster,
         Client(cluster),
     ):
         run = project.run(executor="dask", dask_address=cluster.scheduler_address)
